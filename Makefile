@@ -1,0 +1,48 @@
+# The two commands: `make demo` (embedded default, no services) and `make test` (real PostgreSQL + Redis).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_USER ?= organizer
+DEMO_PASSWORD ?= demo-organizer-2026
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/matchmaking
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+
+.PHONY: install demo serve test lint check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py create_organizer --organization demo-org --username $(DEMO_USER) --password $(DEMO_PASSWORD)
+	@echo ""
+	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (login: $(DEMO_USER) / $(DEMO_PASSWORD))"
+	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
+	@echo "  Home:      http://$(HOST):$(PORT)/"
+	@echo ""
+	$(BIN)/daphne -b $(HOST) -p $(PORT) matchmaking_site.asgi:application
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py check
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py makemigrations --check --dry-run
+
+test: lint check
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,0 +1,200 @@
+"""The organizer's admin. Every list is scoped to the events of the organizer's organizations;
+rows that are facts (interactions) are read-only."""
+
+from django.contrib import admin
+
+from .models import (
+    ApiKey,
+    Attendee,
+    Block,
+    Connection,
+    Content,
+    Event,
+    Interaction,
+    InterestTag,
+    NotRelevant,
+    Organization,
+    Room,
+)
+from .selectors import events_for_user, organizations_for_user
+
+
+class EventScopedAdmin(admin.ModelAdmin):
+    """Shows only rows of events the user organizes, and offers only those events in forms."""
+
+    event_field = "event"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.event_field}__in": events_for_user(user=request.user)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "event":
+            kwargs["queryset"] = events_for_user(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["organizers"]
+
+    def get_queryset(self, request):
+        return organizations_for_user(user=request.user)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "organization", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["organization"]
+    readonly_fields = ["prefix", "hashed_key", "created_at", "last_used_at"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs.filter(organization__in=organizations_for_user(user=request.user))
+
+    def has_add_permission(self, request):
+        # Keys are created with `manage.py create_api_key` so that the secret is shown exactly once.
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "organization", "phase", "backend", "live_starts_at", "live_ends_at"]
+    list_filter = ["phase", "backend", "organization"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["phase", "phase_changed_at", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["organization", "name", "slug", "timezone"]}),
+        ("Windows", {"fields": ["live_starts_at", "live_ends_at", "on_demand_ends_at"]}),
+        (
+            "Matchmaking",
+            {
+                "fields": [
+                    "backend",
+                    "qualifying_threshold",
+                    "min_active_contexts",
+                    "dwell_thresholds",
+                    "interaction_weights",
+                    "exposure_cap_share",
+                    "rules_cache_seconds",
+                    "model_cache_seconds",
+                ]
+            },
+        ),
+        ("Privacy", {"fields": ["retention_days"]}),
+        ("State", {"fields": ["phase", "phase_changed_at", "created_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return events_for_user(user=request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "organization":
+            kwargs["queryset"] = organizations_for_user(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(InterestTag)
+class InterestTagAdmin(EventScopedAdmin):
+    list_display = ["label", "slug", "event"]
+    list_filter = ["event"]
+    search_fields = ["label", "slug"]
+
+
+@admin.register(Room)
+class RoomAdmin(EventScopedAdmin):
+    list_display = ["name", "external_id", "event", "track", "starts_at", "ends_at"]
+    list_filter = ["event", "track"]
+    search_fields = ["name", "external_id"]
+    filter_horizontal = ["topics"]
+
+
+@admin.register(Content)
+class ContentAdmin(EventScopedAdmin):
+    list_display = ["title", "external_id", "event", "kind", "room"]
+    list_filter = ["event", "kind"]
+    search_fields = ["title", "external_id"]
+    list_select_related = ["room"]
+    filter_horizontal = ["topics"]
+
+
+@admin.register(Attendee)
+class AttendeeAdmin(EventScopedAdmin):
+    list_display = [
+        "display_name",
+        "external_id",
+        "event",
+        "company",
+        "role",
+        "group",
+        "consent_be_recommended",
+        "consent_receive_recommendations",
+        "consent_training",
+    ]
+    list_filter = [
+        "event",
+        "group",
+        "consent_be_recommended",
+        "consent_receive_recommendations",
+        "consent_training",
+    ]
+    search_fields = ["display_name", "external_id", "company", "headline"]
+    list_select_related = ["event"]
+    filter_horizontal = ["interests", "offers", "seeks", "planned_rooms"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(Interaction)
+class InteractionAdmin(EventScopedAdmin):
+    list_display = ["occurred_at", "attendee", "type", "room", "content", "interest", "value", "qualifies", "source"]
+    list_filter = ["event", "type", "source", "qualifies"]
+    search_fields = ["attendee__display_name", "attendee__external_id", "client_event_id"]
+    list_select_related = ["attendee", "room", "content", "interest"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False  # a COUNT(*) over millions of rows on every page is not worth it
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Connection)
+class ConnectionAdmin(EventScopedAdmin):
+    list_display = ["requester", "recipient", "status", "event", "created_at", "responded_at"]
+    list_filter = ["event", "status"]
+    search_fields = ["requester__display_name", "recipient__display_name"]
+    list_select_related = ["requester", "recipient", "event"]
+    raw_id_fields = ["requester", "recipient"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Block)
+class BlockAdmin(EventScopedAdmin):
+    list_display = ["blocker", "blocked", "event", "created_at"]
+    list_filter = ["event"]
+    list_select_related = ["blocker", "blocked", "event"]
+    raw_id_fields = ["blocker", "blocked"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(NotRelevant)
+class NotRelevantAdmin(EventScopedAdmin):
+    list_display = ["attendee", "target", "event", "created_at"]
+    list_filter = ["event"]
+    list_select_related = ["attendee", "target", "event"]
+    raw_id_fields = ["attendee", "target"]
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "api"
+
+urlpatterns = [
+    path("events/", views.EventListView.as_view(), name="event-list"),
+    path("events/<slug:event>/", views.EventDetailView.as_view(), name="event-detail"),
+]

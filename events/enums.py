@@ -1,0 +1,75 @@
+"""Choices shared by models, services and the API. Imported by everything; imports nothing."""
+
+from django.db import models
+
+
+class Phase(models.TextChoices):
+    COLD = "cold", "Cold start (rules)"
+    LIVE = "live", "Live (trained model)"
+    ON_DEMAND = "on_demand", "On demand (batch table)"
+    CLOSED = "closed", "Closed"
+
+
+class Backend(models.TextChoices):
+    LOCAL = "local", "Local model"
+    PERSONALIZE = "personalize", "Amazon Personalize"
+
+
+class InteractionType(models.TextChoices):
+    JOIN_ROOM = "join_room", "Joined a room"
+    LEAVE_ROOM = "leave_room", "Left a room"
+    VIEW_CONTENT = "view_content", "Viewed content"
+    QUESTIONNAIRE = "questionnaire", "Questionnaire answer"
+    CHAT = "chat", "Chat message"
+    QUESTION = "question", "Asked a question"
+    POLL = "poll", "Answered a poll"
+    REACTION = "reaction", "Reaction"
+    DOWNLOAD = "download", "Downloaded content"
+
+
+class InteractionSource(models.TextChoices):
+    LIVE = "live", "Live"
+    QUESTIONNAIRE = "questionnaire", "Questionnaire"
+    IMPORT = "import", "Import"
+
+
+class ConnectionStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+
+
+class ContextKind(models.TextChoices):
+    ROOM = "room", "Room"
+    CONTENT = "content", "Content"
+    INTEREST = "interest", "Interest tag"
+
+
+# Dwell (seconds) an interaction of a type needs before it counts for training. Rooms: a minute
+# removes accidental clicks and people passing through; content: half a minute of watching.
+DEFAULT_DWELL_THRESHOLDS = {
+    InteractionType.JOIN_ROOM.value: 60,
+    InteractionType.VIEW_CONTENT.value: 30,
+}
+
+# Relative weight of one interaction of each type in the attendee x context matrix. A chat message
+# or a question says more about interest than a passive view; a leave carries no signal by itself.
+DEFAULT_INTERACTION_WEIGHTS = {
+    InteractionType.JOIN_ROOM.value: 1.0,
+    InteractionType.VIEW_CONTENT.value: 1.0,
+    InteractionType.QUESTIONNAIRE.value: 0.5,
+    InteractionType.CHAT.value: 1.5,
+    InteractionType.QUESTION.value: 2.0,
+    InteractionType.POLL.value: 0.5,
+    InteractionType.REACTION.value: 0.3,
+    InteractionType.DOWNLOAD.value: 1.0,
+    InteractionType.LEAVE_ROOM.value: 0.0,
+}
+
+
+def default_dwell_thresholds() -> dict:
+    return dict(DEFAULT_DWELL_THRESHOLDS)
+
+
+def default_interaction_weights() -> dict:
+    return dict(DEFAULT_INTERACTION_WEIGHTS)

@@ -1,0 +1,355 @@
+"""The facts of the event world: who is there, where they go, what happened.
+
+Models hold fields, constraints and small properties; logic lives in `events.services`.
+Every row below Organization belongs to exactly one event, and the services refuse to link
+rows of two events (the database cannot express "same event" across foreign keys).
+"""
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Greatest, Least
+
+from .enums import (
+    Backend,
+    ConnectionStatus,
+    ContextKind,
+    InteractionSource,
+    InteractionType,
+    Phase,
+    default_dwell_thresholds,
+    default_interaction_weights,
+)
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"Unknown time zone {value!r}; use an IANA name such as 'Europe/Paris'.")
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    organizers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="organizations", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Event(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="events")
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    live_starts_at = models.DateTimeField(null=True, blank=True)
+    live_ends_at = models.DateTimeField(null=True, blank=True)
+    on_demand_ends_at = models.DateTimeField(null=True, blank=True)
+
+    # Matchmaking settings.
+    qualifying_threshold = models.PositiveIntegerField(
+        default=1000,
+        help_text="Qualifying interactions needed before the trained model replaces the rules engine.",
+    )
+    min_active_contexts = models.PositiveIntegerField(
+        default=25,
+        help_text="Contexts with two or more interactions needed to go live (Amazon Personalize needs 25).",
+    )
+    dwell_thresholds = models.JSONField(
+        default=default_dwell_thresholds,
+        blank=True,
+        help_text='Seconds of dwell an interaction type needs to qualify, e.g. {"join_room": 60}.',
+    )
+    interaction_weights = models.JSONField(
+        default=default_interaction_weights,
+        blank=True,
+        help_text="Weight of one interaction of each type in the model.",
+    )
+    backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.LOCAL)
+    rules_cache_seconds = models.PositiveIntegerField(default=600)
+    model_cache_seconds = models.PositiveIntegerField(default=900)
+    exposure_cap_share = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0)],
+        help_text="Largest share of all suggestion lists one attendee may appear in.",
+    )
+    retention_days = models.PositiveIntegerField(
+        default=90, help_text="Days after the event closes before personal data is purged."
+    )
+
+    phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.COLD)
+    phase_changed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-live_starts_at", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(live_ends_at__isnull=True)
+                | Q(live_starts_at__isnull=True)
+                | Q(live_ends_at__gt=F("live_starts_at")),
+                name="event_live_window_ordered",
+                violation_error_message="The live window must end after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(on_demand_ends_at__isnull=True)
+                | Q(live_ends_at__isnull=True)
+                | Q(on_demand_ends_at__gte=F("live_ends_at")),
+                name="event_on_demand_after_live",
+                violation_error_message="The on-demand window must end after the live window.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def dwell_threshold(self, interaction_type: str) -> float:
+        return float((self.dwell_thresholds or {}).get(interaction_type, 0))
+
+    def interaction_weight(self, interaction_type: str) -> float:
+        weights = self.interaction_weights or {}
+        return float(weights.get(interaction_type, default_interaction_weights().get(interaction_type, 1.0)))
+
+
+class InterestTag(models.Model):
+    """A declared topic. Interests, offers and seeks all point at tags; a tag is also a context
+    that everyone who chose it "joined" (questionnaire hydration)."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="interest_tags")
+    slug = models.SlugField(max_length=100)
+    label = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["label"]
+        constraints = [models.UniqueConstraint(fields=["event", "slug"], name="interest_tag_unique_per_event")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Room(models.Model):
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="rooms")
+    external_id = models.CharField(max_length=128)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    track = models.CharField(max_length=100, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    topics = models.ManyToManyField(InterestTag, related_name="rooms", blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "name"]
+        constraints = [models.UniqueConstraint(fields=["event", "external_id"], name="room_unique_per_event")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Content(models.Model):
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="contents")
+    external_id = models.CharField(max_length=128)
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=50, default="video")
+    room = models.ForeignKey(Room, on_delete=models.SET_NULL, null=True, blank=True, related_name="contents")
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    topics = models.ManyToManyField(InterestTag, related_name="contents", blank=True)
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name_plural = "content"
+        constraints = [models.UniqueConstraint(fields=["event", "external_id"], name="content_unique_per_event")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Attendee(models.Model):
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attendees")
+    external_id = models.CharField(max_length=128, help_text="The id the event platform knows them by.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="attendances"
+    )
+    display_name = models.CharField(max_length=200)
+    headline = models.CharField(max_length=300, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    role = models.CharField(max_length=200, blank=True)
+    group = models.CharField(
+        max_length=50, blank=True, help_text="Attendee group for organizer rules, e.g. sponsor, buyer, speaker."
+    )
+    interests = models.ManyToManyField(InterestTag, related_name="interested_attendees", blank=True)
+    offers = models.ManyToManyField(InterestTag, related_name="offering_attendees", blank=True)
+    seeks = models.ManyToManyField(InterestTag, related_name="seeking_attendees", blank=True)
+    planned_rooms = models.ManyToManyField(Room, related_name="planned_attendees", blank=True)
+
+    # Three separate consents, all revocable at any time.
+    consent_be_recommended = models.BooleanField(default=True, help_text="May be suggested to others.")
+    consent_receive_recommendations = models.BooleanField(default=True, help_text="Receives suggestions.")
+    consent_training = models.BooleanField(default=True, help_text="Activity may be used to train the model.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "external_id"], name="attendee_unique_per_event"),
+            models.UniqueConstraint(
+                fields=["event", "user"], condition=Q(user__isnull=False), name="attendee_one_per_user_per_event"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Interaction(models.Model):
+    """One thing an attendee did with one context (a room, a content item or an interest tag).
+    A fact: written once by `events.services`, never edited."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="interactions")
+    attendee = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="interactions")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, null=True, blank=True, related_name="interactions")
+    content = models.ForeignKey(Content, on_delete=models.CASCADE, null=True, blank=True, related_name="interactions")
+    interest = models.ForeignKey(
+        InterestTag, on_delete=models.CASCADE, null=True, blank=True, related_name="interactions"
+    )
+    type = models.CharField(max_length=32, choices=InteractionType.choices)
+    value = models.FloatField(null=True, blank=True, help_text="e.g. dwell seconds")
+    occurred_at = models.DateTimeField()
+    client_event_id = models.CharField(max_length=128, help_text="Unique per event; makes retries idempotent.")
+    source = models.CharField(max_length=20, choices=InteractionSource.choices, default=InteractionSource.LIVE)
+    qualifies = models.BooleanField(default=False, help_text="Passed the event's dwell threshold for its type.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Outbox marker: null until downstream work (model update, push, forwarding) has run.
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "client_event_id"], name="interaction_client_id_unique"),
+            models.CheckConstraint(
+                condition=(
+                    Q(room__isnull=False, content__isnull=True, interest__isnull=True)
+                    | Q(room__isnull=True, content__isnull=False, interest__isnull=True)
+                    | Q(room__isnull=True, content__isnull=True, interest__isnull=False)
+                ),
+                name="interaction_exactly_one_context",
+                violation_error_message="An interaction touches exactly one room, content item or interest tag.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__isnull=True) | Q(value__gte=0),
+                name="interaction_value_not_negative",
+                violation_error_message="An interaction's value (dwell) cannot be negative.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["event", "occurred_at"], name="interaction_event_time"),
+            models.Index(fields=["attendee", "occurred_at"], name="interaction_attendee_time"),
+            models.Index(
+                fields=["event", "created_at"],
+                condition=Q(processed_at__isnull=True),
+                name="interaction_outbox",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attendee_id} {self.type} {self.context_kind} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def context_kind(self) -> str:
+        if self.room_id:
+            return ContextKind.ROOM
+        if self.content_id:
+            return ContextKind.CONTENT
+        return ContextKind.INTEREST
+
+
+class Connection(models.Model):
+    """A request from one attendee to another, and its answer. At most one per unordered pair."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="connections")
+    requester = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="connections_sent")
+    recipient = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="connections_received")
+    status = models.CharField(max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.REQUESTED)
+    message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(requester=F("recipient")), name="connection_not_self"),
+            models.UniqueConstraint(
+                Least("requester", "recipient"), Greatest("requester", "recipient"), name="connection_one_per_pair"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requester_id} -> {self.recipient_id} ({self.status})"
+
+
+class Block(models.Model):
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="blocks")
+    blocker = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="blocks_made")
+    blocked = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="blocks_received")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(blocker=F("blocked")), name="block_not_self"),
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="block_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocked {self.blocked_id}"
+
+
+class NotRelevant(models.Model):
+    """ "Don't suggest this person to me again." Softer than a block: only one direction."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="not_relevant")
+    attendee = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="not_relevant_marks")
+    target = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="not_relevant_to")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "not-relevant mark"
+        constraints = [
+            models.CheckConstraint(condition=~Q(attendee=F("target")), name="not_relevant_not_self"),
+            models.UniqueConstraint(fields=["attendee", "target"], name="not_relevant_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attendee_id} not relevant {self.target_id}"
+
+
+class ApiKey(models.Model):
+    """An organization's key for the REST API. Only a hash is stored; the key is shown once."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True, help_text="First characters, to find the key.")
+    hashed_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,223 @@
+"""Writes to the event world. Views, serializers, commands, tasks and the admin call these.
+
+Each service is keyword-only, checks that every row it links belongs to the same event (the
+database cannot express that across foreign keys), and raises `ValidationError` with one of the
+message constants below, which tests reuse.
+"""
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .enums import ConnectionStatus, InteractionSource, InteractionType
+from .models import (
+    ApiKey,
+    Attendee,
+    Block,
+    Connection,
+    Content,
+    Event,
+    Interaction,
+    InterestTag,
+    NotRelevant,
+    Organization,
+    Room,
+)
+
+CROSS_EVENT = "{what} belongs to event {other!r}, not to event {event!r}."
+SELF_LINK = "An attendee cannot {verb} themselves."
+DUPLICATE_CLIENT_EVENT_ID = "Interaction {client_event_id!r} was already recorded for this event."
+ONE_CONTEXT = "An interaction touches exactly one room, content item or interest tag."
+NEGATIVE_VALUE = "An interaction's value cannot be negative."
+CONNECTION_EXISTS = "These two attendees already have a connection ({status})."
+CONNECTION_NOT_PENDING = "This connection request was already answered ({status})."
+CONNECTION_NOT_RECIPIENT = "Only the recipient can answer a connection request."
+BLOCKED = "One of these attendees has blocked the other."
+
+
+def ensure_same_event(*, event: Event, **rows) -> None:
+    """Raise if any of `rows` (name -> model instance with an `event_id`) belongs to another event."""
+    for name, row in rows.items():
+        if row is not None and row.event_id != event.pk:
+            raise ValidationError(
+                {
+                    name: CROSS_EVENT.format(
+                        what=f"{name.replace('_', ' ').capitalize()} {row}", other=row.event_id, event=event.pk
+                    )
+                }
+            )
+
+
+# --- Organizations and API keys -------------------------------------------------------------------
+
+
+def api_key_create(*, organization: Organization, name: str) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never stored and never shown again.
+
+    Keys are 256 bits of randomness, so a plain SHA-256 is enough: a slow password hash protects
+    low-entropy secrets, and would cost every API request a few hundred milliseconds."""
+    prefix = secrets.token_hex(4)
+    secret = f"mm_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(organization=organization, name=name, prefix=prefix, hashed_key=hash_api_key(secret))
+    return key, secret
+
+
+def hash_api_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+# --- Attendees ------------------------------------------------------------------------------------
+
+
+def attendee_set_tags(
+    *,
+    attendee: Attendee,
+    interests: Iterable[InterestTag] | None = None,
+    offers: Iterable[InterestTag] | None = None,
+    seeks: Iterable[InterestTag] | None = None,
+    planned_rooms: Iterable[Room] | None = None,
+) -> Attendee:
+    """Replace an attendee's declared tags and planned rooms, refusing tags of other events."""
+    event = attendee.event
+    for field, rows in (
+        ("interests", interests),
+        ("offers", offers),
+        ("seeks", seeks),
+        ("planned_rooms", planned_rooms),
+    ):
+        if rows is None:
+            continue
+        rows = list(rows)
+        for row in rows:
+            ensure_same_event(event=event, **{field: row})
+        getattr(attendee, field).set(rows)
+    return attendee
+
+
+# --- Interactions ---------------------------------------------------------------------------------
+
+
+def interaction_qualifies(*, event: Event, type: str, value: float | None) -> bool:
+    """An interaction qualifies for training when its dwell passes the event's threshold for its
+    type. Types without a threshold (a chat message, a question) qualify as they are."""
+    threshold = event.dwell_threshold(type)
+    if threshold <= 0:
+        return True
+    return value is not None and value >= threshold
+
+
+def interaction_record(
+    *,
+    event: Event,
+    attendee: Attendee,
+    type: str,
+    occurred_at: datetime,
+    client_event_id: str,
+    room: Room | None = None,
+    content: Content | None = None,
+    interest: InterestTag | None = None,
+    value: float | None = None,
+    source: str = InteractionSource.LIVE,
+) -> Interaction:
+    """Record one interaction. The single-row path; batch ingestion applies the same checks in bulk."""
+    ensure_same_event(event=event, attendee=attendee, room=room, content=content, interest=interest)
+    if sum(x is not None for x in (room, content, interest)) != 1:
+        raise ValidationError({"context": ONE_CONTEXT})
+    if type not in InteractionType.values:
+        raise ValidationError({"type": f"Unknown interaction type {type!r}."})
+    if value is not None and value < 0:
+        raise ValidationError({"value": NEGATIVE_VALUE})
+    try:
+        with transaction.atomic():
+            return Interaction.objects.create(
+                event=event,
+                attendee=attendee,
+                room=room,
+                content=content,
+                interest=interest,
+                type=type,
+                value=value,
+                occurred_at=occurred_at,
+                client_event_id=client_event_id,
+                source=source,
+                qualifies=interaction_qualifies(event=event, type=type, value=value),
+            )
+    except IntegrityError as exc:
+        if Interaction.objects.filter(event=event, client_event_id=client_event_id).exists():
+            raise ValidationError(
+                {"client_event_id": DUPLICATE_CLIENT_EVENT_ID.format(client_event_id=client_event_id)}
+            ) from exc
+        raise
+
+
+# --- Connections, blocks, not-relevant ------------------------------------------------------------
+
+
+def _ensure_pair(*, event: Event, attendee: Attendee, other: Attendee, verb: str) -> None:
+    ensure_same_event(event=event, attendee=attendee, other=other)
+    if attendee.pk == other.pk:
+        raise ValidationError(SELF_LINK.format(verb=verb))
+
+
+def is_blocked_between(*, a: Attendee, b: Attendee) -> bool:
+    return Block.objects.filter(Q(blocker=a, blocked=b) | Q(blocker=b, blocked=a)).exists()
+
+
+@transaction.atomic
+def connection_request(*, requester: Attendee, recipient: Attendee, message: str = "") -> Connection:
+    event = requester.event
+    _ensure_pair(event=event, attendee=requester, other=recipient, verb="connect with")
+    if is_blocked_between(a=requester, b=recipient):
+        raise ValidationError(BLOCKED)
+    try:
+        with transaction.atomic():
+            return Connection.objects.create(event=event, requester=requester, recipient=recipient, message=message)
+    except IntegrityError as exc:
+        existing = Connection.objects.filter(
+            Q(requester=requester, recipient=recipient) | Q(requester=recipient, recipient=requester)
+        ).first()
+        if existing is None:
+            raise
+        raise ValidationError(CONNECTION_EXISTS.format(status=existing.status)) from exc
+
+
+@transaction.atomic
+def connection_respond(*, connection: Connection, responder: Attendee, accept: bool) -> Connection:
+    """Accept or decline a pending request. The row lock makes two concurrent answers safe:
+    the second one sees the first one's status and is refused."""
+    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    if responder.pk != connection.recipient_id:
+        raise ValidationError(CONNECTION_NOT_RECIPIENT)
+    if connection.status != ConnectionStatus.REQUESTED:
+        raise ValidationError(CONNECTION_NOT_PENDING.format(status=connection.status))
+    connection.status = ConnectionStatus.ACCEPTED if accept else ConnectionStatus.DECLINED
+    connection.responded_at = timezone.now()
+    connection.save(update_fields=["status", "responded_at"])
+    return connection
+
+
+def block_create(*, blocker: Attendee, blocked: Attendee) -> Block:
+    event = blocker.event
+    _ensure_pair(event=event, attendee=blocker, other=blocked, verb="block")
+    block, _ = Block.objects.get_or_create(event=event, blocker=blocker, blocked=blocked)
+    return block
+
+
+def not_relevant_create(*, attendee: Attendee, target: Attendee) -> NotRelevant:
+    event = attendee.event
+    _ensure_pair(event=event, attendee=attendee, other=target, verb="mark")
+    mark, _ = NotRelevant.objects.get_or_create(event=event, attendee=attendee, target=target)
+    return mark

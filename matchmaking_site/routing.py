@@ -1,0 +1,5 @@
+"""Every WebSocket route of the project, gathered from the apps' `routing` modules."""
+
+from events.routing import websocket_urlpatterns as events_ws
+
+websocket_urlpatterns = [*events_ws]

@@ -1,0 +1,72 @@
+import pytest
+from django.urls import reverse
+
+from events.services import api_key_create, api_key_revoke
+from tests.factories import EventFactory, InteractionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def organizer(client):
+    from django.core.management import call_command
+
+    event = EventFactory()
+    user = UserFactory(username="orga")
+    call_command(
+        "create_organizer",
+        organization=event.organization.slug,
+        username="orga",
+        password="pw-orga-123456",
+        verbosity=0,
+    )
+    user.refresh_from_db()
+    client.force_login(user)
+    return event
+
+
+def test_admin_event_list_scoped_to_organizer(client, organizer):
+    other = EventFactory(name="Someone else's summit")
+    response = client.get(reverse("admin:events_event_changelist"))
+    assert response.status_code == 200
+    assert organizer.name in response.content.decode()
+    assert other.name not in response.content.decode()
+    assert client.get(reverse("admin:events_event_change", args=[other.pk])).status_code == 302  # not found
+
+
+def test_admin_interactions_are_read_only(client, organizer):
+    interaction = InteractionFactory(attendee__event=organizer)
+    response = client.get(reverse("admin:events_interaction_change", args=[interaction.pk]))
+    assert response.status_code == 200
+    assert 'name="_save"' not in response.content.decode()
+    assert client.get(reverse("admin:events_interaction_add")).status_code == 403
+
+
+def test_api_events_list_scoped_to_key_organization(client):
+    mine = EventFactory()
+    EventFactory()
+    _, secret = api_key_create(organization=mine.organization, name="platform")
+    response = client.get("/api/v1/events/", HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    assert response.status_code == 200
+    assert [e["slug"] for e in response.json()["results"]] == [mine.slug]
+
+
+def test_api_event_of_other_organization_is_404(client):
+    mine = EventFactory()
+    other = EventFactory()
+    _, secret = api_key_create(organization=mine.organization, name="platform")
+    response = client.get(f"/api/v1/events/{other.slug}/", HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    assert response.status_code == 404
+
+
+def test_api_revoked_key_is_401(client):
+    event = EventFactory()
+    key, secret = api_key_create(organization=event.organization, name="platform")
+    api_key_revoke(api_key=key)
+    response = client.get("/api/v1/events/", HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid or revoked API key."}
+
+
+def test_healthz_reports_database_ok(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
