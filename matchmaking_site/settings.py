@@ -198,3 +198,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Recommendation backends (dotted paths; see recommendations/backends.py) ----------------------
+RECOMMENDATION_BACKENDS = {
+    "rules": "recommendations.rules.RulesBackend",
+    "local": "recommendations.local.LocalModelBackend",
+    "personalize": "recommendations.personalize.backend.PersonalizeBackend",
+}
