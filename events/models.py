@@ -353,3 +353,19 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class PhaseTransition(models.Model):
+    """When and why an event moved from one matchmaking phase to the next (cold -> live -> ...)."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="phase_transitions")
+    from_phase = models.CharField(max_length=20, choices=Phase.choices)
+    to_phase = models.CharField(max_length=20, choices=Phase.choices)
+    cause = models.CharField(max_length=300)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}: {self.from_phase} -> {self.to_phase} ({self.cause})"

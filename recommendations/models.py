@@ -1,2 +1,131 @@
-"""Derived data: model versions, training runs, suggestions. Reads `events/`; `events/` never
-imports this app."""
+"""Derived data: model versions, training runs, the batch table and the suggestion funnel.
+Reads `events/`; `events/` never imports this app."""
+
+from django.db import models
+from django.db.models import Q
+
+from events.models import Attendee, Event
+
+
+class ModelVersion(models.Model):
+    """One trained model of one event: its artifact, its offline metrics, and whether it serves."""
+
+    class Status(models.TextChoices):
+        PUBLISHED = "published", "Published (serving)"
+        KEPT = "kept", "Kept, not published"
+        SUPERSEDED = "superseded", "Superseded by a newer version"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="model_versions")
+    backend = models.CharField(max_length=20, default="local")
+    number = models.PositiveIntegerField(help_text="1, 2, 3... per event")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.KEPT)
+    not_published_reason = models.CharField(max_length=500, blank=True)
+    input_fingerprint = models.CharField(
+        max_length=64, help_text="Hash of the training inputs: same inputs, same model, no new version."
+    )
+    config = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Offline metrics, e.g. recall@10.")
+    n_attendees = models.PositiveIntegerField(default=0)
+    n_contexts = models.PositiveIntegerField(default=0)
+    n_interactions = models.PositiveIntegerField(default=0)
+    training_seconds = models.FloatField(default=0.0)
+    artifact = models.CharField(max_length=500, blank=True, help_text="Path of the stored model.")
+    artifact_bytes = models.PositiveBigIntegerField(default=0)
+    remote_arn = models.CharField(max_length=300, blank=True, help_text="Solution version ARN (Personalize).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "number"], name="model_version_number_unique"),
+            models.UniqueConstraint(
+                fields=["event"], condition=Q(status="published"), name="model_version_one_published"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} v{self.number} ({self.status})"
+
+
+class TrainingRun(models.Model):
+    """A long-running job (a training, a batch, a Personalize run, a teardown) as a row that a
+    Celery task advances. A crash leaves the row, and the next task resumes from it."""
+
+    class Kind(models.TextChoices):
+        TRAIN = "train", "Train"
+        BATCH = "batch", "Batch recommendations"
+        PERSONALIZE = "personalize", "Amazon Personalize run"
+        TEARDOWN = "teardown", "Teardown"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        UNCHANGED = "unchanged", "Unchanged (same inputs)"
+        SKIPPED = "skipped", "Skipped (not enough new data)"
+        FAILED = "failed", "Failed"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="training_runs")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TRAIN)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    trigger = models.CharField(max_length=50, default="manual", help_text="schedule, manual, cli, admin, ...")
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    steps = models.JSONField(default=list, blank=True, help_text="[{name, status, started_at, ...}]")
+    message = models.TextField(blank=True, help_text="Outcome, or the reason it failed.")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["event", "kind", "status"], name="run_event_kind_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.event} ({self.status})"
+
+
+class BatchRecommendation(models.Model):
+    """The batch table: a precomputed list per attendee, serving the on-demand phase."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="batch_recommendations")
+    attendee = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="batch_recommendations")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.SET_NULL, null=True, blank=True)
+    source = models.CharField(max_length=20, default="local")
+    items = models.JSONField(default=list, help_text="[{attendee_id, score, reasons: [{kind, text, weight}]}]")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["attendee"], name="batch_recommendation_one_per_attendee")]
+
+    def __str__(self) -> str:
+        return f"batch for {self.attendee_id}"
+
+
+class FunnelEvent(models.Model):
+    """One step of the suggestion funnel: shown -> opened -> requested -> accepted."""
+
+    class Stage(models.TextChoices):
+        SHOWN = "shown", "Shown"
+        OPENED = "opened", "Opened"
+        REQUESTED = "requested", "Connection requested"
+        ACCEPTED = "accepted", "Connection accepted"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="funnel_events")
+    viewer = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="funnel_as_viewer")
+    suggested = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="funnel_as_suggested")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    source = models.CharField(max_length=20, help_text="rules, local, personalize, batch")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.SET_NULL, null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["event", "stage", "source"], name="funnel_event_stage_source")]
+
+    def __str__(self) -> str:
+        return f"{self.stage}: {self.suggested_id} to {self.viewer_id}"
