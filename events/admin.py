@@ -198,3 +198,8 @@ class NotRelevantAdmin(EventScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+admin.site.site_header = "Matchmaking administration"
+admin.site.site_title = "Matchmaking"
+admin.site.index_title = "Run your events"
