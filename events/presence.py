@@ -16,6 +16,7 @@ The browser's WebSocket consumer, the REST batch and the sweeper all call these 
 Concurrent events of one attendee are serialised by a transaction-scoped advisory lock.
 """
 
+import uuid
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -23,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .enums import InteractionSource, InteractionType
-from .models import Event, Interaction, RoomVisit
+from .models import Attendee, Event, Interaction, Room, RoomVisit
 from .outbox import InteractionRow, interactions_insert
 from .services import interaction_qualifies
 
@@ -192,4 +193,44 @@ def room_visits_close_stale(*, now: datetime | None = None) -> int:
             left_at, reason = min(ends)
             _visit_close(event=visit.event, visit=visit, left_at=left_at, reason=reason)
             closed += 1
+    return closed
+
+
+# --- The browser path (WebSocket consumer) ----------------------------------------------------------
+
+
+def presence_browser_join(*, user_id: int, event_slug: str, room_external_id: str) -> RoomVisit | None:
+    """Open a heartbeat-kept visit for the signed-in user's attendee in that room, now; None when the
+    user is no attendee of that event or the room is not one of its rooms."""
+    attendee = Attendee.objects.filter(user_id=user_id, event__slug=event_slug).select_related("event").first()
+    if attendee is None:
+        return None
+    room = Room.objects.filter(event=attendee.event, external_id=room_external_id).first()
+    if room is None:
+        return None
+    visit, _ = presence_join(
+        event=attendee.event,
+        attendee_id=attendee.pk,
+        room_id=room.pk,
+        at=timezone.now(),
+        client_event_id=f"ws:{uuid.uuid4()}",
+        expects_heartbeats=True,
+    )
+    return visit
+
+
+def presence_browser_leave(*, visit_id: int) -> RoomVisit | None:
+    """Close the visit a WebSocket opened, now (its disconnect). A visit the sweeper already
+    closed stays as the sweeper closed it."""
+    visit = RoomVisit.objects.select_related("event").filter(pk=visit_id).first()
+    if visit is None:
+        return None
+    closed, _ = presence_leave(
+        event=visit.event,
+        attendee_id=visit.attendee_id,
+        room_id=visit.room_id,
+        at=timezone.now(),
+        client_event_id=f"ws-leave:{visit.join_client_event_id or visit.pk}",
+        visit_id=visit.pk,
+    )
     return closed
