@@ -1,6 +1,7 @@
 """Celery tasks of `events/`: thin, named, primitive arguments; each calls one service."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 
@@ -17,9 +18,11 @@ def process_interactions(*, interaction_ids: list[int]) -> int:
 
 
 @shared_task(name="events.sweep_interactions", ignore_result=True)
-def sweep_interactions() -> int:
-    """Periodic: process committed interactions whose own task never ran (broker down, worker lost)."""
-    count = outbox.interactions_sweep()
+def sweep_interactions(*, grace_seconds: float | None = None) -> int:
+    """Periodic: process committed interactions whose own task never ran (broker down, worker lost).
+    `grace_seconds` overrides how old a row must be (`outbox.SWEEP_GRACE`), e.g. 0 to sweep all now."""
+    grace = outbox.SWEEP_GRACE if grace_seconds is None else timedelta(seconds=grace_seconds)
+    count = outbox.interactions_sweep(grace=grace)
     if count:
         logger.info("Outbox sweeper processed %d interactions", count)
     return count
