@@ -19,7 +19,7 @@ same skew. Questionnaire answers are exempt from the window (they are given befo
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from . import presence
 from .enums import ContextKind, InteractionSource, InteractionType
+from .interchange import CsvInteraction, parse_context_token, row_fingerprint
 from .models import Attendee, Content, Event, InterestTag, Room
 from .outbox import InteractionRow, interactions_insert
 from .services import NEGATIVE_VALUE, interaction_qualifies
@@ -245,10 +246,12 @@ def interactions_ingest(
     source: str = InteractionSource.LIVE,
     now: datetime | None = None,
     check_window: bool = True,
+    route_presence: bool = True,
 ) -> list[ItemResult]:
     """Validate, resolve and record a batch of parsed items for `event`, in one transaction.
     Returns one result per item, in the order given. Items must have distinct client event ids
-    (`dedupe_batch` marks repeats first)."""
+    (`ingest_payload` marks repeats first). With `route_presence` off (imports, whose rows are
+    complete interactions), joins and leaves are recorded as they are instead of opening visits."""
     now = now or timezone.now()
     window = event_window(event)
     results: dict[int, ItemResult] = {}
@@ -285,7 +288,9 @@ def interactions_ingest(
         if context_id is None:
             reject(item, UNKNOWN_CONTEXT.format(kind=item.context_kind, id=item.context, event=event.slug))
             continue
-        if item.type == InteractionType.LEAVE_ROOM or (item.type == InteractionType.JOIN_ROOM and item.value is None):
+        if route_presence and (
+            item.type == InteractionType.LEAVE_ROOM or (item.type == InteractionType.JOIN_ROOM and item.value is None)
+        ):
             presence_items.append((item, attendee_id, context_id))
             continue
         kind = item.context_kind
@@ -347,3 +352,159 @@ def ingest_payload(*, event: Event, payload: Sequence, source: str = Interaction
     for result in interactions_ingest(event=event, items=pending, source=source):
         results[result.index] = result
     return results  # type: ignore[return-value]
+
+
+# --- Bulk import (Amazon Personalize's interactions CSV) --------------------------------------------
+
+# A row without EVENT_TYPE is what its context most plainly means.
+DEFAULT_TYPES = {
+    ContextKind.ROOM.value: InteractionType.JOIN_ROOM.value,
+    ContextKind.CONTENT.value: InteractionType.VIEW_CONTENT.value,
+    ContextKind.INTEREST.value: InteractionType.QUESTIONNAIRE.value,
+}
+# Rows per transaction and per set of resolving queries: big enough to amortise the queries, small
+# enough that memory stays flat whatever the file size.
+IMPORT_CHUNK = 5000
+EMPTY_CONTEXT = "USER_ID {token!r} names no context"
+TIMESTAMP_OUT_OF_RANGE = "TIMESTAMP {value} is out of range"
+
+
+@dataclass
+class ImportStats:
+    rows: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+
+
+class ImportAborted(Exception):
+    """--strict: the first bad row stops the import, and nothing of it is kept."""
+
+    def __init__(self, line: int, reason: str):
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+def pending_from_csv(line: int, row: CsvInteraction) -> PendingInteraction:
+    """One CSV row as a PendingInteraction (index = its line number), or ValueError with the reason."""
+    kind, external_id = parse_context_token(row.user_id)
+    if not external_id:
+        raise ValueError(EMPTY_CONTEXT.format(token=row.user_id))
+    if len(external_id) > MAX_ID_LENGTH:
+        raise ValueError(NOT_AN_ID.format(field="USER_ID"))
+    if len(row.item_id) > MAX_ID_LENGTH:
+        raise ValueError(NOT_AN_ID.format(field="ITEM_ID"))
+    type_ = row.event_type or DEFAULT_TYPES[kind]
+    check_kind_and_type(type=type_, kind=kind)
+    try:
+        occurred_at = datetime.fromtimestamp(row.timestamp, tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ValueError(TIMESTAMP_OUT_OF_RANGE.format(value=row.timestamp)) from exc
+    return PendingInteraction(
+        index=line,
+        client_event_id=row_fingerprint(row),
+        attendee=row.item_id,
+        context_kind=kind,
+        context=external_id,
+        type=type_,
+        value=row.event_value,
+        occurred_at=occurred_at,
+    )
+
+
+def _create_missing(*, event: Event, items: Sequence[PendingInteraction]) -> None:
+    """Create the attendees and contexts `items` name that `event` lacks (import --create-missing).
+    Named by their external id; an organizer can complete them later."""
+    wanted_attendees = {i.attendee for i in items}
+    known = resolve_attendees(event=event, external_ids=wanted_attendees)
+    Attendee.objects.bulk_create(
+        [Attendee(event=event, external_id=x, display_name=x) for x in sorted(wanted_attendees - known.keys())],
+        ignore_conflicts=True,
+    )
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        wanted[item.context_kind].add(item.context)
+    known_contexts = resolve_contexts(event=event, wanted=wanted)
+    builders = {
+        ContextKind.ROOM.value: lambda x: Room(event=event, external_id=x, name=x),
+        ContextKind.CONTENT.value: lambda x: Content(event=event, external_id=x, title=x),
+        ContextKind.INTEREST.value: lambda x: InterestTag(event=event, slug=x, label=x),
+    }
+    for kind, ids in wanted.items():
+        missing = sorted(ids - known_contexts[kind].keys())
+        if missing:
+            _CONTEXT_MODELS[kind][0].objects.bulk_create([builders[kind](x) for x in missing], ignore_conflicts=True)
+
+
+def interactions_import(
+    *,
+    event: Event,
+    rows: Iterable[tuple[int, CsvInteraction | str]],
+    create_missing: bool = False,
+    strict: bool = False,
+    on_rejected: Callable[[int, str], None] = lambda line, reason: None,
+    on_chunk: Callable[[], None] = lambda: None,
+    chunk_size: int = IMPORT_CHUNK,
+) -> ImportStats:
+    """Import rows (from `interchange.read_interactions_csv`) into `event` as source=import, in
+    chunks of `chunk_size` with one transaction each, calling `on_rejected(line, reason)` for each
+    bad row. Memory holds one chunk. With `strict`, the whole import is one transaction and the
+    first bad row raises ImportAborted, which rolls everything back."""
+    stats = ImportStats()
+    # Rows rejected while parsing wait for their chunk, so that bad rows are reported in line order.
+    parse_rejections: list[tuple[int, str]] = []
+
+    def flush(chunk: list[PendingInteraction]) -> None:
+        if create_missing and chunk:
+            _create_missing(event=event, items=chunk)
+        rejections = parse_rejections[:]
+        parse_rejections.clear()
+        for result in interactions_ingest(
+            event=event, items=chunk, source=InteractionSource.IMPORT, route_presence=False
+        ):
+            if result.status == REJECTED:
+                rejections.append((result.index, result.reason))
+            elif result.status == ACCEPTED:
+                stats.accepted += 1
+            else:
+                stats.duplicate += 1
+        rejections.sort()
+        stats.rejected += len(rejections)
+        if strict and rejections:
+            raise ImportAborted(*rejections[0])
+        for line, reason in rejections:
+            on_rejected(line, reason)
+        on_chunk()
+
+    def run() -> None:
+        chunk: list[PendingInteraction] = []
+        seen: set[str] = set()
+        for line, row in rows:
+            stats.rows += 1
+            try:
+                if isinstance(row, str):
+                    raise ValueError(row)
+                item = pending_from_csv(line, row)
+            except ValueError as exc:
+                parse_rejections.append((line, str(exc)))
+                if strict:
+                    flush(chunk)  # an earlier row of the chunk may be the first bad one
+                continue
+            if item.client_event_id in seen:
+                stats.duplicate += 1  # the same row twice in one chunk: one interaction
+                continue
+            seen.add(item.client_event_id)
+            chunk.append(item)
+            if len(chunk) >= chunk_size:
+                flush(chunk)
+                chunk, seen = [], set()
+        if chunk or parse_rejections:
+            flush(chunk)
+
+    if strict:
+        with transaction.atomic():
+            run()
+    else:
+        run()
+    return stats
