@@ -69,3 +69,18 @@ class InteractionBatchOutputSerializer(serializers.Serializer):
     duplicate = serializers.IntegerField()
     rejected = serializers.IntegerField()
     results = InteractionItemResultSerializer(many=True)
+
+
+class QuestionnaireHydrateInputSerializer(serializers.Serializer):
+    attendee_ids = serializers.ListField(
+        child=serializers.CharField(max_length=128),
+        required=False,
+        max_length=MAX_BATCH,
+        help_text="External ids of the attendees whose answers changed; all attendees if omitted.",
+    )
+
+
+class QuestionnaireHydrateOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()

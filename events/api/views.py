@@ -6,8 +6,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..ingestion import ACCEPTED, DUPLICATE, MAX_BATCH, REJECTED, ingest_payload
+from ..models import Attendee
+from ..questionnaire import questionnaire_hydrate
 from .permissions import events_for_caller
-from .serializers import EventOutputSerializer, InteractionBatchInputSerializer, InteractionBatchOutputSerializer
+from .serializers import (
+    EventOutputSerializer,
+    InteractionBatchInputSerializer,
+    InteractionBatchOutputSerializer,
+    QuestionnaireHydrateInputSerializer,
+    QuestionnaireHydrateOutputSerializer,
+)
 
 ENVELOPE_NOT_OBJECT = "Expected a JSON object with an 'interactions' list."
 INTERACTIONS_REQUIRED = "This field is required."
@@ -80,3 +88,31 @@ class InteractionBatchView(APIView):
         for result in results:
             counts[result.status] += 1
         return Response({**counts, "results": [r.as_dict() for r in results]})
+
+
+class QuestionnaireHydrateView(APIView):
+    """Turn questionnaire answers into inferred interactions (idempotent)."""
+
+    @extend_schema(
+        operation_id="questionnaire_hydrate",
+        request=QuestionnaireHydrateInputSerializer,
+        responses={200: QuestionnaireHydrateOutputSerializer},
+        description=(
+            "Creates one `questionnaire` interaction (source `questionnaire`) per interest tag an attendee "
+            "declared as interest, offer or seek, and per room they plan to attend; removes those of "
+            "withdrawn answers. Call it after answers change; calling it twice adds nothing. Their weight "
+            "in the model fades as the attendee's real interactions arrive."
+        ),
+    )
+    def post(self, request, event: str):
+        event_obj = get_object_or_404(events_for_caller(request.user), slug=event)
+        serializer = QuestionnaireHydrateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        external_ids = serializer.validated_data.get("attendee_ids")
+        attendee_ids = None
+        if external_ids is not None:
+            attendee_ids = list(
+                Attendee.objects.filter(event=event_obj, external_id__in=external_ids).values_list("pk", flat=True)
+            )
+        stats = questionnaire_hydrate(event=event_obj, attendee_ids=attendee_ids)
+        return Response({"created": stats.created, "removed": stats.removed, "unchanged": stats.unchanged})
