@@ -1,7 +1,16 @@
-"""WebSocket consumers of `events/`. Consumers only route; work happens in services."""
+"""WebSocket consumers of `events/`. Consumers only route; work happens in services, and the ORM
+runs only inside `database_sync_to_async`."""
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
+
+from . import presence
+
+# Close codes (4000-4999 are the application's): the client should not retry on these.
+CLOSE_NOT_SIGNED_IN = 4401
+CLOSE_NOT_FOUND = 4404
+UNKNOWN_MESSAGE = "Unknown message type."
 
 
 class PingConsumer(AsyncJsonWebsocketConsumer):
@@ -15,4 +24,58 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
         if content.get("type") == "ping":
             await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
         else:
-            await self.send_json({"type": "error", "message": "Unknown message type."})
+            await self.send_json({"type": "error", "message": UNKNOWN_MESSAGE})
+
+
+class RoomPresenceConsumer(AsyncJsonWebsocketConsumer):
+    """Held open by an attendee's room page: connect = join, disconnect = leave, and
+    {"type": "heartbeat"} every `presence.HEARTBEAT_INTERVAL` keeps the visit open; a client that
+    stops sending them (closed lid, lost network) is closed by the periodic sweeper at its last
+    heartbeat. Authenticated by the session: the attendee is the signed-in user's, never a client
+    claim."""
+
+    visit_id: int | None = None
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_NOT_SIGNED_IN)
+            return
+        self.user_id = user.pk
+        self.event_slug = self.scope["url_route"]["kwargs"]["event"]
+        self.room_external_id = self.scope["url_route"]["kwargs"]["room"]
+        visit = await self._join()
+        if visit is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.visit_id = visit.pk
+        await self.accept()
+        await self.send_json(
+            {
+                "type": "joined",
+                "visit": visit.pk,
+                "heartbeat_interval": int(presence.HEARTBEAT_INTERVAL.total_seconds()),
+            }
+        )
+
+    async def receive_json(self, content, **kwargs):
+        if content.get("type") != "heartbeat":
+            await self.send_json({"type": "error", "message": UNKNOWN_MESSAGE})
+            return
+        alive = await database_sync_to_async(presence.presence_heartbeat)(visit_id=self.visit_id)
+        if not alive:
+            # The sweeper closed the visit (heartbeats came too late): this is a new stay.
+            visit = await self._join()
+            self.visit_id = visit.pk if visit else None
+        await self.send_json({"type": "heartbeat_ack", "visit": self.visit_id})
+
+    async def disconnect(self, code):
+        if self.visit_id is not None:
+            await database_sync_to_async(presence.presence_browser_leave)(visit_id=self.visit_id)
+            self.visit_id = None
+
+    @database_sync_to_async
+    def _join(self):
+        return presence.presence_browser_join(
+            user_id=self.user_id, event_slug=self.event_slug, room_external_id=self.room_external_id
+        )

@@ -12,7 +12,9 @@ a colon is written `room:<id>`, so every token reads back as the context it came
 """
 
 import csv
-from collections.abc import Iterable
+import hashlib
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -60,3 +62,80 @@ def write_interactions_csv(rows: Iterable[CsvInteraction], out: TextIO) -> int:
 
 def _format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+# --- Reading --------------------------------------------------------------------------------------
+
+MISSING_COLUMNS = "The header lacks {columns}; expected {header}."
+WRONG_FIELD_COUNT = "expected {expected} fields, got {got}"
+EMPTY_FIELD = "{column} is empty"
+BAD_TIMESTAMP = "TIMESTAMP must be whole epoch seconds, got {value!r}"
+BAD_VALUE = "EVENT_VALUE must be a number, got {value!r}"
+NEGATIVE_EVENT_VALUE = "EVENT_VALUE cannot be negative, got {value!r}"
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be read (no header, required columns missing)."""
+
+
+def read_interactions_csv(lines: Iterable[str]) -> Iterator[tuple[int, CsvInteraction | str]]:
+    """Yield (line number, row) for each data row, or (line number, reason) for a row that cannot
+    be read; streams, holding one row at a time. Columns are found by name in the header (in any
+    order, extra columns ignored, as Personalize does). Raises CsvFormatError for a bad header."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise CsvFormatError(
+            MISSING_COLUMNS.format(columns=", ".join(REQUIRED_COLUMNS), header=",".join(INTERACTIONS_HEADER))
+        )
+    names = [h.strip().upper() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise CsvFormatError(MISSING_COLUMNS.format(columns=", ".join(missing), header=",".join(INTERACTIONS_HEADER)))
+    user_i, item_i, ts_i = (names.index(c) for c in REQUIRED_COLUMNS)
+    type_i = names.index("EVENT_TYPE") if "EVENT_TYPE" in names else None
+    value_i = names.index("EVENT_VALUE") if "EVENT_VALUE" in names else None
+    width = len(names)
+    for fields in reader:
+        line = reader.line_num
+        if not fields:
+            continue  # a blank line
+        if len(fields) != width:
+            yield line, WRONG_FIELD_COUNT.format(expected=width, got=len(fields))
+            continue
+        user_id, item_id, raw_ts = fields[user_i], fields[item_i], fields[ts_i].strip()
+        if not user_id:
+            yield line, EMPTY_FIELD.format(column="USER_ID")
+            continue
+        if not item_id:
+            yield line, EMPTY_FIELD.format(column="ITEM_ID")
+            continue
+        try:
+            timestamp = int(raw_ts)
+        except ValueError:
+            yield line, BAD_TIMESTAMP.format(value=raw_ts)
+            continue
+        value = None
+        raw_value = fields[value_i].strip() if value_i is not None else ""
+        if raw_value:
+            try:
+                value = float(raw_value)
+            except ValueError:
+                yield line, BAD_VALUE.format(value=raw_value)
+                continue
+            if not math.isfinite(value):
+                yield line, BAD_VALUE.format(value=raw_value)
+                continue
+            if value < 0:
+                yield line, NEGATIVE_EVENT_VALUE.format(value=raw_value)
+                continue
+        event_type = fields[type_i].strip() if type_i is not None else ""
+        yield line, CsvInteraction(user_id, item_id, timestamp, event_type, value)
+
+
+def row_fingerprint(row: CsvInteraction) -> str:
+    """A stable client event id for an imported row: the same row imported twice is the same
+    interaction, so re-importing a file adds nothing."""
+    value = "" if row.event_value is None else _format_number(row.event_value)
+    key = "\x1f".join((row.user_id, row.item_id, str(row.timestamp), row.event_type, value))
+    return "csv:" + hashlib.sha256(key.encode()).hexdigest()[:40]

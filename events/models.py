@@ -369,3 +369,72 @@ class PhaseTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id}: {self.from_phase} -> {self.to_phase} ({self.cause})"
+
+
+class RoomVisit(models.Model):
+    """One attendee's stay in one room, built from a join and its leave (or a timeout).
+
+    Presence arrives as separate join and leave events, possibly out of order; this row pairs them
+    and computes the dwell on the server. When the visit closes, it is recorded as one `join_room`
+    Interaction whose value is the dwell, the same shape as an imported row. Visits too short to
+    qualify are kept (their interaction has `qualifies=False`).
+    """
+
+    class CloseReason(models.TextChoices):
+        LEAVE = "leave", "Left"
+        TIMEOUT = "timeout", "Missed heartbeats"
+        LIVE_WINDOW_END = "live_window_end", "Live window ended"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="room_visits")
+    attendee = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="room_visits")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="visits")
+    # Null while only the leave has arrived (out-of-order delivery): the join completes the row.
+    joined_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=20, choices=CloseReason.choices, blank=True)
+    join_client_event_id = models.CharField(max_length=128, blank=True)
+    leave_client_event_id = models.CharField(max_length=128, blank=True)
+    # Browser visits send heartbeats and time out without them; platform (REST) visits do not, and
+    # stay open until their leave arrives or the live window ends.
+    expects_heartbeats = models.BooleanField(default=False)
+    source = models.CharField(max_length=20, choices=InteractionSource.choices, default=InteractionSource.LIVE)
+    interaction = models.OneToOneField(
+        Interaction, on_delete=models.SET_NULL, null=True, blank=True, related_name="room_visit"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "join_client_event_id"],
+                condition=~Q(join_client_event_id=""),
+                name="room_visit_join_id_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["event", "leave_client_event_id"],
+                condition=~Q(leave_client_event_id=""),
+                name="room_visit_leave_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(joined_at__isnull=True) | Q(left_at__isnull=True) | Q(left_at__gte=F("joined_at")),
+                name="room_visit_leave_after_join",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["attendee", "room"],
+                condition=Q(left_at__isnull=True) | Q(joined_at__isnull=True),
+                name="room_visit_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attendee_id} in {self.room_id} from {self.joined_at} to {self.left_at}"
+
+    @property
+    def dwell_seconds(self) -> float | None:
+        if self.joined_at is None or self.left_at is None:
+            return None
+        return (self.left_at - self.joined_at).total_seconds()

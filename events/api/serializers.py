@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from ..enums import ContextKind, InteractionType
+from ..ingestion import ACCEPTED, CLOCK_SKEW, DUPLICATE, MAX_BATCH, REJECTED
 from ..models import Event
 
 
@@ -20,3 +22,65 @@ class EventOutputSerializer(serializers.ModelSerializer):
             "backend",
             "qualifying_threshold",
         ]
+
+
+# --- Interaction batches ---------------------------------------------------------------------------
+# These two describe the wire format for the OpenAPI schema. The view parses items itself (see
+# events.ingestion.parse_item), because a 500-item batch must not pay for 500 serializer runs, and
+# because one bad item must not reject the others.
+
+
+class InteractionItemInputSerializer(serializers.Serializer):
+    client_event_id = serializers.CharField(
+        max_length=128, help_text="Your id for this interaction, unique per event. A retry with the same id is a no-op."
+    )
+    attendee_id = serializers.CharField(max_length=128, help_text="The attendee's external id.")
+    context_kind = serializers.ChoiceField(choices=ContextKind.choices)
+    context_id = serializers.CharField(
+        max_length=128, help_text="External id of the room or content item, or the interest tag's slug."
+    )
+    type = serializers.ChoiceField(
+        choices=InteractionType.choices,
+        help_text="`join_room` without a value opens a room visit and `leave_room` closes it (the server "
+        "computes the dwell); `join_room` with a value is a complete visit of that many seconds.",
+    )
+    value = serializers.FloatField(required=False, allow_null=True, min_value=0, help_text="e.g. dwell seconds")
+    occurred_at = serializers.DateTimeField(
+        help_text="ISO 8601 with a time zone (or epoch seconds), inside the event window ± "
+        f"{int(CLOCK_SKEW.total_seconds())} s of clock skew and not in the future."
+    )
+
+
+class InteractionBatchInputSerializer(serializers.Serializer):
+    interactions = InteractionItemInputSerializer(
+        many=True, max_length=MAX_BATCH, help_text=f"1 to {MAX_BATCH} interactions; more gets HTTP 413."
+    )
+
+
+class InteractionItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item in the request.")
+    client_event_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, REJECTED])
+    reason = serializers.CharField(required=False, help_text="Why the item was rejected, or what it duplicates.")
+
+
+class InteractionBatchOutputSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = InteractionItemResultSerializer(many=True)
+
+
+class QuestionnaireHydrateInputSerializer(serializers.Serializer):
+    attendee_ids = serializers.ListField(
+        child=serializers.CharField(max_length=128),
+        required=False,
+        max_length=MAX_BATCH,
+        help_text="External ids of the attendees whose answers changed; all attendees if omitted.",
+    )
+
+
+class QuestionnaireHydrateOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    unchanged = serializers.IntegerField()

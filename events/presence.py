@@ -1,0 +1,236 @@
+"""Presence: joins and leaves become room visits, with the dwell computed on the server.
+
+A join opens a `RoomVisit`; its leave closes it, and the closed visit is recorded as one `join_room`
+interaction whose value is the dwell in seconds (the same shape as an imported row), qualifying
+only if the dwell passes the event's threshold (`Event.dwell_thresholds["join_room"]`, 60 s by
+default). Short visits are kept, marked as not qualifying.
+
+- Out of order: a leave that arrives before its join is kept as an open-ended visit
+  (`joined_at` null); the join, when it comes, completes it if the leave is not earlier than it.
+- Missing leave: a browser visit (`expects_heartbeats`) whose heartbeats stop for
+  `HEARTBEAT_TIMEOUT` is closed at its last heartbeat; any visit still open when the event's live
+  window ends is closed at the end of the window. Both by `room_visits_close_stale`, a periodic task.
+- Idempotent: a join or leave carrying a client event id already seen changes nothing.
+
+The browser's WebSocket consumer, the REST batch and the sweeper all call these same services.
+Concurrent events of one attendee are serialised by a transaction-scoped advisory lock.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .enums import InteractionSource, InteractionType
+from .models import Attendee, Event, Interaction, Room, RoomVisit
+from .outbox import InteractionRow, interactions_insert
+from .services import interaction_qualifies
+
+# The browser sends a heartbeat every HEARTBEAT_INTERVAL; three missed ones mean it is gone
+# (a closed laptop lid sends no disconnect).
+HEARTBEAT_INTERVAL = timedelta(seconds=30)
+HEARTBEAT_TIMEOUT = timedelta(seconds=90)
+
+# Namespace of the advisory locks taken here (first key of pg_advisory_xact_lock(int, int)).
+_LOCK_NAMESPACE = 0x7072  # "pr"
+
+
+def _lock_attendee(attendee_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, attendee_id % 2**31])
+
+
+def _is_duplicate(*, event: Event, client_event_id: str, field: str) -> bool:
+    if not client_event_id:
+        return False
+    return (
+        RoomVisit.objects.filter(event=event, **{field: client_event_id}).exists()
+        or Interaction.objects.filter(event=event, client_event_id=client_event_id).exists()
+    )
+
+
+def _visit_close(*, event: Event, visit: RoomVisit, left_at: datetime, reason: str) -> RoomVisit:
+    """Close `visit` at `left_at` and record it as a `join_room` interaction valued by its dwell."""
+    left_at = max(left_at, visit.joined_at)
+    visit.left_at = left_at
+    visit.close_reason = reason
+    dwell = (left_at - visit.joined_at).total_seconds()
+    client_event_id = visit.join_client_event_id or f"visit:{visit.pk}"
+    inserted = interactions_insert(
+        event_id=event.pk,
+        source=visit.source,
+        rows=[
+            InteractionRow(
+                attendee_id=visit.attendee_id,
+                room_id=visit.room_id,
+                content_id=None,
+                interest_id=None,
+                type=InteractionType.JOIN_ROOM,
+                value=dwell,
+                occurred_at=visit.joined_at,
+                client_event_id=client_event_id,
+                qualifies=interaction_qualifies(event=event, type=InteractionType.JOIN_ROOM, value=dwell),
+            )
+        ],
+    )
+    visit.interaction_id = inserted.get(client_event_id)
+    visit.save(update_fields=["left_at", "close_reason", "interaction"])
+    return visit
+
+
+@transaction.atomic
+def presence_join(
+    *,
+    event: Event,
+    attendee_id: int,
+    room_id: int,
+    at: datetime,
+    client_event_id: str = "",
+    expects_heartbeats: bool = False,
+    source: str = InteractionSource.LIVE,
+) -> tuple[RoomVisit | None, bool]:
+    """Record that an attendee joined a room; return (visit, duplicate). The caller has checked that
+    attendee and room belong to `event`."""
+    _lock_attendee(attendee_id)
+    if _is_duplicate(event=event, client_event_id=client_event_id, field="join_client_event_id"):
+        return None, True
+    # A leave that overtook this join: the earliest one not before the join completes the visit.
+    orphan = (
+        RoomVisit.objects.filter(
+            attendee_id=attendee_id, room_id=room_id, joined_at__isnull=True, left_at__gte=at, event=event
+        )
+        .order_by("left_at", "id")
+        .first()
+    )
+    if orphan is not None:
+        orphan.joined_at = at
+        orphan.last_heartbeat_at = at
+        orphan.join_client_event_id = client_event_id
+        orphan.save(update_fields=["joined_at", "last_heartbeat_at", "join_client_event_id"])
+        return _visit_close(
+            event=event, visit=orphan, left_at=orphan.left_at, reason=RoomVisit.CloseReason.LEAVE
+        ), False
+    visit = RoomVisit.objects.create(
+        event=event,
+        attendee_id=attendee_id,
+        room_id=room_id,
+        joined_at=at,
+        last_heartbeat_at=at,
+        join_client_event_id=client_event_id,
+        expects_heartbeats=expects_heartbeats,
+        source=source,
+    )
+    return visit, False
+
+
+@transaction.atomic
+def presence_leave(
+    *,
+    event: Event,
+    attendee_id: int,
+    room_id: int,
+    at: datetime,
+    client_event_id: str = "",
+    visit_id: int | None = None,
+) -> tuple[RoomVisit | None, bool]:
+    """Record that an attendee left a room; return (visit, duplicate). Closes the latest open visit
+    that started no later than `at` (or exactly `visit_id`, for the WebSocket that opened it); with
+    none, keeps the leave until its join arrives."""
+    _lock_attendee(attendee_id)
+    if _is_duplicate(event=event, client_event_id=client_event_id, field="leave_client_event_id"):
+        return None, True
+    open_visits = RoomVisit.objects.filter(
+        event=event, attendee_id=attendee_id, room_id=room_id, left_at__isnull=True, joined_at__isnull=False
+    )
+    open_visits = open_visits.filter(pk=visit_id) if visit_id is not None else open_visits.filter(joined_at__lte=at)
+    visit = open_visits.order_by("-joined_at", "-id").first()
+    if visit is None:
+        if visit_id is not None:
+            return None, False  # already closed by the sweeper: nothing more to record
+        orphan = RoomVisit.objects.create(
+            event=event, attendee_id=attendee_id, room_id=room_id, left_at=at, leave_client_event_id=client_event_id
+        )
+        return orphan, False
+    visit.leave_client_event_id = client_event_id
+    visit.save(update_fields=["leave_client_event_id"])
+    return _visit_close(event=event, visit=visit, left_at=at, reason=RoomVisit.CloseReason.LEAVE), False
+
+
+def presence_heartbeat(*, visit_id: int, at: datetime | None = None) -> bool:
+    """Keep a browser visit alive; return False if it was already closed (the client should rejoin)."""
+    at = at or timezone.now()
+    return bool(RoomVisit.objects.filter(pk=visit_id, left_at__isnull=True).update(last_heartbeat_at=at))
+
+
+def room_visits_close_stale(*, now: datetime | None = None) -> int:
+    """Close visits whose heartbeats stopped (at their last heartbeat) and visits still open when
+    their event's live window ended (at its end); return how many were closed."""
+    now = now or timezone.now()
+    stale = Q(expects_heartbeats=True, last_heartbeat_at__lt=now - HEARTBEAT_TIMEOUT) | Q(event__live_ends_at__lte=now)
+    closed = 0
+    candidates = list(
+        RoomVisit.objects.filter(stale, left_at__isnull=True, joined_at__isnull=False).values_list("pk", flat=True)
+    )
+    for pk in candidates:
+        with transaction.atomic():
+            visit = (
+                RoomVisit.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("event")
+                .filter(pk=pk, left_at__isnull=True)
+                .first()
+            )
+            if visit is None:
+                continue  # closed meanwhile by its leave, or being closed by another worker
+            _lock_attendee(visit.attendee_id)
+            live_end = visit.event.live_ends_at
+            ends = []
+            if visit.expects_heartbeats and visit.last_heartbeat_at < now - HEARTBEAT_TIMEOUT:
+                ends.append((visit.last_heartbeat_at, RoomVisit.CloseReason.TIMEOUT))
+            if live_end is not None and live_end <= now:
+                ends.append((live_end, RoomVisit.CloseReason.LIVE_WINDOW_END))
+            left_at, reason = min(ends)
+            _visit_close(event=visit.event, visit=visit, left_at=left_at, reason=reason)
+            closed += 1
+    return closed
+
+
+# --- The browser path (WebSocket consumer) ----------------------------------------------------------
+
+
+def presence_browser_join(*, user_id: int, event_slug: str, room_external_id: str) -> RoomVisit | None:
+    """Open a heartbeat-kept visit for the signed-in user's attendee in that room, now; None when the
+    user is no attendee of that event or the room is not one of its rooms."""
+    attendee = Attendee.objects.filter(user_id=user_id, event__slug=event_slug).select_related("event").first()
+    if attendee is None:
+        return None
+    room = Room.objects.filter(event=attendee.event, external_id=room_external_id).first()
+    if room is None:
+        return None
+    visit, _ = presence_join(
+        event=attendee.event,
+        attendee_id=attendee.pk,
+        room_id=room.pk,
+        at=timezone.now(),
+        client_event_id=f"ws:{uuid.uuid4()}",
+        expects_heartbeats=True,
+    )
+    return visit
+
+
+def presence_browser_leave(*, visit_id: int) -> RoomVisit | None:
+    """Close the visit a WebSocket opened, now (its disconnect). A visit the sweeper already
+    closed stays as the sweeper closed it."""
+    visit = RoomVisit.objects.select_related("event").filter(pk=visit_id).first()
+    if visit is None:
+        return None
+    closed, _ = presence_leave(
+        event=visit.event,
+        attendee_id=visit.attendee_id,
+        room_id=visit.room_id,
+        at=timezone.now(),
+        client_event_id=f"ws-leave:{visit.join_client_event_id or visit.pk}",
+        visit_id=visit.pk,
+    )
+    return closed

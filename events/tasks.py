@@ -1,0 +1,34 @@
+"""Celery tasks of `events/`: thin, named, primitive arguments; each calls one service."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+
+from . import outbox, presence
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="events.process_interactions", ignore_result=True)
+def process_interactions(*, interaction_ids: list[int]) -> int:
+    """Process one committed batch. Rows already processed (by the sweeper or a twin delivery) or
+    deleted since are skipped by the service, so a redelivered message does no harm."""
+    return outbox.interactions_process(interaction_ids=interaction_ids)
+
+
+@shared_task(name="events.sweep_interactions", ignore_result=True)
+def sweep_interactions(*, grace_seconds: float | None = None) -> int:
+    """Periodic: process committed interactions whose own task never ran (broker down, worker lost).
+    `grace_seconds` overrides how old a row must be (`outbox.SWEEP_GRACE`), e.g. 0 to sweep all now."""
+    grace = outbox.SWEEP_GRACE if grace_seconds is None else timedelta(seconds=grace_seconds)
+    count = outbox.interactions_sweep(grace=grace)
+    if count:
+        logger.info("Outbox sweeper processed %d interactions", count)
+    return count
+
+
+@shared_task(name="events.close_stale_visits", ignore_result=True)
+def close_stale_visits() -> int:
+    """Periodic: close room visits whose heartbeats stopped or whose event's live window ended."""
+    return presence.room_visits_close_stale()
