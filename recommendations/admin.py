@@ -32,21 +32,21 @@ class ModelVersionAdmin(ReadOnlyMixin, EventScopedAdmin):
         "created_at",
         "published_at",
     ]
-    list_filter = ["event", "status", "backend"]
+    list_filter = [("event", admin.RelatedOnlyFieldListFilter), "status", "backend"]
     list_select_related = ["event"]
 
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(ReadOnlyMixin, EventScopedAdmin):
     list_display = ["event", "kind", "status", "trigger", "progress", "message", "created_at", "finished_at"]
-    list_filter = ["event", "kind", "status", "trigger"]
+    list_filter = [("event", admin.RelatedOnlyFieldListFilter), "kind", "status", "trigger"]
     list_select_related = ["event"]
 
 
 @admin.register(BatchRecommendation)
 class BatchRecommendationAdmin(ReadOnlyMixin, EventScopedAdmin):
     list_display = ["attendee", "event", "source", "model_version", "computed_at"]
-    list_filter = ["event", "source"]
+    list_filter = [("event", admin.RelatedOnlyFieldListFilter), "source"]
     list_select_related = ["attendee", "event", "model_version"]
     raw_id_fields = ["attendee", "model_version"]
     show_full_result_count = False
@@ -55,7 +55,7 @@ class BatchRecommendationAdmin(ReadOnlyMixin, EventScopedAdmin):
 @admin.register(FunnelEvent)
 class FunnelEventAdmin(ReadOnlyMixin, EventScopedAdmin):
     list_display = ["at", "stage", "viewer", "suggested", "source", "model_version", "event"]
-    list_filter = ["event", "stage", "source"]
+    list_filter = [("event", admin.RelatedOnlyFieldListFilter), "stage", "source"]
     list_select_related = ["viewer", "suggested", "model_version", "event"]
     raw_id_fields = ["viewer", "suggested", "model_version"]
     show_full_result_count = False

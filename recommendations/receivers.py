@@ -8,7 +8,7 @@ future service): whatever creates a block, the blocked attendee leaves both list
 - Attendee: a change of `consent_be_recommended` can touch every list of the event -> bump the
   event; a change of `consent_receive_recommendations` -> bump that attendee.
 - Event: any save (phase change, backend, cache TTLs, exposure share) -> bump the event, and
-  re-sync its periodic tasks after commit.
+  re-sync its periodic tasks after commit; a deleted event takes its periodic tasks with it.
 - ModelVersion becoming published -> bump the event (new lists from the new model).
 - Connection created / accepted -> funnel stages "requested" / "accepted".
 """
@@ -85,3 +85,10 @@ def _event_changed(sender, instance: Event, created: bool, **kwargs):
 def _model_version_changed(sender, instance: ModelVersion, **kwargs):
     if instance.status == ModelVersion.Status.PUBLISHED:
         event_cache_invalidate(event_id=instance.event_id)
+
+
+@receiver(post_delete, sender=Event)
+def _event_deleted(sender, instance: Event, **kwargs):
+    from .schedules import event_schedules_delete
+
+    event_schedules_delete(event=instance)

@@ -144,7 +144,7 @@ def run_training(*, event: Event, trigger: str = "manual") -> TrainingRun:
 def _train(*, run: TrainingRun, event: Event, trigger: str) -> TrainingRun:
     backend = get_backend(event.backend)
     if not isinstance(backend, TrainableBackend):
-        return _finish(run, TrainingRun.Status.FAILED, NOT_TRAINABLE.format(backend=event.backend))
+        return _finish(run, TrainingRun.Status.FAILED, NOT_TRAINABLE.format(backend=str(event.backend)))
 
     last = ModelVersion.objects.filter(event=event).order_by("-number").first()
     if trigger == "schedule" and last is not None:
