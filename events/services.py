@@ -221,3 +221,31 @@ def not_relevant_create(*, attendee: Attendee, target: Attendee) -> NotRelevant:
     _ensure_pair(event=event, attendee=attendee, other=target, verb="mark")
     mark, _ = NotRelevant.objects.get_or_create(event=event, attendee=attendee, target=target)
     return mark
+
+
+# --- Consents -------------------------------------------------------------------------------------
+
+
+def attendee_set_consents(
+    *,
+    attendee: Attendee,
+    consent_be_recommended: bool | None = None,
+    consent_receive_recommendations: bool | None = None,
+    consent_training: bool | None = None,
+) -> Attendee:
+    """Change any of the three consents (None leaves one as it is). Saved with `save()`, not a
+    queryset update, so that listeners of the attendee's `post_save` (suggestion caches) see it."""
+    changes = {
+        name: value
+        for name, value in (
+            ("consent_be_recommended", consent_be_recommended),
+            ("consent_receive_recommendations", consent_receive_recommendations),
+            ("consent_training", consent_training),
+        )
+        if value is not None and getattr(attendee, name) != value
+    }
+    if changes:
+        for name, value in changes.items():
+            setattr(attendee, name, value)
+        attendee.save(update_fields=[*changes, "updated_at"])
+    return attendee

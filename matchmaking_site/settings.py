@@ -206,3 +206,12 @@ RECOMMENDATION_BACKENDS = {
     "local": "recommendations.local.LocalModelBackend",
     "personalize": "recommendations.personalize.backend.PersonalizeBackend",
 }
+
+# --- Serving and training (see recommendations/training.py and recommendations/schedules.py) ---------
+# Minutes between scheduled retrains during the live window (the default of new events' schedules).
+RECOMMENDATION_TRAIN_EVERY_MINUTES = env.int("RECOMMENDATION_TRAIN_EVERY_MINUTES", default=15)
+# A scheduled retrain runs only when this many new qualifying interactions arrived since the last
+# version: below it the model would barely move, and the fit costs CPU the live event needs.
+RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS = env.int("RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS", default=500)
+# The offline metric the publish gate compares (a key of ModelVersion.metrics).
+RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="recall@10")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", event_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("events.api.urls")),
+    path("api/v1/", include("recommendations.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,0 +1,75 @@
+"""Input and output serializers, split by direction."""
+
+from rest_framework import serializers
+
+from ..serving import MAX_RESULTS
+
+NUM_RESULTS_RANGE = f"num_results must be an integer from 1 to {MAX_RESULTS}."
+
+
+class RecommendationsQuerySerializer(serializers.Serializer):
+    num_results = serializers.IntegerField(
+        required=False,
+        default=10,
+        min_value=1,
+        max_value=MAX_RESULTS,
+        error_messages={
+            "invalid": NUM_RESULTS_RANGE,
+            "min_value": NUM_RESULTS_RANGE,
+            "max_value": NUM_RESULTS_RANGE,
+        },
+    )
+
+
+class ReasonOutputSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    text = serializers.CharField()
+    weight = serializers.FloatField()
+
+
+class SuggestionOutputSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    display_name = serializers.CharField()
+    headline = serializers.CharField()
+    company = serializers.CharField()
+    score = serializers.FloatField()
+    here_now = serializers.BooleanField()
+    reasons = ReasonOutputSerializer(many=True)
+
+
+class RecommendationsOutputSerializer(serializers.Serializer):
+    items = SuggestionOutputSerializer(many=True)
+    source = serializers.CharField(help_text="rules, local, personalize or batch: the source that answered")
+    model_version = serializers.IntegerField(allow_null=True, help_text="Number of the model version, if any")
+    phase = serializers.CharField()
+    cached = serializers.BooleanField()
+    empty_reason = serializers.CharField(help_text="Why the list is empty, when it is for a reason")
+
+
+class TargetInputSerializer(serializers.Serializer):
+    attendee = serializers.CharField(max_length=128, help_text="External id of the other attendee")
+
+
+class ConnectionRequestInputSerializer(serializers.Serializer):
+    recipient = serializers.CharField(max_length=128, help_text="External id of the attendee to connect with")
+    message = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class ConnectionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    requester = serializers.CharField(source="requester.external_id")
+    recipient = serializers.CharField(source="recipient.external_id")
+    status = serializers.CharField()
+    message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    responded_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConsentsSerializer(serializers.Serializer):
+    consent_be_recommended = serializers.BooleanField(required=False)
+    consent_receive_recommendations = serializers.BooleanField(required=False)
+    consent_training = serializers.BooleanField(required=False)
+
+
+class RecordedOutputSerializer(serializers.Serializer):
+    recorded = serializers.BooleanField()

@@ -1,0 +1,163 @@
+"""The attendee-facing API: suggestions, and the actions that change them.
+
+Every action goes through a service of `events.services`; the receivers in
+`recommendations.receivers` bump the affected cache stamps, so the very next suggestions response
+already reflects it."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from events import services
+from events.models import Attendee, Connection
+
+from ..funnel import Stage, funnel_record, funnel_record_shown
+from ..serving import recommendations_for
+from .permissions import attendee_for_caller
+from .serializers import (
+    ConnectionOutputSerializer,
+    ConnectionRequestInputSerializer,
+    ConsentsSerializer,
+    RecommendationsOutputSerializer,
+    RecommendationsQuerySerializer,
+    RecordedOutputSerializer,
+    TargetInputSerializer,
+)
+
+UNKNOWN_ATTENDEE = "No attendee {external_id!r} in this event."
+CONNECTION_NOT_FOUND = "No such connection for this attendee."
+
+
+def _drf_error(exc: DjangoValidationError) -> ValidationError:
+    if hasattr(exc, "error_dict"):
+        return ValidationError(exc.message_dict)
+    return ValidationError({"detail": exc.messages})
+
+
+def _other(attendee: Attendee, external_id: str, field: str) -> Attendee:
+    other = Attendee.objects.filter(event_id=attendee.event_id, external_id=external_id).first()
+    if other is None:
+        raise ValidationError({field: [UNKNOWN_ATTENDEE.format(external_id=external_id)]})
+    other.event = attendee.event
+    return other
+
+
+class AttendeeView(APIView):
+    write = True
+
+    def attendee(self) -> Attendee:
+        return attendee_for_caller(
+            self.request, event_slug=self.kwargs["event"], external_id=self.kwargs["external_id"], write=self.write
+        )
+
+
+class RecommendationsView(AttendeeView):
+    write = False
+
+    @extend_schema(parameters=[RecommendationsQuerySerializer], responses=RecommendationsOutputSerializer)
+    def get(self, request, event, external_id):
+        """People to meet for this attendee, best first, each with a score and the reasons."""
+        query = RecommendationsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        attendee = self.attendee()
+        result = recommendations_for(attendee=attendee, num_results=query.validated_data["num_results"])
+        funnel_record_shown(viewer=attendee, result=result)
+        return Response(RecommendationsOutputSerializer(result).data)
+
+
+class OpenedView(AttendeeView):
+    @extend_schema(request=TargetInputSerializer, responses=RecordedOutputSerializer)
+    def post(self, request, event, external_id):
+        """The attendee opened a suggested profile (funnel stage "opened")."""
+        attendee = self.attendee()
+        data = TargetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        other = _other(attendee, data.validated_data["attendee"], "attendee")
+        recorded = funnel_record(viewer_id=attendee.pk, suggested_id=other.pk, stage=Stage.OPENED)
+        return Response({"recorded": recorded is not None})
+
+
+class ConnectionRequestView(AttendeeView):
+    @extend_schema(request=ConnectionRequestInputSerializer, responses={201: ConnectionOutputSerializer})
+    def post(self, request, event, external_id):
+        attendee = self.attendee()
+        data = ConnectionRequestInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        recipient = _other(attendee, data.validated_data["recipient"], "recipient")
+        try:
+            connection = services.connection_request(
+                requester=attendee, recipient=recipient, message=data.validated_data["message"]
+            )
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from exc
+        return Response(ConnectionOutputSerializer(connection).data, status=status.HTTP_201_CREATED)
+
+
+class ConnectionRespondView(AttendeeView):
+    accept = True
+
+    @extend_schema(request=None, responses=ConnectionOutputSerializer)
+    def post(self, request, event, external_id, connection_id):
+        attendee = self.attendee()
+        connection = (
+            Connection.objects.select_related("requester", "recipient")
+            .filter(Q(requester=attendee) | Q(recipient=attendee), pk=connection_id, event_id=attendee.event_id)
+            .first()
+        )
+        if connection is None:
+            raise Http404(CONNECTION_NOT_FOUND)
+        try:
+            connection = services.connection_respond(connection=connection, responder=attendee, accept=self.accept)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from exc
+        return Response(ConnectionOutputSerializer(connection).data)
+
+
+class BlockView(AttendeeView):
+    @extend_schema(request=TargetInputSerializer, responses={201: None})
+    def post(self, request, event, external_id):
+        """Block another attendee: neither is suggested to the other again, and no request passes."""
+        attendee = self.attendee()
+        data = TargetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        other = _other(attendee, data.validated_data["attendee"], "attendee")
+        try:
+            services.block_create(blocker=attendee, blocked=other)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from exc
+        return Response(status=status.HTTP_201_CREATED)
+
+
+class NotRelevantView(AttendeeView):
+    @extend_schema(request=TargetInputSerializer, responses={201: None})
+    def post(self, request, event, external_id):
+        """Never suggest this person to this attendee again (one direction, unlike a block)."""
+        attendee = self.attendee()
+        data = TargetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        other = _other(attendee, data.validated_data["attendee"], "attendee")
+        try:
+            services.not_relevant_create(attendee=attendee, target=other)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from exc
+        return Response(status=status.HTTP_201_CREATED)
+
+
+class ConsentsView(AttendeeView):
+    @extend_schema(responses=ConsentsSerializer)
+    def get(self, request, event, external_id):
+        self.write = False
+        return Response(ConsentsSerializer(self.attendee()).data)
+
+    @extend_schema(request=ConsentsSerializer, responses=ConsentsSerializer)
+    def patch(self, request, event, external_id):
+        attendee = self.attendee()
+        data = ConsentsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        attendee = services.attendee_set_consents(attendee=attendee, **data.validated_data)
+        return Response(ConsentsSerializer(attendee).data)

@@ -1,0 +1,82 @@
+"""The suggestion cache and what invalidates it, pretix style: versions, not deletes.
+
+A cached list is stored under a key that embeds two version stamps: one per event (bumped by a new
+published model version, a phase change, or a change that can touch every list, such as an
+attendee withdrawing `consent_be_recommended`) and one per attendee (bumped by that attendee's
+blocks, connections, not-relevant marks and consent changes). Bumping a stamp makes every key
+built from the old one unreachable at once; the orphans expire with their TTL. This needs no
+key scans, works the same on Redis and on the local-memory cache, and costs the read path one
+`get_many` for the two stamps.
+
+A stamp is a fresh `time.time_ns()`, never an increment: if Redis evicts a stamp, a new random-ish
+value cannot collide with a key built from an older one (an increment restarting at 1 could).
+
+Presence ("here now") is written by the ingestion side (`events/`) under `PRESENCE_KEY`; the
+serving path only reads it. See `present_attendee_ids`.
+"""
+
+import time
+
+from django.core.cache import cache
+from django.db import transaction
+
+EVENT_VERSION_KEY = "rec:ev:{event_id}"
+ATTENDEE_VERSION_KEY = "rec:at:{attendee_id}"
+LIST_KEY = "rec:list:{attendee_id}:{event_version}:{attendee_version}"
+
+# Presence contract with the ingestion branch: a dict {attendee_id (int): room_id (int) or None}
+# of the attendees of event `event_id` who are online now, with the room they are in (None when
+# online in the lobby). Written by the presence service with a short TTL (it refreshes it on every
+# join/leave/heartbeat), read here on every request so that "here now" is never staler than it.
+PRESENCE_KEY = "presence:{event_id}"
+
+# Version stamps outlive every list TTL by far; a week covers any event's live window.
+VERSION_TTL = 7 * 24 * 3600
+
+
+def _stamp() -> int:
+    return time.time_ns()
+
+
+def _bump(keys: list[str]) -> None:
+    stamp = _stamp()
+    cache.set_many(dict.fromkeys(keys, stamp), timeout=VERSION_TTL)
+
+
+def _bump_now_and_on_commit(keys: list[str]) -> None:
+    """Bump at once, so that the rest of this transaction (and a test inside one) reads fresh
+    lists, and again after commit, so that a concurrent reader who re-cached the pre-commit state
+    in between cannot keep serving it."""
+    _bump(keys)
+    transaction.on_commit(lambda: _bump(keys))
+
+
+def event_cache_invalidate(*, event_id: int) -> None:
+    _bump_now_and_on_commit([EVENT_VERSION_KEY.format(event_id=event_id)])
+
+
+def attendee_cache_invalidate(*, attendee_ids: list[int]) -> None:
+    _bump_now_and_on_commit([ATTENDEE_VERSION_KEY.format(attendee_id=pk) for pk in attendee_ids])
+
+
+def list_key(*, event_id: int, attendee_id: int) -> str:
+    """The current key of an attendee's cached list (one cache round trip for the two stamps)."""
+    ev_key = EVENT_VERSION_KEY.format(event_id=event_id)
+    at_key = ATTENDEE_VERSION_KEY.format(attendee_id=attendee_id)
+    stamps = cache.get_many([ev_key, at_key])
+    missing = {key: _stamp() for key in (ev_key, at_key) if key not in stamps}
+    if missing:
+        # `add`, not `set`: two first readers racing must agree on one stamp.
+        for key, value in missing.items():
+            cache.add(key, value, timeout=VERSION_TTL)
+        stamps.update(cache.get_many(list(missing)))
+    return LIST_KEY.format(attendee_id=attendee_id, event_version=stamps[ev_key], attendee_version=stamps[at_key])
+
+
+def present_attendee_ids(event) -> dict[int, int | None]:
+    """Attendees of `event` online now -> the room they are in (None: online, in no room).
+
+    Reads the presence service's cache entry (`PRESENCE_KEY`); an empty dict when nobody is
+    present or presence is not running. Iterating the result yields attendee ids."""
+    value = cache.get(PRESENCE_KEY.format(event_id=event.pk))
+    return dict(value) if value else {}

@@ -1,0 +1,94 @@
+"""Reactions to changes in `events/` that touch suggestions. Connected in `apps.ready`.
+
+`events/` must not import this app, so instead of being called by its services we listen to the
+model signals of the rows they write. That also catches every other path (the admin, a shell, a
+future service): whatever creates a block, the blocked attendee leaves both lists at once.
+
+- Block, Connection (any change), NotRelevant: bump the stamps of the attendees involved.
+- Attendee: a change of `consent_be_recommended` can touch every list of the event -> bump the
+  event; a change of `consent_receive_recommendations` -> bump that attendee.
+- Event: any save (phase change, backend, cache TTLs, exposure share) -> bump the event, and
+  re-sync its periodic tasks after commit; a deleted event takes its periodic tasks with it.
+- ModelVersion becoming published -> bump the event (new lists from the new model).
+- Connection created / accepted -> funnel stages "requested" / "accepted".
+"""
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_save
+from django.dispatch import receiver
+
+from events.enums import ConnectionStatus
+from events.models import Attendee, Block, Connection, Event, NotRelevant
+
+from .cache import attendee_cache_invalidate, event_cache_invalidate
+from .funnel import Stage, funnel_record
+from .models import ModelVersion
+
+
+@receiver([post_save, post_delete], sender=Block)
+def _block_changed(sender, instance: Block, **kwargs):
+    attendee_cache_invalidate(attendee_ids=[instance.blocker_id, instance.blocked_id])
+
+
+@receiver([post_save, post_delete], sender=NotRelevant)
+def _not_relevant_changed(sender, instance: NotRelevant, **kwargs):
+    attendee_cache_invalidate(attendee_ids=[instance.attendee_id])
+
+
+@receiver([post_save, post_delete], sender=Connection)
+def _connection_changed(sender, instance: Connection, created: bool = False, **kwargs):
+    attendee_cache_invalidate(attendee_ids=[instance.requester_id, instance.recipient_id])
+    if kwargs.get("signal") is post_delete:
+        return
+    if created:
+        funnel_record(viewer_id=instance.requester_id, suggested_id=instance.recipient_id, stage=Stage.REQUESTED)
+    elif instance.status == ConnectionStatus.ACCEPTED:
+        funnel_record(viewer_id=instance.requester_id, suggested_id=instance.recipient_id, stage=Stage.ACCEPTED)
+
+
+@receiver(pre_save, sender=Attendee)
+def _attendee_consents_before(sender, instance: Attendee, **kwargs):
+    # One indexed read per attendee save, to learn which consent changed; attendee saves are
+    # profile edits, rare next to reads of suggestions.
+    instance._consents_before = (
+        Attendee.objects.filter(pk=instance.pk)
+        .values_list("consent_be_recommended", "consent_receive_recommendations")
+        .first()
+        if instance.pk
+        else None
+    )
+
+
+@receiver(post_save, sender=Attendee)
+def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs):
+    before = getattr(instance, "_consents_before", None)
+    if created or before is None:
+        return
+    be_recommended, receive = before
+    if be_recommended != instance.consent_be_recommended:
+        event_cache_invalidate(event_id=instance.event_id)
+    if receive != instance.consent_receive_recommendations:
+        attendee_cache_invalidate(attendee_ids=[instance.pk])
+
+
+@receiver(post_save, sender=Event)
+def _event_changed(sender, instance: Event, created: bool, **kwargs):
+    event_cache_invalidate(event_id=instance.pk)
+    # Imported here: schedules imports django_celery_beat models, which need the app registry.
+    from .schedules import event_schedules_sync
+
+    event_id = instance.pk
+    transaction.on_commit(lambda: event_schedules_sync(event=Event.objects.get(pk=event_id)))
+
+
+@receiver(post_save, sender=ModelVersion)
+def _model_version_changed(sender, instance: ModelVersion, **kwargs):
+    if instance.status == ModelVersion.Status.PUBLISHED:
+        event_cache_invalidate(event_id=instance.event_id)
+
+
+@receiver(post_delete, sender=Event)
+def _event_deleted(sender, instance: Event, **kwargs):
+    from .schedules import event_schedules_delete
+
+    event_schedules_delete(event=instance)

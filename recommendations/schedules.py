@@ -1,0 +1,91 @@
+"""Per-event periodic tasks (django-celery-beat rows), which organizers can edit in the admin.
+
+Each event gets three `PeriodicTask` rows, named `matchmaking:<event slug>:<job>`:
+- `phase`: refresh the phase every `PHASE_EVERY_MINUTES`, until the event closes.
+- `train`: retrain every `settings.RECOMMENDATION_TRAIN_EVERY_MINUTES` during the live window
+  (start_time = live start, expires = live end). The training service itself skips a run when
+  too few new qualifying interactions arrived, so a frequent schedule is cheap.
+- `batch`: the daily batch at `BATCH_HOUR` in the event's time zone during the on-demand window
+  (start_time = live end, expires = on-demand end).
+
+`event_schedules_sync` is idempotent and runs after every save of an event. It creates missing
+rows and keeps the *windows* (start, expiry, enabled) in line with the event, but never overwrites
+the *frequency* of an existing row: that is the organizer's edit to keep. Once the event is closed
+every row is disabled.
+"""
+
+import json
+
+from django.conf import settings
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from events.enums import Phase
+from events.models import Event
+
+TASK_NAME = "matchmaking:{slug}:{job}"
+PHASE_EVERY_MINUTES = 1
+BATCH_HOUR = 3  # local time of the event: after the day's last session, before the next morning
+
+TASK_PHASE = "recommendations.refresh_event_phase"
+TASK_TRAIN = "recommendations.train_event"
+TASK_BATCH = "recommendations.batch_event"
+
+
+def _interval(minutes: int) -> IntervalSchedule:
+    schedule, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
+    return schedule
+
+
+def _daily(*, hour: int, tz: str) -> CrontabSchedule:
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute="0", hour=str(hour), day_of_week="*", day_of_month="*", month_of_year="*", timezone=tz
+    )
+    return schedule
+
+
+@transaction.atomic
+def event_schedules_sync(*, event: Event) -> dict[str, PeriodicTask]:
+    closed = event.phase == Phase.CLOSED
+    specs = {
+        "phase": {
+            "task": TASK_PHASE,
+            "schedule": lambda: {"interval": _interval(PHASE_EVERY_MINUTES)},
+            "start_time": None,
+            "expires": None,
+        },
+        "train": {
+            "task": TASK_TRAIN,
+            "schedule": lambda: {"interval": _interval(settings.RECOMMENDATION_TRAIN_EVERY_MINUTES)},
+            "start_time": event.live_starts_at,
+            "expires": event.live_ends_at,
+            "kwargs": {"event_id": event.pk, "trigger": "schedule"},
+        },
+        "batch": {
+            "task": TASK_BATCH,
+            "schedule": lambda: {"crontab": _daily(hour=BATCH_HOUR, tz=event.timezone)},
+            "start_time": event.live_ends_at,
+            "expires": event.on_demand_ends_at,
+            "kwargs": {"event_id": event.pk, "trigger": "schedule"},
+        },
+    }
+    out = {}
+    for job, spec in specs.items():
+        name = TASK_NAME.format(slug=event.slug, job=job)
+        kwargs = json.dumps(spec.get("kwargs", {"event_id": event.pk}))
+        task = PeriodicTask.objects.filter(name=name).first()
+        if task is None:
+            task = PeriodicTask(name=name, task=spec["task"], **spec["schedule"]())
+        task.kwargs = kwargs
+        task.start_time = spec["start_time"]
+        task.expires = spec["expires"]
+        task.enabled = not closed
+        task.description = f"{job} for event {event.slug} (managed: windows follow the event)"
+        task.save()
+        out[job] = task
+    return out
+
+
+def event_schedules_delete(*, event: Event) -> int:
+    deleted, _ = PeriodicTask.objects.filter(name__startswith=TASK_NAME.format(slug=event.slug, job="")).delete()
+    return deleted

@@ -1,0 +1,277 @@
+"""The one serving path: "suggestions for this attendee", for the API, the widget, the batch and
+the dashboard alike.
+
+    phase -> source (with fallbacks) -> post-filters -> exposure cap -> cache
+          -> (on every read) "here now" boost -> first `num_results`
+
+Sources by phase:
+- cold: the rules engine.
+- live: the event's backend ("local" or "personalize"), falling back to "local", then "rules", when
+  a backend raises `Unavailable`. The result names the source that actually answered.
+- on_demand: the batch table (source "batch"); an attendee without a batch row (registered after
+  the last batch) gets the live chain.
+- closed: nothing new is computed: the last batch row if there is one, else an empty list.
+
+Post-filters are applied here, once, whatever the source (backends never filter): self; other
+events; candidates who withdrew `consent_be_recommended`; a viewer who withdrew
+`consent_receive_recommendations` gets an empty list with `empty_reason`; blocks in both
+directions; connections in both directions *whatever their status* (a pending request is already
+in flight, an accepted one is a contact, and a declined one was an answer that re-suggesting would
+ignore; the one-connection-per-pair constraint means it could not be requested again anyway);
+the viewer's not-relevant marks. `consent_training` is not a serving filter: it decides what the
+model learns from (training inputs), not who may be suggested.
+
+The cache holds the filtered, capped pool (up to `POOL_SIZE`) per attendee under version stamps
+(`recommendations.cache`), so every invalidation is immediate. The "here now" boost is applied
+after the cache, on every read, because presence changes by the second and lists by the quarter
+hour.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+from django.core.cache import cache
+from django.db.models import Q
+
+from events.enums import Phase
+from events.models import Attendee, Block, Connection, Event, NotRelevant
+
+from .backends import Candidate, Reason, Unavailable, get_backend
+from .cache import list_key, present_attendee_ids
+from .exposure import exposure_demote
+from .models import BatchRecommendation, ModelVersion
+
+MAX_RESULTS = 50
+# The cached pool is deeper than any list served, so that the presence boost can pull a
+# present attendee up from below the cut, and filters applied after a cache fill leave enough.
+POOL_SIZE = 2 * MAX_RESULTS
+# Lists from the batch table (and closed events) live until the next batch bumps the event stamp.
+BATCH_CACHE_SECONDS = 24 * 3600
+
+SOURCE_RULES = "rules"
+SOURCE_LOCAL = "local"
+SOURCE_BATCH = "batch"
+
+# "Here now": a candidate in the viewer's room right now is the easiest meeting there is; one
+# merely online is still easier than one who is not. Multiplicative, so it reorders among
+# comparable candidates without lifting a weak match over a strong one.
+HERE_NOW_SAME_ROOM_BOOST = 0.5
+HERE_NOW_ONLINE_BOOST = 0.2
+HERE_NOW_SAME_ROOM_TEXT = "In the same room as you right now"
+HERE_NOW_ONLINE_TEXT = "Online now"
+
+NO_CONSENT_RECEIVE = "This attendee has chosen not to receive suggestions."
+EVENT_CLOSED = "The event is closed: no new suggestions are computed."
+
+
+@dataclass
+class Suggestion:
+    attendee_id: int
+    external_id: str
+    display_name: str
+    headline: str
+    company: str
+    score: float
+    reasons: list[dict]
+    here_now: bool = False
+
+
+@dataclass
+class Recommendations:
+    items: list[Suggestion]
+    source: str
+    phase: str
+    model_version_id: int | None = None
+    model_version: int | None = None
+    cached: bool = False
+    empty_reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def recommendations_for(
+    *,
+    attendee: Attendee,
+    num_results: int = 10,
+    use_cache: bool = True,
+    phase: str | None = None,
+    record_exposure: bool = True,
+    boost_presence: bool = True,
+) -> Recommendations:
+    """Suggestions for `attendee`, best first, at most `num_results` (1..MAX_RESULTS).
+
+    `phase` overrides the event's phase (the batch computes on-demand lists with the live
+    sources); an override, like `use_cache=False`, bypasses the cache entirely. `record_exposure`
+    off leaves the exposure counters alone (the batch caps its whole table at once instead), and
+    `boost_presence` off leaves presence out (a stored list must not freeze who was here then)."""
+    event: Event = attendee.event
+    effective_phase = phase or event.phase
+    if not attendee.consent_receive_recommendations:
+        return Recommendations(items=[], source="", phase=effective_phase, empty_reason=NO_CONSENT_RECEIVE)
+
+    payload = None
+    key = None
+    if use_cache and phase is None:
+        key = list_key(event_id=event.pk, attendee_id=attendee.pk)
+        payload = cache.get(key)
+    cached = payload is not None
+    if payload is None:
+        payload = _compute(event=event, attendee=attendee, phase=effective_phase, record_exposure=record_exposure)
+        if key is not None:
+            cache.set(key, payload, timeout=_ttl(event=event, source=payload["source"]))
+
+    items = [Suggestion(**item) for item in payload["items"]]
+    if boost_presence:
+        items = _boost_present(event=event, viewer=attendee, items=items)
+    return Recommendations(
+        items=items[:num_results],
+        source=payload["source"],
+        phase=payload["phase"],
+        model_version_id=payload["model_version_id"],
+        model_version=payload["model_version"],
+        cached=cached,
+        empty_reason=payload["empty_reason"],
+    )
+
+
+def _ttl(*, event: Event, source: str) -> int:
+    if source == SOURCE_RULES:
+        return event.rules_cache_seconds
+    if source == SOURCE_BATCH or event.phase == Phase.CLOSED:
+        return BATCH_CACHE_SECONDS
+    return event.model_cache_seconds
+
+
+def source_chain(*, event: Event, phase: str) -> list[str]:
+    """The sources to try, in order, for a phase."""
+    if phase == Phase.COLD:
+        return [SOURCE_RULES]
+    live = list(dict.fromkeys([event.backend, SOURCE_LOCAL, SOURCE_RULES]))
+    if phase == Phase.LIVE:
+        return live
+    if phase == Phase.ON_DEMAND:
+        return [SOURCE_BATCH, *live]
+    return [SOURCE_BATCH]  # closed: the last batch, never a new computation
+
+
+def excluded_ids(*, attendee: Attendee) -> set[int]:
+    """Attendees never to suggest to `attendee`: self, blocks both ways, connections of any status
+    both ways, and their not-relevant marks. One round trip (a UNION of three index scans)."""
+    blocks = Block.objects.filter(Q(blocker=attendee) | Q(blocked=attendee)).values_list("blocker_id", "blocked_id")
+    connections = Connection.objects.filter(Q(requester=attendee) | Q(recipient=attendee)).values_list(
+        "requester_id", "recipient_id"
+    )
+    marks = NotRelevant.objects.filter(attendee=attendee).values_list("attendee_id", "target_id")
+    out = {attendee.pk}
+    for a, b in blocks.union(connections, marks, all=True):
+        out.add(a)
+        out.add(b)
+    return out
+
+
+def _batch_candidates(*, attendee: Attendee) -> tuple[list[Candidate], ModelVersion | None]:
+    row = BatchRecommendation.objects.filter(attendee=attendee).select_related("model_version").first()
+    if row is None:
+        raise Unavailable("No batch row for this attendee yet.")
+    candidates = [
+        Candidate(
+            attendee_id=item["attendee_id"],
+            score=float(item["score"]),
+            reasons=tuple(Reason(**reason) for reason in item.get("reasons", [])),
+        )
+        for item in row.items
+    ]
+    return candidates, row.model_version
+
+
+def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: bool) -> dict:
+    excluded = excluded_ids(attendee=attendee)
+    source = ""
+    candidates: list[Candidate] = []
+    model_version: ModelVersion | None = None
+    for name in source_chain(event=event, phase=phase):
+        try:
+            if name == SOURCE_BATCH:
+                candidates, model_version = _batch_candidates(attendee=attendee)
+            else:
+                # Ask for enough that the filters below still leave a full pool.
+                candidates = get_backend(name).candidates(
+                    event=event, attendee=attendee, limit=POOL_SIZE + len(excluded)
+                )
+                if name != SOURCE_RULES:
+                    model_version = ModelVersion.objects.filter(
+                        event=event, status=ModelVersion.Status.PUBLISHED
+                    ).first()
+        except Unavailable:
+            continue
+        source = name
+        break
+
+    empty_reason = EVENT_CLOSED if phase == Phase.CLOSED and not source else ""
+    by_id = {c.attendee_id: c for c in candidates if c.attendee_id not in excluded}
+    # Other events and withdrawn consent are checked against the database, not trusted from the
+    # source: a batch row or a model may predate the change.
+    rows = {
+        row["pk"]: row
+        for row in Attendee.objects.filter(event=event, pk__in=by_id, consent_be_recommended=True).values(
+            "pk", "external_id", "display_name", "headline", "company"
+        )
+    }
+    ranked = sorted((c for c in by_id.values() if c.attendee_id in rows), key=lambda c: (-c.score, c.attendee_id))[
+        :POOL_SIZE
+    ]
+    ids = [c.attendee_id for c in ranked]
+    if record_exposure and ids:
+        ids = exposure_demote(event=event, viewer_id=attendee.pk, ranked_ids=ids)
+    ranked_by_id = {c.attendee_id: c for c in ranked}
+    items = []
+    for pk in ids:
+        c, row = ranked_by_id[pk], rows[pk]
+        items.append(
+            asdict(
+                Suggestion(
+                    attendee_id=pk,
+                    external_id=row["external_id"],
+                    display_name=row["display_name"],
+                    headline=row["headline"],
+                    company=row["company"],
+                    score=round(float(c.score), 6),
+                    reasons=[asdict(r) for r in c.reasons],
+                )
+            )
+        )
+    return {
+        "items": items,
+        "source": source,
+        "phase": phase,
+        "model_version_id": model_version.pk if model_version else None,
+        "model_version": model_version.number if model_version else None,
+        "empty_reason": empty_reason,
+    }
+
+
+def _boost_present(*, event: Event, viewer: Attendee, items: list[Suggestion]) -> list[Suggestion]:
+    present = present_attendee_ids(event)
+    if not present:
+        return items
+    viewer_room = present.get(viewer.pk)
+    boosted = False
+    for item in items:
+        if item.attendee_id not in present:
+            continue
+        same_room = viewer_room is not None and present[item.attendee_id] == viewer_room
+        boost = HERE_NOW_SAME_ROOM_BOOST if same_room else HERE_NOW_ONLINE_BOOST
+        extra = item.score * boost
+        item.score = round(item.score + extra, 6)
+        item.reasons = [
+            {
+                "kind": "here_now",
+                "text": HERE_NOW_SAME_ROOM_TEXT if same_room else HERE_NOW_ONLINE_TEXT,
+                "weight": round(extra, 6),
+            },
+            *item.reasons,
+        ]
+        item.here_now = True
+        boosted = True
+    if boosted:
+        # Stable: equal scores keep the cached (exposure-capped) order.
+        items.sort(key=lambda s: -s.score)
+    return items

@@ -1,0 +1,148 @@
+"""The suggestion cache: lists are cached per attendee and model version, and every change that
+matters reaches the very next response, long before the TTL."""
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+
+from events.enums import Phase
+from events.services import (
+    attendee_set_consents,
+    block_create,
+    connection_request,
+    connection_respond,
+    not_relevant_create,
+)
+from recommendations.cache import list_key
+from recommendations.models import ModelVersion
+from recommendations.serving import recommendations_for
+
+from . import backends
+from .factories import ServingEventFactory, attendees
+
+pytestmark = pytest.mark.django_db
+
+
+def ids(result):
+    return [item.attendee_id for item in result.items]
+
+
+@pytest.fixture
+def event():
+    return ServingEventFactory(rules_cache_seconds=600, model_cache_seconds=900)
+
+
+@pytest.fixture
+def people(event):
+    viewer, a, b, c = attendees(event, 4)
+    backends.SCORES["local"] = {viewer.pk: [(a.pk, 3.0), (b.pk, 2.0), (c.pk, 1.0)]}
+    backends.SCORES["rules"] = {viewer.pk: [(c.pk, 3.0)]}
+    return viewer, a, b, c
+
+
+def test_second_response_is_cached_and_ignores_backend_changes(people):
+    viewer, a, b, c = people
+    first = recommendations_for(attendee=viewer)
+    backends.SCORES["local"][viewer.pk] = [(c.pk, 9.0)]
+    second = recommendations_for(attendee=viewer)
+    assert (first.cached, second.cached) == (False, True)
+    assert ids(second) == ids(first) == [a.pk, b.pk, c.pk]
+
+
+def test_cache_is_per_attendee(people):
+    viewer, a, _b, _c = people
+    recommendations_for(attendee=viewer)
+    assert recommendations_for(attendee=a).cached is False
+
+
+@pytest.mark.parametrize("who_blocks", ["viewer", "candidate"])
+def test_block_removes_candidate_from_next_response(people, who_blocks):
+    viewer, a, b, c = people
+    assert ids(recommendations_for(attendee=viewer)) == [a.pk, b.pk, c.pk]
+    if who_blocks == "viewer":
+        block_create(blocker=viewer, blocked=a)
+    else:
+        block_create(blocker=a, blocked=viewer)
+    result = recommendations_for(attendee=viewer)
+    assert (result.cached, ids(result)) == (False, [b.pk, c.pk])
+
+
+def test_connection_request_and_answer_invalidate_both_attendees(people):
+    viewer, a, b, c = people
+    backends.SCORES["local"][b.pk] = [(viewer.pk, 1.0), (c.pk, 0.5)]
+    recommendations_for(attendee=viewer)
+    recommendations_for(attendee=b)
+    connection = connection_request(requester=b, recipient=viewer)
+    assert ids(recommendations_for(attendee=viewer)) == [a.pk, c.pk]
+    assert ids(recommendations_for(attendee=b)) == [c.pk]
+    recommendations_for(attendee=viewer)
+    connection_respond(connection=connection, responder=viewer, accept=False)
+    assert recommendations_for(attendee=viewer).cached is False
+
+
+def test_not_relevant_removes_candidate_from_next_response(people):
+    viewer, a, b, c = people
+    recommendations_for(attendee=viewer)
+    not_relevant_create(attendee=viewer, target=b)
+    assert ids(recommendations_for(attendee=viewer)) == [a.pk, c.pk]
+
+
+def test_candidate_withdrawing_consent_leaves_every_cached_list(people):
+    viewer, a, b, c = people
+    recommendations_for(attendee=viewer)
+    attendee_set_consents(attendee=a, consent_be_recommended=False)
+    assert ids(recommendations_for(attendee=viewer)) == [b.pk, c.pk]
+
+
+def test_viewer_withdrawing_receive_consent_gets_empty_list_at_once(people):
+    viewer, *_ = people
+    recommendations_for(attendee=viewer)
+    attendee_set_consents(attendee=viewer, consent_receive_recommendations=False)
+    assert recommendations_for(attendee=viewer).items == []
+    attendee_set_consents(attendee=viewer, consent_receive_recommendations=True)
+    assert recommendations_for(attendee=viewer).cached is False
+
+
+def test_unrelated_consent_change_keeps_cache(people):
+    viewer, a, *_ = people
+    recommendations_for(attendee=viewer)
+    attendee_set_consents(attendee=a, consent_training=False)
+    assert recommendations_for(attendee=viewer).cached is True
+
+
+def test_new_published_model_version_invalidates_event(event, people):
+    viewer, _a, _b, c = people
+    first = recommendations_for(attendee=viewer)
+    backends.SCORES["local"][viewer.pk] = [(c.pk, 9.0)]
+    ModelVersion.objects.create(event=event, number=1, status=ModelVersion.Status.PUBLISHED, input_fingerprint="x")
+    second = recommendations_for(attendee=viewer)
+    assert (first.model_version, second.model_version, second.cached, ids(second)) == (None, 1, False, [c.pk])
+
+
+def test_kept_model_version_keeps_cache(event, people):
+    viewer, *_ = people
+    recommendations_for(attendee=viewer)
+    ModelVersion.objects.create(event=event, number=1, status=ModelVersion.Status.KEPT, input_fingerprint="x")
+    assert recommendations_for(attendee=viewer).cached is True
+
+
+def test_phase_change_switches_source_at_once(event, people):
+    viewer, _a, _b, c = people
+    assert recommendations_for(attendee=viewer).source == "local"
+    event.phase = Phase.COLD
+    event.save()
+    result = recommendations_for(attendee=viewer)
+    assert (result.source, ids(result)) == ("rules", [c.pk])
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="reads the TTL from Redis")
+@pytest.mark.parametrize(("phase", "expected"), [(Phase.COLD, 600), (Phase.LIVE, 900)])
+def test_ttl_follows_source(event, people, phase, expected):
+    viewer, *_ = people
+    event.phase = phase
+    event.save()
+    recommendations_for(attendee=viewer)
+    key = list_key(event_id=event.pk, attendee_id=viewer.pk)
+    client = cache._cache.get_client(key)
+    ttl = client.ttl(cache.make_and_validate_key(key))
+    assert expected - 5 <= ttl <= expected
