@@ -158,8 +158,17 @@ def stage1(rows, n_att, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx,
                                      out_i[j], out_s[j], out_c[j])
 
 
+@njit(cache=True, inline="always")
+def norm_direct(d, dmax, log_mode):
+    if dmax <= 0.0:
+        return 0.0
+    if log_mode:
+        return np.log1p(d) / np.log1p(dmax)
+    return d / dmax
+
+
 @njit(cache=True)
-def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, k, acc_d, acc_2, mark, touched,
+def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, acc_d, acc_2, mark, touched,
                 hs, hi, out_i, out_s):
     k1 = n1_i.shape[1]
     nt = 0
@@ -211,7 +220,7 @@ def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, k, acc_d, acc
     size = 0
     for t in range(nt):
         b = touched[t]
-        x1 = acc_d[b] / dmax if dmax > 0.0 else 0.0
+        x1 = norm_direct(acc_d[b], dmax, log_mode)
         x2 = acc_2[b] / tmax if tmax > 0.0 else 0.0
         s = w_d * x1 + w_2 * x2 + w_s * social[b]
         size = _heap_push(hs, hi, size, k, s, b)
@@ -243,7 +252,7 @@ def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, k, acc_d, acc
 
 
 @njit(cache=True, parallel=True)
-def stage2(rows, n_att, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, k, n_chunks, out_i, out_s):
+def stage2(rows, n_att, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, n_chunks, out_i, out_s):
     m = rows.shape[0]
     step = (m + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
@@ -258,5 +267,5 @@ def stage2(rows, n_att, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, k, n_chu
         hs = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(lo, hi_):
-            _stage2_row(rows[j], n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, k, acc_d, acc_2, mark,
+            _stage2_row(rows[j], n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, acc_d, acc_2, mark,
                         touched, hs, hi, out_i[j], out_s[j])

@@ -135,7 +135,10 @@ class _Blocks:
 
 
 def _values(w: np.ndarray, e: np.ndarray, cfg: EngineConfig, t_ref: float) -> np.ndarray:
-    v = np.log1p(np.asarray(w, dtype=np.float64) / cfg.dwell_scale)
+    x = np.asarray(w, dtype=np.float64) / cfg.dwell_scale
+    # "sqrt": v_a * v_b = sqrt(w_a * w_b) / scale, i.e. linear in a shared dwell;
+    # "log": saturating, a very long stay counts little more than a long one.
+    v = np.sqrt(x) if cfg.value_transform == "sqrt" else np.log1p(x)
     if cfg.recency_half_life:
         v = v * np.power(0.5, (t_ref - np.asarray(e, dtype=np.float64)) / cfg.recency_half_life)
     return v
@@ -216,7 +219,7 @@ class Model:
         oi = np.empty((m, cfg.top_k), dtype=np.int64)
         os_ = np.empty((m, cfg.top_k), dtype=np.float64)
         K.stage2(rows, self.n_attendees, self.n1_i, self.n1_s, int(cfg.two_hop_fanout), self.pop, self.social,
-                 float(cfg.w_direct), float(cfg.w_two_hop), float(cfg.w_social), cfg.top_k,
+                 float(cfg.w_direct), float(cfg.w_two_hop), float(cfg.w_social), cfg.direct_transform == "log", cfg.top_k,
                  _n_chunks(m, small), oi, os_)
         self.tab_i[rows] = oi
         self.tab_s[rows] = os_
@@ -289,6 +292,13 @@ class Model:
                     via.setdefault(b, []).append((m, c))
         return direct, two, via
 
+    def _x1(self, d: float, dmax: float) -> float:
+        if dmax <= 0.0:
+            return 0.0
+        if self.config.direct_transform == "log":
+            return math.log1p(d) / math.log1p(dmax)
+        return d / dmax
+
     def score_row(self, a: int) -> np.ndarray:
         """Final score of every attendee as a candidate for ``a`` (dense, length n)."""
         cfg = self.config
@@ -297,10 +307,24 @@ class Model:
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
         for b in set(direct) | set(two):
-            x1 = direct.get(b, 0.0) / dmax if dmax > 0.0 else 0.0
+            x1 = self._x1(direct.get(b, 0.0), dmax)
             x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
             s[b] = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_social * self.social[b]
         return s
+
+    def features(self, a: int) -> np.ndarray:
+        """Unweighted stage-2 features of every candidate for ``a``: (n, 3) =
+        [direct / max_row, two_hop / max_row, log1p(degree)].  For learning the weights."""
+        direct, two, _ = self._row_features(a)
+        out = np.zeros((self.n_attendees, 3))
+        out[:, 2] = self.social
+        dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
+        tmax = max(two.values(), default=0.0)
+        for b, v in direct.items():
+            out[b, 0] = self._x1(v, dmax)
+        for b, v in two.items():
+            out[b, 1] = v / tmax if tmax > 0.0 else 0.0
+        return out
 
     def explain(self, a: int, b: int) -> Explanation:
         """Reasons for recommending ``b`` to ``a``: per-feature contributions (sum = score),
@@ -310,7 +334,7 @@ class Model:
         direct, two, via = self._row_features(a)
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
-        x1 = direct.get(b, 0.0) / dmax if dmax > 0.0 else 0.0
+        x1 = self._x1(direct.get(b, 0.0), dmax)
         x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
         feats = {
             "direct": cfg.w_direct * x1,

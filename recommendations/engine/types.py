@@ -62,7 +62,7 @@ class EngineConfig:
         direct(a,b) = sum_{c shared, size_c <= cap} idf_c * v_ac * v_bc * (1 + same_time_bonus * overlap_ab,c)
         idf_c       = (size_c - 1) ** -popularity_discount      # resource allocation: a member's
                                                                 # attention is split over the others
-        v_ac        = log1p(weight_ac / dwell_scale) * 0.5 ** ((t_ref - end_ac) / recency_half_life)
+        v_ac        = log1p(weight_ac / dwell_scale) [or sqrt(...)] * 0.5 ** ((t_ref - end_ac) / recency_half_life)
         overlap     = |[s_a,e_a] ∩ [s_b,e_b]| / min(len_a, len_b)   (1 when both are points and equal)
 
     ``direct`` is kept only when the pair shares >= ``min_co_count`` contexts; the strongest
@@ -82,10 +82,12 @@ class EngineConfig:
     context_cap_min: int = 64  # the percentile cap never goes below this
     same_time_bonus: float = 1.0
     dwell_scale: float = 60.0
+    value_transform: str = "log"  # "log": v = log1p(w/dwell_scale); "sqrt": v = sqrt(w/dwell_scale)
     recency_half_life: float | None = None  # seconds; None = no recency decay
     w_direct: float = 1.0
     w_two_hop: float = 0.5
     w_social: float = 0.1
+    direct_transform: str = "linear"  # "linear": direct/max_row; "log": log1p(direct)/log1p(max_row)
     candidate_pool: int = 50
     two_hop_fanout: int = 20
     top_k: int = 25
