@@ -205,3 +205,7 @@ RECOMMENDATION_BACKENDS = {
     "local": "recommendations.local.LocalModelBackend",
     "personalize": "recommendations.personalize.backend.PersonalizeBackend",
 }
+
+# Where trained local models are stored (one directory per event and version). On several machines
+# this must be a shared volume: every serving process loads the published version from here.
+MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))
