@@ -619,12 +619,22 @@ class LocalModelBackend(RecommendationBackend):
         for pk, score in ranked:
             i = loaded.index_of(pk)
             why = reasons.get(i, ()) if i is not None else ()
-            out.append(Candidate(pk, score, why or (Reason("recent", RECENT_TEXT, score),)))
+            if not why:
+                if score <= 0.0:
+                    continue  # the engine's popularity filler with nothing to say: not a suggestion
+                # Only the live (real-time) lists can hold a pair the loaded artifact cannot explain.
+                why = (Reason("recent", RECENT_TEXT, score),)
+            out.append(Candidate(pk, score, why))
         return out
 
 
 def blend(model_part: list[Candidate], rules_part: list[Candidate], *, share: float, limit: int) -> list[Candidate]:
-    """share x model (scaled by its best) + (1 - share) x rules (scaled by its best)."""
+    """share x model (scaled by its best) + (1 - share) x rules (scaled by its best). A source
+    with nothing to say leaves the other one as it is (raw scores, unscaled)."""
+    if not rules_part or share >= 1.0:
+        return model_part[:limit]
+    if not model_part or share <= 0.0:
+        return rules_part[:limit]
 
     def scaled(cands: list[Candidate], weight: float) -> dict[int, tuple[float, tuple[Reason, ...]]]:
         top = max((c.score for c in cands), default=0.0)
