@@ -215,3 +215,7 @@ RECOMMENDATION_TRAIN_EVERY_MINUTES = env.int("RECOMMENDATION_TRAIN_EVERY_MINUTES
 RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS = env.int("RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS", default=500)
 # The offline metric the publish gate compares (a key of ModelVersion.metrics).
 RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="recall@10")
+
+# Where trained local models are stored (one directory per event and version). On several machines
+# this must be a shared volume: every serving process loads the published version from here.
+MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))

@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from events.admin import EventScopedAdmin
 
-from .models import BatchRecommendation, FunnelEvent, ModelVersion, TrainingRun
+from .models import BatchRecommendation, FunnelEvent, MatchmakingRule, ModelVersion, TrainingRun
 
 
 class ReadOnlyMixin:
@@ -59,3 +59,12 @@ class FunnelEventAdmin(ReadOnlyMixin, EventScopedAdmin):
     list_select_related = ["viewer", "suggested", "model_version", "event"]
     raw_id_fields = ["viewer", "suggested", "model_version"]
     show_full_result_count = False
+
+
+@admin.register(MatchmakingRule)
+class MatchmakingRuleAdmin(EventScopedAdmin):
+    list_display = ["event", "kind", "signal", "from_group", "to_group", "tag", "value", "enabled"]
+    list_filter = [("event", admin.RelatedOnlyFieldListFilter), "kind", "enabled"]
+    list_editable = ["value", "enabled"]
+    search_fields = ["event__name", "from_group", "to_group", "tag__label", "note"]
+    autocomplete_fields = ["tag"]

@@ -129,3 +129,76 @@ class FunnelEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage}: {self.suggested_id} to {self.viewer_id}"
+
+
+class MatchmakingRule(models.Model):
+    """An organizer's rule for one event, applied by the rules engine (and so by every phase
+    that blends rules evidence). Edited in the admin.
+
+    - weight: how much one piece of a declared signal counts (shared interest, complementary
+      offer/seek, planned session), replacing the default weight of that signal;
+    - allow: "who may meet whom": once a group has any allow rule, attendees of `from_group`
+      are suggested only attendees of the `to_group`s of its allow rules (sponsors -> buyers);
+      groups without allow rules are unrestricted;
+    - boost_group / boost_tag: multiply the score of candidates in `to_group`, or who declared
+      `tag` (as an interest or an offer), by `value`; limited to viewers of `from_group` if set.
+    """
+
+    class Kind(models.TextChoices):
+        WEIGHT = "weight", "Weight of a signal"
+        ALLOW = "allow", "Who may meet whom"
+        BOOST_GROUP = "boost_group", "Boost a group"
+        BOOST_TAG = "boost_tag", "Boost a tag"
+
+    class Signal(models.TextChoices):
+        SHARED_INTEREST = "shared_interest", "Shared interest"
+        COMPLEMENTARY = "complementary", "Complementary offer and seek"
+        PLANNED_SESSION = "planned_session", "Planned session in common"
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="matchmaking_rules")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    signal = models.CharField(max_length=20, choices=Signal.choices, blank=True, help_text="For weight rules.")
+    from_group = models.CharField(
+        max_length=50, blank=True, help_text="Viewer's group (allow; boosts: blank = every viewer)."
+    )
+    to_group = models.CharField(max_length=50, blank=True, help_text="Candidate's group (allow, boost_group).")
+    tag = models.ForeignKey(
+        "events.InterestTag", on_delete=models.CASCADE, null=True, blank=True, related_name="matchmaking_rules"
+    )
+    value = models.FloatField(default=1.0, help_text="The weight, or the boost factor (1.5 = +50%).")
+    enabled = models.BooleanField(default=True)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["event", "kind", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="weight") | ~Q(signal=""),
+                name="matchmaking_rule_weight_has_signal",
+                violation_error_message="A weight rule names the signal it weighs.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="allow") | (~Q(from_group="") & ~Q(to_group="")),
+                name="matchmaking_rule_allow_has_groups",
+                violation_error_message="An allow rule names both groups.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="boost_group") | ~Q(to_group=""),
+                name="matchmaking_rule_boost_group_has_group",
+                violation_error_message="A group boost names the boosted group.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="boost_tag") | Q(tag__isnull=False),
+                name="matchmaking_rule_boost_tag_has_tag",
+                violation_error_message="A tag boost names the boosted tag.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__gte=0),
+                name="matchmaking_rule_value_not_negative",
+                violation_error_message="A weight or boost cannot be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.event_id})"

@@ -1,14 +1,31 @@
 import pytest
 from django.core.cache import cache
 
+from recommendations.local import forget_loaded_models
+
 from . import backends
 
 
 @pytest.fixture(autouse=True)
-def _serving_doubles(settings):
-    """Every test here serves from the deterministic doubles, on an empty cache."""
-    settings.RECOMMENDATION_BACKENDS = backends.BACKENDS
-    backends.reset()
+def _fresh_model_state(settings, tmp_path):
+    """Each test starts with no loaded model, an empty cache and its own artifact folder: version
+    ids restart with each test database, so leftovers would be read as this test's data."""
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
     cache.clear()
+    forget_loaded_models()
     yield
     cache.clear()
+    forget_loaded_models()
+
+
+@pytest.fixture(autouse=True)
+def _serving_doubles(request, settings):
+    """Serving tests serve from deterministic backend doubles, so that what they check (filters,
+    cache, phases) does not move with the model. Tests of the real rules and local backends opt
+    out with the `real_backends` marker."""
+    if request.node.get_closest_marker("real_backends"):
+        yield
+        return
+    settings.RECOMMENDATION_BACKENDS = backends.BACKENDS
+    backends.reset()
+    yield

@@ -1,0 +1,509 @@
+"""fit / Model: the local "people to meet" recommender (pure numpy + numba, no Django).
+
+Two stages, both row-wise so any subset of rows can be recomputed (real-time updates):
+
+1. co-presence (``direct``): for every attendee the ``candidate_pool`` strongest partners over
+   contexts no larger than the cap, with idf (popularity discount), dwell, recency and a
+   same-time-overlap bonus.  This is where the arithmetic goes (compiled kernel).
+2. final score: linear combination of direct (row-normalised), a 2-hop random walk over the
+   stage-1 lists (people met by the people you met) and sociability ``log1p(degree)``.
+   Stored as the ``top_k`` neighbour table.
+
+Frozen between refits (WHY: keeping them fixed makes an update touch only a bounded set of
+rows; they drift slowly and a nightly/hourly refit resets them):
+
+* the context-size **cap** (absolute number, derived from the percentile at fit time);
+* the **recency reference time** ``t_ref`` (recency weights are relative to it);
+* rows that are *not* recomputed: their two-hop term and the sociability of their candidates
+  may be stale until the next refit.  Everything a recomputed row depends on (idf of every
+  context, values, stage-1 lists of its partners, degrees, the sociability fill list) is
+  current, so recomputed rows equal a full refit with the same ``t_ref`` and cap.
+
+idf is *not* frozen: an update changes the size of the touched contexts, and all their
+members (at most ``cap + 1`` of them) are recomputed, which keeps idf exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from . import _kernels as K
+from .types import EngineConfig, Explanation, InteractionArrays
+
+_EMPTY_I = np.empty(0, dtype=np.int64)
+
+
+class _Blocks:
+    """Mutable blocked-CSR adjacency: group g -> sorted ``other`` ids plus payload arrays.
+
+    WHY not scipy CSR: inserting one interaction into a CSR matrix is O(nnz); here a block is
+    relocated to the end of the buffer (capacity doubling), which is amortised O(block size).
+    """
+
+    def __init__(self, n_groups: int, capacity: int) -> None:
+        self.ptr = np.zeros(n_groups, dtype=np.int64)
+        self.length = np.zeros(n_groups, dtype=np.int64)
+        self.cap = np.zeros(n_groups, dtype=np.int64)
+        self.idx = np.zeros(capacity, dtype=np.int64)
+        self.w = np.zeros(capacity, dtype=np.float64)
+        self.s = np.zeros(capacity, dtype=np.float64)
+        self.e = np.zeros(capacity, dtype=np.float64)
+        self.v = np.zeros(capacity, dtype=np.float64)
+        self.used = 0
+
+    @staticmethod
+    def build(group: np.ndarray, other: np.ndarray, w: np.ndarray, s: np.ndarray, e: np.ndarray,
+              v: np.ndarray, n_groups: int) -> "_Blocks":
+        order = np.lexsort((other, group))
+        m = order.shape[0]
+        b = _Blocks(n_groups, m)
+        counts = np.bincount(group, minlength=n_groups).astype(np.int64)
+        b.length[:] = counts
+        b.cap[:] = counts
+        b.ptr[1:] = np.cumsum(counts)[:-1] if n_groups > 1 else b.ptr[1:]
+        b.idx[:] = other[order]
+        b.w[:] = w[order]
+        b.s[:] = s[order]
+        b.e[:] = e[order]
+        b.v[:] = v[order]
+        b.used = m
+        return b
+
+    def members(self, g: int) -> np.ndarray:
+        p = self.ptr[g]
+        return self.idx[p : p + self.length[g]]
+
+    def grow_groups(self, n: int) -> None:
+        extra = n - self.ptr.shape[0]
+        if extra > 0:
+            self.ptr = np.concatenate([self.ptr, np.full(extra, self.used, dtype=np.int64)])
+            self.length = np.concatenate([self.length, np.zeros(extra, dtype=np.int64)])
+            self.cap = np.concatenate([self.cap, np.zeros(extra, dtype=np.int64)])
+
+    def _ensure(self, need: int) -> None:
+        if need <= self.idx.shape[0]:
+            return
+        new = max(need, 2 * self.idx.shape[0], 16)
+        for name in ("idx", "w", "s", "e", "v"):
+            old = getattr(self, name)
+            arr = np.zeros(new, dtype=old.dtype)
+            arr[: self.used] = old[: self.used]
+            setattr(self, name, arr)
+
+    def find(self, g: int, o: int) -> int:
+        """Absolute position of ``o`` in block g, or -1."""
+        p, n = int(self.ptr[g]), int(self.length[g])
+        j = int(np.searchsorted(self.idx[p : p + n], o))
+        if j < n and self.idx[p + j] == o:
+            return p + j
+        return -1
+
+    def insert(self, g: int, o: int, w: float, s: float, e: float, v: float) -> int:
+        """Insert (o, payload) keeping the block sorted; returns its absolute position."""
+        p, n, c = int(self.ptr[g]), int(self.length[g]), int(self.cap[g])
+        if n == c:  # relocate block to the end with doubled capacity
+            newc = max(4, 2 * c)
+            self._ensure(self.used + newc)
+            q = self.used
+            for name in ("idx", "w", "s", "e", "v"):
+                arr = getattr(self, name)
+                arr[q : q + n] = arr[p : p + n]
+            self.ptr[g] = p = q
+            self.cap[g] = newc
+            self.used += newc
+        j = int(np.searchsorted(self.idx[p : p + n], o))
+        for name in ("idx", "w", "s", "e", "v"):
+            arr = getattr(self, name)
+            arr[p + j + 1 : p + n + 1] = arr[p + j : p + n].copy()
+        self.idx[p + j], self.w[p + j], self.s[p + j], self.e[p + j], self.v[p + j] = o, w, s, e, v
+        self.length[g] = n + 1
+        return p + j
+
+    def compact(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, idx, w, s, e) as plain CSR."""
+        n = self.ptr.shape[0]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum(self.length)
+        tot = int(indptr[-1])
+        sel = np.repeat(self.ptr - indptr[:-1], self.length) + np.arange(tot, dtype=np.int64)
+        return indptr, self.idx[sel], self.w[sel], self.s[sel], self.e[sel]
+
+
+def _values(w: np.ndarray, e: np.ndarray, cfg: EngineConfig, t_ref: float) -> np.ndarray:
+    x = np.asarray(w, dtype=np.float64) / cfg.dwell_scale
+    # "sqrt": v_a * v_b = sqrt(w_a * w_b) / scale, i.e. linear in a shared dwell;
+    # "log": saturating, a very long stay counts little more than a long one.
+    v = np.sqrt(x) if cfg.value_transform == "sqrt" else np.log1p(x)
+    if cfg.recency_half_life:
+        v = v * np.power(0.5, (t_ref - np.asarray(e, dtype=np.float64)) / cfg.recency_half_life)
+    return v
+
+
+def _idf(sizes: np.ndarray, cap: int, alpha: float) -> np.ndarray:
+    out = np.zeros(sizes.shape[0], dtype=np.float64)
+    ok = (sizes >= 2) & (sizes <= cap)
+    out[ok] = np.power(sizes[ok] - 1.0, -alpha)
+    return out
+
+
+def _pop_order(deg: np.ndarray, p: int) -> np.ndarray:
+    """The ``p`` highest-degree attendees, by degree desc then index asc (deterministic)."""
+    n = deg.shape[0]
+    if p >= n:
+        return np.lexsort((np.arange(n), -deg)).astype(np.int64)
+    thr = np.partition(deg, n - p)[n - p]
+    sel = np.flatnonzero(deg >= thr)
+    sel = sel[np.lexsort((sel, -deg[sel]))][:p]
+    return sel.astype(np.int64)
+
+
+def _n_chunks(m: int, small: bool = False) -> int:
+    t = numba.get_num_threads()
+    return max(1, min(m, t if small else 8 * t))
+
+
+class Model:
+    """Fitted recommender state.  Build with :func:`fit` or :meth:`Model.load`."""
+
+    def __init__(self, cfg: EngineConfig, n_att: int, n_ctx: int, A: _Blocks, C: _Blocks, t_ref: float,
+                 cap: int) -> None:
+        self.config = cfg
+        self.n_attendees = n_att
+        self.n_contexts = n_ctx
+        self.A = A  # attendee -> contexts
+        self.C = C  # context -> attendees
+        self.t_ref = t_ref
+        self.cap = cap
+        self.idf = _idf(C.length.astype(np.float64), cap, cfg.popularity_discount)
+        k1 = cfg.candidate_pool
+        self.n1_i = np.full((n_att, k1), -1, dtype=np.int64)
+        self.n1_s = np.zeros((n_att, k1), dtype=np.float64)
+        self.n1_c = np.zeros((n_att, k1), dtype=np.int32)
+        self.deg = np.zeros(n_att, dtype=np.int64)
+        self.tab_i = np.full((n_att, cfg.top_k), -1, dtype=np.int64)
+        self.tab_s = np.full((n_att, cfg.top_k), -np.inf, dtype=np.float64)
+        self.social = np.zeros(n_att, dtype=np.float64)
+        self.pop = _EMPTY_I
+
+    # ------------------------------------------------------------------ computation
+    @property
+    def _pop_len(self) -> int:
+        f = min(self.config.two_hop_fanout, self.config.candidate_pool)
+        return self.config.top_k + self.config.candidate_pool + f * f + 1
+
+    def _stage1(self, rows: np.ndarray, small: bool = False) -> None:
+        cfg = self.config
+        m = rows.shape[0]
+        oi = np.empty((m, cfg.candidate_pool), dtype=np.int64)
+        os_ = np.empty((m, cfg.candidate_pool), dtype=np.float64)
+        oc = np.empty((m, cfg.candidate_pool), dtype=np.int32)
+        od = np.empty(m, dtype=np.int64)
+        A, C = self.A, self.C
+        K.stage1(rows, self.n_attendees, A.ptr, A.length, A.idx, A.v, A.s, A.e, C.ptr, C.length, C.idx, C.v,
+                 C.s, C.e, self.idf, float(cfg.same_time_bonus), int(cfg.min_co_count), cfg.candidate_pool,
+                 _n_chunks(m, small), oi, os_, oc, od)
+        self.n1_i[rows] = oi
+        self.n1_s[rows] = os_
+        self.n1_c[rows] = oc
+        self.deg[rows] = od
+        self.social[rows] = np.log1p(od.astype(np.float64))
+
+    def _stage2(self, rows: np.ndarray, small: bool = False) -> None:
+        cfg = self.config
+        m = rows.shape[0]
+        oi = np.empty((m, cfg.top_k), dtype=np.int64)
+        os_ = np.empty((m, cfg.top_k), dtype=np.float64)
+        K.stage2(rows, self.n_attendees, self.n1_i, self.n1_s, int(cfg.two_hop_fanout), self.pop, self.social,
+                 float(cfg.w_direct), float(cfg.w_two_hop), float(cfg.w_social), cfg.direct_transform == "log", cfg.top_k,
+                 _n_chunks(m, small), oi, os_)
+        self.tab_i[rows] = oi
+        self.tab_s[rows] = os_
+
+    def _compute(self, rows: np.ndarray, small: bool = False) -> None:
+        self._stage1(rows, small)
+        self.pop = _pop_order(self.deg, self._pop_len)
+        self._stage2(rows, small)
+
+    # ------------------------------------------------------------------ queries
+    def neighbours(self, a: int, k: int | None = None, exclude: np.ndarray | list[int] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (indices, scores) for attendee ``a``, best first, ties by lower index.
+
+        Served from the stored table when possible; with ``exclude`` (e.g. people already met)
+        or ``k > top_k`` the row is scored on the fly (same arithmetic, one row).
+        """
+        k = self.config.top_k if k is None else k
+        if exclude is None and k <= self.config.top_k:
+            ok = self.tab_i[a, :k] >= 0
+            return self.tab_i[a, :k][ok], self.tab_s[a, :k][ok]
+        s = self.score_row(a)
+        s[a] = -np.inf
+        if exclude is not None and len(exclude):
+            s[np.asarray(exclude, dtype=np.int64)] = -np.inf
+        order = np.argsort(-s, kind="stable")[:k]
+        order = order[np.isfinite(s[order])]
+        return order, s[order]
+
+    def _row_features(self, a: int) -> tuple[dict[int, float], dict[int, float], dict[int, list[tuple[int, float]]]]:
+        """Stage-2 features of row ``a`` (same arithmetic order as the kernel)."""
+        cfg = self.config
+        k1 = cfg.candidate_pool
+        f = min(cfg.two_hop_fanout, k1)
+        n1i, n1s = self.n1_i, self.n1_s
+        direct: dict[int, float] = {}
+        for j in range(k1):
+            b = int(n1i[a, j])
+            if b < 0:
+                break
+            direct[b] = float(n1s[a, j])
+        two: dict[int, float] = {}
+        via: dict[int, list[tuple[int, float]]] = {}
+        tot_a = 0.0
+        for j in range(f):
+            if n1i[a, j] < 0:
+                break
+            tot_a += float(n1s[a, j])
+        if tot_a > 0.0:
+            for j in range(f):
+                m = int(n1i[a, j])
+                if m < 0:
+                    break
+                pam = float(n1s[a, j]) / tot_a
+                tot_m = 0.0
+                for q in range(f):
+                    if n1i[m, q] < 0:
+                        break
+                    tot_m += float(n1s[m, q])
+                if tot_m <= 0.0:
+                    continue
+                for q in range(f):
+                    b = int(n1i[m, q])
+                    if b < 0:
+                        break
+                    if b == a:
+                        continue
+                    c = pam * (float(n1s[m, q]) / tot_m)
+                    two[b] = two.get(b, 0.0) + c
+                    via.setdefault(b, []).append((m, c))
+        return direct, two, via
+
+    def _x1(self, d: float, dmax: float) -> float:
+        if dmax <= 0.0:
+            return 0.0
+        if self.config.direct_transform == "log":
+            return math.log1p(d) / math.log1p(dmax)
+        return d / dmax
+
+    def score_row(self, a: int) -> np.ndarray:
+        """Final score of every attendee as a candidate for ``a`` (dense, length n)."""
+        cfg = self.config
+        direct, two, _ = self._row_features(a)
+        s = cfg.w_social * self.social
+        dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
+        tmax = max(two.values(), default=0.0)
+        for b in set(direct) | set(two):
+            x1 = self._x1(direct.get(b, 0.0), dmax)
+            x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
+            s[b] = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_social * self.social[b]
+        return s
+
+    def features(self, a: int) -> np.ndarray:
+        """Unweighted stage-2 features of every candidate for ``a``: (n, 3) =
+        [direct / max_row, two_hop / max_row, log1p(degree)].  For learning the weights."""
+        direct, two, _ = self._row_features(a)
+        out = np.zeros((self.n_attendees, 3))
+        out[:, 2] = self.social
+        dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
+        tmax = max(two.values(), default=0.0)
+        for b, v in direct.items():
+            out[b, 0] = self._x1(v, dmax)
+        for b, v in two.items():
+            out[b, 1] = v / tmax if tmax > 0.0 else 0.0
+        return out
+
+    def explain(self, a: int, b: int) -> Explanation:
+        """Reasons for recommending ``b`` to ``a``: per-feature contributions (sum = score),
+        the shared contexts with their contribution to the raw co-presence, and the people
+        ``a`` met who also met ``b``."""
+        cfg = self.config
+        direct, two, via = self._row_features(a)
+        dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
+        tmax = max(two.values(), default=0.0)
+        x1 = self._x1(direct.get(b, 0.0), dmax)
+        x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
+        feats = {
+            "direct": cfg.w_direct * x1,
+            "two_hop": cfg.w_two_hop * x2,
+            "social": cfg.w_social * float(self.social[b]),
+        }
+        score = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_social * float(self.social[b])
+        # exact per-context contributions (context ascending, same order as the kernel)
+        A, C = self.A, self.C
+        pa, na = int(A.ptr[a]), int(A.length[a])
+        ctx: list[tuple[int, float]] = []
+        raw = 0.0
+        shared = 0
+        for q in range(pa, pa + na):
+            c = int(A.idx[q])
+            w = float(self.idf[c])
+            if w == 0.0:
+                continue
+            r = C.find(c, b)
+            if r < 0:
+                continue
+            shared += 1
+            fct = 1.0
+            if cfg.same_time_bonus != 0.0:
+                fct = 1.0 + cfg.same_time_bonus * _overlap_py(A.s[q], A.e[q], C.s[r], C.e[r])
+            contrib = float(A.v[q]) * w * float(C.v[r]) * fct
+            ctx.append((c, contrib))
+            raw += contrib
+        ctx.sort(key=lambda t: -t[1])
+        vv = sorted(via.get(b, []), key=lambda t: -t[1])
+        return Explanation(score=score, features=feats, direct_raw=raw, contexts=ctx, via=vv,
+                           degree_b=int(self.deg[b]), shared_contexts=shared)
+
+    # ------------------------------------------------------------------ real time
+    def update(self, new: InteractionArrays) -> np.ndarray:
+        """Add interactions without a refit; returns the recomputed attendee rows.
+
+        Recomputed: the attendees in ``new`` and every member of each touched context whose
+        size is (or just was) within the cap.  Their rows equal a full refit with the same
+        ``t_ref`` and cap (see module docstring for what stays frozen elsewhere).
+        """
+        cfg = self.config
+        if new.n_attendees > self.n_attendees:
+            self._grow_attendees(new.n_attendees)
+        if new.n_contexts > self.n_contexts:
+            self.A.grow_groups(self.n_attendees)
+            self.C.grow_groups(new.n_contexts)
+            self.idf = np.concatenate([self.idf, np.zeros(new.n_contexts - self.n_contexts)])
+            self.n_contexts = new.n_contexts
+        st, en = new.starts(), new.ends()
+        touched_ctx: dict[int, int] = {}
+        rows: set[int] = set()
+        for a, c, w, s, e in zip(new.attendee.tolist(), new.context.tolist(), new.weight.tolist(), st.tolist(),
+                                 en.tolist()):
+            if c not in touched_ctx:
+                touched_ctx[c] = int(self.C.length[c])
+            rows.add(a)
+            pa = self.A.find(a, c)
+            if pa >= 0:
+                pc = self.C.find(c, a)
+                w2 = float(self.A.w[pa]) + w
+                s2 = min(float(self.A.s[pa]), s)
+                e2 = max(float(self.A.e[pa]), e)
+                v2 = float(_values(np.array([w2]), np.array([e2]), cfg, self.t_ref)[0])
+                for blk, p in ((self.A, pa), (self.C, pc)):
+                    blk.w[p], blk.s[p], blk.e[p], blk.v[p] = w2, s2, e2, v2
+            else:
+                v = float(_values(np.array([w]), np.array([e]), cfg, self.t_ref)[0])
+                self.A.insert(a, c, w, s, e, v)
+                self.C.insert(c, a, w, s, e, v)
+        for c, old_size in touched_ctx.items():
+            size = int(self.C.length[c])
+            self.idf[c] = _idf(np.array([float(size)]), self.cap, cfg.popularity_discount)[0]
+            if size <= self.cap or old_size <= self.cap:
+                rows.update(self.C.members(c).tolist())
+        r = np.array(sorted(rows), dtype=np.int64)
+        self._compute(r, small=True)
+        return r
+
+    def _grow_attendees(self, n: int) -> None:
+        cfg = self.config
+        extra = n - self.n_attendees
+        self.A.grow_groups(n)
+        self.n1_i = np.vstack([self.n1_i, np.full((extra, cfg.candidate_pool), -1, dtype=np.int64)])
+        self.n1_s = np.vstack([self.n1_s, np.zeros((extra, cfg.candidate_pool))])
+        self.n1_c = np.vstack([self.n1_c, np.zeros((extra, cfg.candidate_pool), dtype=np.int32)])
+        self.deg = np.concatenate([self.deg, np.zeros(extra, dtype=np.int64)])
+        self.social = np.concatenate([self.social, np.zeros(extra)])
+        self.tab_i = np.vstack([self.tab_i, np.full((extra, cfg.top_k), -1, dtype=np.int64)])
+        self.tab_s = np.vstack([self.tab_s, np.full((extra, cfg.top_k), -np.inf)])
+        self.n_attendees = n
+
+    # ------------------------------------------------------------------ persistence
+    def interactions(self) -> InteractionArrays:
+        """All merged interactions currently held (for a refit or an audit)."""
+        indptr, idx, w, s, e = self.A.compact()
+        att = np.repeat(np.arange(self.n_attendees, dtype=np.int64), np.diff(indptr))
+        return InteractionArrays(att, idx, w, self.n_attendees, self.n_contexts, s, e)
+
+    def save(self, path: str | Path) -> None:
+        """Store the model version as one ``.npz`` (compressed)."""
+        indptr, idx, w, s, e = self.A.compact()
+        np.savez_compressed(
+            path,
+            meta=np.array(json.dumps({"config": self.config.to_dict(), "n_attendees": self.n_attendees,
+                                      "n_contexts": self.n_contexts, "t_ref": self.t_ref, "cap": self.cap,
+                                      "format": 1})),
+            indptr=indptr, idx=idx, w=w, s=s, e=e, n1_i=self.n1_i, n1_s=self.n1_s, n1_c=self.n1_c, deg=self.deg,
+            tab_i=self.tab_i, tab_s=self.tab_s,
+        )
+
+    @staticmethod
+    def load(path: str | Path) -> "Model":
+        z = np.load(path, allow_pickle=False)
+        meta = json.loads(str(z["meta"]))
+        cfg = EngineConfig.from_dict(meta["config"])
+        n_att, n_ctx = int(meta["n_attendees"]), int(meta["n_contexts"])
+        indptr = z["indptr"]
+        att = np.repeat(np.arange(n_att, dtype=np.int64), np.diff(indptr))
+        m = _build(cfg, att, z["idx"], z["w"], z["s"], z["e"], n_att, n_ctx, float(meta["t_ref"]), int(meta["cap"]))
+        m.n1_i[:], m.n1_s[:], m.n1_c[:], m.deg[:] = z["n1_i"], z["n1_s"], z["n1_c"], z["deg"]
+        m.social = np.log1p(m.deg.astype(np.float64))
+        m.pop = _pop_order(m.deg, m._pop_len)
+        m.tab_i[:], m.tab_s[:] = z["tab_i"], z["tab_s"]
+        return m
+
+
+def _overlap_py(sa: float, ea: float, sb: float, eb: float) -> float:
+    return float(K._overlap.py_func(float(sa), float(ea), float(sb), float(eb)))
+
+
+def _build(cfg: EngineConfig, att: np.ndarray, ctx: np.ndarray, w: np.ndarray, s: np.ndarray, e: np.ndarray,
+           n_att: int, n_ctx: int, t_ref: float, cap: int | None) -> Model:
+    v = _values(w, e, cfg, t_ref)
+    A = _Blocks.build(att, ctx, w, s, e, v, n_att)
+    C = _Blocks.build(ctx, att, w, s, e, v, n_ctx)
+    if cap is None:
+        if cfg.context_cap is not None:
+            cap = int(cfg.context_cap)
+        else:
+            sizes = C.length[C.length > 0]
+            pct = float(np.percentile(sizes, cfg.context_cap_percentile)) if sizes.size else 0.0
+            cap = max(int(cfg.context_cap_min), int(math.ceil(pct)))
+    return Model(cfg, n_att, n_ctx, A, C, t_ref, cap)
+
+
+def merge_duplicates(x: InteractionArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge repeated (attendee, context) rows: weights add, interval = [min start, max end]."""
+    key = x.attendee.astype(np.int64) * x.n_contexts + x.context.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    first = np.ones(ks.shape[0], dtype=bool)
+    first[1:] = ks[1:] != ks[:-1]
+    starts = np.flatnonzero(first)
+    uk = ks[starts]
+    w = np.add.reduceat(x.weight.astype(np.float64)[order], starts) if starts.size else np.zeros(0)
+    s = np.minimum.reduceat(x.starts()[order], starts) if starts.size else np.zeros(0)
+    e = np.maximum.reduceat(x.ends()[order], starts) if starts.size else np.zeros(0)
+    return uk // x.n_contexts, uk % x.n_contexts, w, s, e
+
+
+def fit(inputs: InteractionArrays, config: EngineConfig | None = None, reference_time: float | None = None) -> Model:
+    """Build the model and the full ``top_k`` neighbour table for every attendee.
+
+    ``reference_time`` anchors recency decay (default: latest interaction end).
+    """
+    cfg = config or EngineConfig()
+    att, ctx, w, s, e = merge_duplicates(inputs)
+    t_ref = float(reference_time) if reference_time is not None else (float(e.max()) if e.size else 0.0)
+    m = _build(cfg, att, ctx, w, s, e, inputs.n_attendees, inputs.n_contexts, t_ref, None)
+    m._compute(np.arange(inputs.n_attendees, dtype=np.int64))
+    return m

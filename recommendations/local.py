@@ -1,0 +1,655 @@
+"""The local model, seen from Django: the engine's inputs built from the database, training into a
+stored artifact, serving with readable reasons, and real-time updates.
+
+The arithmetic lives in `recommendations.engine` (no Django); this module owns the id <-> index
+mappings, the choice of which facts become inputs, and the bookkeeping around versions.
+
+Inputs (see `load_event_data`):
+- rows: the event's *qualifying* interactions of attendees who consent to training; everything
+  else is left out, so an attendee who withdraws consent disappears at the next training;
+- contexts: rooms, content items and interest tags (a questionnaire answer is an interaction with
+  a tag: everyone who chose it "joined" it);
+- weight: dwell seconds x `event.interaction_weight(type)` for room joins and content views;
+  types without a dwell (chat, question, questionnaire...) count as one minute of presence x their
+  weight (NO_DWELL_SECONDS), so that a question (weight 2) weighs like two minutes in the room;
+- time: a visit covers [occurred_at, occurred_at + dwell]; a point in time for the others. Two
+  points overlap only when equal, so questionnaire answers earn the same-time bonus only if
+  given at the same second (no claim of co-presence for a shared answer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from events.enums import InteractionType
+from events.models import Attendee, Content, Event, Interaction, InterestTag, Room
+
+from .backends import Candidate, Reason, RecommendationBackend, Unavailable
+from .engine import EngineConfig, InteractionArrays, Model, fit
+from .models import ModelVersion, TrainingRun
+from .rules import rules_candidates
+
+logger = logging.getLogger(__name__)
+
+ROOM, CONTENT, INTEREST = 0, 1, 2
+_KIND_SHIFT = np.int64(1) << np.int64(48)  # context key = kind << 48 | pk: unique, sortable
+DWELL_TYPES = frozenset({InteractionType.JOIN_ROOM.value, InteractionType.VIEW_CONTENT.value})
+NO_DWELL_SECONDS = 60.0
+BACKEND_NAME = "local"
+PRIMARY_METRIC = "recall_at_10"
+
+NO_PUBLISHED_VERSION = "No published local model for event {event!r} yet; run `manage.py train --event {event}`."
+ARTIFACT_MISSING = "The artifact of model version {version} is missing at {path}."
+
+
+# --- Inputs ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class EventData:
+    """The engine's inputs for one event, with the mappings back to database rows."""
+
+    inputs: InteractionArrays
+    attendee_ids: np.ndarray  # index -> Attendee pk (every attendee of the event, by pk)
+    context_keys: np.ndarray  # index -> kind << 48 | pk
+    interaction_ids: np.ndarray  # per input row
+    max_interaction_id: int
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.inputs.attendee.shape[0])
+
+    def fingerprint(self, config: EngineConfig) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+        for arr in (
+            self.attendee_ids,
+            self.context_keys,
+            self.inputs.attendee,
+            self.inputs.context,
+            self.inputs.weight,
+            self.inputs.starts(),
+            self.inputs.ends(),
+        ):
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
+
+
+def _interaction_rows(queryset) -> dict[str, np.ndarray]:
+    rows = list(
+        queryset.order_by("pk").values_list(
+            "pk", "attendee_id", "room_id", "content_id", "interest_id", "type", "value", "occurred_at"
+        )
+    )
+    n = len(rows)
+    pk = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    attendee = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+    kind = np.fromiter((ROOM if r[2] else CONTENT if r[3] else INTEREST for r in rows), dtype=np.int64, count=n)
+    ctx_pk = np.fromiter((r[2] or r[3] or r[4] for r in rows), dtype=np.int64, count=n)
+    return {
+        "pk": pk,
+        "attendee": attendee,
+        "context_key": (kind << np.int64(48)) | ctx_pk,
+        "type": np.array([r[5] for r in rows], dtype=object),
+        "value": np.array([np.nan if r[6] is None else r[6] for r in rows], dtype=np.float64),
+        "occurred": np.fromiter((r[7].timestamp() for r in rows), dtype=np.float64, count=n),
+    }
+
+
+def _weights_and_times(event: Event, rows: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    types = rows["type"]
+    n = types.shape[0]
+    weight = np.empty(n, dtype=np.float64)
+    dwell = np.zeros(n, dtype=np.float64)
+    for t in set(types.tolist()):
+        sel = types == t
+        w = event.interaction_weight(t)
+        if t in DWELL_TYPES:
+            v = np.nan_to_num(rows["value"][sel], nan=0.0)
+            dwell[sel] = v
+            weight[sel] = v * w
+        else:
+            weight[sel] = NO_DWELL_SECONDS * w
+    start = rows["occurred"]
+    return weight, start, start + dwell
+
+
+def _training_rows(event: Event):
+    return Interaction.objects.filter(event=event, qualifies=True, attendee__consent_training=True)
+
+
+def load_event_data(*, event: Event, upto_id: int | None = None) -> EventData:
+    """The event's training inputs, up to interaction `upto_id` (default: everything committed)."""
+    qs = _training_rows(event)
+    if upto_id is not None:
+        qs = qs.filter(pk__lte=upto_id)
+    rows = _interaction_rows(qs)
+    weight, start, end = _weights_and_times(event, rows)
+    keep = weight > 0  # a zero weight (a leave, a zero dwell) carries no evidence
+    attendee_ids = np.array(sorted(Attendee.objects.filter(event=event).values_list("pk", flat=True)), dtype=np.int64)
+    context_keys, context = np.unique(rows["context_key"][keep], return_inverse=True)
+    att = np.searchsorted(attendee_ids, rows["attendee"][keep])
+    inputs = InteractionArrays(
+        att.astype(np.int64),
+        context.astype(np.int64).reshape(-1),
+        weight[keep],
+        int(attendee_ids.shape[0]),
+        int(context_keys.shape[0]),
+        start[keep],
+        end[keep],
+    )
+    max_id = int(rows["pk"].max()) if rows["pk"].size else (upto_id or 0)
+    return EventData(inputs, attendee_ids, context_keys.astype(np.int64), rows["pk"][keep], max_id)
+
+
+# --- Training -------------------------------------------------------------------------------------
+
+
+@dataclass
+class LocalFit:
+    """One training of the local model, without version bookkeeping (the caller decides)."""
+
+    fingerprint: str
+    metrics: dict
+    artifact: str
+    artifact_bytes: int
+    stats: dict
+    seconds: float
+    config: dict = field(default_factory=dict)
+
+
+def default_config(*, event: Event) -> EngineConfig:
+    """The engine's tuned defaults (see benchmarks/sfhh09_quality.py); one place to change them."""
+    return EngineConfig()
+
+
+def artifact_dir(*, event: Event, fingerprint: str) -> Path:
+    return Path(settings.MODEL_ARTIFACT_ROOT) / f"event-{event.pk}" / fingerprint[:20]
+
+
+def fit_local_model(*, event: Event, config: EngineConfig | None = None) -> LocalFit:
+    """Read the inputs, fit, compute the offline metrics, store the artifact. Same inputs and
+    config give the same fingerprint and the same artifact directory (written once)."""
+    started = time.perf_counter()
+    cfg = config or default_config(event=event)
+    data = load_event_data(event=event)
+    fingerprint = data.fingerprint(cfg)
+    model = fit(data.inputs, cfg)
+    metrics = offline_metrics(data=data, config=cfg)
+    folder = artifact_dir(event=event, fingerprint=fingerprint)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / "model.npz")
+    np.savez_compressed(
+        folder / "index.npz",
+        attendee_ids=data.attendee_ids,
+        context_keys=data.context_keys,
+        max_interaction_id=np.array(data.max_interaction_id),
+    )
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    stats = {
+        "attendees": int(np.unique(data.inputs.attendee).shape[0]),
+        "attendees_total": int(data.attendee_ids.shape[0]),
+        "contexts": int(data.context_keys.shape[0]),
+        "interactions": data.n_rows,
+        "max_interaction_id": data.max_interaction_id,
+        "context_cap": int(model.cap),
+    }
+    return LocalFit(
+        fingerprint=fingerprint,
+        metrics=metrics,
+        artifact=str(folder),
+        artifact_bytes=size,
+        stats=stats,
+        seconds=time.perf_counter() - started,
+        config=cfg.to_dict(),
+    )
+
+
+# Offline metrics on a time split of the event's own interactions: the model is fitted on the first
+# SPLIT_AT share of the rows (by time) and asked, for each attendee active in both parts, for 10
+# attendees; the truth is who shared a small context (<= TRUTH_MAX_CONTEXT people: a session, a
+# table, a meeting, not the keynote) with them in the later part. Popularity (distinct co-present
+# partners in the earlier part) is scored the same way in the same run as the baseline. At most
+# MAX_EVALUATED attendees, evenly spread over the index, keep the cost bounded on large events.
+SPLIT_AT = 0.7
+TRUTH_MAX_CONTEXT = 50
+MAX_EVALUATED = 2000
+K = 10
+
+
+def offline_metrics(*, data: EventData, config: EngineConfig) -> dict:
+    x = data.inputs
+    n_rows = x.attendee.shape[0]
+    out: dict = {"split": f"time, first {SPLIT_AT:.0%} of rows", "k": K, "evaluated": 0}
+    if n_rows < 10:
+        return out
+    t = x.starts()
+    cut = float(np.quantile(t, SPLIT_AT))
+    early, late = t < cut, t >= cut
+    if not early.any() or not late.any():
+        return out
+    hist = InteractionArrays(
+        x.attendee[early],
+        x.context[early],
+        x.weight[early],
+        x.n_attendees,
+        x.n_contexts,
+        x.starts()[early],
+        x.ends()[early],
+    )
+    model = fit(hist, config)
+    truth = _future_partners(x.attendee[late], x.context[late], x.n_contexts)
+    active = np.zeros(x.n_attendees, dtype=bool)
+    active[x.attendee[early]] = True
+    targets = [a for a in sorted(truth) if active[a]]
+    if len(targets) > MAX_EVALUATED:
+        targets = [targets[i] for i in np.linspace(0, len(targets) - 1, MAX_EVALUATED).astype(int)]
+    if not targets:
+        return out
+    pop_order = np.lexsort((np.arange(x.n_attendees), -model.deg))
+    sums = {"model": [0.0, 0.0, 0.0], "popularity": [0.0, 0.0, 0.0]}
+    for a in targets:
+        true = truth[a]
+        recs = {
+            "model": model.neighbours(a, K)[0].tolist(),
+            "popularity": [int(b) for b in pop_order[: K + 1] if b != a][:K],
+        }
+        for name, rec in recs.items():
+            hits = len(true.intersection(rec))
+            s = sums[name]
+            s[0] += hits / len(true)
+            s[1] += hits / K
+            s[2] += 1.0 if hits else 0.0
+    n = len(targets)
+    out["evaluated"] = n
+    for name, (r, p, h) in sums.items():
+        prefix = "" if name == "model" else "popularity_"
+        out[f"{prefix}recall_at_10"] = round(r / n, 4)
+        out[f"{prefix}precision_at_10"] = round(p / n, 4)
+        out[f"{prefix}hit_at_10"] = round(h / n, 4)
+    return out
+
+
+def _future_partners(att: np.ndarray, ctx: np.ndarray, n_ctx: int) -> dict[int, set[int]]:
+    members: dict[int, set[int]] = {}
+    for a, c in zip(att.tolist(), ctx.tolist(), strict=True):
+        members.setdefault(c, set()).add(a)
+    out: dict[int, set[int]] = {}
+    for group in members.values():
+        if 2 <= len(group) <= TRUTH_MAX_CONTEXT:
+            for a in group:
+                out.setdefault(a, set()).update(group - {a})
+    return out
+
+
+def train_event_now(*, event: Event, trigger: str = "cli", config: EngineConfig | None = None) -> ModelVersion:
+    """Train synchronously and record it: a TrainingRun row, and a ModelVersion unless the inputs
+    are unchanged. The new version is published when no version is published yet, or when its
+    offline recall@10 is not worse than the published one's (a version without a metric, on an
+    event too small to split, is published: there is nothing to compare)."""
+    run = TrainingRun.objects.create(
+        event=event,
+        kind=TrainingRun.Kind.TRAIN,
+        status=TrainingRun.Status.RUNNING,
+        trigger=trigger,
+        started_at=timezone.now(),
+        attempts=1,
+    )
+    try:
+        result = fit_local_model(event=event, config=config)
+    except Exception as exc:
+        run.status, run.message, run.finished_at = TrainingRun.Status.FAILED, str(exc)[:2000], timezone.now()
+        run.save(update_fields=["status", "message", "finished_at"])
+        raise
+    existing = ModelVersion.objects.filter(
+        event=event, backend=BACKEND_NAME, input_fingerprint=result.fingerprint
+    ).first()
+    if existing is not None:
+        run.status, run.model_version = TrainingRun.Status.UNCHANGED, existing
+        run.message = f"Same inputs as version {existing.number}."
+        run.progress, run.finished_at = 1.0, timezone.now()
+        run.save()
+        return existing
+    with transaction.atomic():
+        Event.objects.select_for_update().filter(pk=event.pk).first()  # serialises numbering per event
+        number = (ModelVersion.objects.filter(event=event).aggregate(m=Max("number"))["m"] or 0) + 1
+        version = ModelVersion.objects.create(
+            event=event,
+            backend=BACKEND_NAME,
+            number=number,
+            input_fingerprint=result.fingerprint,
+            config=result.config | {"max_interaction_id": result.stats["max_interaction_id"]},
+            metrics=result.metrics,
+            n_attendees=result.stats["attendees"],
+            n_contexts=result.stats["contexts"],
+            n_interactions=result.stats["interactions"],
+            training_seconds=result.seconds,
+            artifact=result.artifact,
+            artifact_bytes=result.artifact_bytes,
+        )
+        published = (
+            ModelVersion.objects.select_for_update().filter(event=event, status=ModelVersion.Status.PUBLISHED).first()
+        )
+        new, old = result.metrics.get(PRIMARY_METRIC), published.metrics.get(PRIMARY_METRIC) if published else None
+        if published is None or new is None or old is None or new >= old:
+            if published is not None:
+                published.status = ModelVersion.Status.SUPERSEDED
+                published.save(update_fields=["status"])
+            version.status, version.published_at = ModelVersion.Status.PUBLISHED, timezone.now()
+        else:
+            version.not_published_reason = f"{PRIMARY_METRIC} {new} is worse than v{published.number}'s {old}."
+        version.save(update_fields=["status", "published_at", "not_published_reason"])
+        run.status, run.model_version, run.progress, run.finished_at = (
+            TrainingRun.Status.SUCCEEDED,
+            version,
+            1.0,
+            timezone.now(),
+        )
+        run.message = f"v{number} {version.get_status_display().lower()} in {result.seconds:.1f}s"
+        run.save()
+    return version
+
+
+# --- Loaded versions (per process) -----------------------------------------------------------------
+
+
+class LoadedModel:
+    """A published version in memory: the engine model and its index. The real-time path mutates
+    `model` in place under `lock`; `applied` holds the interaction ids it already added."""
+
+    def __init__(self, version: ModelVersion) -> None:
+        folder = Path(version.artifact)
+        if not (folder / "model.npz").exists():
+            raise Unavailable(ARTIFACT_MISSING.format(version=version.number, path=folder))
+        self.version_id = version.pk
+        self.model = Model.load(folder / "model.npz")
+        with np.load(folder / "index.npz") as z:
+            self.attendee_ids = z["attendee_ids"].astype(np.int64)
+            self.context_keys = z["context_keys"].astype(np.int64)
+            self.trained_upto = int(z["max_interaction_id"])
+        self._attendee_index = {int(pk): i for i, pk in enumerate(self.attendee_ids.tolist())}
+        self._context_index = {int(k): i for i, k in enumerate(self.context_keys.tolist())}
+        self.applied: set[int] = set()
+        self.applied_upto = self.trained_upto
+        self.lock = threading.Lock()
+
+    def index_of(self, attendee_id: int) -> int | None:
+        return self._attendee_index.get(attendee_id)
+
+    def attendee_index(self, attendee_id: int) -> int:
+        """Index of an attendee, appending one the model has not seen (joined after training)."""
+        i = self._attendee_index.get(attendee_id)
+        if i is None:
+            i = len(self._attendee_index)
+            self._attendee_index[attendee_id] = i
+            self.attendee_ids = np.append(self.attendee_ids, np.int64(attendee_id))
+        return i
+
+    def context_index(self, key: int) -> int:
+        i = self._context_index.get(key)
+        if i is None:
+            i = len(self._context_index)
+            self._context_index[key] = i
+            self.context_keys = np.append(self.context_keys, np.int64(key))
+        return i
+
+    def n_contexts_of(self, a: int) -> int:
+        return int(self.model.A.length[a]) if a < self.model.n_attendees else 0
+
+
+_LOADED: dict[int, LoadedModel] = {}
+_LOADED_LOCK = threading.Lock()
+MAX_LOADED = 4  # versions kept per process (a few events served at once)
+
+
+def published_version(*, event: Event) -> ModelVersion | None:
+    return ModelVersion.objects.filter(event=event, backend=BACKEND_NAME, status=ModelVersion.Status.PUBLISHED).first()
+
+
+def loaded_model(version: ModelVersion) -> LoadedModel:
+    with _LOADED_LOCK:
+        loaded = _LOADED.get(version.pk)
+        if loaded is None:
+            loaded = LoadedModel(version)
+            while len(_LOADED) >= MAX_LOADED:
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[version.pk] = loaded
+        return loaded
+
+
+def forget_loaded_models() -> None:
+    """Drop this process's loaded versions (tests; after a purge)."""
+    with _LOADED_LOCK:
+        _LOADED.clear()
+
+
+# --- Real time ------------------------------------------------------------------------------------
+
+REALTIME_TTL = 24 * 3600  # longer than any retrain interval: a new version makes the keys moot
+
+
+def realtime_key(version_id: int, attendee_id: int) -> str:
+    return f"recs:local:v{version_id}:a{attendee_id}"
+
+
+def realtime_apply(*, event_id: int, interaction_ids: list[int]) -> int:
+    """Add new qualifying interactions to the live model of the event's published version and
+    store the recomputed neighbour lists in the shared cache, where every serving process reads
+    them before the artifact's table. Returns the number of attendees recomputed.
+
+    Besides `interaction_ids`, the process also applies every later interaction it has not seen
+    (id above what it applied), so a process that missed a signal catches up on the next one and
+    every process converges on "artifact + everything since". Idempotent: ids already applied are
+    skipped."""
+    event = Event.objects.filter(pk=event_id).first()
+    version = published_version(event=event) if event else None
+    if version is None:
+        return 0
+    loaded = loaded_model(version)
+    with loaded.lock:
+        qs = (
+            _training_rows(event)
+            .filter(Q(pk__in=list(interaction_ids)) | Q(pk__gt=loaded.applied_upto))
+            .exclude(pk__lte=loaded.trained_upto)
+        )
+        rows = _interaction_rows(qs)
+        fresh = ~np.isin(rows["pk"], np.fromiter(loaded.applied, dtype=np.int64, count=len(loaded.applied)))
+        rows = {k: v[fresh] for k, v in rows.items()}
+        if not rows["pk"].size:
+            return 0
+        weight, start, end = _weights_and_times(event, rows)
+        keep = weight > 0
+        att = np.array([loaded.attendee_index(int(a)) for a in rows["attendee"][keep]], dtype=np.int64)
+        ctx = np.array([loaded.context_index(int(k)) for k in rows["context_key"][keep]], dtype=np.int64)
+        recomputed = np.empty(0, dtype=np.int64)
+        if att.size:
+            new = InteractionArrays(
+                att, ctx, weight[keep], len(loaded.attendee_ids), len(loaded.context_keys), start[keep], end[keep]
+            )
+            recomputed = loaded.model.update(new)
+        loaded.applied.update(rows["pk"].tolist())
+        loaded.applied_upto = max(loaded.applied_upto, int(rows["pk"].max()))
+        lists = {}
+        for a in recomputed.tolist():
+            idx, scores = loaded.model.neighbours(a)
+            lists[realtime_key(version.pk, int(loaded.attendee_ids[a]))] = [
+                [int(loaded.attendee_ids[b]), float(s)] for b, s in zip(idx.tolist(), scores.tolist(), strict=True)
+            ]
+    cache.set_many(lists, timeout=REALTIME_TTL)
+    return len(lists)
+
+
+# --- Serving ---------------------------------------------------------------------------------------
+
+# Blend with the rules engine (cold attendees): an attendee with fewer than BLEND_FULL_AT contexts in
+# the model gets share = contexts / BLEND_FULL_AT of the model's evidence and the rest from the
+# rules engine; each source is scaled to [0, 1] by its best candidate before mixing, so the share
+# is the weight of each source's top pick. Five contexts: enough for co-presence to say more than
+# the questionnaire (on sfhh09 the median attendee has dozens).
+BLEND_FULL_AT = 5
+
+SPENT_TEXT = "you both spent {minutes} min in '{name}'"
+SAME_TIME_TEXT = " at the same time"
+WATCHED_TEXT = "you both watched '{name}'"
+CHOSE_TEXT = "you both chose {name}"
+MUTUAL_TEXT = "{n} people you both met"
+MUTUAL_ONE_TEXT = "1 person you both met"
+SOCIABLE_TEXT = "they have met {n} people here"
+RECENT_TEXT = "you were together recently"
+MAX_CONTEXT_REASONS = 3
+
+
+def _overlap(sa: float, ea: float, sb: float, eb: float) -> float:
+    shortest = min(ea - sa, eb - sb)
+    if shortest <= 0:
+        return 1.0 if min(ea, eb) >= max(sa, sb) else 0.0
+    return max(0.0, min(1.0, (min(ea, eb) - max(sa, sb)) / shortest))
+
+
+def _context_names(keys: list[int]) -> dict[int, str]:
+    by_kind: dict[int, list[int]] = {}
+    for key in keys:
+        by_kind.setdefault(key >> 48, []).append(key & ((1 << 48) - 1))
+    out: dict[int, str] = {}
+    for kind, model, field_name in (
+        (ROOM, Room, "name"),
+        (CONTENT, Content, "title"),
+        (INTEREST, InterestTag, "label"),
+    ):
+        for pk, name in model.objects.filter(pk__in=by_kind.get(kind, [])).values_list("pk", field_name):
+            out[(kind << 48) | pk] = name
+    return out
+
+
+def explain_pair(loaded: LoadedModel, a: int, b: int) -> tuple[list[tuple[str, int, float, str]], list[Reason]]:
+    """Model reasons for b suggested to a, before names are known: the context parts as
+    (kind, context key, weight, template with {name}) and the rest as finished Reasons."""
+    model = loaded.model
+    why = model.explain(a, b)
+    parts = []
+    direct = why.features.get("direct", 0.0)
+    if why.direct_raw > 0 and direct:
+        for c, contrib in why.contexts[:MAX_CONTEXT_REASONS]:
+            key = int(loaded.context_keys[c])
+            kind = key >> 48
+            weight = direct * contrib / why.direct_raw
+            if kind == ROOM:
+                pa, pb = model.A.find(a, c), model.C.find(c, b)
+                minutes = max(1, round(min(float(model.A.w[pa]), float(model.C.w[pb])) / 60))
+                text = SPENT_TEXT.replace("{minutes}", str(minutes))
+                if _overlap(model.A.s[pa], model.A.e[pa], model.C.s[pb], model.C.e[pb]) >= 0.5:
+                    text += SAME_TIME_TEXT
+                parts.append(("shared_room" if "same" not in text else "same_time", key, weight, text))
+            elif kind == CONTENT:
+                parts.append(("shared_content", key, weight, WATCHED_TEXT))
+            else:
+                parts.append(("shared_interest", key, weight, CHOSE_TEXT))
+    reasons = []
+    if why.via and why.features.get("two_hop"):
+        n = len(why.via)
+        reasons.append(
+            Reason("mutual_contacts", MUTUAL_ONE_TEXT if n == 1 else MUTUAL_TEXT.format(n=n), why.features["two_hop"])
+        )
+    if why.degree_b and why.features.get("social"):
+        reasons.append(Reason("sociable", SOCIABLE_TEXT.format(n=why.degree_b), why.features["social"]))
+    return parts, reasons
+
+
+def render_reasons(loaded: LoadedModel, pairs: list[tuple[int, int]]) -> dict[int, tuple[Reason, ...]]:
+    """Reasons for several (a index, b index) pairs, with one query per context kind for names."""
+    explained = {b: explain_pair(loaded, a, b) for a, b in pairs}
+    names = _context_names([key for parts, _ in explained.values() for _, key, _, _ in parts])
+    out = {}
+    for b, (parts, rest) in explained.items():
+        reasons = [Reason(kind, text.replace("{name}", names.get(key, "?")), w) for kind, key, w, text in parts]
+        reasons.extend(rest)
+        reasons.sort(key=lambda r: -r.weight)
+        out[b] = tuple(reasons)
+    return out
+
+
+class LocalModelBackend(RecommendationBackend):
+    name = BACKEND_NAME
+
+    def availability(self, *, event) -> tuple[bool, str]:
+        if published_version(event=event) is None:
+            return False, NO_PUBLISHED_VERSION.format(event=event.slug)
+        return True, ""
+
+    def candidates(self, *, event, attendee, limit: int) -> list[Candidate]:
+        version = published_version(event=event)
+        if version is None:
+            raise Unavailable(NO_PUBLISHED_VERSION.format(event=event.slug))
+        loaded = loaded_model(version)
+        a = loaded.index_of(attendee.pk)
+        model_part = self._model_candidates(loaded, version, attendee.pk, a, limit) if a is not None else []
+        share = min(1.0, loaded.n_contexts_of(a) / BLEND_FULL_AT) if a is not None else 0.0
+        if share >= 1.0:
+            return model_part[:limit]
+        rules_part = rules_candidates(event=event, attendee=attendee, limit=limit)
+        return blend(model_part, rules_part, share=share, limit=limit)
+
+    def _model_candidates(self, loaded, version, attendee_id: int, a: int, limit: int) -> list[Candidate]:
+        cached = cache.get(realtime_key(version.pk, attendee_id))
+        if cached is not None:
+            ranked = [(int(pk), float(s)) for pk, s in cached[:limit]]
+        else:
+            with loaded.lock:
+                idx, scores = loaded.model.neighbours(a, max(limit, 1))
+            ranked = [
+                (int(loaded.attendee_ids[b]), float(s)) for b, s in zip(idx.tolist(), scores.tolist(), strict=True)
+            ]
+        pairs = [(a, i) for pk, _ in ranked if (i := loaded.index_of(pk)) is not None]
+        with loaded.lock:
+            reasons = render_reasons(loaded, pairs)
+        out = []
+        for pk, score in ranked:
+            i = loaded.index_of(pk)
+            why = reasons.get(i, ()) if i is not None else ()
+            if not why:
+                if score <= 0.0:
+                    continue  # the engine's popularity filler with nothing to say: not a suggestion
+                # Only the live (real-time) lists can hold a pair the loaded artifact cannot explain.
+                why = (Reason("recent", RECENT_TEXT, score),)
+            out.append(Candidate(pk, score, why))
+        return out
+
+
+def blend(model_part: list[Candidate], rules_part: list[Candidate], *, share: float, limit: int) -> list[Candidate]:
+    """share x model (scaled by its best) + (1 - share) x rules (scaled by its best). A source
+    with nothing to say leaves the other one as it is (raw scores, unscaled)."""
+    if not rules_part or share >= 1.0:
+        return model_part[:limit]
+    if not model_part or share <= 0.0:
+        return rules_part[:limit]
+
+    def scaled(cands: list[Candidate], weight: float) -> dict[int, tuple[float, tuple[Reason, ...]]]:
+        top = max((c.score for c in cands), default=0.0)
+        if top <= 0 or weight <= 0:
+            return {}
+        f = weight / top
+        return {
+            c.attendee_id: (c.score * f, tuple(Reason(r.kind, r.text, r.weight * f) for r in c.reasons)) for c in cands
+        }
+
+    m, r = scaled(model_part, share), scaled(rules_part, 1.0 - share)
+    out = []
+    for pk in m.keys() | r.keys():
+        ms, mr = m.get(pk, (0.0, ()))
+        rs, rr = r.get(pk, (0.0, ()))
+        out.append(Candidate(pk, ms + rs, tuple(sorted(mr + rr, key=lambda x: -x.weight))))
+    out.sort(key=lambda c: (-c.score, c.attendee_id))
+    return out[:limit]

@@ -1,0 +1,136 @@
+"""manage.py evaluate_sfhh09 [--slug S] [--replace] [--data PATH]
+
+The protocol of shared/data/sfhh09/README.md run through the product's own scriptable path:
+create_event -> import_interactions --create-missing (a CSV of day-0 sessions) -> train ->
+batch_recommendations, then the batch file is scored: recall, precision and hit at 10 for "all"
+future partners and "new-only" (people not met on day 0, removed from the suggestions), next to
+the popularity and repeat-contacts + popularity baselines computed in the same run by the
+engine's protocol module (recommendations.engine.sfhh09).
+
+CSV: USER_ID = session token "s<n>" (a 60 s connected component of contacts; becomes a room),
+ITEM_ID = "p<person id>", TIMESTAMP = first tick - 20 s (a tick covers the 20 s before it),
+EVENT_TYPE = join_room, EVENT_VALUE = dwell (20 s x ticks). The event is created with
+--min-dwell 0: every contact tick is a real face-to-face contact, there are no accidental clicks.
+"""
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandError
+
+from events.interchange import CsvInteraction, write_interactions_csv
+from events.models import Event
+from recommendations.engine import sfhh09 as S
+
+from ._import import import_csv
+
+EVENT_EXISTS = "Event {slug!r} exists; pass --replace to delete and re-create it."
+NO_DATA = "SFHH09 data not found at {path}."
+K = 10
+
+
+class Command(BaseCommand):
+    help = "Evaluate the local recommender on SFHH09 through create_event/import/train/batch."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--slug", default="sfhh09-eval")
+        parser.add_argument("--replace", action="store_true", help="Delete the event of that slug first.")
+        parser.add_argument("--data", default=str(S.DEFAULT_PATH))
+        parser.add_argument("--workdir", default="", help="Keep the CSV and batch file here (default: temporary).")
+
+    def handle(self, *args, slug, replace, data, workdir, **options):
+        if not Path(data).exists():
+            raise CommandError(NO_DATA.format(path=data))
+        existing = Event.objects.filter(slug=slug).first()
+        if existing is not None:
+            if not replace:
+                raise CommandError(EVENT_EXISTS.format(slug=slug))
+            existing.delete()
+        started = time.perf_counter()
+        history, future = S.split_days(S.load_contacts(data))
+        task = S.make_task(history, future)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(workdir or tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            csv_path, batch_path = folder / "sfhh09_day0.csv", folder / "sfhh09_batch.jsonl"
+            n_rows = _write_csv(task, csv_path)
+            quiet = {"stdout": open("/dev/null", "w")}  # noqa: SIM115 - closed with the process
+            call_command("create_event", slug=slug, name="SFHH09 (evaluation)", min_dwell="0", **quiet)
+            event = Event.objects.get(slug=slug)
+            if "import_interactions" in get_commands():
+                call_command("import_interactions", str(csv_path), event=slug, create_missing=True, **quiet)
+                how = "import_interactions --create-missing"
+            else:
+                import_csv(event=event, path=str(csv_path))
+                how = "internal CSV import (import_interactions not installed)"
+            t_train = time.perf_counter()
+            call_command("train", event=slug, stdout=self.stdout)
+            train_s = time.perf_counter() - t_train
+            # Enough results that the new-only list still has K after removing everyone met on day 0.
+            num = K + max(len(m) for m in task.met)
+            call_command("batch_recommendations", event=slug, num_results=num, output=str(batch_path), **quiet)
+            lists = _read_batch(batch_path)
+        scorer = _batch_scorer(task, lists)
+        results = {"local model (Django path)": S.evaluate(task, scorer, K)}
+        results["popularity"] = S.evaluate(task, S.baseline_popularity(task), K)
+        results["repeat + popularity"] = S.evaluate(task, S.baseline_repeat_popularity(task), K)
+        self.stdout.write(
+            f"sfhh09: {n_rows} day-0 session rows imported via {how}; train {train_s:.1f}s; "
+            f"{len(task.targets_all)} evaluated (all), {len(task.targets_new)} (new-only)"
+        )
+        head = ("all R@10", "P@10", "hit@10", "new R@10", "P@10", "hit@10")
+        self.stdout.write(
+            f"{'method':28s} {head[0]:>8s} {head[1]:>6s} {head[2]:>6s} | {head[3]:>8s} {head[4]:>6s} {head[5]:>6s}"
+        )
+        for name, (a, n) in results.items():
+            left = f"{a.recall:8.3f} {a.precision:6.3f} {a.hit:6.3f}"
+            right = f"{n.recall:8.3f} {n.precision:6.3f} {n.hit:6.3f}"
+            self.stdout.write(f"{name:28s} {left} | {right}")
+        ours_all, ours_new = results["local model (Django path)"]
+        rp_all = results["repeat + popularity"][0]
+        pop_new = results["popularity"][1]
+        self.stdout.write(
+            f"beats repeat+popularity on all (R@10, P@10): {ours_all.recall > rp_all.recall}, "
+            f"{ours_all.precision > rp_all.precision}; beats popularity on new-only: "
+            f"{ours_new.recall > pop_new.recall}, {ours_new.precision > pop_new.precision}; "
+            f"total {time.perf_counter() - started:.1f}s"
+        )
+
+
+def _write_csv(task: S.Task, path: Path) -> int:
+    s, ids = task.sessions, task.history.person_ids
+    rows = (
+        CsvInteraction(f"s{ses}", f"p{ids[a]}", int(start) - S.TICK_S, "join_room", float(dwell))
+        for a, ses, start, dwell in zip(
+            s.attendee.tolist(), s.session.tolist(), s.start.tolist(), s.dwell.tolist(), strict=True
+        )
+    )
+    with open(path, "w", encoding="utf-8") as fh:
+        return write_interactions_csv(rows, fh)
+
+
+def _read_batch(path: Path) -> dict[str, list[str]]:
+    out = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            out[row["input"]["itemId"]] = row["output"]["recommendedItems"]
+    return out
+
+
+def _batch_scorer(task: S.Task, lists: dict[str, list[str]]):
+    """The batch lists as the protocol's scorer: listed people score by rank, the rest -inf."""
+    index = {f"p{pid}": i for i, pid in enumerate(task.history.person_ids.tolist())}
+
+    def scorer(a: int) -> np.ndarray:
+        s = np.full(task.n, -np.inf)
+        items = lists.get(f"p{task.history.person_ids[a]}", [])
+        for rank, ext in enumerate(items):
+            s[index[ext]] = float(len(items) - rank)
+        return s
+
+    return scorer

@@ -1,0 +1,43 @@
+"""manage.py train --event S: train the local model synchronously and print a summary.
+
+The summary is one `key: value` per line, stable for scripts:
+version, status, attendees, contexts, interactions, seconds, then one line per offline metric."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from events.models import Interaction
+from recommendations.local import train_event_now
+
+from ._common import get_event
+
+NOTHING_TO_TRAIN = "Event {slug!r} has no qualifying interactions to train on."
+
+
+class Command(BaseCommand):
+    help = "Train the event's local model now (synchronously) and publish it if it is not worse."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--event", required=True, help="Event slug.")
+
+    def handle(self, *args, event, **options):
+        ev = get_event(event)
+        if not Interaction.objects.filter(event=ev, qualifies=True).exists():
+            raise CommandError(NOTHING_TO_TRAIN.format(slug=event))
+        try:
+            version = train_event_now(event=ev, trigger="cli")
+        except ValueError as exc:
+            raise CommandError(f"Training failed for {event!r}: {exc}") from exc
+        lines = {
+            "version": version.number,
+            "status": version.status,
+            "attendees": version.n_attendees,
+            "contexts": version.n_contexts,
+            "interactions": version.n_interactions,
+            "seconds": f"{version.training_seconds:.2f}",
+        }
+        if version.not_published_reason:
+            lines["not_published"] = version.not_published_reason
+        for key, value in version.metrics.items():
+            lines[f"metric.{key}"] = value
+        for key, value in lines.items():
+            self.stdout.write(f"{key}: {value}")

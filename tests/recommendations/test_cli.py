@@ -1,0 +1,132 @@
+"""The scriptable CLI path, end to end on the real database:
+create_event -> import (CSV) -> train -> batch_recommendations -> JSON lines."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from events.management.commands.create_event import BAD_NUMBER, EVENT_EXISTS
+from events.models import Event
+from recommendations.local import NO_PUBLISHED_VERSION
+from recommendations.management.commands._common import UNKNOWN_EVENT
+from recommendations.management.commands._import import import_csv
+from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS
+from recommendations.models import ModelVersion
+
+pytestmark = [pytest.mark.django_db, pytest.mark.real_backends]
+
+# Two groups of three people who share small rooms; "p7" only joined the keynote with everyone.
+CSV_ROWS = [
+    ("r-a1", "p1", 1000, 600),
+    ("r-a1", "p2", 1000, 600),
+    ("r-a1", "p3", 1100, 300),
+    ("r-a2", "p1", 5000, 900),
+    ("r-a2", "p2", 5000, 900),
+    ("r-b1", "p4", 1000, 600),
+    ("r-b1", "p5", 1000, 600),
+    ("r-b1", "p6", 1200, 300),
+    ("r-b2", "p5", 5000, 900),
+    ("r-b2", "p6", 5000, 900),
+    *[("keynote", f"p{i}", 9000, 1800) for i in range(1, 8)],
+    ("r-a1", "p8", 1000, 30),  # 30 s: below the 60 s threshold, does not qualify
+]
+
+
+def run(*args, **kwargs) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, **kwargs)
+    return out.getvalue()
+
+
+def write_csv(path) -> None:
+    lines = ["USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE"]
+    lines += [f"{room},{att},{ts},join_room,{dwell}" for room, att, ts, dwell in CSV_ROWS]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_cli_path_create_import_train_batch(tmp_path, settings):
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
+    csv_path, out_path = tmp_path / "interactions.csv", tmp_path / "batch.jsonl"
+    write_csv(csv_path)
+
+    created = run("create_event", slug="conf", name="Conf", threshold="5", min_dwell="60", organization="acme")
+    event = Event.objects.get(slug="conf")
+    imported = import_csv(event=event, path=str(csv_path))
+    summary = run("train", event="conf")
+    batch = run("batch_recommendations", event="conf", num_results=3, output=str(out_path))
+
+    assert created == f"created event conf (id {event.pk})\n"
+    assert (event.qualifying_threshold, event.dwell_thresholds) == (5, {"join_room": 60, "view_content": 60})
+    assert imported == 18
+    fields = dict(line.split(": ", 1) for line in summary.splitlines())
+    assert {k: fields[k] for k in ("version", "status", "attendees", "contexts", "interactions")} == {
+        "version": "1",
+        "status": "published",
+        "attendees": "7",
+        "contexts": "5",
+        "interactions": "17",
+    }
+    assert batch.startswith("wrote 8 lines to ")
+    lines = [json.loads(line) for line in out_path.read_text().splitlines()]
+    by_id = {line["input"]["itemId"]: line for line in lines}
+    assert sorted(by_id) == ["p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"]
+    assert all(line["error"] is None for line in lines)
+    assert set(lines[0]) == {"input", "output", "error"}
+    assert by_id["p1"]["output"]["recommendedItems"][:2] == ["p2", "p3"]
+    assert by_id["p5"]["output"]["recommendedItems"][:2] == ["p6", "p4"]
+    assert all(len(line["output"]["scores"]) == len(line["output"]["recommendedItems"]) for line in lines)
+    assert by_id["p8"]["output"] == {"recommendedItems": [], "scores": []}  # no qualifying data, no rules
+
+
+def test_train_twice_on_the_same_inputs_keeps_one_version(tmp_path, settings):
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
+    write_csv(tmp_path / "i.csv")
+    run("create_event", slug="conf", name="Conf")
+    import_csv(event=Event.objects.get(slug="conf"), path=str(tmp_path / "i.csv"))
+
+    first, second = run("train", event="conf"), run("train", event="conf")
+
+    assert first.splitlines()[0] == second.splitlines()[0] == "version: 1"
+    assert ModelVersion.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "kwargs", "message"),
+    [
+        (
+            "create_event",
+            {"slug": "x", "name": "X", "threshold": "many"},
+            BAD_NUMBER.format(option="--threshold", value="many"),
+        ),
+        (
+            "create_event",
+            {"slug": "x", "name": "X", "min_dwell": "-1"},
+            BAD_NUMBER.format(option="--min-dwell", value="-1"),
+        ),
+        ("train", {"event": "nope"}, UNKNOWN_EVENT.format(slug="nope")),
+        (
+            "batch_recommendations",
+            {"event": "conf", "num_results": 0, "output": "-"},
+            BAD_NUM_RESULTS.format(max=MAX_RESULTS, value=0),
+        ),
+        (
+            "batch_recommendations",
+            {"event": "conf", "num_results": 5, "output": "-"},
+            NO_PUBLISHED_VERSION.format(event="conf"),
+        ),
+    ],
+)
+def test_commands_refuse_bad_arguments_in_one_line(command, kwargs, message):
+    run("create_event", slug="conf", name="Conf")
+    with pytest.raises(CommandError) as exc:
+        run(command, **kwargs)
+    assert str(exc.value) == message
+
+
+def test_create_event_refuses_an_existing_slug():
+    run("create_event", slug="conf", name="Conf")
+    with pytest.raises(CommandError, match=EVENT_EXISTS.format(slug="conf")):
+        run("create_event", slug="conf", name="Again")

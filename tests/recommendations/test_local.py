@@ -1,0 +1,192 @@
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+
+from events.models import InterestTag
+from events.services import attendee_set_tags
+from recommendations.backends import Reason, Unavailable, get_backend
+from recommendations.engine import EngineConfig, Model
+from recommendations.local import (
+    NO_DWELL_SECONDS,
+    NO_PUBLISHED_VERSION,
+    SAME_TIME_TEXT,
+    SPENT_TEXT,
+    fit_local_model,
+    load_event_data,
+    realtime_apply,
+    realtime_key,
+    train_event_now,
+)
+from recommendations.models import ModelVersion
+from recommendations.rules import SHARED_INTEREST_TEXT
+from tests.factories import AttendeeFactory, ContentFactory, EventFactory, InteractionFactory, RoomFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.real_backends]
+
+T0 = datetime(2026, 6, 4, 9, 0, tzinfo=UTC)
+# Only co-presence, so that the scores are the engine's `direct` term and can be checked by hand.
+DIRECT_ONLY = EngineConfig(w_direct=1.0, w_two_hop=0.0, w_social=0.0, same_time_bonus=1.0, popularity_discount=1.0)
+
+
+def visit(attendee, room, *, at=0, dwell=600, **kw):
+    return InteractionFactory(
+        attendee=attendee, event=attendee.event, room=room, value=dwell, occurred_at=T0 + timedelta(seconds=at), **kw
+    )
+
+
+def v(dwell):
+    return math.log1p(dwell / 60)
+
+
+def test_load_event_data_weights_dwell_and_type_and_skips_unqualified_and_unconsented():
+    event = EventFactory(interaction_weights={"view_content": 2.0})
+    ana, bob = AttendeeFactory(event=event), AttendeeFactory(event=event, consent_training=False)
+    room, content = RoomFactory(event=event), ContentFactory(event=event)
+    tag = InterestTag.objects.create(event=event, slug="mlops", label="MLOps")
+    visit(ana, room, dwell=600)
+    InteractionFactory(attendee=ana, event=event, room=None, content=content, type="view_content", value=120)
+    InteractionFactory(attendee=ana, event=event, room=None, interest=tag, type="questionnaire", value=None)
+    InteractionFactory(attendee=ana, event=event, room=room, type="chat", value=None)
+    visit(ana, room, dwell=20, qualifies=False)
+    visit(bob, room)
+
+    data = load_event_data(event=event)
+
+    x = data.inputs
+    assert data.attendee_ids.tolist() == [ana.pk, bob.pk]
+    assert x.attendee.tolist() == [0, 0, 0, 0]
+    assert x.weight.tolist() == [600.0, 240.0, NO_DWELL_SECONDS * 0.5, NO_DWELL_SECONDS * 1.5]
+    assert (x.ends() - x.starts()).tolist() == [600.0, 120.0, 0.0, 0.0]
+    assert x.n_contexts == 3  # the chat shares the room's context
+
+
+def test_popularity_discount_ranks_the_small_room_first_hand_checked():
+    event = EventFactory()
+    ana, bob, cat, dan, eve = (AttendeeFactory(event=event, display_name=n) for n in "ABCDE")
+    small, big = RoomFactory(event=event, name="Small"), RoomFactory(event=event, name="Big")
+    visit(ana, small), visit(bob, small)
+    for person in (ana, cat, dan, eve):
+        visit(person, big, at=3600)
+    version = train_event_now(event=event, config=DIRECT_ONLY)
+    model = Model.load(f"{version.artifact}/model.npz")
+
+    found = get_backend("local").candidates(event=event, attendee=ana, limit=10)
+
+    # direct = idf * v_a * v_b * (1 + overlap); idf = 1 / (size - 1): 1 for the pair, 1/3 for the four
+    assert model.explain(0, 1).direct_raw == pytest.approx(1.0 * v(600) ** 2 * 2)
+    assert model.explain(0, 2).direct_raw == pytest.approx(v(600) ** 2 * 2 / 3)
+    assert [(c.attendee_id, round(c.score, 6)) for c in found] == [
+        (bob.pk, 1.0),
+        (cat.pk, 0.333333),
+        (dan.pk, 0.333333),
+        (eve.pk, 0.333333),
+    ]
+
+
+def test_same_time_counts_double_and_says_so():
+    event = EventFactory()
+    ana, bob, cat = (AttendeeFactory(event=event) for _ in range(3))
+    x, y = RoomFactory(event=event, name="Scaling Postgres"), RoomFactory(event=event, name="Hallway")
+    visit(ana, x, at=0, dwell=2400), visit(bob, x, at=0, dwell=2400)
+    visit(ana, y, at=5000, dwell=2400), visit(cat, y, at=9000, dwell=2400)  # same room, not at the same time
+    train_event_now(event=event, config=DIRECT_ONLY)
+
+    found = get_backend("local").candidates(event=event, attendee=ana, limit=10)
+
+    assert [(c.attendee_id, c.score) for c in found] == [(bob.pk, 1.0), (cat.pk, 0.5)]
+    assert found[0].reasons == (
+        Reason("same_time", SPENT_TEXT.format(minutes=40, name="Scaling Postgres") + SAME_TIME_TEXT, 1.0),
+    )
+    assert found[1].reasons == (Reason("shared_room", "you both spent 40 min in 'Hallway'", 0.5),)
+
+
+def test_local_backend_unavailable_without_a_published_version():
+    event = EventFactory()
+    with pytest.raises(Unavailable, match=NO_PUBLISHED_VERSION.format(event=event.slug).replace("`", ".")[:40]):
+        get_backend("local").candidates(event=event, attendee=AttendeeFactory(event=event), limit=5)
+
+
+def test_cold_attendee_blends_rules_evidence():
+    event = EventFactory()
+    ana, bob, cat = (AttendeeFactory(event=event) for _ in range(3))
+    tag = InterestTag.objects.create(event=event, slug="mlops", label="MLOps")
+    attendee_set_tags(attendee=ana, interests=[tag])
+    attendee_set_tags(attendee=cat, interests=[tag])
+    room = RoomFactory(event=event)
+    visit(ana, room), visit(bob, room)  # one context: 1/5 of the evidence comes from the model
+    train_event_now(event=event, config=DIRECT_ONLY)
+
+    found = get_backend("local").candidates(event=event, attendee=ana, limit=10)
+
+    assert [(c.attendee_id, round(c.score, 6)) for c in found] == [(cat.pk, 0.8), (bob.pk, 0.2)]
+    assert found[0].reasons == (Reason("shared_interest", SHARED_INTEREST_TEXT.format(labels="MLOps"), 0.8),)
+
+
+def test_train_keeps_a_worse_version_unpublished():
+    event = EventFactory()
+    people = [AttendeeFactory(event=event) for _ in range(6)]
+    rooms = [RoomFactory(event=event) for _ in range(6)]
+    for i in range(12):
+        visit(people[i % 6], rooms[i % 3], at=600 * i)
+    first = train_event_now(event=event, config=DIRECT_ONLY)
+    ModelVersion.objects.filter(pk=first.pk).update(metrics={"recall_at_10": 2.0})
+    for i in range(12):
+        visit(people[i % 6], rooms[3 + i % 3], at=10000 + 600 * i)
+
+    second = train_event_now(event=event, config=DIRECT_ONLY)
+
+    first.refresh_from_db()
+    assert (first.status, second.status) == ("published", "kept")
+    assert second.not_published_reason.startswith("recall_at_10 ")
+
+
+def test_realtime_update_equals_a_full_retrain():
+    event = EventFactory()
+    people = [AttendeeFactory(event=event) for _ in range(8)]
+    rooms = [RoomFactory(event=event) for _ in range(4)]
+    for i, person in enumerate(people[:7]):
+        visit(person, rooms[i % 3], at=100 * i, dwell=300 + 60 * i)
+        visit(person, rooms[(i + 1) % 3], at=4000 + 50 * i, dwell=900)
+    config = EngineConfig(context_cap=64)  # the engine freezes the cap between refits
+    version = train_event_now(event=event, config=config)
+    new = [
+        visit(people[7], rooms[0], at=200, dwell=1200),  # an attendee the model has never seen
+        visit(people[0], rooms[3], at=7000, dwell=600),  # a room nobody had joined
+        visit(people[5], rooms[3], at=7100, dwell=600),
+    ]
+
+    recomputed = realtime_apply(event_id=event.pk, interaction_ids=[i.pk for i in new])
+    retrained = fit_local_model(event=event, config=config)
+
+    full = Model.load(f"{retrained.artifact}/model.npz")
+    ids = load_event_data(event=event).attendee_ids.tolist()
+    live = {p.pk: cache.get(realtime_key(version.pk, p.pk)) for p in people}
+    touched = {pk for pk, lst in live.items() if lst is not None}
+    assert recomputed == len(touched)
+    assert {people[7].pk, people[0].pk, people[5].pk} <= touched
+    for pk in touched:
+        idx, scores = full.neighbours(ids.index(pk))
+        assert [b for b, _ in live[pk]] == [ids[i] for i in idx.tolist()]
+        assert np.allclose([s for _, s in live[pk]], scores.tolist())
+
+
+def test_realtime_apply_is_idempotent_and_serving_reads_it():
+    event = EventFactory()
+    ana, bob, cat = (AttendeeFactory(event=event) for _ in range(3))
+    room, other = RoomFactory(event=event), RoomFactory(event=event, name="Late room")
+    for p in (ana, bob):
+        visit(p, room)
+    version = train_event_now(event=event, config=DIRECT_ONLY)
+    late = [visit(ana, other, at=9000), visit(cat, other, at=9000, dwell=3000)]
+
+    first = realtime_apply(event_id=event.pk, interaction_ids=[i.pk for i in late])
+    again = realtime_apply(event_id=event.pk, interaction_ids=[i.pk for i in late])
+    found = get_backend("local").candidates(event=event, attendee=cat, limit=5)
+
+    assert (first, again) == (2, 0)  # the room's members: ana and cat; bob's row is untouched
+    assert cache.get(realtime_key(version.pk, cat.pk)) == [[ana.pk, 1.0], [bob.pk, 0.0]]  # bob: the filler
+    assert [(c.attendee_id, c.score) for c in found] == [(ana.pk, 1.0)]
+    assert found[0].reasons[0].text == "you both spent 10 min in 'Late room' at the same time"

@@ -1,0 +1,175 @@
+import pytest
+
+from events.services import attendee_set_tags
+from recommendations.backends import Reason, get_backend
+from recommendations.models import MatchmakingRule
+from recommendations.rules import (
+    BOOST_GROUP_TEXT,
+    BOOST_TAG_TEXT,
+    PLANNED_TEXT,
+    SHARED_INTEREST_TEXT,
+    SHARED_INTERESTS_TEXT,
+    THEY_SEEK_TEXT,
+    YOU_SEEK_TEXT,
+    Declared,
+    RuleSet,
+    rules_candidates,
+    score_pair,
+)
+from tests.factories import AttendeeFactory, EventFactory, InterestTagFactory, RoomFactory
+
+# These tests exercise the real rules backend, not the serving doubles.
+pytestmark = pytest.mark.real_backends
+
+LABELS = {1: "PostgreSQL", 2: "MLOps", 3: "Kubernetes", 4: "Terraform"}
+ROOMS = {10: "Scaling Postgres", 11: "Keynote"}
+
+
+def test_score_pair_reasons_exact():
+    viewer = Declared(
+        1, interests=frozenset({1, 2}), seeks=frozenset({3}), offers=frozenset({4}), planned_rooms=frozenset({10, 11})
+    )
+    other = Declared(
+        2, interests=frozenset({1, 2, 3}), offers=frozenset({3}), seeks=frozenset({4}), planned_rooms=frozenset({10})
+    )
+
+    score, reasons = score_pair(viewer, other, rules=RuleSet(), tag_labels=LABELS, room_names=ROOMS)
+
+    assert reasons == (
+        Reason("complementary", "you seek Kubernetes, they offer it", 2.0),
+        Reason("complementary", "they seek Terraform, you offer it", 2.0),
+        Reason("shared_interest", "shared interests: MLOps, PostgreSQL", 2.0),
+        Reason("planned_session", "you both plan to attend 'Scaling Postgres'", 1.0),
+    )
+    assert score == 7.0
+
+
+def test_score_pair_single_interest_uses_singular_text():
+    score, reasons = score_pair(
+        Declared(1, interests=frozenset({2})),
+        Declared(2, interests=frozenset({2})),
+        rules=RuleSet(),
+        tag_labels=LABELS,
+        room_names=ROOMS,
+    )
+    assert (score, reasons) == (1.0, (Reason("shared_interest", SHARED_INTEREST_TEXT.format(labels="MLOps"), 1.0),))
+
+
+def test_score_pair_without_signal_is_not_a_candidate():
+    assert score_pair(
+        Declared(1, interests=frozenset({1})),
+        Declared(2, interests=frozenset({2})),
+        rules=RuleSet(),
+        tag_labels=LABELS,
+        room_names=ROOMS,
+    ) == (0.0, ())
+
+
+def test_score_pair_boosts_multiply_and_explain_their_share():
+    rules = RuleSet(group_boosts=(("", "sponsor", 1.5),), tag_boosts=(("buyer", 2, 2.0),))
+    viewer = Declared(1, group="buyer", interests=frozenset({2}))
+    other = Declared(2, group="sponsor", interests=frozenset({2}))
+
+    score, reasons = score_pair(viewer, other, rules=rules, tag_labels=LABELS, room_names=ROOMS)
+
+    assert score == 3.0
+    assert reasons == (
+        Reason("shared_interest", "shared interest: MLOps", 3.0),
+        Reason("organizer_boost", BOOST_GROUP_TEXT.format(group="sponsor"), 1.0),
+        Reason("organizer_boost", BOOST_TAG_TEXT.format(label="MLOps"), 1.0),
+    )
+
+
+def test_score_pair_allow_rule_restricts_the_viewer_group_only():
+    rules = RuleSet(allow={"sponsor": frozenset({"buyer"})})
+    sponsor = Declared(1, group="sponsor", interests=frozenset({1}))
+    other_sponsor = Declared(2, group="sponsor", interests=frozenset({1}))
+    buyer = Declared(3, group="buyer", interests=frozenset({1}))
+    kw = {"rules": rules, "tag_labels": LABELS, "room_names": ROOMS}
+
+    assert score_pair(sponsor, other_sponsor, **kw) == (0.0, ())
+    assert score_pair(sponsor, buyer, **kw)[0] == 1.0
+    assert score_pair(buyer, sponsor, **kw)[0] == 1.0  # buyers have no allow rule: unrestricted
+
+
+@pytest.fixture
+def world(db):
+    event = EventFactory()
+    tags = {label: InterestTagFactory(event=event, label=label, slug=label.lower()) for label in LABELS.values()}
+    rooms = {name: RoomFactory(event=event, name=name) for name in ROOMS.values()}
+    return event, tags, rooms
+
+
+def _attendee(event, name, group="", **declared):
+    attendee = AttendeeFactory(event=event, display_name=name, group=group)
+    attendee_set_tags(attendee=attendee, **declared)
+    return attendee
+
+
+def test_rules_candidates_rank_and_explain_from_the_database(world):
+    event, t, r = world
+    ana = _attendee(
+        event,
+        "Ana",
+        interests=[t["MLOps"], t["PostgreSQL"]],
+        seeks=[t["Kubernetes"]],
+        planned_rooms=[r["Scaling Postgres"]],
+    )
+    bob = _attendee(event, "Bob", interests=[t["MLOps"], t["PostgreSQL"]], offers=[t["Kubernetes"]])
+    cat = _attendee(event, "Cat", interests=[t["MLOps"]], planned_rooms=[r["Scaling Postgres"]])
+    _attendee(event, "Dan", interests=[t["Terraform"]])
+    other_event_twin = _attendee(EventFactory(), "Eve")
+    assert other_event_twin.pk
+
+    found = get_backend("rules").candidates(event=event, attendee=ana, limit=10)
+
+    assert [(c.attendee_id, c.score) for c in found] == [(bob.pk, 4.0), (cat.pk, 2.0)]
+    assert [x.text for x in found[0].reasons] == [
+        YOU_SEEK_TEXT.format(label="Kubernetes"),
+        SHARED_INTERESTS_TEXT.format(labels="MLOps, PostgreSQL"),
+    ]
+    assert [x.text for x in found[1].reasons] == [
+        SHARED_INTEREST_TEXT.format(labels="MLOps"),
+        PLANNED_TEXT.format(names="'Scaling Postgres'"),
+    ]
+    assert THEY_SEEK_TEXT  # the reverse direction is checked in test_score_pair_reasons_exact
+
+
+def test_rules_candidates_apply_organizer_rules(world):
+    event, t, _ = world
+    sponsor = _attendee(event, "Sponsor", group="sponsor", interests=[t["MLOps"]])
+    buyer = _attendee(event, "Buyer", group="buyer", interests=[t["MLOps"]])
+    _attendee(event, "Rival", group="sponsor", interests=[t["MLOps"]])
+    speaker = _attendee(event, "Speaker", group="speaker", interests=[t["MLOps"]])
+    MatchmakingRule.objects.create(event=event, kind="allow", from_group="sponsor", to_group="buyer")
+    MatchmakingRule.objects.create(event=event, kind="weight", signal="shared_interest", value=3.0)
+    MatchmakingRule.objects.create(event=event, kind="boost_group", to_group="speaker", value=2.0)
+
+    for_sponsor = rules_candidates(event=event, attendee=sponsor, limit=10)
+    for_buyer = rules_candidates(event=event, attendee=buyer, limit=10)
+
+    assert [(c.attendee_id, c.score) for c in for_sponsor] == [(buyer.pk, 3.0)]
+    assert for_buyer[0].attendee_id == speaker.pk
+    assert [c.score for c in for_buyer] == [6.0, 3.0, 3.0]
+
+
+def test_rules_candidates_tag_boost_reorders(world):
+    event, t, _ = world
+    ana = _attendee(event, "Ana", interests=[t["MLOps"], t["PostgreSQL"]])
+    bob = _attendee(event, "Bob", interests=[t["MLOps"], t["PostgreSQL"]])
+    cat = _attendee(event, "Cat", interests=[t["MLOps"]], offers=[t["Terraform"]])
+    MatchmakingRule.objects.create(event=event, kind="boost_tag", tag=t["Terraform"], value=3.0)
+
+    found = rules_candidates(event=event, attendee=ana, limit=10)
+
+    assert [(c.attendee_id, c.score) for c in found] == [(cat.pk, 3.0), (bob.pk, 2.0)]
+    assert found[0].reasons[-1] == Reason("organizer_boost", BOOST_TAG_TEXT.format(label="Terraform"), 2.0)
+
+
+def test_rules_candidates_limit_keeps_the_best(world):
+    event, t, _ = world
+    ana = _attendee(event, "Ana", interests=[t["MLOps"], t["PostgreSQL"]])
+    _attendee(event, "Bob", interests=[t["MLOps"]])
+    cat = _attendee(event, "Cat", interests=[t["MLOps"], t["PostgreSQL"]])
+
+    assert [c.attendee_id for c in rules_candidates(event=event, attendee=ana, limit=1)] == [cat.pk]
