@@ -7,8 +7,10 @@ from django.utils import timezone
 from moto import mock_aws
 
 from events.enums import Backend, InteractionType
-from recommendations.personalize import clients
+from recommendations.models import TrainingRun
+from recommendations.personalize import clients, mapping
 from recommendations.personalize.runs import personalize_run_advance
+from recommendations.personalize.services import personalize_run_start
 from tests.factories import (
     LIVE_START,
     AttendeeFactory,
@@ -19,10 +21,7 @@ from tests.factories import (
     RoomFactory,
 )
 
-REGION = "eu-west-1"
-ROLE = "arn:aws:iam::123456789012:role/PersonalizeS3Access"
-BUCKET = "mm-personalize-test"
-PREFIX = "matchmaking/"
+from .stubs import BUCKET, PREFIX, REGION, ROLE, Script
 
 
 @pytest.fixture
@@ -139,3 +138,14 @@ def drive():
 
     _drive.clock = clock
     return _drive
+
+
+@pytest.fixture
+def trained(aws, world, drive):
+    """The first run, from an empty account to an active campaign."""
+    script = Script(aws, mapping.event_token(world.event))
+    run = personalize_run_start(event=world.event, kind=TrainingRun.Kind.PERSONALIZE)
+    script.first_run(run.pk)
+    countdowns = drive(run)
+    aws.pz.assert_no_pending_responses()
+    return run, script, countdowns

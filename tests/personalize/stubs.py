@@ -4,7 +4,10 @@ The Stubber checks requests and responses against botocore's Personalize service
 import json
 from datetime import UTC, datetime
 
-from .conftest import BUCKET, PREFIX, REGION, ROLE
+REGION = "eu-west-1"
+ROLE = "arn:aws:iam::123456789012:role/PersonalizeS3Access"
+BUCKET = "mm-personalize-test"
+PREFIX = "matchmaking/"
 
 ACCOUNT = "123456789012"
 WHEN = datetime(2026, 6, 4, 12, 0, tzinfo=UTC)

@@ -6,27 +6,14 @@ import io
 import pytest
 
 from recommendations.models import ModelVersion, TrainingRun
-from recommendations.personalize import mapping
 from recommendations.personalize.models import PersonalizeId, RemoteResource
 from recommendations.personalize.services import personalize_run_start
 
-from .conftest import BUCKET
-from .stubs import Script
+from .stubs import BUCKET
 
 pytestmark = pytest.mark.django_db
 
 T0 = 1780564200  # 2026-06-04 09:10:00 UTC, the first interaction of `world`
-
-
-@pytest.fixture
-def trained(aws, world, drive):
-    """The first run, from an empty account to an active campaign."""
-    script = Script(aws, mapping.event_token(world.event))
-    run = personalize_run_start(event=world.event, kind=TrainingRun.Kind.PERSONALIZE)
-    script.first_run(run.pk)
-    countdowns = drive(run)
-    aws.pz.assert_no_pending_responses()
-    return run, script, countdowns
 
 
 def test_run_from_empty_account_to_active_campaign(trained, world):
