@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "channels",
     "events",
     "recommendations",
+    "recommendations.personalize",
 ]
 
 MIDDLEWARE = [
@@ -140,6 +141,10 @@ AWS_REGION = env.str("AWS_REGION", default=env.str("AWS_DEFAULT_REGION", default
 PERSONALIZE_ROLE_ARN = env.str("PERSONALIZE_ROLE_ARN", default="")
 PERSONALIZE_BUCKET = env.str("PERSONALIZE_BUCKET", default="")
 PERSONALIZE_PREFIX = env.str("PERSONALIZE_PREFIX", default="matchmaking/")
+# Scheduled retrains during the live window: how often to look, and how many new qualifying
+# interactions make a retrain worth its cost (a SIMS training is billed by the hour).
+PERSONALIZE_RETRAIN_HOURS = env.int("PERSONALIZE_RETRAIN_HOURS", default=6)
+PERSONALIZE_RETRAIN_MIN_NEW_INTERACTIONS = env.int("PERSONALIZE_RETRAIN_MIN_NEW_INTERACTIONS", default=500)
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

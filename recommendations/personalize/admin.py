@@ -1,0 +1,132 @@
+"""Organizer views of the Personalize backend: runs with their steps, ARNs and failure reasons,
+and each event's remote resources with their state."""
+
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.utils.html import format_html, format_html_join
+
+from events.selectors import events_for_user
+from recommendations.models import TrainingRun
+
+from . import clients, services
+from .models import PersonalizeRun, RemoteResource
+
+Kind = TrainingRun.Kind
+
+
+def _warn_if_unconfigured(request) -> None:
+    problem = clients.configuration_problem()
+    if problem:
+        messages.warning(request, problem)
+
+
+@admin.register(PersonalizeRun)
+class PersonalizeRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "event", "kind", "status", "trigger", "current_step", "attempts", "created_at", "message"]
+    list_filter = ["kind", "status", "event"]
+    readonly_fields = [
+        "event",
+        "kind",
+        "status",
+        "trigger",
+        "progress",
+        "attempts",
+        "failure_reason",
+        "steps_table",
+        "model_version",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    exclude = ["steps", "message"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("event")
+        # Batch runs of the local model share the kind; Personalize's start with its own step.
+        qs = qs.filter(Q(kind__in=[Kind.PERSONALIZE, Kind.TEARDOWN]) | Q(kind=Kind.BATCH, steps__0__name="batch_input"))
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(event__in=events_for_user(user=request.user))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        _warn_if_unconfigured(request)
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="step")
+    def current_step(self, obj):
+        state = next((s for s in obj.steps if s.get("status") != "done"), None)
+        return f"{state['name']} ({state['status']})" if state else "-"
+
+    @admin.display(description="failure reason")
+    def failure_reason(self, obj):
+        return obj.message if obj.status == TrainingRun.Status.FAILED else ""
+
+    @admin.display(description="steps")
+    def steps_table(self, obj):
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    s.get("name"),
+                    s.get("status"),
+                    s.get("attempts", 0),
+                    format_html_join("", "{}: {}<br>", sorted((s.get("arns") or {}).items())),
+                    s.get("message", ""),
+                )
+                for s in obj.steps
+            ),
+        )
+        return format_html(
+            "<table><tr><th>step</th><th>status</th><th>attempts</th><th>ARNs</th><th>message</th></tr>{}</table>",
+            rows,
+        )
+
+
+@admin.register(RemoteResource)
+class RemoteResourceAdmin(admin.ModelAdmin):
+    list_display = ["event", "kind", "name", "status", "arn", "updated_at"]
+    list_filter = ["event", "kind", "status"]
+    readonly_fields = ["event", "kind", "name", "arn", "status", "extra", "updated_at"]
+    actions = ["retrain", "batch", "teardown"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("event")
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(event__in=events_for_user(user=request.user))
+
+    def has_add_permission(self, request):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        _warn_if_unconfigured(request)
+        return super().changelist_view(request, extra_context)
+
+    def _start(self, request, queryset, kind):
+        events = {r.event for r in queryset}
+        for event in events:
+            try:
+                run = services.personalize_run_start(event=event, kind=kind, trigger="admin")
+            except services.NotConfigured as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
+                return
+            self.message_user(request, f"{event}: {run.get_kind_display()} run {run.pk} ({run.status}).")
+
+    @admin.action(description="Retrain the selected resources' events")
+    def retrain(self, request, queryset):
+        self._start(request, queryset, Kind.PERSONALIZE)
+
+    @admin.action(description="Batch inference for the selected resources' events")
+    def batch(self, request, queryset):
+        self._start(request, queryset, Kind.BATCH)
+
+    @admin.action(description="Tear down the selected resources' events (deletes the campaign and all)")
+    def teardown(self, request, queryset):
+        self._start(request, queryset, Kind.TEARDOWN)
