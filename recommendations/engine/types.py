@@ -88,7 +88,7 @@ class EngineConfig:
     w_two_hop: float = 0.5
     w_social: float = 0.1
     direct_transform: str = "linear"  # "linear": direct/max_row; "log": log1p(direct)/log1p(max_row)
-    candidate_pool: int = 50
+    candidate_pool: int = 32
     two_hop_fanout: int = 20
     top_k: int = 25
 
