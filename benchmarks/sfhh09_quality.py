@@ -25,10 +25,11 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommendations.engine import EngineConfig, InteractionArrays, fit  # noqa: E402
+from recommendations.engine import FEATURE_WEIGHTS, EngineConfig, InteractionArrays, fit  # noqa: E402
 from recommendations.engine import sfhh09 as S  # noqa: E402
 
-FEATURES = ("w_direct", "w_two_hop", "w_social")
+FEATURES = FEATURE_WEIGHTS  # direct, two-hop, repeat count, sociability
+ALL = (True, True, True, True)
 
 
 def inputs(task: S.Task) -> InteractionArrays:
@@ -37,8 +38,7 @@ def inputs(task: S.Task) -> InteractionArrays:
     return InteractionArrays(s.attendee, s.session, s.dwell, task.n, s.n_sessions, s.start - S.TICK_S, s.end)
 
 
-def learn_weights(tasks: list[S.Task], cfg: EngineConfig, use: tuple[bool, bool, bool] = (True, True, True)
-                  ) -> EngineConfig:
+def learn_weights(tasks: list[S.Task], cfg: EngineConfig, use: tuple[bool, ...] = ALL) -> EngineConfig:
     """Logistic regression on (target, candidate) pairs of the internal splits, label = the pair
     meets in that split's future.  Dropped features get weight 0."""
     xs, ys = [], []
@@ -55,7 +55,7 @@ def learn_weights(tasks: list[S.Task], cfg: EngineConfig, use: tuple[bool, bool,
     x = np.vstack(xs)[:, list(np.flatnonzero(use))]
     y = np.concatenate(ys)
     coef = LogisticRegression(C=1.0, max_iter=2000).fit(x, y).coef_[0]
-    w = np.zeros(3)
+    w = np.zeros(len(FEATURES))
     w[np.flatnonzero(use)] = coef
     return dataclasses.replace(cfg, **{k: round(float(v), 3) for k, v in zip(FEATURES, w)})
 
@@ -81,7 +81,7 @@ def fmt(r: tuple[S.Metrics, S.Metrics]) -> str:
 def describe(c: EngineConfig) -> str:
     return (f"alpha={c.popularity_discount} bonus={c.same_time_bonus} hl={c.recency_half_life} "
             f"minco={c.min_co_count} cap={c.context_cap} x1={c.direct_transform} v={c.value_transform} "
-            f"w=({c.w_direct},{c.w_two_hop},{c.w_social})")
+            f"w=({c.w_direct},{c.w_two_hop},{c.w_repeat},{c.w_social})")
 
 
 def main() -> None:
@@ -122,10 +122,12 @@ def main() -> None:
 
     configs: list[tuple[str, EngineConfig]] = [
         ("engine: tuned (chosen on internal split)", best),
-        ("  - no two-hop", learn_weights(internal, best, (True, False, True))),
-        ("  - no sociability", learn_weights(internal, best, (True, True, False))),
-        ("  - no direct co-presence", learn_weights(internal, best, (False, True, True))),
-        ("  direct co-presence only", learn_weights(internal, best, (True, False, False))),
+        ("  - no two-hop", learn_weights(internal, best, (True, False, True, True))),
+        ("  - no repeat count", learn_weights(internal, best, (True, True, False, True))),
+        ("  - no sociability", learn_weights(internal, best, (True, True, True, False))),
+        ("  - no direct co-presence (strength)", learn_weights(internal, best, (False, True, True, True))),
+        ("  direct co-presence only", learn_weights(internal, best, (True, False, False, False))),
+        ("  two-hop + sociability only (new people)", learn_weights(internal, best, (False, True, False, True))),
         ("  - no popularity discount (alpha=0)", variant(popularity_discount=0.0)),
         ("  - no recency", variant(recency_half_life=None)),
         ("  + recency half-life 1 h", variant(recency_half_life=3600.0)),

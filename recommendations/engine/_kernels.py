@@ -185,7 +185,8 @@ def norm_direct(d, dmax, log_mode):
 
 
 @njit(cache=True)
-def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, acc_d, acc_2, mark, touched,
+def _stage2_row(a, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, acc_d, acc_2, acc_c, mark,
+                touched,
                 hs, hi, out_i, out_s):
     k1 = n1_i.shape[1]
     nt = 0
@@ -199,6 +200,7 @@ def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, 
             touched[nt] = b
             nt += 1
         acc_d[b] = n1_s[a, j]
+        acc_c[b] = np.log1p(float(n1_c[a, j]))
     # two-hop random walk over the top ``fanout`` partners
     tot_a = 0.0
     for j in range(min(fanout, k1)):
@@ -239,7 +241,7 @@ def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, 
         b = touched[t]
         x1 = norm_direct(acc_d[b], dmax, log_mode)
         x2 = acc_2[b] / tmax if tmax > 0.0 else 0.0
-        s = w_d * x1 + w_2 * x2 + w_s * social[b]
+        s = w_d * x1 + w_2 * x2 + w_c * acc_c[b] + w_s * social[b]
         if size == k and (s < hs[0] or (s == hs[0] and b > hi[0])):
             continue
         size = _heap_push(hs, hi, size, k, s, b)
@@ -266,12 +268,14 @@ def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, 
     for t in range(nt):
         b = touched[t]
         acc_d[b] = 0.0
+        acc_c[b] = 0.0
         acc_2[b] = 0.0
         mark[b] = 0
 
 
 @njit(cache=True, parallel=True)
-def stage2(rows, n_att, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, n_chunks, out_i, out_s):
+def stage2(rows, n_att, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, n_chunks, out_i,
+           out_s):
     m = rows.shape[0]
     step = (m + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
@@ -280,11 +284,13 @@ def stage2(rows, n_att, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode
         if lo >= hi_:
             continue
         acc_d = np.zeros(n_att, dtype=np.float64)
+        acc_c = np.zeros(n_att, dtype=np.float64)
         acc_2 = np.zeros(n_att, dtype=np.float64)
         mark = np.zeros(n_att, dtype=np.int8)
         touched = np.empty(n_att, dtype=np.int64)
         hs = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(lo, hi_):
-            _stage2_row(rows[j], n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, acc_d, acc_2, mark,
+            _stage2_row(rows[j], n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, acc_d, acc_2,
+                        acc_c, mark,
                         touched, hs, hi, out_i[j], out_s[j])

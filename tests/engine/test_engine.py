@@ -86,7 +86,7 @@ def _slice(x: InteractionArrays, sl: slice, n_att: int, n_ctx: int) -> Interacti
 
 
 CFG = EngineConfig(context_cap=12, recency_half_life=3600.0, candidate_pool=10, two_hop_fanout=5, top_k=6,
-                   w_direct=1.0, w_two_hop=0.7, w_social=0.2)
+                   w_direct=1.0, w_two_hop=0.7, w_repeat=0.3, w_social=0.2)
 
 
 def test_explain_features_sum_to_table_score():
