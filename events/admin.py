@@ -15,6 +15,7 @@ from .models import (
     NotRelevant,
     Organization,
     Room,
+    RoomVisit,
 )
 from .selectors import events_for_user, organizations_for_user
 
@@ -158,6 +159,23 @@ class InteractionAdmin(EventScopedAdmin):
     list_select_related = ["attendee", "room", "content", "interest"]
     date_hierarchy = "occurred_at"
     show_full_result_count = False  # a COUNT(*) over millions of rows on every page is not worth it
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RoomVisit)
+class RoomVisitAdmin(EventScopedAdmin):
+    """Presence as the server paired it: read-only, written by events.presence."""
+
+    list_display = ["joined_at", "left_at", "attendee", "room", "close_reason", "expects_heartbeats", "interaction"]
+    list_filter = ["event", "close_reason", "expects_heartbeats"]
+    search_fields = ["attendee__display_name", "attendee__external_id", "room__external_id"]
+    list_select_related = ["attendee", "room", "interaction"]
+    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False

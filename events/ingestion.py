@@ -31,7 +31,7 @@ from .enums import ContextKind, InteractionSource, InteractionType
 from .interchange import CsvInteraction, parse_context_token, row_fingerprint
 from .models import Attendee, Content, Event, InterestTag, Room
 from .outbox import InteractionRow, interactions_insert
-from .services import NEGATIVE_VALUE, interaction_qualifies
+from .services import NEGATIVE_VALUE
 
 MAX_BATCH = 500
 CLOCK_SKEW = timedelta(minutes=5)
@@ -58,6 +58,9 @@ REPEATED_IN_BATCH = "Repeats item {index} of this batch."
 ALREADY_RECORDED = "Already recorded."
 
 ROOM_TYPES = frozenset({InteractionType.JOIN_ROOM.value, InteractionType.LEAVE_ROOM.value})
+# Plain sets: `TextChoices.values` rebuilds its list on every access, which a 500-item batch feels.
+TYPES = frozenset(InteractionType.values)
+CONTEXT_KINDS = frozenset(ContextKind.values)
 _CONTEXT_MODELS = {
     ContextKind.ROOM.value: (Room, "external_id"),
     ContextKind.CONTENT.value: (Content, "external_id"),
@@ -141,9 +144,9 @@ def parse_value(value) -> float | None:
 
 
 def check_kind_and_type(*, type: str, kind: str) -> None:
-    if type not in InteractionType.values:
+    if type not in TYPES:
         raise ValueError(UNKNOWN_TYPE.format(value=type))
-    if kind not in ContextKind.values:
+    if kind not in CONTEXT_KINDS:
         raise ValueError(UNKNOWN_CONTEXT_KIND.format(value=kind))
     if type in ROOM_TYPES and kind != ContextKind.ROOM:
         raise ValueError(ROOM_TYPE_NEEDS_ROOM.format(type=type, kind=kind))
@@ -275,6 +278,15 @@ def interactions_ingest(
         wanted[item.context_kind].add(item.context)
     contexts = resolve_contexts(event=event, wanted=wanted)
 
+    thresholds: dict[str, float] = {}
+
+    def qualifies(type_: str, value: float | None) -> bool:
+        # The same rule as services.interaction_qualifies, with the threshold looked up once per type.
+        if type_ not in thresholds:
+            thresholds[type_] = event.dwell_threshold(type_)
+        threshold = thresholds[type_]
+        return threshold <= 0 or (value is not None and value >= threshold)
+
     rows: list[InteractionRow] = []
     row_items: list[PendingInteraction] = []
     presence_items: list[tuple[PendingInteraction, int, int]] = []
@@ -304,7 +316,7 @@ def interactions_ingest(
                 value=item.value,
                 occurred_at=item.occurred_at,
                 client_event_id=item.client_event_id,
-                qualifies=interaction_qualifies(event=event, type=item.type, value=item.value),
+                qualifies=qualifies(item.type, item.value),
             )
         )
         row_items.append(item)

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import django.dispatch
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -71,8 +72,8 @@ INSERT INTO events_interaction
     (event_id, attendee_id, room_id, content_id, interest_id, type, value, occurred_at,
      client_event_id, source, qualifies, created_at, processed_at)
 SELECT %s, u.a, u.r, u.c, u.i, u.t, u.v, u.o, u.k, %s, u.q, %s, NULL
-FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::float8[],
-            %s::timestamptz[], %s::text[], %s::bool[]) AS u(a, r, c, i, t, v, o, k, q)
+FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::text[], %b::float8[],
+            %b::timestamptz[], %b::text[], %b::bool[]) AS u(a, r, c, i, t, v, o, k, q)
 ON CONFLICT (event_id, client_event_id) DO NOTHING
 RETURNING id, client_event_id
 """
@@ -88,8 +89,11 @@ def interactions_insert(*, event_id: int, rows: Sequence[InteractionRow], source
     if not rows:
         return {}
     columns = list(zip(*rows, strict=True))
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, [event_id, source, timezone.now(), *[list(c) for c in columns]])
+    connection.ensure_connection()
+    # A plain psycopg cursor binds parameters on the server, and %b sends the arrays in binary:
+    # Django's client-side binding would spell each array out as an escaped SQL literal.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_INSERT_SQL, [event_id, source, timezone.now(), *[list(c) for c in columns]], binary=True)
         inserted = {key: pk for pk, key in cursor.fetchall()}
     if inserted:
         ids = sorted(inserted.values())

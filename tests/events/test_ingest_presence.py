@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 
 from events import presence
 from events.consumers import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
@@ -172,7 +173,13 @@ async def _close_thread_connections():
 
 @pytest.fixture
 def signed_in(transactional_db, _close_thread_connections):
-    event = EventFactory(slug="summit")
+    now = timezone.now()
+    event = EventFactory(
+        slug="summit",
+        live_starts_at=now - timedelta(hours=1),
+        live_ends_at=now + timedelta(hours=8),
+        on_demand_ends_at=now + timedelta(days=30),
+    )
     user = UserFactory()
     attendee = AttendeeFactory(event=event, user=user, external_id="ada")
     RoomFactory(event=event, external_id="keynote")
@@ -191,13 +198,13 @@ def communicator(path, session=None):
 async def test_presence_websocket_connect_is_join_and_disconnect_is_leave(signed_in):
     attendee, session = signed_in
     ws = communicator("/ws/events/summit/rooms/keynote/presence/", session)
-    connected, _ = await ws.connect()
+    connected, _ = await ws.connect(timeout=10)
     assert connected
-    hello = await ws.receive_json_from()
+    hello = await ws.receive_json_from(timeout=10)
     assert hello["type"] == "joined"
     assert hello["heartbeat_interval"] == 30
     await ws.send_json_to({"type": "heartbeat"})
-    assert (await ws.receive_json_from()) == {"type": "heartbeat_ack", "visit": hello["visit"]}
+    assert (await ws.receive_json_from(timeout=10)) == {"type": "heartbeat_ack", "visit": hello["visit"]}
     await ws.disconnect()
     visit = await sync_to_async(RoomVisit.objects.get)()
     interaction = await sync_to_async(Interaction.objects.get)()
@@ -216,7 +223,7 @@ async def test_presence_websocket_connect_is_join_and_disconnect_is_leave(signed
 
 async def test_presence_websocket_anonymous_is_refused(signed_in):
     ws = communicator("/ws/events/summit/rooms/keynote/presence/")
-    connected, code = await ws.connect()
+    connected, code = await ws.connect(timeout=10)
     assert (connected, code) == (False, CLOSE_NOT_SIGNED_IN)
 
 
@@ -224,6 +231,23 @@ async def test_presence_websocket_unknown_room_or_foreign_event_is_refused(signe
     _, session = signed_in
     await sync_to_async(EventFactory)(slug="other")
     for path in ("/ws/events/summit/rooms/nowhere/presence/", "/ws/events/other/rooms/keynote/presence/"):
-        connected, code = await communicator(path, session).connect()
+        connected, code = await communicator(path, session).connect(timeout=10)
         assert (connected, code) == (False, CLOSE_NOT_FOUND)
     assert await sync_to_async(RoomVisit.objects.count)() == 0
+
+
+async def test_presence_websocket_heartbeat_after_timeout_opens_a_new_visit(signed_in):
+    _, session = signed_in
+    ws = communicator("/ws/events/summit/rooms/keynote/presence/", session)
+    await ws.connect(timeout=10)
+    first = (await ws.receive_json_from(timeout=10))["visit"]
+    later = timezone.now() + presence.HEARTBEAT_TIMEOUT + timedelta(seconds=1)
+    assert await sync_to_async(presence.room_visits_close_stale)(now=later) == 1
+    await ws.send_json_to({"type": "heartbeat"})
+    ack = await ws.receive_json_from(timeout=10)
+    assert ack["type"] == "heartbeat_ack"
+    assert ack["visit"] != first
+    await ws.disconnect()
+    reasons = await sync_to_async(lambda: sorted(RoomVisit.objects.values_list("close_reason", flat=True)))()
+    assert reasons == [RoomVisit.CloseReason.LEAVE, RoomVisit.CloseReason.TIMEOUT]
+    assert await sync_to_async(Interaction.objects.count)() == 2

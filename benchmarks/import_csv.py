@@ -1,0 +1,151 @@
+"""Bulk import of Amazon Personalize interactions CSV: time and peak memory at two file sizes.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/mm_ingest REDIS_URL=redis://127.0.0.1:6379/1 \
+        .venv/bin/python benchmarks/import_csv.py [--sizes 100000 1000000]
+
+For each size: generate a CSV (5,000 attendees, 100 rooms, 500 content items, 50 interest tags,
+joins with dwell, content views, questionnaire answers), then run
+`manage.py import_interactions --event ... FILE` in a child process and report its wall time,
+rows/s and peak RSS (from wait4's rusage of that child alone). Memory must not grow with the file:
+the importer holds one chunk of rows at a time. For reference the peak RSS of an idle Django
+process (`manage.py check`) is printed too: the importer's own footprint is the difference.
+The bench events are deleted at the end.
+"""
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "matchmaking_site.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from events.interchange import INTERACTIONS_HEADER  # noqa: E402
+from events.models import Attendee, Content, Event, InterestTag, Organization, Room  # noqa: E402
+
+N_ATTENDEES, N_ROOMS, N_CONTENT, N_TAGS = 5000, 100, 500, 50
+LIVE_START = datetime(2026, 6, 4, 9, 0, tzinfo=UTC)
+
+
+def drop_event(event: Event) -> None:
+    """Delete the bench rows in SQL: the ORM's cascade would load every interaction id first."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM events_roomvisit WHERE event_id = %s", [event.pk])
+        cursor.execute("DELETE FROM events_interaction WHERE event_id = %s", [event.pk])
+    Event.objects.filter(pk=event.pk).delete()
+
+
+def setup_event(slug: str) -> Event:
+    org, _ = Organization.objects.get_or_create(slug="bench-org", defaults={"name": "Bench"})
+    event = Event.objects.create(
+        organization=org,
+        slug=slug,
+        name=slug,
+        live_starts_at=LIVE_START,
+        live_ends_at=LIVE_START + timedelta(hours=9),
+        on_demand_ends_at=LIVE_START + timedelta(days=30),
+    )
+    Attendee.objects.bulk_create(
+        [Attendee(event=event, external_id=f"a{i}", display_name=f"A {i}") for i in range(N_ATTENDEES)]
+    )
+    Room.objects.bulk_create([Room(event=event, external_id=f"r{i}", name=f"R {i}") for i in range(N_ROOMS)])
+    Content.objects.bulk_create([Content(event=event, external_id=f"c{i}", title=f"C {i}") for i in range(N_CONTENT)])
+    InterestTag.objects.bulk_create([InterestTag(event=event, slug=f"t{i}", label=f"T {i}") for i in range(N_TAGS)])
+    return event
+
+
+def generate(path: Path, rows: int, seed: int) -> None:
+    rng = random.Random(seed)
+    start = int(LIVE_START.timestamp())
+    with path.open("w") as out:
+        out.write(",".join(INTERACTIONS_HEADER) + "\n")
+        for i in range(rows):
+            ts = start + rng.randrange(9 * 3600)
+            attendee = f"a{rng.randrange(N_ATTENDEES)}"
+            kind = rng.random()
+            # The row number in the value keeps every row distinct (identical rows are one interaction).
+            if kind < 0.6:
+                out.write(f"r{rng.randrange(N_ROOMS)},{attendee},{ts},join_room,{30 + i % 3600}\n")
+            elif kind < 0.95:
+                out.write(f"content:c{rng.randrange(N_CONTENT)},{attendee},{ts},view_content,{1 + i % 1800}\n")
+            else:
+                out.write(f"interest:t{rng.randrange(N_TAGS)},{attendee},{ts + i},questionnaire,\n")
+
+
+def run_child(args: list[str]) -> tuple[float, int, int]:
+    """Run a child process; return (seconds, peak RSS in MiB, exit code) for that child alone."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    output = proc.stdout.read().decode().strip()
+    if output:
+        print(f"    {output}")
+    return elapsed, usage.ru_maxrss // 1024, proc.returncode  # ru_maxrss is in KiB on Linux
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        raise SystemExit("Set DATABASE_URL to a PostgreSQL database: this benchmark measures PostgreSQL.")
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    _, idle_rss, _ = run_child([*manage, "check"])
+    print(f"idle Django process (manage.py check): peak RSS {idle_rss} MiB")
+    results = []
+    events = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for size in args.sizes:
+                slug = f"bench-import-{size}-{int(time.time())}"
+                events.append(setup_event(slug))
+                path = Path(tmp) / f"interactions-{size}.csv"
+                generate(path, size, seed=size)
+                mib = path.stat().st_size / 2**20
+                print(f"{size:,} rows ({mib:.0f} MiB): importing...")
+                seconds, rss, code = run_child(
+                    [*manage, "import_interactions", "--event", slug, "--no-progress", str(path)]
+                )
+                if code != 0:
+                    raise SystemExit(f"import of {size} rows exited with {code}")
+                imported = Event.objects.get(slug=slug).interactions.count()
+                results.append((size, mib, seconds, rss, imported))
+                print(
+                    f"    {seconds:.1f} s, {size / seconds:,.0f} rows/s, peak RSS {rss} MiB, {imported:,} rows in table"
+                )
+    finally:
+        for event in events:
+            drop_event(event)
+        try:
+            import redis
+
+            # Each committed chunk queued a processing task; no worker ran them.
+            redis.Redis.from_url(settings.CELERY_BROKER_URL).delete("celery")
+        except Exception as exc:  # the broker is optional for the figures
+            print(f"(could not purge the celery queue: {exc})")
+    print()
+    print(f"{'rows':>10} {'file MiB':>9} {'seconds':>8} {'rows/s':>9} {'peak RSS MiB':>13}")
+    for size, mib, seconds, rss, _ in results:
+        print(f"{size:>10,} {mib:>9.0f} {seconds:>8.1f} {size / seconds:>9,.0f} {rss:>13}")
+    if len(results) >= 2:
+        (s0, _, _, r0, _), (s1, _, _, r1, _) = results[0], results[-1]
+        print(f"file {s1 / s0:.0f}x larger -> peak RSS x{r1 / r0:.2f} (idle Django: {idle_rss} MiB)")
+
+
+if __name__ == "__main__":
+    main()
