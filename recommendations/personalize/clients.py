@@ -14,12 +14,12 @@ MISSING_SETTINGS = "Amazon Personalize is not configured: {names} not set in the
 
 # The control plane does not retry inside the call: the run's state machine owns retries, with
 # backoff and jitter between Celery executions, so that no worker ever sleeps waiting for AWS.
-_CONTROL = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 1})
+_CONTROL = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 1})
 # Serving sits on the attendee's request: fail fast and let the caller fall back to the local
 # model or the rules engine rather than hold the request on a slow or unreachable endpoint.
-_RUNTIME = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 1})
-_EVENTS = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 1})
-_S3 = Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
+_RUNTIME = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1})
+_EVENTS = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 1})
+_S3 = Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "total_max_attempts": 3})
 
 
 def configuration_problem() -> str:
