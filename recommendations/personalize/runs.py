@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, StubResponseError
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
@@ -856,7 +856,7 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
                 _fail(run, state, str(exc), moment)
                 return None
             except (ClientError, BotoCoreError) as exc:
-                if isinstance(exc, AssertionError):
+                if isinstance(exc, StubResponseError):
                     raise  # botocore's Stubber saying the code made a call it should not have
                 if not is_transient(exc):
                     _fail(run, state, _client_error_text(exc), moment)
