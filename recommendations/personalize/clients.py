@@ -4,6 +4,7 @@ clients the code uses (`Stubber(clients.personalize())`), and the configuration 
 Credentials come from the usual boto3 chain; region, role, bucket and prefix from settings.
 """
 
+import threading
 from functools import cache
 
 import boto3
@@ -32,8 +33,18 @@ def configuration_problem() -> str:
     return MISSING_SETTINGS.format(names=", ".join(missing)) if missing else ""
 
 
+_lock = threading.Lock()
+
+
+@cache
+def _session() -> boto3.session.Session:
+    # One session: it caches the service models (Personalize's is large) and the credentials.
+    return boto3.session.Session()
+
+
 def _client(service: str, config: Config):
-    return boto3.session.Session().client(service, region_name=settings.AWS_REGION or None, config=config)
+    with _lock:  # creating clients from one session is not thread-safe; using them is
+        return _session().client(service, region_name=settings.AWS_REGION or None, config=config)
 
 
 @cache

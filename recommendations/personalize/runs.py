@@ -29,7 +29,7 @@ from events.models import Attendee, Event
 from recommendations.models import BatchRecommendation, ModelVersion, TrainingRun
 
 from . import clients, mapping
-from .models import RemoteResource
+from .models import PersonalizeId, RemoteResource
 from .resources import (
     ACTIVE,
     INTERACTIONS_SCHEMA,
@@ -465,6 +465,13 @@ def finish_training(run: TrainingRun) -> None:
         published_at=timezone.now(),
     )
     run.message = f"Campaign serving {arn}."
+    exported_at = steps["export"].get("finished_at")
+    if exported_at and PersonalizeId.objects.filter(event=event, erased_at__gt=exported_at).exists():
+        # Someone was erased after this run had exported: they are hidden by the filter now,
+        # and one more run takes them out of the model for good.
+        from .services import personalize_run_start  # services import this module
+
+        transaction.on_commit(lambda: personalize_run_start(event=event, kind=Kind.PERSONALIZE, trigger="erasure"))
 
 
 # --- Batch steps ------------------------------------------------------------------------------------
@@ -833,6 +840,8 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
             )
             if run is None or run.status not in (Status.PENDING, Status.RUNNING):
                 return None
+            if [s.get("name") for s in run.steps] != [s.name for s in STEPS.get(run.kind, [])]:
+                return None  # not a Personalize run (the local model's batch runs share the kind)
             index = next((i for i, s in enumerate(run.steps) if s["status"] != DONE), None)
             if index is None:
                 finish = FINISH.get(run.kind)
