@@ -29,7 +29,7 @@ from events.models import Attendee, Event
 from recommendations.models import BatchRecommendation, ModelVersion, TrainingRun
 
 from . import clients, mapping
-from .models import PersonalizeId, RemoteResource
+from .models import RemoteResource
 from .resources import (
     ACTIVE,
     INTERACTIONS_SCHEMA,
@@ -281,6 +281,7 @@ def step_export(ctx: Ctx) -> Wait | None:
             "n_interactions": export.n_interactions,
             "n_items": export.n_items,
             "fingerprint": hashlib.sha256(export.interactions_csv + b"\0" + export.items_csv).hexdigest(),
+            "n_erased": len(mapping.erased_attendee_ids(event=ctx.event)),  # left out of this export
         }
     )
     ctx.note(f"Exported {export.n_interactions} interactions and {export.n_items} attendees.")
@@ -465,8 +466,8 @@ def finish_training(run: TrainingRun) -> None:
         published_at=timezone.now(),
     )
     run.message = f"Campaign serving {arn}."
-    exported_at = steps["export"].get("finished_at")
-    if exported_at and PersonalizeId.objects.filter(event=event, erased_at__gt=exported_at).exists():
+    erased_since_export = len(mapping.erased_attendee_ids(event=event)) - export.get("n_erased", 0)
+    if erased_since_export > 0:
         # Someone was erased after this run had exported: they are hidden by the filter now,
         # and one more run takes them out of the model for good.
         from .services import personalize_run_start  # services import this module

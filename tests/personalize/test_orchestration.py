@@ -177,6 +177,8 @@ def test_check_warns_only_when_an_event_uses_personalize(unconfigured):
 @pytest.mark.django_db
 def test_manage_py_check_passes_on_the_embedded_default(unconfigured):
     call_command("check")  # raises SystemCheckError on an Error
+    EventFactory(backend=Backend.PERSONALIZE)
+    call_command("check")  # a Warning now, still not an Error
 
 
 @pytest.mark.django_db
@@ -246,3 +248,63 @@ def test_admin_warns_when_unconfigured(unconfigured, client):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     page = client.get(reverse("admin:personalize_remoteresource_changelist")).content.decode()
     assert MISSING_ALL in page
+
+
+@pytest.mark.django_db
+def test_sweeper_advances_due_personalize_runs_only(aws, world):
+    from recommendations.personalize import mapping
+
+    from .stubs import Script
+
+    script = Script(aws, mapping.event_token(world.event))
+    due = TrainingRun.objects.create(
+        event=world.event, kind=TrainingRun.Kind.PERSONALIZE, steps=initial_steps(TrainingRun.Kind.PERSONALIZE)
+    )
+    local_batch = TrainingRun.objects.create(
+        event=world.event, kind=TrainingRun.Kind.BATCH, steps=[{"name": "compute", "status": "pending"}]
+    )
+    script.create_dataset_group()  # the one call: the due run's first step
+    tasks.advance_due_runs()  # eager: each advance runs inline
+    aws.pz.assert_no_pending_responses()
+    due.refresh_from_db()
+    local_batch.refresh_from_db()
+    assert due.steps[0]["status"] == "waiting"
+    assert (local_batch.status, local_batch.steps) == ("pending", [{"name": "compute", "status": "pending"}])
+    # Its poll is a minute away: the sweeper leaves it to the chain that scheduled it.
+    tasks.advance_due_runs()
+    aws.pz.assert_no_pending_responses()
+
+
+@pytest.mark.django_db
+def test_erasure_during_a_run_after_its_export_queues_one_more_run(
+    aws, world, drive, django_capture_on_commit_callbacks
+):
+    import json
+
+    from recommendations.personalize import mapping
+    from recommendations.personalize.models import PersonalizeId
+    from recommendations.personalize.services import personalize_erase_attendee
+
+    from .stubs import Script
+
+    script = Script(aws, mapping.event_token(world.event))
+    run = services.personalize_run_start(event=world.event, kind=TrainingRun.Kind.PERSONALIZE)
+    script.first_run(run.pk)
+    drive(run, advances=4)  # up to the import jobs: bob is in the exported files
+    bob = PersonalizeId.objects.get(event=world.event, kind="attendee", object_id=world.bob.pk).token
+    aws.events.add_response(
+        "put_items",
+        {},
+        {
+            "datasetArn": script.tdata_arn,
+            "items": [{"itemId": bob, "properties": json.dumps({"eventId": script.t, "visibility": "hidden"})}],
+        },
+    )
+    assert personalize_erase_attendee(attendee=world.bob).pk == run.pk  # the run in progress
+    with django_capture_on_commit_callbacks() as callbacks:
+        drive(run)
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    [follow_up] = callbacks
+    follow_up()
+    latest = TrainingRun.objects.filter(event=world.event).order_by("-pk").first()
+    assert (latest.pk != run.pk, latest.trigger, latest.status) == (True, "erasure", "pending")
