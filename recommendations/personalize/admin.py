@@ -2,7 +2,6 @@
 and each event's remote resources with their state."""
 
 from django.contrib import admin, messages
-from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 
 from events.selectors import events_for_user
@@ -10,6 +9,7 @@ from recommendations.models import TrainingRun
 
 from . import clients, services
 from .models import PersonalizeRun, RemoteResource
+from .selectors import personalize_runs
 
 Kind = TrainingRun.Kind
 
@@ -41,9 +41,7 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
     exclude = ["steps", "message"]
 
     def get_queryset(self, request):
-        qs = super().get_queryset(request).select_related("event")
-        # Batch runs of the local model share the kind; Personalize's start with its own step.
-        qs = qs.filter(Q(kind__in=[Kind.PERSONALIZE, Kind.TEARDOWN]) | Q(kind=Kind.BATCH, steps__0__name="batch_input"))
+        qs = super().get_queryset(request).filter(pk__in=personalize_runs().values("pk")).select_related("event")
         if request.user.is_superuser:
             return qs
         return qs.filter(event__in=events_for_user(user=request.user))

@@ -4,7 +4,7 @@ Any error or timeout raises `Unavailable`, and the serving path answers from the
 the rules engine instead: an attendee never sees a 5xx because AWS is slow or down.
 """
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, StubResponseError
 
 from recommendations.backends import Candidate, Reason, RecommendationBackend, Unavailable
 
@@ -56,6 +56,8 @@ class PersonalizeBackend(RecommendationBackend):
         try:
             response = clients.personalize_runtime().get_recommendations(**params)
         except (BotoCoreError, ClientError) as exc:
+            if isinstance(exc, StubResponseError):
+                raise  # botocore's Stubber in tests: a call that should not have been made
             raise Unavailable(CALL_FAILED.format(error=exc)) from exc
         items = response.get("itemList", [])
         known = mapping.attendees_for_tokens(event=event, tokens=[i.get("itemId", "") for i in items])

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, StubResponseError
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
@@ -281,6 +281,7 @@ def step_export(ctx: Ctx) -> Wait | None:
             "n_interactions": export.n_interactions,
             "n_items": export.n_items,
             "fingerprint": hashlib.sha256(export.interactions_csv + b"\0" + export.items_csv).hexdigest(),
+            "n_erased": len(mapping.erased_attendee_ids(event=ctx.event)),  # left out of this export
         }
     )
     ctx.note(f"Exported {export.n_interactions} interactions and {export.n_items} attendees.")
@@ -465,6 +466,13 @@ def finish_training(run: TrainingRun) -> None:
         published_at=timezone.now(),
     )
     run.message = f"Campaign serving {arn}."
+    erased_since_export = len(mapping.erased_attendee_ids(event=event)) - export.get("n_erased", 0)
+    if erased_since_export > 0:
+        # Someone was erased after this run had exported: they are hidden by the filter now,
+        # and one more run takes them out of the model for good.
+        from .services import personalize_run_start  # services import this module
+
+        transaction.on_commit(lambda: personalize_run_start(event=event, kind=Kind.PERSONALIZE, trigger="erasure"))
 
 
 # --- Batch steps ------------------------------------------------------------------------------------
@@ -833,6 +841,8 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
             )
             if run is None or run.status not in (Status.PENDING, Status.RUNNING):
                 return None
+            if [s.get("name") for s in run.steps] != [s.name for s in STEPS.get(run.kind, [])]:
+                return None  # not a Personalize run (the local model's batch runs share the kind)
             index = next((i for i, s in enumerate(run.steps) if s["status"] != DONE), None)
             if index is None:
                 finish = FINISH.get(run.kind)
@@ -856,7 +866,7 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
                 _fail(run, state, str(exc), moment)
                 return None
             except (ClientError, BotoCoreError) as exc:
-                if isinstance(exc, AssertionError):
+                if isinstance(exc, StubResponseError):
                     raise  # botocore's Stubber saying the code made a call it should not have
                 if not is_transient(exc):
                     _fail(run, state, _client_error_text(exc), moment)

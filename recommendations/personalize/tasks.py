@@ -7,10 +7,10 @@ from celery import shared_task
 from django.utils import timezone
 
 from events.models import Event
-from recommendations.models import TrainingRun
 
 from . import runs, services
 from .resources import is_transient
+from .selectors import personalize_runs
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +35,10 @@ def advance_due_runs() -> None:
     """Safety net for lost messages (broker restarted, eager mode): advance every run whose poll
     is due. The row lock and the poll time keep this from doubling a live polling chain."""
     now = timezone.now().isoformat()
-    for run in TrainingRun.objects.filter(kind__in=list(runs.STEPS), status__in=services.ACTIVE_STATUSES).only(
-        "pk", "steps"
-    ):
-        state = next((s for s in run.steps if s.get("status") != runs.DONE), None)
+    for run_id, steps in personalize_runs().filter(status__in=services.ACTIVE_STATUSES).values_list("pk", "steps"):
+        state = next((s for s in steps if s.get("status") != runs.DONE), None)
         if state is not None and state.get("poll_at", "") <= now:
-            advance_run.delay(run_id=run.pk)
+            advance_run.delay(run_id=run_id)
 
 
 @shared_task(name="personalize.retrain_if_due")

@@ -126,14 +126,17 @@ class Clock:
 def drive():
     clock = Clock()
 
-    def _drive(run, *, max_steps: int = 50) -> list[float]:
+    def _drive(run, *, advances: int | None = None) -> list[float]:
+        """Advance until the run has nothing left to schedule, or `advances` times."""
         countdowns = []
-        for _ in range(max_steps):
+        for _ in range(advances or 50):
             countdown = personalize_run_advance(run_id=run.pk, now=clock.tick())
             if countdown is None:
                 run.refresh_from_db()
                 return countdowns
             countdowns.append(countdown)
+        if advances:
+            return countdowns
         raise AssertionError("the run did not finish")
 
     _drive.clock = clock
