@@ -89,7 +89,19 @@ ASGI_APPLICATION = "matchmaking_site.asgi.application"
 
 # --- Database -------------------------------------------------------------------------------------
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DATABASE_POOL", default=False):
+    # Under ASGI (daphne) Django runs each request's sync code in a thread of its own, and
+    # connections are per thread, so persistent connections are never reused: every request paid
+    # a new PostgreSQL connection (measured by benchmarks/serve.py). A psycopg pool shares them.
+    # Django refuses persistent connections together with a pool, so CONN_MAX_AGE stays 0.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+        }
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections, checked before reuse so that a PostgreSQL restart costs failed
     # requests while it is down, not a restart of the app.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)

@@ -17,7 +17,8 @@ import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 # How many top items of a list count as "shown" for the cap: the widget's default list length.
 EXPOSURE_LIST_SIZE = 10
@@ -79,23 +80,39 @@ def _n_viewers(event) -> int:
     since it only moves with registrations and consent changes."""
     from events.models import Attendee
 
-    key = VIEWERS_KEY.format(event_id=event.pk)
-    n = cache.get(key)
-    if n is None:
-        n = Attendee.objects.filter(event=event, consent_receive_recommendations=True).count()
-        cache.set(key, n, timeout=VIEWERS_TTL)
+    n = Attendee.objects.filter(event=event, consent_receive_recommendations=True).count()
+    cache.set(VIEWERS_KEY.format(event_id=event.pk), n, timeout=VIEWERS_TTL)
     return n
+
+
+def _redis_client():
+    """The redis-py client behind Django's Redis cache, or None with any other cache backend.
+
+    Reaches into `cache._cache` (Django has no public accessor) for one reason: to send a list's
+    ten-odd counter updates in one pipelined round trip instead of two round trips each, which
+    on a busy host is the difference between ~2 ms and ~30 ms per cache miss."""
+    backend = caches["default"]  # the backend itself: `cache` is a proxy, never a RedisCache
+    if not isinstance(backend, RedisCache):
+        return None
+    return backend._cache.get_client(write=True)
 
 
 def exposure_demote(*, event, viewer_id: int, ranked_ids: list[int], k: int = EXPOSURE_LIST_SIZE) -> list[int]:
     """Reorder one freshly computed list: candidates already in `share` of the event's lists move
-    behind the others. Then record this list's top `k` as the viewer's current exposure."""
+    behind the others. Then record this list's top `k` as the viewer's current exposure.
+
+    Three cache round trips: one read (previous list, viewer count, counters), one pipelined
+    write of the counter changes, one write of the new list."""
     last_key = LAST_KEY.format(viewer_id=viewer_id)
-    last: list[int] = cache.get(last_key) or []
+    viewers_key = VIEWERS_KEY.format(event_id=event.pk)
     count_keys = {pk: COUNT_KEY.format(event_id=event.pk, attendee_id=pk) for pk in ranked_ids}
-    stored = cache.get_many(list(count_keys.values()))
+    stored = cache.get_many([last_key, viewers_key, *count_keys.values()])
+    last: list[int] = stored.get(last_key) or []
     last_set = set(last)
-    cap = exposure_cap_count(share=event.exposure_cap_share, n_lists=_n_viewers(event))
+    n_viewers = stored.get(viewers_key)
+    if n_viewers is None:
+        n_viewers = _n_viewers(event)
+    cap = exposure_cap_count(share=event.exposure_cap_share, n_lists=n_viewers)
 
     def others_count(pk: int) -> int:
         # This viewer's own previous list is replaced now, so it does not count against them.
@@ -117,16 +134,31 @@ def exposure_demote(*, event, viewer_id: int, ranked_ids: list[int], k: int = EX
 
     new_top = ordered[:k]
     new_set = set(new_top)
-    for pk in last_set - new_set:
-        _incr(COUNT_KEY.format(event_id=event.pk, attendee_id=pk), -1)
-    for pk in new_set - last_set:
-        _incr(COUNT_KEY.format(event_id=event.pk, attendee_id=pk), 1)
+    deltas = {COUNT_KEY.format(event_id=event.pk, attendee_id=pk): -1 for pk in last_set - new_set}
+    deltas.update({COUNT_KEY.format(event_id=event.pk, attendee_id=pk): 1 for pk in new_set - last_set})
+    _incr_many(deltas)
     cache.set(last_key, new_top, timeout=COUNTER_TTL)
     return ordered
 
 
+def _incr_many(deltas: dict[str, int]) -> None:
+    if not deltas:
+        return
+    client = _redis_client()
+    if client is not None:
+        # INCRBY creates a missing counter at 0 first: atomic, and no add-then-incr race.
+        pipe = client.pipeline(transaction=False)
+        for key, delta in deltas.items():
+            raw_key = cache.make_and_validate_key(key)
+            pipe.incrby(raw_key, delta)
+            pipe.expire(raw_key, COUNTER_TTL)
+        pipe.execute()
+        return
+    for key, delta in deltas.items():
+        _incr(key, delta)
+
+
 def _incr(key: str, delta: int) -> None:
-    # `add` then `incr`: atomic on Redis (INCRBY); a missing counter starts at 0.
     cache.add(key, 0, timeout=COUNTER_TTL)
     try:
         cache.incr(key, delta)

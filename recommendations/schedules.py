@@ -1,7 +1,6 @@
 """Per-event periodic tasks (django-celery-beat rows), which organizers can edit in the admin.
 
-Each event gets three `PeriodicTask` rows, named `matchmaking:<event slug>:<job>`:
-- `phase`: refresh the phase every `PHASE_EVERY_MINUTES`, until the event closes.
+Each event gets two `PeriodicTask` rows, named `matchmaking:<event slug>:<job>`:
 - `train`: retrain every `settings.RECOMMENDATION_TRAIN_EVERY_MINUTES` during the live window
   (start_time = live start, expires = live end). The training service itself skips a run when
   too few new qualifying interactions arrived, so a frequent schedule is cheap.
@@ -12,6 +11,10 @@ Each event gets three `PeriodicTask` rows, named `matchmaking:<event slug>:<job>
 rows and keeps the *windows* (start, expiry, enabled) in line with the event, but never overwrites
 the *frequency* of an existing row: that is the organizer's edit to keep. Once the event is closed
 every row is disabled.
+
+Two global rows are created by migration `0002_serving_schedules`: the phase refresh of every
+open event (every minute; one row covers events created before this code, and needs no sync) and
+the flush of the funnel's "shown" buffer.
 """
 
 import json
@@ -24,10 +27,8 @@ from events.enums import Phase
 from events.models import Event
 
 TASK_NAME = "matchmaking:{slug}:{job}"
-PHASE_EVERY_MINUTES = 1
 BATCH_HOUR = 3  # local time of the event: after the day's last session, before the next morning
 
-TASK_PHASE = "recommendations.refresh_event_phase"
 TASK_TRAIN = "recommendations.train_event"
 TASK_BATCH = "recommendations.batch_event"
 
@@ -48,12 +49,6 @@ def _daily(*, hour: int, tz: str) -> CrontabSchedule:
 def event_schedules_sync(*, event: Event) -> dict[str, PeriodicTask]:
     closed = event.phase == Phase.CLOSED
     specs = {
-        "phase": {
-            "task": TASK_PHASE,
-            "schedule": lambda: {"interval": _interval(PHASE_EVERY_MINUTES)},
-            "start_time": None,
-            "expires": None,
-        },
         "train": {
             "task": TASK_TRAIN,
             "schedule": lambda: {"interval": _interval(settings.RECOMMENDATION_TRAIN_EVERY_MINUTES)},
@@ -72,7 +67,7 @@ def event_schedules_sync(*, event: Event) -> dict[str, PeriodicTask]:
     out = {}
     for job, spec in specs.items():
         name = TASK_NAME.format(slug=event.slug, job=job)
-        kwargs = json.dumps(spec.get("kwargs", {"event_id": event.pk}))
+        kwargs = json.dumps(spec["kwargs"])
         task = PeriodicTask.objects.filter(name=name).first()
         if task is None:
             task = PeriodicTask(name=name, task=spec["task"], **spec["schedule"]())

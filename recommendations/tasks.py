@@ -8,6 +8,7 @@ from celery import shared_task
 from events.enums import Phase
 from events.models import Event
 
+from .funnel import funnel_flush_shown
 from .phases import event_refresh_phase
 from .training import batch_run, run_training
 
@@ -53,3 +54,8 @@ def batch_event(*, event_id: int, trigger: str = "schedule") -> int | None:
     if event is None:
         return None
     return batch_run(event=event, trigger=trigger).pk
+
+
+@shared_task(name="recommendations.flush_funnel")
+def flush_funnel() -> int:
+    return funnel_flush_shown()

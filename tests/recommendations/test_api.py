@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from django.conf import settings
 from django.db import connection as db_connection
 
 from events.enums import ConnectionStatus
@@ -211,14 +212,15 @@ def test_consent_bad_value_is_400(api, people):
     assert list(response.json()) == ["consent_training"]
 
 
-def test_list_endpoint_query_count_is_constant(api, people, django_assert_max_num_queries):
+@pytest.mark.skipif(not settings.REDIS_URL, reason="without Redis the funnel is written at once (one more query)")
+def test_list_endpoint_query_count_is_constant(api, people, django_assert_num_queries):
     viewer, *_ = people
     extra = attendees(viewer.event, 20)
     api.get(url(viewer))  # fill the cache
-    # Warm: key lookup, attendee+event, the funnel insert; independent of the list length.
-    with django_assert_max_num_queries(3):
+    # Warm: the key lookup and the attendee with its event; independent of the list length.
+    with django_assert_num_queries(2):
         api.get(url(viewer), {"num_results": 1})
-    with django_assert_max_num_queries(3):
+    with django_assert_num_queries(2):
         api.get(url(viewer), {"num_results": 3 + len(extra)})
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from events.enums import Phase
-from events.models import PhaseTransition
+from events.models import Event, PhaseTransition
 from recommendations.phases import active_context_count, event_refresh_phase
 from tests.factories import LIVE_START, InteractionFactory, RoomFactory
 
@@ -109,3 +109,12 @@ def test_refresh_task_advances_phase(event):
     # The task uses the wall clock, which is past this event's windows.
     assert refresh_event_phase.delay(event_id=event.pk).get() == [Phase.ON_DEMAND, Phase.CLOSED]
     assert refresh_event_phase.delay(event_id=10**9).get() == []
+
+
+def test_refresh_phases_task_covers_open_events_only(event):
+    from recommendations.tasks import refresh_phases
+
+    closed = ServingEventFactory(phase=Phase.CLOSED)
+    assert closed.pk != event.pk
+    open_events = Event.objects.exclude(phase=Phase.CLOSED).count()
+    assert refresh_phases.delay().get() == open_events

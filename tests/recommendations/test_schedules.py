@@ -22,20 +22,13 @@ def rows(event):
     }
 
 
-def test_sync_creates_three_tasks_with_windows(settings):
+def test_sync_creates_two_tasks_with_windows(settings):
     settings.RECOMMENDATION_TRAIN_EVERY_MINUTES = 20
     event = ServingEventFactory(timezone="Europe/Paris")
     event_schedules_sync(event=event)
     tasks = rows(event)
-    assert set(tasks) == {"phase", "train", "batch"}
-    phase, train, batch = tasks["phase"], tasks["train"], tasks["batch"]
-    assert (phase.task, phase.interval.every, phase.interval.period, phase.start_time, phase.expires) == (
-        "recommendations.refresh_event_phase",
-        1,
-        IntervalSchedule.MINUTES,
-        None,
-        None,
-    )
+    assert set(tasks) == {"train", "batch"}
+    train, batch = tasks["train"], tasks["batch"]
     assert (train.task, train.interval.every, train.start_time, train.expires) == (
         "recommendations.train_event",
         20,
@@ -63,7 +56,7 @@ def test_sync_is_idempotent_and_keeps_organizer_frequency():
     event.save()
     event_schedules_sync(event=event)
     tasks = rows(event)
-    assert len(tasks) == 3
+    assert len(tasks) == 2
     assert (tasks["train"].interval.every, tasks["train"].expires) == (45, LIVE_START + timedelta(hours=12))
 
 
@@ -73,18 +66,27 @@ def test_sync_disables_every_task_of_a_closed_event():
     event.phase = Phase.CLOSED
     event.save()
     event_schedules_sync(event=event)
-    assert [t.enabled for t in rows(event).values()] == [False, False, False]
+    assert [t.enabled for t in rows(event).values()] == [False, False]
 
 
 def test_saving_an_event_syncs_schedules_after_commit(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         event = ServingEventFactory()
-    assert set(rows(event)) == {"phase", "train", "batch"}
+    assert set(rows(event)) == {"train", "batch"}
 
 
 def test_delete_removes_only_that_events_tasks():
     event, other = ServingEventFactory(slug="summit"), ServingEventFactory(slug="summit-2")
     event_schedules_sync(event=event)
     event_schedules_sync(event=other)
-    assert event_schedules_delete(event=event) == 3
-    assert (len(rows(event)), len(rows(other))) == (0, 3)
+    assert event_schedules_delete(event=event) == 2
+    assert (len(rows(event)), len(rows(other))) == (0, 2)
+
+
+def test_global_schedules_exist_after_migrations():
+    tasks = dict(
+        PeriodicTask.objects.filter(
+            task__in=["recommendations.refresh_phases", "recommendations.flush_funnel"]
+        ).values_list("task", "interval__every")
+    )
+    assert tasks == {"recommendations.refresh_phases": 60, "recommendations.flush_funnel": 60}
