@@ -32,7 +32,7 @@ def _overlap(sa: float, ea: float, sb: float, eb: float) -> float:
     return 1.0 if r > 1.0 else r
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _heap_push(hs, hi, size, k, s, j):
     """Min-heap of (score, -index) keeping the k best; ties -> lower index wins."""
     if size < k:
@@ -72,16 +72,29 @@ def _heap_push(hs, hi, size, k, s, j):
 
 @njit(cache=True)
 def _heap_sorted(hs, hi, size, out_s, out_i):
-    """Heap contents sorted by score desc, then index asc (deterministic ties)."""
-    o1 = np.argsort(hi[:size], kind="mergesort")
-    neg = np.empty(size, dtype=np.float64)
-    for t in range(size):
-        neg[t] = -hs[o1[t]]
-    o2 = np.argsort(neg, kind="mergesort")
-    for t in range(size):
-        q = o1[o2[t]]
-        out_s[t] = hs[q]
-        out_i[t] = hi[q]
+    """Drain the min-heap (worst first) into out[size-1 .. 0]: best first, ties by lower index.
+    In place, no allocation (WHY: a per-row argsort dominated stage 1 for k >= 50)."""
+    n = size
+    while n > 0:
+        out_s[n - 1] = hs[0]
+        out_i[n - 1] = hi[0]
+        n -= 1
+        hs[0] = hs[n]
+        hi[0] = hi[n]
+        pos = 0
+        while True:
+            l = 2 * pos + 1
+            r = l + 1
+            m = pos
+            if l < n and (hs[l] < hs[m] or (hs[l] == hs[m] and hi[l] > hi[m])):
+                m = l
+            if r < n and (hs[r] < hs[m] or (hs[r] == hs[m] and hi[r] > hi[m])):
+                m = r
+            if m == pos:
+                break
+            hs[m], hs[pos] = hs[pos], hs[m]
+            hi[m], hi[pos] = hi[pos], hi[m]
+            pos = m
 
 
 @njit(cache=True)
@@ -116,7 +129,11 @@ def _stage1_row(a, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v,
         b = touched[t]
         if cnt[b] >= min_co:
             deg += 1
-            size = _heap_push(hs, hi, size, k, acc[b], b)
+            x = acc[b]
+            # fast reject without a call: most partners lose against a full heap's root
+            if size == k and (x < hs[0] or (x == hs[0] and b > hi[0])):
+                continue
+            size = _heap_push(hs, hi, size, k, x, b)
     tmp_s = np.empty(size, dtype=np.float64)
     tmp_i = np.empty(size, dtype=np.int64)
     _heap_sorted(hs, hi, size, tmp_s, tmp_i)
@@ -168,7 +185,8 @@ def norm_direct(d, dmax, log_mode):
 
 
 @njit(cache=True)
-def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, acc_d, acc_2, mark, touched,
+def _stage2_row(a, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, acc_d, acc_2, acc_c, mark,
+                touched,
                 hs, hi, out_i, out_s):
     k1 = n1_i.shape[1]
     nt = 0
@@ -182,6 +200,7 @@ def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, 
             touched[nt] = b
             nt += 1
         acc_d[b] = n1_s[a, j]
+        acc_c[b] = np.log1p(float(n1_c[a, j]))
     # two-hop random walk over the top ``fanout`` partners
     tot_a = 0.0
     for j in range(min(fanout, k1)):
@@ -222,7 +241,9 @@ def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, 
         b = touched[t]
         x1 = norm_direct(acc_d[b], dmax, log_mode)
         x2 = acc_2[b] / tmax if tmax > 0.0 else 0.0
-        s = w_d * x1 + w_2 * x2 + w_s * social[b]
+        s = w_d * x1 + w_2 * x2 + w_c * acc_c[b] + w_s * social[b]
+        if size == k and (s < hs[0] or (s == hs[0] and b > hi[0])):
+            continue
         size = _heap_push(hs, hi, size, k, s, b)
     # fill with the most sociable non-candidates (their score is w_s * social only)
     added = 0
@@ -247,12 +268,14 @@ def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, 
     for t in range(nt):
         b = touched[t]
         acc_d[b] = 0.0
+        acc_c[b] = 0.0
         acc_2[b] = 0.0
         mark[b] = 0
 
 
 @njit(cache=True, parallel=True)
-def stage2(rows, n_att, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, n_chunks, out_i, out_s):
+def stage2(rows, n_att, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, n_chunks, out_i,
+           out_s):
     m = rows.shape[0]
     step = (m + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
@@ -261,11 +284,13 @@ def stage2(rows, n_att, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode
         if lo >= hi_:
             continue
         acc_d = np.zeros(n_att, dtype=np.float64)
+        acc_c = np.zeros(n_att, dtype=np.float64)
         acc_2 = np.zeros(n_att, dtype=np.float64)
         mark = np.zeros(n_att, dtype=np.int8)
         touched = np.empty(n_att, dtype=np.int64)
         hs = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(lo, hi_):
-            _stage2_row(rows[j], n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, acc_d, acc_2, mark,
+            _stage2_row(rows[j], n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, acc_d, acc_2,
+                        acc_c, mark,
                         touched, hs, hi, out_i[j], out_s[j])

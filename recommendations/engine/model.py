@@ -36,6 +36,8 @@ from . import _kernels as K
 from .types import EngineConfig, Explanation, InteractionArrays
 
 _EMPTY_I = np.empty(0, dtype=np.int64)
+#: config fields weighting the columns of :meth:`Model.features`
+FEATURE_WEIGHTS = ("w_direct", "w_two_hop", "w_repeat", "w_social")
 
 
 class _Blocks:
@@ -59,7 +61,12 @@ class _Blocks:
     @staticmethod
     def build(group: np.ndarray, other: np.ndarray, w: np.ndarray, s: np.ndarray, e: np.ndarray,
               v: np.ndarray, n_groups: int) -> "_Blocks":
-        order = np.lexsort((other, group))
+        # one int64 key sort (faster than lexsort); already-sorted input skips the gather
+        key = group.astype(np.int64) * (int(other.max()) + 1 if other.size else 1) + other
+        if key.size and np.all(key[1:] > key[:-1]):
+            order = np.arange(key.shape[0])
+        else:
+            order = np.argsort(key, kind="stable")
         m = order.shape[0]
         b = _Blocks(n_groups, m)
         counts = np.bincount(group, minlength=n_groups).astype(np.int64)
@@ -218,8 +225,9 @@ class Model:
         m = rows.shape[0]
         oi = np.empty((m, cfg.top_k), dtype=np.int64)
         os_ = np.empty((m, cfg.top_k), dtype=np.float64)
-        K.stage2(rows, self.n_attendees, self.n1_i, self.n1_s, int(cfg.two_hop_fanout), self.pop, self.social,
-                 float(cfg.w_direct), float(cfg.w_two_hop), float(cfg.w_social), cfg.direct_transform == "log", cfg.top_k,
+        K.stage2(rows, self.n_attendees, self.n1_i, self.n1_s, self.n1_c, int(cfg.two_hop_fanout), self.pop,
+                 self.social, float(cfg.w_direct), float(cfg.w_two_hop), float(cfg.w_repeat), float(cfg.w_social),
+                 cfg.direct_transform == "log", cfg.top_k,
                  _n_chunks(m, small), oi, os_)
         self.tab_i[rows] = oi
         self.tab_s[rows] = os_
@@ -249,18 +257,21 @@ class Model:
         order = order[np.isfinite(s[order])]
         return order, s[order]
 
-    def _row_features(self, a: int) -> tuple[dict[int, float], dict[int, float], dict[int, list[tuple[int, float]]]]:
+    def _row_features(self, a: int) -> tuple[dict[int, float], dict[int, float], dict[int, list[tuple[int, float]]],
+                                             dict[int, float]]:
         """Stage-2 features of row ``a`` (same arithmetic order as the kernel)."""
         cfg = self.config
         k1 = cfg.candidate_pool
         f = min(cfg.two_hop_fanout, k1)
         n1i, n1s = self.n1_i, self.n1_s
         direct: dict[int, float] = {}
+        rep: dict[int, float] = {}
         for j in range(k1):
             b = int(n1i[a, j])
             if b < 0:
                 break
             direct[b] = float(n1s[a, j])
+            rep[b] = math.log1p(float(self.n1_c[a, j]))
         two: dict[int, float] = {}
         via: dict[int, list[tuple[int, float]]] = {}
         tot_a = 0.0
@@ -290,7 +301,7 @@ class Model:
                     c = pam * (float(n1s[m, q]) / tot_m)
                     two[b] = two.get(b, 0.0) + c
                     via.setdefault(b, []).append((m, c))
-        return direct, two, via
+        return direct, two, via, rep
 
     def _x1(self, d: float, dmax: float) -> float:
         if dmax <= 0.0:
@@ -302,22 +313,25 @@ class Model:
     def score_row(self, a: int) -> np.ndarray:
         """Final score of every attendee as a candidate for ``a`` (dense, length n)."""
         cfg = self.config
-        direct, two, _ = self._row_features(a)
+        direct, two, _, rep = self._row_features(a)
         s = cfg.w_social * self.social
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
         for b in set(direct) | set(two):
             x1 = self._x1(direct.get(b, 0.0), dmax)
             x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
-            s[b] = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_social * self.social[b]
+            s[b] = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_repeat * rep.get(b, 0.0) + cfg.w_social * self.social[b]
         return s
 
     def features(self, a: int) -> np.ndarray:
-        """Unweighted stage-2 features of every candidate for ``a``: (n, 3) =
-        [direct / max_row, two_hop / max_row, log1p(degree)].  For learning the weights."""
-        direct, two, _ = self._row_features(a)
-        out = np.zeros((self.n_attendees, 3))
-        out[:, 2] = self.social
+        """Unweighted stage-2 features of every candidate for ``a``: (n, 4) =
+        [direct / max_row, two_hop / max_row, log1p(shared contexts), log1p(degree)], in the order
+        of :data:`FEATURE_WEIGHTS`.  For learning the weights."""
+        direct, two, _, rep = self._row_features(a)
+        out = np.zeros((self.n_attendees, 4))
+        out[:, 3] = self.social
+        for b, v in rep.items():
+            out[b, 2] = v
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
         for b, v in direct.items():
@@ -331,7 +345,7 @@ class Model:
         the shared contexts with their contribution to the raw co-presence, and the people
         ``a`` met who also met ``b``."""
         cfg = self.config
-        direct, two, via = self._row_features(a)
+        direct, two, via, rep = self._row_features(a)
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
         x1 = self._x1(direct.get(b, 0.0), dmax)
@@ -339,9 +353,11 @@ class Model:
         feats = {
             "direct": cfg.w_direct * x1,
             "two_hop": cfg.w_two_hop * x2,
+            "repeat": cfg.w_repeat * rep.get(b, 0.0),
             "social": cfg.w_social * float(self.social[b]),
         }
-        score = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_social * float(self.social[b])
+        score = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_repeat * rep.get(b, 0.0) + cfg.w_social * float(
+            self.social[b])
         # exact per-context contributions (context ascending, same order as the kernel)
         A, C = self.A, self.C
         pa, na = int(A.ptr[a]), int(A.length[a])

@@ -67,11 +67,12 @@ class EngineConfig:
 
     ``direct`` is kept only when the pair shares >= ``min_co_count`` contexts; the strongest
     ``candidate_pool`` partners per attendee are stored (stage 1).  The final score (stage 2) is
-    a small linear combination of three robust, scale-free features::
+    a small linear combination of four robust, scale-free features::
 
         score = w_direct * direct / max_row(direct)
               + w_two_hop * two_hop / max_row(two_hop)   # 2-step random walk over the top
                                                          # ``two_hop_fanout`` partners (resource allocation)
+              + w_repeat * log1p(shared_contexts(a,b))   # repeated meetings (count, not strength)
               + w_social * log1p(degree_b)               # sociability: distinct co-present partners
     """
 
@@ -86,9 +87,10 @@ class EngineConfig:
     recency_half_life: float | None = None  # seconds; None = no recency decay
     w_direct: float = 1.0
     w_two_hop: float = 0.5
+    w_repeat: float = 0.0
     w_social: float = 0.1
     direct_transform: str = "linear"  # "linear": direct/max_row; "log": log1p(direct)/log1p(max_row)
-    candidate_pool: int = 50
+    candidate_pool: int = 32
     two_hop_fanout: int = 20
     top_k: int = 25
 

@@ -1,0 +1,62 @@
+"""Real-time update latency: one attendee's new interaction + recompute of the co-present
+attendees' neighbour rows (``Model.update``), no refit.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/realtime_update.py --size M
+
+Updates are drawn like the generator's interactions (attendee by activity, context by the
+community/popularity mix) from a different seed, so most land in mid-size contexts and some in
+the huge keynotes.  Contexts above the cap (frozen at fit time, the same cap training uses)
+only record the interaction; their members are not recomputed because the kernel ignores them.
+Prints p50/p90/p99/max latency and the number of rows recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.synthetic import make_event, to_inputs  # noqa: E402
+from recommendations.engine import EngineConfig, InteractionArrays, fit  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", default="M", choices=["S", "M", "L"])
+    ap.add_argument("--updates", type=int, default=1000)
+    ap.add_argument("--cap-percentile", type=float, default=None)
+    a = ap.parse_args()
+    ev = make_event(a.size, seed=0)
+    cfg = EngineConfig() if a.cap_percentile is None else EngineConfig(context_cap_percentile=a.cap_percentile)
+    t = time.perf_counter()
+    m = fit(to_inputs(ev), cfg)
+    print(f"size {a.size}: fit {time.perf_counter() - t:.2f} s, cap={m.cap} "
+          f"(percentile {cfg.context_cap_percentile}, min {cfg.context_cap_min})")
+    upd = make_event(a.size, seed=12345)
+    rng = np.random.default_rng(7)
+    pick = rng.choice(upd.attendee.shape[0], a.updates + 20, replace=False)
+    lat, nrows = [], []
+    for j, i in enumerate(pick):
+        one = InteractionArrays(upd.attendee[i : i + 1], upd.context[i : i + 1], upd.weight[i : i + 1],
+                                m.n_attendees, m.n_contexts, upd.start[i : i + 1], upd.end[i : i + 1])
+        t = time.perf_counter()
+        rows = m.update(one)
+        el = time.perf_counter() - t
+        if j >= 20:  # the first few warm caches
+            lat.append(el * 1000.0)
+            nrows.append(rows.shape[0])
+    lat_a = np.array(lat)
+    nr = np.array(nrows)
+    print(f"{len(lat)} updates: latency ms p50={np.percentile(lat_a, 50):.2f} p90={np.percentile(lat_a, 90):.2f} "
+          f"p99={np.percentile(lat_a, 99):.2f} max={lat_a.max():.2f}")
+    print(f"rows recomputed per update: p50={np.percentile(nr, 50):.0f} p99={np.percentile(nr, 99):.0f} max={nr.max()}")
+    print(f"target p99 < 20 ms: {'met' if np.percentile(lat_a, 99) < 20 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""SFHH09 loader and session construction against the data set README's figures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommendations.engine import sfhh09 as S
+
+PATH = Path(os.environ.get("SFHH09_PATH", str(S.DEFAULT_PATH)))
+pytestmark = pytest.mark.skipif(not PATH.exists(), reason=f"SFHH09 data not found at {PATH}")
+
+
+@pytest.fixture(scope="module")
+def contacts() -> S.Contacts:
+    return S.load_contacts(PATH)
+
+
+def test_load_contacts_counts_rows_people_pairs(contacts):
+    assert contacts.t.shape[0] == 70_261
+    assert contacts.n_people == 403
+    assert len(S.pair_durations(contacts)) == 9_565
+
+
+def test_split_days_counts_rows_per_day(contacts):
+    h, f = S.split_days(contacts)
+    assert (h.t.shape[0], f.t.shape[0]) == (45_776, 24_485)
+
+
+def test_build_sessions_60s_day0_matches_readme(contacts):
+    h, _ = S.split_days(contacts)
+    st = S.session_stats(S.build_sessions(h, 60))
+    assert st["n_sessions"] == 10_248
+    assert st["median_size"] == 2
+    assert st["p90_size"] == 5
+
+
+def test_build_sessions_15min_day0_matches_readme(contacts):
+    h, _ = S.split_days(contacts)
+    st = S.session_stats(S.build_sessions(h, 900))
+    assert st["n_sessions"] == 447
+    assert st["max_size"] == 311
+
+
+def test_protocol_task_counts_evaluated_attendees():
+    task = S.protocol_task(PATH)
+    assert len(task.targets_all) == 348
+    assert len(task.targets_new) == 328
+
+
+def test_sessions_dwell_is_20s_per_tick(contacts):
+    h, _ = S.split_days(contacts)
+    s = S.build_sessions(h, 60)
+    assert np.all(s.dwell % 20 == 0) and s.dwell.min() == 20 and s.dwell.max() <= 60
+    assert np.all(s.end - s.start == s.dwell - 20) or np.all(s.end >= s.start)
+
+
+def test_baselines_reproduce_readme_popularity_and_repeat():
+    task = S.protocol_task(PATH)
+    pop_all, pop_new = S.evaluate(task, S.baseline_popularity(task))
+    rep_all, _ = S.evaluate(task, S.baseline_repeat_popularity(task))
+    assert (round(pop_all.recall, 3), round(pop_all.precision, 3), round(pop_all.hit, 3)) == (0.077, 0.056, 0.388)
+    assert (round(pop_new.recall, 3), round(pop_new.precision, 3), round(pop_new.hit, 3)) == (0.073, 0.040, 0.299)
+    assert (round(rep_all.recall, 3), round(rep_all.precision, 3), round(rep_all.hit, 3)) == (0.253, 0.165, 0.759)
