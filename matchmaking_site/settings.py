@@ -209,3 +209,5 @@ RECOMMENDATION_BACKENDS = {
 # Where trained local models are stored (one directory per event and version). On several machines
 # this must be a shared volume: every serving process loads the published version from here.
 MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))
+# Overrides of the local engine's settings (recommendations.engine.EngineConfig), as JSON.
+LOCAL_MODEL_CONFIG = env.json("LOCAL_MODEL_CONFIG", default={})

@@ -214,9 +214,22 @@ class LocalFit:
     config: dict = field(default_factory=dict)
 
 
+BAD_CONFIG = "Unknown engine setting(s): {names}; known: {known}."
+
+
+def engine_config(overrides: dict | None = None) -> EngineConfig:
+    """The engine's defaults (tuned on sfhh09, see benchmarks/sfhh09_quality.py), then
+    settings.LOCAL_MODEL_CONFIG, then `overrides` (e.g. `train --config '{"w_repeat": 0.2}'`)."""
+    values = EngineConfig().to_dict() | dict(getattr(settings, "LOCAL_MODEL_CONFIG", {}) or {}) | dict(overrides or {})
+    unknown = sorted(set(values) - set(EngineConfig().to_dict()))
+    if unknown:
+        raise ValueError(BAD_CONFIG.format(names=", ".join(unknown), known=", ".join(sorted(EngineConfig().to_dict()))))
+    return EngineConfig.from_dict(values)
+
+
 def default_config(*, event: Event) -> EngineConfig:
-    """The engine's tuned defaults (see benchmarks/sfhh09_quality.py); one place to change them."""
-    return EngineConfig()
+    """The configuration an event trains with; one place to make it per event later."""
+    return engine_config()
 
 
 def artifact_dir(*, event: Event, fingerprint: str) -> Path:
@@ -551,6 +564,7 @@ CHOSE_TEXT = "you both chose {name}"
 MUTUAL_TEXT = "{n} people you both met"
 MUTUAL_ONE_TEXT = "1 person you both met"
 SOCIABLE_TEXT = "they have met {n} people here"
+REPEAT_TEXT = "you were together in {n} sessions"
 RECENT_TEXT = "you were together recently"
 MAX_CONTEXT_REASONS = 3
 
@@ -606,6 +620,8 @@ def explain_pair(loaded: LoadedModel, a: int, b: int) -> tuple[list[tuple[str, i
         reasons.append(
             Reason("mutual_contacts", MUTUAL_ONE_TEXT if n == 1 else MUTUAL_TEXT.format(n=n), why.features["two_hop"])
         )
+    if why.shared_contexts > 1 and why.features.get("repeat"):
+        reasons.append(Reason("repeat", REPEAT_TEXT.format(n=why.shared_contexts), why.features["repeat"]))
     if why.degree_b and why.features.get("social"):
         reasons.append(Reason("sociable", SOCIABLE_TEXT.format(n=why.degree_b), why.features["social"]))
     return parts, reasons

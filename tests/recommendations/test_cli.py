@@ -10,7 +10,8 @@ from django.core.management.base import CommandError
 
 from events.management.commands.create_event import BAD_NUMBER, EVENT_EXISTS
 from events.models import Attendee, Event
-from recommendations.local import NO_PUBLISHED_VERSION
+from recommendations.engine import EngineConfig
+from recommendations.local import BAD_CONFIG, NO_PUBLISHED_VERSION
 from recommendations.management.commands._common import UNKNOWN_EVENT
 from recommendations.management.commands._import import import_csv
 from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS
@@ -107,6 +108,11 @@ def test_train_twice_on_the_same_inputs_keeps_one_version(tmp_path, settings):
             BAD_NUMBER.format(option="--min-dwell", value="-1"),
         ),
         ("train", {"event": "nope"}, UNKNOWN_EVENT.format(slug="nope")),
+        (
+            "train",
+            {"event": "conf", "config": '{"w_nope": 1}'},
+            "--config: " + BAD_CONFIG.format(names="w_nope", known=", ".join(sorted(EngineConfig().to_dict()))),
+        ),
         (
             "batch_recommendations",
             {"event": "conf", "num_results": 0, "output": "-"},
