@@ -211,3 +211,5 @@ RECOMMENDATION_BACKENDS = {
 MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))
 # Overrides of the local engine's settings (recommendations.engine.EngineConfig), as JSON.
 LOCAL_MODEL_CONFIG = env.json("LOCAL_MODEL_CONFIG", default={})
+# Seconds a process keeps its index of an event's declared data (rules engine) before rebuilding it.
+RULES_INDEX_SECONDS = env.int("RULES_INDEX_SECONDS", default=60)

@@ -13,6 +13,7 @@ EVENT_TYPE = join_room, EVENT_VALUE = dwell (20 s x ticks). The event is created
 --min-dwell 0: every contact tick is a real face-to-face contact, there are no accidental clicks.
 """
 
+import io
 import json
 import tempfile
 import time
@@ -59,7 +60,7 @@ class Command(BaseCommand):
             folder.mkdir(parents=True, exist_ok=True)
             csv_path, batch_path = folder / "sfhh09_day0.csv", folder / "sfhh09_batch.jsonl"
             n_rows = _write_csv(task, csv_path)
-            quiet = {"stdout": open("/dev/null", "w")}  # noqa: SIM115 - closed with the process
+            quiet = {"stdout": io.StringIO()}
             call_command("create_event", slug=slug, name="SFHH09 (evaluation)", min_dwell="0", **quiet)
             event = Event.objects.get(slug=slug)
             if "import_interactions" in get_commands():
