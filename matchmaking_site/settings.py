@@ -236,3 +236,7 @@ RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="reca
 # Where trained local models are stored (one directory per event and version). On several machines
 # this must be a shared volume: every serving process loads the published version from here.
 MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))
+# Overrides of the local engine's settings (recommendations.engine.EngineConfig), as JSON.
+LOCAL_MODEL_CONFIG = env.json("LOCAL_MODEL_CONFIG", default={})
+# Seconds a process keeps its index of an event's declared data (rules engine) before rebuilding it.
+RULES_INDEX_SECONDS = env.int("RULES_INDEX_SECONDS", default=60)

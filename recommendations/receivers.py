@@ -11,7 +11,11 @@ future service): whatever creates a block, the blocked attendee leaves both list
   re-sync its periodic tasks after commit; a deleted event takes its periodic tasks with it.
 - ModelVersion becoming published -> bump the event (new lists from the new model).
 - Connection created / accepted -> funnel stages "requested" / "accepted".
+- Interactions claimed by the outbox worker (`events.outbox.interactions_processing`, the durable
+  signal, once per batch) -> update the live local model for the attendees they touch.
 """
+
+import logging
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
@@ -19,10 +23,14 @@ from django.dispatch import receiver
 
 from events.enums import ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
+from events.outbox import interactions_processing
 
 from .cache import attendee_cache_invalidate, event_cache_invalidate
 from .funnel import Stage, funnel_record
+from .local import realtime_apply
 from .models import ModelVersion
+
+logger = logging.getLogger(__name__)
 
 
 @receiver([post_save, post_delete], sender=Block)
@@ -92,3 +100,13 @@ def _event_deleted(sender, instance: Event, **kwargs):
     from .schedules import event_schedules_delete
 
     event_schedules_delete(event=instance)
+
+
+@receiver(interactions_processing, dispatch_uid="recommendations.realtime")
+def on_interactions(sender, *, event_id: int, interaction_ids: list[int], **kwargs) -> None:
+    """Best effort: a failed live update is logged and never fails ingestion, because the next
+    training reads the same rows from the database anyway."""
+    try:
+        realtime_apply(event_id=event_id, interaction_ids=list(interaction_ids))
+    except Exception:
+        logger.exception("Real-time model update failed for event %s (%d interactions)", event_id, len(interaction_ids))

@@ -15,21 +15,28 @@ whom" rules remove candidates of groups the viewer's group may not meet.
 
 Two halves: `score_pair` is a pure function over `Declared` data and a `RuleSet` that computes
 the score and its reasons (the reference, and what tests check exactly); `rules_candidates`
-finds the best candidates among all attendees with one aggregate SQL query over the M2M tables
-(indexed by tag and by room), then recomputes the top few with `score_pair` for their reasons.
+finds the best candidates among all attendees with vectorised arithmetic over a per-event index
+of the declared data (`rank_candidates`), then recomputes the top few with `score_pair`.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+from django.conf import settings
 from django.db import connection
 
 from events.models import Attendee, Event, InterestTag, Room
 
 from .backends import Candidate, Reason, RecommendationBackend
 from .models import MatchmakingRule
+
+logger = logging.getLogger(__name__)
 
 SHARED_INTEREST = MatchmakingRule.Signal.SHARED_INTEREST.value
 COMPLEMENTARY = MatchmakingRule.Signal.COMPLEMENTARY.value
@@ -203,59 +210,129 @@ def declared_for(*, attendee_ids: Iterable[int]) -> dict[int, Declared]:
     }
 
 
-def _table(name: str) -> str:
-    return connection.ops.quote_name(_THROUGH[name][0]._meta.db_table)
+# --- Finding candidates among all attendees --------------------------------------------------------
+
+# Rules candidates are found in a per-process, per-event index of the declared data (tag or room ->
+# numpy array of attendee positions), rebuilt at most every RULES_INDEX_SECONDS. One attendee's
+# scores over 50k attendees are then a few vectorised additions (milliseconds even when a tag is
+# declared by half the event), where an aggregate SQL query over the M2M tables took hundreds of
+# milliseconds. Staleness is bounded and harmless: the viewer's own data is always read fresh, and
+# the returned candidates are re-scored from fresh rows by `pair_candidates`; only *which* people
+# are considered may lag by the TTL, well inside the cold phase's 10-minute suggestion cache.
 
 
-def aggregate_scores(*, viewer: Declared, rules: RuleSet) -> list[tuple[int, str, float]]:
-    """(attendee id, group, unboosted score) of every attendee sharing a signal with `viewer`.
+@dataclass
+class RulesIndex:
+    event_id: int
+    built_at: float
+    attendee_ids: np.ndarray  # position -> Attendee pk, sorted
+    group_codes: np.ndarray  # position -> index into `groups`
+    groups: list[str]
+    postings: dict[str, dict[int, np.ndarray]]  # relation -> target id -> positions
 
-    One query: each branch reads the M2M table through its tag/room index for the viewer's few
-    tags, so the work is the size of the matching lists, not of the event."""
+    def positions(self, relation: str, target: int) -> np.ndarray:
+        return self.postings[relation].get(target, _EMPTY)
+
+
+_EMPTY = np.empty(0, dtype=np.int64)
+_INDEXES: dict[int, RulesIndex] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def forget_rules_indexes() -> None:
+    """Drop this process's indexes (tests; after declared data was bulk-changed)."""
+    with _INDEX_LOCK:
+        _INDEXES.clear()
+
+
+_REFRESHING: set[int] = set()
+
+
+def rules_index(*, event: Event) -> RulesIndex:
+    """The event's index: built on first use; once older than the TTL, still served while one
+    background thread rebuilds it (a rebuild takes about a second at 50k attendees, which no
+    request should wait for)."""
+    ttl = getattr(settings, "RULES_INDEX_SECONDS", 60)
+    with _INDEX_LOCK:
+        index = _INDEXES.get(event.pk)
+        if index is None:
+            index = _INDEXES[event.pk] = _build_index(event)
+        elif time.monotonic() - index.built_at > ttl and event.pk not in _REFRESHING:
+            _REFRESHING.add(event.pk)
+            threading.Thread(target=_refresh, args=(event,), daemon=True, name=f"rules-index-{event.pk}").start()
+        return index
+
+
+def _refresh(event: Event) -> None:
+    try:
+        index = _build_index(event)
+        with _INDEX_LOCK:
+            _INDEXES[event.pk] = index
+    except Exception:
+        logger.exception("Rebuilding the rules index of event %s failed; the old one stays", event.pk)
+    finally:
+        with _INDEX_LOCK:
+            _REFRESHING.discard(event.pk)
+        connection.close()  # the thread's own database connection
+
+
+def _build_index(event: Event) -> RulesIndex:
+    rows = list(Attendee.objects.filter(event=event).order_by("pk").values_list("pk", "group"))
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    groups = sorted({r[1] for r in rows})
+    code = {g: i for i, g in enumerate(groups)}
+    group_codes = np.fromiter((code[r[1]] for r in rows), dtype=np.int64, count=len(rows))
+    postings: dict[str, dict[int, np.ndarray]] = {}
+    for name, (through, column) in _THROUGH.items():
+        pairs = np.array(
+            through.objects.filter(attendee__event=event).values_list("attendee_id", column), dtype=np.int64
+        ).reshape(-1, 2)
+        pos = np.searchsorted(ids, pairs[:, 0])
+        order = np.argsort(pairs[:, 1], kind="stable")
+        targets, pos = pairs[order, 1], pos[order]
+        cuts = np.flatnonzero(np.diff(targets)) + 1
+        postings[name] = {
+            int(chunk_t[0]): np.unique(chunk_p)
+            for chunk_t, chunk_p in zip(np.split(targets, cuts), np.split(pos, cuts), strict=True)
+            if chunk_t.size
+        }
+    return RulesIndex(event.pk, time.monotonic(), ids, group_codes, groups, postings)
+
+
+def rank_candidates(*, index: RulesIndex, viewer: Declared, rules: RuleSet, limit: int) -> list[int]:
+    """Attendee pks of the `limit` best rules candidates for `viewer`, by the same arithmetic as
+    `score_pair` (weights, who-may-meet-whom, boosts), best first, ties by lower pk."""
     w = rules.weights
-    branches: list[str] = []
-    params: list = []
-
-    def branch(table: str, column: str, ids: frozenset[int], weight: float) -> None:
-        if ids and weight:
-            marks = ", ".join(["%s"] * len(ids))
-            branches.append(f"SELECT attendee_id AS other, %s AS w FROM {_table(table)} WHERE {column} IN ({marks})")
-            params.extend([weight, *sorted(ids)])
-
-    branch("interests", "interesttag_id", viewer.interests, w[SHARED_INTEREST])
-    branch("seeks", "interesttag_id", viewer.offers, w[COMPLEMENTARY])  # they seek what I offer
-    branch("offers", "interesttag_id", viewer.seeks, w[COMPLEMENTARY])  # they offer what I seek
-    branch("planned_rooms", "room_id", viewer.planned_rooms, w[PLANNED_SESSION])
-    if not branches:
-        return []
-    attendee_table = connection.ops.quote_name(Attendee._meta.db_table)
-    group_column = connection.ops.quote_name("group")
-    where = ["ev.other <> %s"]
-    params.append(viewer.attendee_id)
+    scores = np.zeros(index.attendee_ids.shape[0], dtype=np.float64)
+    for relation, targets, weight in (
+        ("interests", viewer.interests, w[SHARED_INTEREST]),
+        ("seeks", viewer.offers, w[COMPLEMENTARY]),  # they seek what the viewer offers
+        ("offers", viewer.seeks, w[COMPLEMENTARY]),  # they offer what the viewer seeks
+        ("planned_rooms", viewer.planned_rooms, w[PLANNED_SESSION]),
+    ):
+        for target in targets:
+            scores[index.positions(relation, target)] += weight  # positions are unique per target
     allowed = rules.allow.get(viewer.group)
     if allowed is not None:
-        where.append(f"a.{group_column} IN ({', '.join(['%s'] * len(allowed))})")
-        params.extend(sorted(allowed))
-    sql = (
-        f"SELECT ev.other, a.{group_column}, SUM(ev.w) FROM ({' UNION ALL '.join(branches)}) ev "
-        f"JOIN {attendee_table} a ON a.id = ev.other WHERE {' AND '.join(where)} "
-        f"GROUP BY ev.other, a.{group_column}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(int(pk), group, float(score)) for pk, group, score in cursor.fetchall()]
-
-
-def _tag_holders(tag_ids: Iterable[int]) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {}
-    ids = list(tag_ids)
-    for name in ("interests", "offers"):
-        through = _THROUGH[name][0]
-        for attendee_id, tag in through.objects.filter(interesttag_id__in=ids).values_list(
-            "attendee_id", "interesttag_id"
-        ):
-            out.setdefault(tag, set()).add(attendee_id)
-    return out
+        ok = np.array([g in allowed for g in index.groups], dtype=bool)
+        scores[~ok[index.group_codes]] = 0.0
+    group_factors = rules.group_factors(viewer.group)
+    if group_factors:
+        by_code = np.array([group_factors.get(g, 1.0) if g else 1.0 for g in index.groups])
+        scores *= by_code[index.group_codes]
+    for tag, factor in rules.tag_factors(viewer.group).items():
+        holders = np.union1d(index.positions("interests", tag), index.positions("offers", tag))
+        scores[holders] *= factor
+    me = np.searchsorted(index.attendee_ids, viewer.attendee_id)
+    if me < scores.shape[0] and index.attendee_ids[me] == viewer.attendee_id:
+        scores[me] = 0.0
+    hits = np.flatnonzero(scores > 0)
+    if hits.size > limit:
+        # Keep everything tied with the limit-th score, then order exactly (score desc, pk asc).
+        kth = np.partition(-scores[hits], limit - 1)[limit - 1]
+        hits = hits[-scores[hits] <= kth]
+    order = np.lexsort((index.attendee_ids[hits], -scores[hits]))[:limit]
+    return index.attendee_ids[hits[order]].tolist()
 
 
 def rules_candidates(*, event: Event, attendee: Attendee, limit: int, rules: RuleSet | None = None) -> list[Candidate]:
@@ -264,19 +341,7 @@ def rules_candidates(*, event: Event, attendee: Attendee, limit: int, rules: Rul
     viewer = declared_for(attendee_ids=[attendee.pk]).get(attendee.pk)
     if viewer is None or limit <= 0:
         return []
-    rows = aggregate_scores(viewer=viewer, rules=rules)
-    group_factors = rules.group_factors(viewer.group)
-    tag_factors = rules.tag_factors(viewer.group)
-    holders = _tag_holders(tag_factors) if tag_factors else {}
-    ranked = []
-    for pk, group, base in rows:
-        factor = group_factors.get(group, 1.0) if group else 1.0
-        for tag, f in tag_factors.items():
-            if pk in holders.get(tag, ()):
-                factor *= f
-        ranked.append((-base * factor, pk))
-    ranked.sort()
-    top = [pk for _, pk in ranked[:limit]]
+    top = rank_candidates(index=rules_index(event=event), viewer=viewer, rules=rules, limit=limit)
     return pair_candidates(event=event, viewer=viewer, other_ids=top, rules=rules)
 
 

@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 
 from recommendations.local import forget_loaded_models
+from recommendations.rules import forget_rules_indexes
 
 from . import backends
 
@@ -13,9 +14,11 @@ def _fresh_model_state(settings, tmp_path):
     settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
     cache.clear()
     forget_loaded_models()
+    forget_rules_indexes()
     yield
     cache.clear()
     forget_loaded_models()
+    forget_rules_indexes()
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from events.management.commands.create_event import BAD_NUMBER, EVENT_EXISTS
-from events.models import Event
-from recommendations.local import NO_PUBLISHED_VERSION
+from events.models import Attendee, Event
+from recommendations.engine import EngineConfig
+from recommendations.local import BAD_CONFIG, NO_PUBLISHED_VERSION
 from recommendations.management.commands._common import UNKNOWN_EVENT
 from recommendations.management.commands._import import import_csv
 from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS
@@ -108,6 +109,11 @@ def test_train_twice_on_the_same_inputs_keeps_one_version(tmp_path, settings):
         ),
         ("train", {"event": "nope"}, UNKNOWN_EVENT.format(slug="nope")),
         (
+            "train",
+            {"event": "conf", "config": '{"w_nope": 1}'},
+            "--config: " + BAD_CONFIG.format(names="w_nope", known=", ".join(sorted(EngineConfig().to_dict()))),
+        ),
+        (
             "batch_recommendations",
             {"event": "conf", "num_results": 0, "output": "-"},
             BAD_NUM_RESULTS.format(max=MAX_RESULTS, value=0),
@@ -130,3 +136,25 @@ def test_create_event_refuses_an_existing_slug():
     run("create_event", slug="conf", name="Conf")
     with pytest.raises(CommandError, match=EVENT_EXISTS.format(slug="conf")):
         run("create_event", slug="conf", name="Again")
+
+
+def test_simulate_event_size_s_writes_the_generated_event():
+    out = run("simulate_event", size="S", slug="sim")
+
+    event = Event.objects.get(slug="sim")
+    assert out.startswith(f"created sim (id {event.pk}): 2000 attendees, 200 rooms, 20000 interactions;")
+    assert (event.attendees.count(), event.rooms.count(), event.interactions.count()) == (2000, 200, 20000)
+    assert Attendee.interests.through.objects.filter(attendee__event=event).count() == 2000
+    assert event.interactions.filter(processed_at__isnull=True).count() == 0
+
+
+def test_evaluate_sfhh09_prints_the_figures_next_to_the_baselines():
+    out = run("evaluate_sfhh09", slug="sfhh09-test")
+
+    lines = out.splitlines()
+    table = lines[lines.index(next(x for x in lines if x.startswith("method"))) :]
+    assert [x.split("  ")[0] for x in table[1:4]] == ["local model (Django path)", "popularity", "repeat + popularity"]
+    assert "348 evaluated (all), 328 (new-only)" in out
+    # The baselines computed in the same run match the README's reference figures.
+    assert table[2].split()[1:] == ["0.077", "0.056", "0.388", "|", "0.073", "0.040", "0.299"]
+    assert table[3].split()[3:] == ["0.253", "0.165", "0.759", "|", "0.073", "0.040", "0.299"]

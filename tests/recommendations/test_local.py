@@ -21,6 +21,7 @@ from recommendations.local import (
     train_event_now,
 )
 from recommendations.models import ModelVersion
+from recommendations.receivers import on_interactions
 from recommendations.rules import SHARED_INTEREST_TEXT
 from tests.factories import AttendeeFactory, ContentFactory, EventFactory, InteractionFactory, RoomFactory
 
@@ -190,3 +191,16 @@ def test_realtime_apply_is_idempotent_and_serving_reads_it():
     assert cache.get(realtime_key(version.pk, cat.pk)) == [[ana.pk, 1.0], [bob.pk, 0.0]]  # bob: the filler
     assert [(c.attendee_id, c.score) for c in found] == [(ana.pk, 1.0)]
     assert found[0].reasons[0].text == "you both spent 10 min in 'Late room' at the same time"
+
+
+def test_interactions_signal_receiver_updates_the_live_model():
+    event = EventFactory()
+    ana, bob = (AttendeeFactory(event=event) for _ in range(2))
+    room = RoomFactory(event=event)
+    visit(ana, room)
+    version = train_event_now(event=event, config=DIRECT_ONLY)
+    late = visit(bob, room, at=60)
+
+    on_interactions(None, event_id=event.pk, interaction_ids=[late.pk])
+
+    assert cache.get(realtime_key(version.pk, bob.pk)) == [[ana.pk, 1.0]]

@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from events.services import attendee_set_tags
@@ -13,6 +15,8 @@ from recommendations.rules import (
     YOU_SEEK_TEXT,
     Declared,
     RuleSet,
+    declared_for,
+    load_rules,
     rules_candidates,
     score_pair,
 )
@@ -173,3 +177,42 @@ def test_rules_candidates_limit_keeps_the_best(world):
     cat = _attendee(event, "Cat", interests=[t["MLOps"], t["PostgreSQL"]])
 
     assert [c.attendee_id for c in rules_candidates(event=event, attendee=ana, limit=1)] == [cat.pk]
+
+
+def test_rules_candidates_agree_with_score_pair_over_everyone(world):
+    """The vectorised ranking and the pure reference give the same list on seeded random data."""
+
+    event, t, r = world
+    tags, rooms = list(t.values()), list(r.values())
+    rng = random.Random(4)
+    people = [
+        _attendee(
+            event,
+            f"P{i}",
+            group=rng.choice(["", "sponsor", "buyer", "speaker"]),
+            interests=rng.sample(tags, rng.randint(0, 3)),
+            offers=rng.sample(tags, rng.randint(0, 1)),
+            seeks=rng.sample(tags, rng.randint(0, 1)),
+            planned_rooms=rng.sample(rooms, rng.randint(0, 2)),
+        )
+        for i in range(40)
+    ]
+    MatchmakingRule.objects.create(event=event, kind="allow", from_group="sponsor", to_group="buyer")
+    MatchmakingRule.objects.create(event=event, kind="allow", from_group="sponsor", to_group="speaker")
+    MatchmakingRule.objects.create(event=event, kind="boost_group", to_group="speaker", value=1.5)
+    MatchmakingRule.objects.create(event=event, kind="boost_tag", from_group="buyer", tag=t["MLOps"], value=2.0)
+    MatchmakingRule.objects.create(event=event, kind="weight", signal="planned_session", value=0.25)
+    rules = load_rules(event=event)
+    declared = declared_for(attendee_ids=[p.pk for p in people])
+    labels = {tag.pk: tag.label for tag in tags}
+    names = {room.pk: room.name for room in rooms}
+
+    for viewer in people:
+        expected = sorted(
+            (-s, o)
+            for o, d in declared.items()
+            if o != viewer.pk
+            and (s := score_pair(declared[viewer.pk], d, rules=rules, tag_labels=labels, room_names=names)[0]) > 0
+        )
+        found = rules_candidates(event=event, attendee=viewer, limit=100)
+        assert [(-c.score, c.attendee_id) for c in found] == expected

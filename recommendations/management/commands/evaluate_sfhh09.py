@@ -13,6 +13,7 @@ EVENT_TYPE = join_room, EVENT_VALUE = dwell (20 s x ticks). The event is created
 --min-dwell 0: every contact tick is a real face-to-face contact, there are no accidental clicks.
 """
 
+import io
 import json
 import tempfile
 import time
@@ -40,9 +41,10 @@ class Command(BaseCommand):
         parser.add_argument("--slug", default="sfhh09-eval")
         parser.add_argument("--replace", action="store_true", help="Delete the event of that slug first.")
         parser.add_argument("--data", default=str(S.DEFAULT_PATH))
+        parser.add_argument("--config", default="", help="Engine settings as JSON, passed to `train --config`.")
         parser.add_argument("--workdir", default="", help="Keep the CSV and batch file here (default: temporary).")
 
-    def handle(self, *args, slug, replace, data, workdir, **options):
+    def handle(self, *args, slug, replace, data, workdir, config, **options):
         if not Path(data).exists():
             raise CommandError(NO_DATA.format(path=data))
         existing = Event.objects.filter(slug=slug).first()
@@ -58,7 +60,7 @@ class Command(BaseCommand):
             folder.mkdir(parents=True, exist_ok=True)
             csv_path, batch_path = folder / "sfhh09_day0.csv", folder / "sfhh09_batch.jsonl"
             n_rows = _write_csv(task, csv_path)
-            quiet = {"stdout": open("/dev/null", "w")}  # noqa: SIM115 - closed with the process
+            quiet = {"stdout": io.StringIO()}
             call_command("create_event", slug=slug, name="SFHH09 (evaluation)", min_dwell="0", **quiet)
             event = Event.objects.get(slug=slug)
             if "import_interactions" in get_commands():
@@ -68,7 +70,7 @@ class Command(BaseCommand):
                 import_csv(event=event, path=str(csv_path))
                 how = "internal CSV import (import_interactions not installed)"
             t_train = time.perf_counter()
-            call_command("train", event=slug, stdout=self.stdout)
+            call_command("train", event=slug, config=config, stdout=self.stdout)
             train_s = time.perf_counter() - t_train
             # Enough results that the new-only list still has K after removing everyone met on day 0.
             num = K + max(len(m) for m in task.met)

@@ -3,10 +3,12 @@
 The summary is one `key: value` per line, stable for scripts:
 version, status, attendees, contexts, interactions, seconds, then one line per offline metric."""
 
+import json
+
 from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Interaction
-from recommendations.local import train_event_now
+from recommendations.local import engine_config, train_event_now
 
 from ._common import get_event
 
@@ -18,13 +20,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--event", required=True, help="Event slug.")
+        parser.add_argument("--config", default="", help="Engine settings as JSON, e.g. '{\"w_repeat\": 0.2}'.")
 
-    def handle(self, *args, event, **options):
+    def handle(self, *args, event, config, **options):
         ev = get_event(event)
+        try:
+            cfg = engine_config(json.loads(config) if config else None)
+        except (ValueError, TypeError) as exc:
+            raise CommandError(f"--config: {exc}") from exc
         if not Interaction.objects.filter(event=ev, qualifies=True).exists():
             raise CommandError(NOTHING_TO_TRAIN.format(slug=event))
         try:
-            version = train_event_now(event=ev, trigger="cli")
+            version = train_event_now(event=ev, trigger="cli", config=cfg)
         except ValueError as exc:
             raise CommandError(f"Training failed for {event!r}: {exc}") from exc
         lines = {
