@@ -65,26 +65,40 @@ def fmt(r: tuple[S.Metrics, S.Metrics]) -> str:
 
 
 def describe(c: EngineConfig) -> str:
-    return (f"alpha={c.popularity_discount} bonus={c.same_time_bonus} hl={c.recency_half_life} "
-            f"minco={c.min_co_count} cap={c.context_cap} x1={c.direct_transform} v={c.value_transform} "
-            f"w=({c.w_direct},{c.w_two_hop},{c.w_social})")
+    return (
+        f"alpha={c.popularity_discount} bonus={c.same_time_bonus} hl={c.recency_half_life} "
+        f"minco={c.min_co_count} cap={c.context_cap} x1={c.direct_transform} v={c.value_transform} "
+        f"w=({c.w_direct},{c.w_two_hop},{c.w_social})"
+    )
 
 
 def main() -> None:
     t0 = time.time()
     internal = S.internal_task()
     proto = S.protocol_task()
-    print(f"protocol: {len(proto.targets_all)} evaluated (all), {len(proto.targets_new)} (new-only); "
-          f"internal split: {len(internal.targets_all)} / {len(internal.targets_new)}")
+    print(
+        f"protocol: {len(proto.targets_all)} evaluated (all), {len(proto.targets_new)} (new-only); "
+        f"internal split: {len(internal.targets_all)} / {len(internal.targets_new)}"
+    )
     head = f"{'method':60s} {'all R@10':>6s} {'P@10':>6s} {'hit':>6s} | {'new R':>6s} {'P@10':>6s} {'hit':>6s}"
 
     # ---- grid search on the internal split
-    grid = list(itertools.product([0.5, 1.0], [0.0, 1.0], [None, 4 * 3600.0], [1, 2], [8, 64],
-                                  ["linear", "log"], ["log", "sqrt"]))
+    grid = list(
+        itertools.product(
+            [0.5, 1.0], [0.0, 1.0], [None, 4 * 3600.0], [1, 2], [8, 64], ["linear", "log"], ["log", "sqrt"]
+        )
+    )
     scored = []
     for alpha, bonus, hl, minco, cap, tr, vt in grid:
-        cfg = EngineConfig(popularity_discount=alpha, same_time_bonus=bonus, recency_half_life=hl,
-                           min_co_count=minco, context_cap=cap, direct_transform=tr, value_transform=vt)
+        cfg = EngineConfig(
+            popularity_discount=alpha,
+            same_time_bonus=bonus,
+            recency_half_life=hl,
+            min_co_count=minco,
+            context_cap=cap,
+            direct_transform=tr,
+            value_transform=vt,
+        )
         cfg = learn_weights(internal, cfg)
         r = S.evaluate(internal, fit(inputs(internal), cfg).score_row)
         scored.append((objective(r), cfg, r))
@@ -114,7 +128,10 @@ def main() -> None:
         ("  min co-interaction count 2", variant(min_co_count=2)),
         ("  context cap 64 (no effective cap here)", variant(context_cap=64)),
         ("  other dwell value transform", variant(value_transform="log" if best.value_transform == "sqrt" else "sqrt")),
-        ("  other direct transform", variant(direct_transform="log" if best.direct_transform == "linear" else "linear")),
+        (
+            "  other direct transform",
+            variant(direct_transform="log" if best.direct_transform == "linear" else "linear"),
+        ),
         ("engine: defaults of EngineConfig()", EngineConfig()),
     ]
 

@@ -11,18 +11,21 @@ future service): whatever creates a block, the blocked attendee leaves both list
   re-sync its periodic tasks after commit; a deleted event takes its periodic tasks with it.
 - ModelVersion becoming published -> bump the event (new lists from the new model).
 - Connection created / accepted -> funnel stages "requested" / "accepted".
+- Attendee erased -> bump the event; on Personalize, hide them remotely and queue a retrain.
 """
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from events.enums import ConnectionStatus
+from events.enums import Backend, ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
+from events.privacy import attendee_erasing
 
 from .cache import attendee_cache_invalidate, event_cache_invalidate
 from .funnel import Stage, funnel_record
 from .models import ModelVersion
+from .personalize.services import personalize_erase_attendee
 
 
 @receiver([post_save, post_delete], sender=Block)
@@ -92,3 +95,12 @@ def _event_deleted(sender, instance: Event, **kwargs):
     from .schedules import event_schedules_delete
 
     event_schedules_delete(event=instance)
+
+
+@receiver(attendee_erasing)
+def _attendee_erasing(sender, attendee: Attendee, **kwargs):
+    """An erased attendee leaves every list of the event at once, and a remote model stops
+    serving them (Personalize hides them through the items dataset and retrains without them)."""
+    event_cache_invalidate(event_id=attendee.event_id)
+    if attendee.event.backend == Backend.PERSONALIZE:
+        personalize_erase_attendee(attendee=attendee)

@@ -85,8 +85,33 @@ def _heap_sorted(hs, hi, size, out_s, out_i):
 
 
 @njit(cache=True)
-def _stage1_row(a, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v, c_s, c_e,
-                idf, bonus, min_co, k, acc, cnt, touched, hs, hi, out_i, out_s, out_c):
+def _stage1_row(
+    a,
+    a_ptr,
+    a_len,
+    a_idx,
+    a_v,
+    a_s,
+    a_e,
+    c_ptr,
+    c_len,
+    c_idx,
+    c_v,
+    c_s,
+    c_e,
+    idf,
+    bonus,
+    min_co,
+    k,
+    acc,
+    cnt,
+    touched,
+    hs,
+    hi,
+    out_i,
+    out_s,
+    out_c,
+):
     nt = 0
     p0 = a_ptr[a]
     for q in range(p0, p0 + a_len[a]):
@@ -137,8 +162,31 @@ def _stage1_row(a, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v,
 
 
 @njit(cache=True, parallel=True)
-def stage1(rows, n_att, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v, c_s, c_e,
-           idf, bonus, min_co, k, n_chunks, out_i, out_s, out_c, out_deg):
+def stage1(
+    rows,
+    n_att,
+    a_ptr,
+    a_len,
+    a_idx,
+    a_v,
+    a_s,
+    a_e,
+    c_ptr,
+    c_len,
+    c_idx,
+    c_v,
+    c_s,
+    c_e,
+    idf,
+    bonus,
+    min_co,
+    k,
+    n_chunks,
+    out_i,
+    out_s,
+    out_c,
+    out_deg,
+):
     """Top-k co-presence partners for each attendee in ``rows`` (written at out[j] for rows[j])."""
     m = rows.shape[0]
     step = (m + n_chunks - 1) // n_chunks
@@ -153,9 +201,33 @@ def stage1(rows, n_att, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx,
         hs = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(lo, hi_):
-            out_deg[j] = _stage1_row(rows[j], a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx,
-                                     c_v, c_s, c_e, idf, bonus, min_co, k, acc, cnt, touched, hs, hi,
-                                     out_i[j], out_s[j], out_c[j])
+            out_deg[j] = _stage1_row(
+                rows[j],
+                a_ptr,
+                a_len,
+                a_idx,
+                a_v,
+                a_s,
+                a_e,
+                c_ptr,
+                c_len,
+                c_idx,
+                c_v,
+                c_s,
+                c_e,
+                idf,
+                bonus,
+                min_co,
+                k,
+                acc,
+                cnt,
+                touched,
+                hs,
+                hi,
+                out_i[j],
+                out_s[j],
+                out_c[j],
+            )
 
 
 @njit(cache=True, inline="always")
@@ -168,8 +240,9 @@ def norm_direct(d, dmax, log_mode):
 
 
 @njit(cache=True)
-def _stage2_row(a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, acc_d, acc_2, mark, touched,
-                hs, hi, out_i, out_s):
+def _stage2_row(
+    a, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, acc_d, acc_2, mark, touched, hs, hi, out_i, out_s
+):
     k1 = n1_i.shape[1]
     nt = 0
     dmax = n1_s[a, 0] if n1_i[a, 0] >= 0 else 0.0
@@ -267,5 +340,24 @@ def stage2(rows, n_att, n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode
         hs = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(lo, hi_):
-            _stage2_row(rows[j], n1_i, n1_s, fanout, pop, social, w_d, w_2, w_s, log_mode, k, acc_d, acc_2, mark,
-                        touched, hs, hi, out_i[j], out_s[j])
+            _stage2_row(
+                rows[j],
+                n1_i,
+                n1_s,
+                fanout,
+                pop,
+                social,
+                w_d,
+                w_2,
+                w_s,
+                log_mode,
+                k,
+                acc_d,
+                acc_2,
+                mark,
+                touched,
+                hs,
+                hi,
+                out_i[j],
+                out_s[j],
+            )

@@ -57,8 +57,9 @@ class _Blocks:
         self.used = 0
 
     @staticmethod
-    def build(group: np.ndarray, other: np.ndarray, w: np.ndarray, s: np.ndarray, e: np.ndarray,
-              v: np.ndarray, n_groups: int) -> "_Blocks":
+    def build(
+        group: np.ndarray, other: np.ndarray, w: np.ndarray, s: np.ndarray, e: np.ndarray, v: np.ndarray, n_groups: int
+    ) -> "_Blocks":
         order = np.lexsort((other, group))
         m = order.shape[0]
         b = _Blocks(n_groups, m)
@@ -170,8 +171,9 @@ def _n_chunks(m: int, small: bool = False) -> int:
 class Model:
     """Fitted recommender state.  Build with :func:`fit` or :meth:`Model.load`."""
 
-    def __init__(self, cfg: EngineConfig, n_att: int, n_ctx: int, A: _Blocks, C: _Blocks, t_ref: float,
-                 cap: int) -> None:
+    def __init__(
+        self, cfg: EngineConfig, n_att: int, n_ctx: int, A: _Blocks, C: _Blocks, t_ref: float, cap: int
+    ) -> None:
         self.config = cfg
         self.n_attendees = n_att
         self.n_contexts = n_ctx
@@ -204,9 +206,31 @@ class Model:
         oc = np.empty((m, cfg.candidate_pool), dtype=np.int32)
         od = np.empty(m, dtype=np.int64)
         A, C = self.A, self.C
-        K.stage1(rows, self.n_attendees, A.ptr, A.length, A.idx, A.v, A.s, A.e, C.ptr, C.length, C.idx, C.v,
-                 C.s, C.e, self.idf, float(cfg.same_time_bonus), int(cfg.min_co_count), cfg.candidate_pool,
-                 _n_chunks(m, small), oi, os_, oc, od)
+        K.stage1(
+            rows,
+            self.n_attendees,
+            A.ptr,
+            A.length,
+            A.idx,
+            A.v,
+            A.s,
+            A.e,
+            C.ptr,
+            C.length,
+            C.idx,
+            C.v,
+            C.s,
+            C.e,
+            self.idf,
+            float(cfg.same_time_bonus),
+            int(cfg.min_co_count),
+            cfg.candidate_pool,
+            _n_chunks(m, small),
+            oi,
+            os_,
+            oc,
+            od,
+        )
         self.n1_i[rows] = oi
         self.n1_s[rows] = os_
         self.n1_c[rows] = oc
@@ -218,9 +242,23 @@ class Model:
         m = rows.shape[0]
         oi = np.empty((m, cfg.top_k), dtype=np.int64)
         os_ = np.empty((m, cfg.top_k), dtype=np.float64)
-        K.stage2(rows, self.n_attendees, self.n1_i, self.n1_s, int(cfg.two_hop_fanout), self.pop, self.social,
-                 float(cfg.w_direct), float(cfg.w_two_hop), float(cfg.w_social), cfg.direct_transform == "log", cfg.top_k,
-                 _n_chunks(m, small), oi, os_)
+        K.stage2(
+            rows,
+            self.n_attendees,
+            self.n1_i,
+            self.n1_s,
+            int(cfg.two_hop_fanout),
+            self.pop,
+            self.social,
+            float(cfg.w_direct),
+            float(cfg.w_two_hop),
+            float(cfg.w_social),
+            cfg.direct_transform == "log",
+            cfg.top_k,
+            _n_chunks(m, small),
+            oi,
+            os_,
+        )
         self.tab_i[rows] = oi
         self.tab_s[rows] = os_
 
@@ -230,8 +268,9 @@ class Model:
         self._stage2(rows, small)
 
     # ------------------------------------------------------------------ queries
-    def neighbours(self, a: int, k: int | None = None, exclude: np.ndarray | list[int] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def neighbours(
+        self, a: int, k: int | None = None, exclude: np.ndarray | list[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (indices, scores) for attendee ``a``, best first, ties by lower index.
 
         Served from the stored table when possible; with ``exclude`` (e.g. people already met)
@@ -365,8 +404,15 @@ class Model:
             raw += contrib
         ctx.sort(key=lambda t: -t[1])
         vv = sorted(via.get(b, []), key=lambda t: -t[1])
-        return Explanation(score=score, features=feats, direct_raw=raw, contexts=ctx, via=vv,
-                           degree_b=int(self.deg[b]), shared_contexts=shared)
+        return Explanation(
+            score=score,
+            features=feats,
+            direct_raw=raw,
+            contexts=ctx,
+            via=vv,
+            degree_b=int(self.deg[b]),
+            shared_contexts=shared,
+        )
 
     # ------------------------------------------------------------------ real time
     def update(self, new: InteractionArrays) -> np.ndarray:
@@ -387,8 +433,9 @@ class Model:
         st, en = new.starts(), new.ends()
         touched_ctx: dict[int, int] = {}
         rows: set[int] = set()
-        for a, c, w, s, e in zip(new.attendee.tolist(), new.context.tolist(), new.weight.tolist(), st.tolist(),
-                                 en.tolist()):
+        for a, c, w, s, e in zip(
+            new.attendee.tolist(), new.context.tolist(), new.weight.tolist(), st.tolist(), en.tolist()
+        ):
             if c not in touched_ctx:
                 touched_ctx[c] = int(self.C.length[c])
             rows.add(a)
@@ -439,11 +486,29 @@ class Model:
         indptr, idx, w, s, e = self.A.compact()
         np.savez_compressed(
             path,
-            meta=np.array(json.dumps({"config": self.config.to_dict(), "n_attendees": self.n_attendees,
-                                      "n_contexts": self.n_contexts, "t_ref": self.t_ref, "cap": self.cap,
-                                      "format": 1})),
-            indptr=indptr, idx=idx, w=w, s=s, e=e, n1_i=self.n1_i, n1_s=self.n1_s, n1_c=self.n1_c, deg=self.deg,
-            tab_i=self.tab_i, tab_s=self.tab_s,
+            meta=np.array(
+                json.dumps(
+                    {
+                        "config": self.config.to_dict(),
+                        "n_attendees": self.n_attendees,
+                        "n_contexts": self.n_contexts,
+                        "t_ref": self.t_ref,
+                        "cap": self.cap,
+                        "format": 1,
+                    }
+                )
+            ),
+            indptr=indptr,
+            idx=idx,
+            w=w,
+            s=s,
+            e=e,
+            n1_i=self.n1_i,
+            n1_s=self.n1_s,
+            n1_c=self.n1_c,
+            deg=self.deg,
+            tab_i=self.tab_i,
+            tab_s=self.tab_s,
         )
 
     @staticmethod
@@ -466,8 +531,18 @@ def _overlap_py(sa: float, ea: float, sb: float, eb: float) -> float:
     return float(K._overlap.py_func(float(sa), float(ea), float(sb), float(eb)))
 
 
-def _build(cfg: EngineConfig, att: np.ndarray, ctx: np.ndarray, w: np.ndarray, s: np.ndarray, e: np.ndarray,
-           n_att: int, n_ctx: int, t_ref: float, cap: int | None) -> Model:
+def _build(
+    cfg: EngineConfig,
+    att: np.ndarray,
+    ctx: np.ndarray,
+    w: np.ndarray,
+    s: np.ndarray,
+    e: np.ndarray,
+    n_att: int,
+    n_ctx: int,
+    t_ref: float,
+    cap: int | None,
+) -> Model:
     v = _values(w, e, cfg, t_ref)
     A = _Blocks.build(att, ctx, w, s, e, v, n_att)
     C = _Blocks.build(ctx, att, w, s, e, v, n_ctx)
