@@ -167,7 +167,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "matchmaking_site.schema.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "events.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
