@@ -110,13 +110,29 @@ def main() -> None:
     from benchmarks.synthetic import SIZES
 
     n_att, n_ctx, n_int = SIZES[a.size]
-    print(f"size {a.size}: {n_att} attendees, {n_ctx} contexts, {n_int} interactions, top-{TOPK}, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"size {a.size}: {n_att} attendees, {n_ctx} contexts, {n_int} interactions, top-{TOPK}, {os.cpu_count()} cores"
+    )
     res = {}
     for method in a.methods.split(","):
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        p = subprocess.run([sys.executable, __file__, "--size", a.size, "--seed", str(a.seed), "--sk-budget",
-                            str(a.sk_budget), "--child", method], capture_output=True, text=True, env=env)
+        p = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--size",
+                a.size,
+                "--seed",
+                str(a.seed),
+                "--sk-budget",
+                str(a.sk_budget),
+                "--child",
+                method,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if p.returncode != 0:
             print(f"{method:14s} FAILED: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}")
             continue
@@ -125,9 +141,11 @@ def main() -> None:
         extra = f" (fit {r['fit_seconds']:.2f} s)" if "fit_seconds" in r else ""
         extra += f" cap={r['cap']}" if "cap" in r else ""
         mark = "~" if r.get("extrapolated") else " "
-        print(f"{method:14s} {mark}{r['seconds']:9.2f} s   peak {r['peak_mib']:8.0f} MiB (base {r['base_mib']:.0f})"
-              f"{extra}" + (f"  [{r['rows']} rows measured, extrapolated]" if r.get("extrapolated") else ""),
-              flush=True)
+        print(
+            f"{method:14s} {mark}{r['seconds']:9.2f} s   peak {r['peak_mib']:8.0f} MiB (base {r['base_mib']:.0f})"
+            f"{extra}" + (f"  [{r['rows']} rows measured, extrapolated]" if r.get("extrapolated") else ""),
+            flush=True,
+        )
     if "ours" in res:
         for other in ("ours-uncapped", "implicit", "sklearn"):
             if other in res:

@@ -438,3 +438,19 @@ class RoomVisit(models.Model):
         if self.joined_at is None or self.left_at is None:
             return None
         return (self.left_at - self.joined_at).total_seconds()
+
+
+class EventArchive(models.Model):
+    """What remains of an event after its retention period: aggregates, no personal data."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="archive")
+    attendees = models.PositiveIntegerField(default=0)
+    interactions = models.PositiveIntegerField(default=0)
+    qualifying_interactions = models.PositiveIntegerField(default=0)
+    room_dwell_seconds = models.FloatField(default=0.0)
+    connections_accepted = models.PositiveIntegerField(default=0)
+    per_room = models.JSONField(default=dict, blank=True)
+    archived_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"archive of {self.event}"

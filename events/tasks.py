@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from . import outbox, presence
+from . import outbox, presence, privacy
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +32,12 @@ def sweep_interactions(*, grace_seconds: float | None = None) -> int:
 def close_stale_visits() -> int:
     """Periodic: close room visits whose heartbeats stopped or whose event's live window ended."""
     return presence.room_visits_close_stale()
+
+
+@shared_task(name="events.purge_expired_events", ignore_result=True)
+def purge_expired_events() -> list[str]:
+    """Daily: delete personal data of events past their retention period, keeping aggregates."""
+    purged = privacy.events_purge_expired()
+    if purged:
+        logger.info("Purged personal data of events past retention: %s", ", ".join(purged))
+    return purged

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "matchmaking_site.middleware.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -178,7 +179,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "matchmaking_site.schema.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "events.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -186,7 +187,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # Rates per API key (or user, or client address). Views opt in with `throttle_scope`; an excess
+    # gets 429 with a Retry-After header. Sized for a platform sending ten 500-item batches a second.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "ingest": env.str("THROTTLE_INGEST", default="1200/min"),
+        "token": env.str("THROTTLE_TOKEN", default="120/min"),
+        "attendee": env.str("THROTTLE_ATTENDEE", default="600/min"),
+    },
 }
+# Admin (and any other) login attempts per client address and per username, before 429.
+LOGIN_RATE_LIMIT = env.int("LOGIN_RATE_LIMIT", default=10)
+LOGIN_RATE_WINDOW_SECONDS = env.int("LOGIN_RATE_WINDOW_SECONDS", default=300)
+# Request bodies: a 500-item ingestion batch is ~150 KB; anything past this is refused before parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Attendee matchmaking API",
     "DESCRIPTION": "People-to-meet suggestions for virtual and hybrid events.",

@@ -13,6 +13,7 @@ future service): whatever creates a block, the blocked attendee leaves both list
 - Connection created / accepted -> funnel stages "requested" / "accepted".
 - Interactions claimed by the outbox worker (`events.outbox.interactions_processing`, the durable
   signal, once per batch) -> update the live local model for the attendees they touch.
+- Attendee erased -> bump the event; on Personalize, hide them remotely and queue a retrain.
 """
 
 import logging
@@ -21,14 +22,16 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from events.enums import ConnectionStatus
+from events.enums import Backend, ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
 from events.outbox import interactions_processing
+from events.privacy import attendee_erasing
 
 from .cache import attendee_cache_invalidate, event_cache_invalidate
 from .funnel import Stage, funnel_record
 from .local import realtime_apply
 from .models import ModelVersion
+from .personalize.services import personalize_erase_attendee
 
 logger = logging.getLogger(__name__)
 
@@ -110,3 +113,12 @@ def on_interactions(sender, *, event_id: int, interaction_ids: list[int], **kwar
         realtime_apply(event_id=event_id, interaction_ids=list(interaction_ids))
     except Exception:
         logger.exception("Real-time model update failed for event %s (%d interactions)", event_id, len(interaction_ids))
+
+
+@receiver(attendee_erasing)
+def _attendee_erasing(sender, attendee: Attendee, **kwargs):
+    """An erased attendee leaves every list of the event at once, and a remote model stops
+    serving them (Personalize hides them through the items dataset and retrains without them)."""
+    event_cache_invalidate(event_id=attendee.event_id)
+    if attendee.event.backend == Backend.PERSONALIZE:
+        personalize_erase_attendee(attendee=attendee)

@@ -23,6 +23,11 @@ class ApiKeyUser:
         self.api_key = api_key
         self.organization = api_key.organization
 
+    @property
+    def pk(self) -> str:
+        # Throttles key their counters by `user.pk`: one budget per API key.
+        return f"api-key-{self.api_key.pk}"
+
     def __str__(self) -> str:
         return f"api-key:{self.api_key.prefix}"
 

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -22,6 +24,7 @@ INTERACTIONS_REQUIRED = "This field is required."
 INTERACTIONS_NOT_LIST = "Expected a list of interactions."
 INTERACTIONS_EMPTY = "Send at least one interaction."
 BATCH_TOO_LARGE = "A batch holds at most {limit} interactions; this one has {count}. Split it."
+BODY_TOO_LARGE = "The request body is larger than {limit} bytes. Send smaller batches."
 
 
 class EventListView(generics.ListAPIView):
@@ -47,6 +50,7 @@ class InteractionBatchView(APIView):
     """Record a batch of interactions from an external platform."""
 
     parser_classes = [JSONParser]
+    throttle_scope = "ingest"
 
     @extend_schema(
         operation_id="interactions_batch_create",
@@ -55,7 +59,8 @@ class InteractionBatchView(APIView):
             200: InteractionBatchOutputSerializer,
             400: OpenApiResponse(description="Unreadable envelope: not JSON, or no `interactions` list."),
             404: OpenApiResponse(description="No such event for this API key's organization."),
-            413: OpenApiResponse(description=f"More than {MAX_BATCH} interactions in one batch."),
+            413: OpenApiResponse(description=f"More than {MAX_BATCH} interactions, or a body over the size limit."),
+            429: OpenApiResponse(description="Rate limit of this API key exceeded; retry after `Retry-After` s."),
         },
         description=(
             f"Up to {MAX_BATCH} interactions per request. Every item gets a status, in request order: "
@@ -68,7 +73,13 @@ class InteractionBatchView(APIView):
     def post(self, request, event: str):
         # Another organization's event is a 404, never a 403 that would confirm it exists.
         event_obj = get_object_or_404(events_for_caller(request.user), slug=event)
-        data = request.data
+        try:
+            data = request.data
+        except RequestDataTooBig:
+            return Response(
+                {"non_field_errors": [BODY_TOO_LARGE.format(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)]},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
         if not isinstance(data, dict):
             return Response({"non_field_errors": [ENVELOPE_NOT_OBJECT]}, status=status.HTTP_400_BAD_REQUEST)
         items = data.get("interactions")
