@@ -150,3 +150,13 @@ def test_retention_purge_before_due_date_keeps_everything(pair):
     event, *_ = pair
     assert events_purge_expired(now=event_purge_due_at(event) - timedelta(seconds=1)) == []
     assert Attendee.objects.filter(event=event).count() == 3
+
+
+def test_retention_purge_is_scheduled_daily():
+    from django_celery_beat.models import PeriodicTask
+
+    from matchmaking_site.celery import app as celery_app
+
+    task = PeriodicTask.objects.get(task="events.purge_expired_events")
+    assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("30", "3", "*")
+    assert "events.purge_expired_events" in celery_app.tasks
