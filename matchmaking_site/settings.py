@@ -185,7 +185,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "matchmaking_site.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     # Rates per API key (or user, or client address). Views opt in with `throttle_scope`; an excess
     # gets 429 with a Retry-After header. Sized for a platform sending ten 500-item batches a second.

@@ -304,7 +304,7 @@ def test_erasure_during_a_run_after_its_export_queues_one_more_run(
     with django_capture_on_commit_callbacks() as callbacks:
         drive(run)
     assert run.status == TrainingRun.Status.SUCCEEDED
-    [follow_up] = callbacks
-    follow_up()
+    for callback in callbacks:  # the follow-up run, and the cache bumps of other apps' receivers
+        callback()
     latest = TrainingRun.objects.filter(event=world.event).order_by("-pk").first()
     assert (latest.pk != run.pk, latest.trigger, latest.status) == (True, "erasure", "pending")

@@ -45,7 +45,8 @@ def world(django_db_blocker):
 
 @pytest.mark.django_db(transaction=True)
 @schema.parametrize()
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: CI replays the same requests every run, so a failure is reproducible, not flaky.
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case, world):
     event, secret = world
     if "event" in (case.path_parameters or {}) and hash(case.path_parameters["event"]) % 2 == 0:

@@ -61,3 +61,11 @@ def test_ingest_body_over_size_limit_is_413(client, settings):
     )
     assert response.status_code == 413
     assert response.json() == {"non_field_errors": [BODY_TOO_LARGE.format(limit=1000)]}
+
+
+def test_pagination_offset_past_bigint_is_an_empty_page(client):
+    event = EventFactory()
+    _, secret = api_key_create(organization=event.organization, name="p")
+    response = client.get("/api/v1/events/", {"offset": 10**20, "limit": 10**9}, HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    assert response.status_code == 200
+    assert response.json()["results"] == []
