@@ -298,7 +298,7 @@ def baseline_adamic_adar(task: Task) -> Scorer:
     ok = deg > 1
     w[ok] = 1.0 / np.log(deg[ok])
     adj = np.zeros((task.n, task.n))
-    for a, b in task.hist_dur:
+    for (a, b) in task.hist_dur:
         adj[a, b] = adj[b, a] = 1.0
     aa = (adj * w[None, :]) @ adj
     pad = deg * 1e-9  # padded by popularity, like the other baselines
