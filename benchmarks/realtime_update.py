@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.synthetic import make_event, to_inputs  # noqa: E402
-from recommendations.engine import EngineConfig, InteractionArrays, fit  # noqa: E402
+from benchmarks.synthetic import make_event, to_inputs
+from recommendations.engine import EngineConfig, InteractionArrays, fit
 
 
 def main() -> None:
@@ -38,15 +38,24 @@ def main() -> None:
     cfg = EngineConfig() if a.cap_percentile is None else EngineConfig(context_cap_percentile=a.cap_percentile)
     t = time.perf_counter()
     m = fit(to_inputs(ev), cfg)
-    print(f"size {a.size}: fit {time.perf_counter() - t:.2f} s, cap={m.cap} "
-          f"(percentile {cfg.context_cap_percentile}, min {cfg.context_cap_min})")
+    print(
+        f"size {a.size}: fit {time.perf_counter() - t:.2f} s, cap={m.cap} "
+        f"(percentile {cfg.context_cap_percentile}, min {cfg.context_cap_min})"
+    )
     upd = make_event(a.size, seed=12345)
     rng = np.random.default_rng(7)
     pick = rng.choice(upd.attendee.shape[0], a.updates + 20, replace=False)
     lat, cpu, nrows = [], [], []
     for j, i in enumerate(pick):
-        one = InteractionArrays(upd.attendee[i : i + 1], upd.context[i : i + 1], upd.weight[i : i + 1],
-                                m.n_attendees, m.n_contexts, upd.start[i : i + 1], upd.end[i : i + 1])
+        one = InteractionArrays(
+            upd.attendee[i : i + 1],
+            upd.context[i : i + 1],
+            upd.weight[i : i + 1],
+            m.n_attendees,
+            m.n_contexts,
+            upd.start[i : i + 1],
+            upd.end[i : i + 1],
+        )
         c = time.thread_time()
         t = time.perf_counter()
         rows = m.update(one)
@@ -58,15 +67,21 @@ def main() -> None:
             nrows.append(rows.shape[0])
     lat_a = np.array(lat)
     nr = np.array(nrows)
-    print(f"{len(lat)} updates: latency ms p50={np.percentile(lat_a, 50):.2f} p90={np.percentile(lat_a, 90):.2f} "
-          f"p99={np.percentile(lat_a, 99):.2f} max={lat_a.max():.2f}")
+    print(
+        f"{len(lat)} updates: latency ms p50={np.percentile(lat_a, 50):.2f} p90={np.percentile(lat_a, 90):.2f} "
+        f"p99={np.percentile(lat_a, 99):.2f} max={lat_a.max():.2f}"
+    )
     cp = np.array(cpu)
-    print(f"CPU time of the updating thread (robust to other load on the machine) ms: "
-          f"p50={np.percentile(cp, 50):.2f} p90={np.percentile(cp, 90):.2f} p99={np.percentile(cp, 99):.2f}")
+    print(
+        f"CPU time of the updating thread (robust to other load on the machine) ms: "
+        f"p50={np.percentile(cp, 50):.2f} p90={np.percentile(cp, 90):.2f} p99={np.percentile(cp, 99):.2f}"
+    )
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"rows recomputed per update: p50={np.percentile(nr, 50):.0f} p99={np.percentile(nr, 99):.0f} max={nr.max()}")
-    print(f"target p99 < 20 ms: wall {'met' if np.percentile(lat_a, 99) < 20 else 'NOT met'}, "
-          f"CPU {'met' if np.percentile(cp, 99) < 20 else 'NOT met'}")
+    print(
+        f"target p99 < 20 ms: wall {'met' if np.percentile(lat_a, 99) < 20 else 'NOT met'}, "
+        f"CPU {'met' if np.percentile(cp, 99) < 20 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommendations.engine import FEATURE_WEIGHTS, EngineConfig, InteractionArrays, fit  # noqa: E402
-from recommendations.engine import sfhh09 as S  # noqa: E402
+from recommendations.engine import FEATURE_WEIGHTS, EngineConfig, InteractionArrays, fit
+from recommendations.engine import sfhh09 as S
 
 FEATURES = FEATURE_WEIGHTS  # direct, two-hop, repeat count, sociability
 ALL = (True, True, True, True)
@@ -48,9 +48,11 @@ def learn_weights(tasks: list[S.Task], cfg: EngineConfig, use: tuple[bool, ...] 
     xs, ys = [], []
     for task in tasks:
         m = fit(inputs(task), cfg)
-        for targets, truths, new_only in ((task.targets_all, task.truth_all, False),
-                                          (task.targets_new, task.truth_new, True)):
-            for a, truth in zip(targets, truths):
+        for targets, truths, new_only in (
+            (task.targets_all, task.truth_all, False),
+            (task.targets_new, task.truth_new, True),
+        ):
+            for a, truth in zip(targets, truths, strict=True):
                 f = m.features(a)
                 lab = np.zeros(task.n)
                 lab[list(truth)] = 1.0
@@ -65,14 +67,16 @@ def learn_weights(tasks: list[S.Task], cfg: EngineConfig, use: tuple[bool, ...] 
     coef = LogisticRegression(C=1.0, max_iter=2000).fit(x, y).coef_[0]
     w = np.zeros(len(FEATURES))
     w[np.flatnonzero(use)] = coef
-    return dataclasses.replace(cfg, **{k: round(float(v), 3) for k, v in zip(FEATURES, w)})
+    return dataclasses.replace(cfg, **{k: round(float(v), 3) for k, v in zip(FEATURES, w, strict=True)})
 
 
 def mean_metrics(tasks: list[S.Task], cfg: EngineConfig) -> tuple[S.Metrics, S.Metrics]:
     rs = [S.evaluate(t, fit(inputs(t), cfg).score_row) for t in tasks]
     return tuple(  # type: ignore[return-value]
-        S.Metrics(*(float(np.mean([getattr(r[i], f) for r in rs])) for f in ("recall", "precision", "hit")),
-                  int(np.sum([r[i].n for r in rs])))
+        S.Metrics(
+            *(float(np.mean([getattr(r[i], f) for r in rs])) for f in ("recall", "precision", "hit")),
+            int(np.sum([r[i].n for r in rs])),
+        )
         for i in range(2)
     )
 
@@ -82,8 +86,9 @@ def objective(r: tuple[S.Metrics, S.Metrics], ref: dict[str, tuple[S.Metrics, S.
     (all: repeat + popularity R and P; new-only: popularity R and P) on the internal splits.
     > 1 means both goals are met on the internal splits."""
     rp, pop = ref["repeat + popularity"][0], ref["popularity"][1]
-    return min(r[0].recall / rp.recall, r[0].precision / rp.precision,
-               r[1].recall / pop.recall, r[1].precision / pop.precision)
+    return min(
+        r[0].recall / rp.recall, r[0].precision / rp.precision, r[1].recall / pop.recall, r[1].precision / pop.precision
+    )
 
 
 def fmt(r: tuple[S.Metrics, S.Metrics]) -> str:
@@ -92,25 +97,33 @@ def fmt(r: tuple[S.Metrics, S.Metrics]) -> str:
 
 
 def describe(c: EngineConfig) -> str:
-    return (f"alpha={c.popularity_discount} bonus={c.same_time_bonus} hl={c.recency_half_life} "
-            f"minco={c.min_co_count} cap={c.context_cap} x1={c.direct_transform} v={c.value_transform} "
-            f"w=({c.w_direct},{c.w_two_hop},{c.w_repeat},{c.w_social})")
+    return (
+        f"alpha={c.popularity_discount} bonus={c.same_time_bonus} hl={c.recency_half_life} "
+        f"minco={c.min_co_count} cap={c.context_cap} x1={c.direct_transform} v={c.value_transform} "
+        f"w=({c.w_direct},{c.w_two_hop},{c.w_repeat},{c.w_social})"
+    )
 
 
 def main() -> None:
     t0 = time.time()
     internal = [S.internal_task(frac=f) for f in (0.4, 0.5, 0.6)]
     proto = S.protocol_task()
-    print(f"protocol: {len(proto.targets_all)} evaluated (all), {len(proto.targets_new)} (new-only); "
-          f"internal splits (day 0 cut at 40/50/60 %): {[len(t.targets_all) for t in internal]} / "
-          f"{[len(t.targets_new) for t in internal]}")
+    print(
+        f"protocol: {len(proto.targets_all)} evaluated (all), {len(proto.targets_new)} (new-only); "
+        f"internal splits (day 0 cut at 40/50/60 %): {[len(t.targets_all) for t in internal]} / "
+        f"{[len(t.targets_new) for t in internal]}"
+    )
     head = f"{'method':60s} {'all R@10':>6s} {'P@10':>6s} {'hit':>6s} | {'new R':>6s} {'P@10':>6s} {'hit':>6s}"
 
     # ---- grid search on the internal split
     base_int = [S.run_baselines(t) for t in internal]
     ref_int = {
-        k: tuple(S.Metrics(*(float(np.mean([getattr(b[k][i], f) for b in base_int]))
-                             for f in ("recall", "precision", "hit")), 0) for i in range(2))
+        k: tuple(
+            S.Metrics(
+                *(float(np.mean([getattr(b[k][i], f) for b in base_int])) for f in ("recall", "precision", "hit")), 0
+            )
+            for i in range(2)
+        )
         for k in base_int[0]
     }
     # same-time bonus fixed at 1 (all SFHH sessions are simultaneous by construction, so the data
@@ -118,14 +131,23 @@ def main() -> None:
     grid = list(itertools.product([0.5, 1.0], [None, 4 * 3600.0], [1, 2], [8, 64], ["log", "sqrt"]))
     scored = []
     for alpha, hl, minco, cap, vt in grid:
-        cfg = EngineConfig(popularity_discount=alpha, same_time_bonus=1.0, recency_half_life=hl,
-                           min_co_count=minco, context_cap=cap, direct_transform="log", value_transform=vt)
+        cfg = EngineConfig(
+            popularity_discount=alpha,
+            same_time_bonus=1.0,
+            recency_half_life=hl,
+            min_co_count=minco,
+            context_cap=cap,
+            direct_transform="log",
+            value_transform=vt,
+        )
         cfg = learn_weights(internal, cfg)
         r = mean_metrics(internal, cfg)
         scored.append((objective(r, ref_int), cfg, r))  # type: ignore[arg-type]
     scored.sort(key=lambda t: -t[0])
-    print(f"\n# internal splits (mean of 3), {len(grid)} configs, top 5 by min(engine/baseline) over "
-          f"all R, all P (vs repeat+popularity), new R, new P (vs popularity)")
+    print(
+        f"\n# internal splits (mean of 3), {len(grid)} configs, top 5 by min(engine/baseline) over "
+        f"all R, all P (vs repeat+popularity), new R, new P (vs popularity)"
+    )
     print(head)
     for k, v in ref_int.items():
         print(f"{k:60s} {fmt(v)}")  # type: ignore[arg-type]
@@ -152,7 +174,10 @@ def main() -> None:
         ("  min co-interaction count 2", variant(min_co_count=2)),
         ("  context cap 64 (no effective cap here)", variant(context_cap=64)),
         ("  other dwell value transform", variant(value_transform="log" if best.value_transform == "sqrt" else "sqrt")),
-        ("  other direct transform", variant(direct_transform="log" if best.direct_transform == "linear" else "linear")),
+        (
+            "  other direct transform",
+            variant(direct_transform="log" if best.direct_transform == "linear" else "linear"),
+        ),
         ("engine: defaults of EngineConfig()", EngineConfig()),
     ]
 
@@ -167,7 +192,7 @@ def main() -> None:
     print("\nconfigs:")
     for name, cfg in configs:
         print(f"  {name.strip():45s} {describe(cfg)}")
-    print(f"\nREADME reference: popularity new R/P 0.073/0.040; repeat+popularity all R/P 0.253/0.165")
+    print("\nREADME reference: popularity new R/P 0.073/0.040; repeat+popularity all R/P 0.253/0.165")
     print(f"elapsed {time.time() - t0:.1f} s")
 
 

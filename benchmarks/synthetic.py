@@ -36,8 +36,13 @@ class SyntheticEvent:
     community: np.ndarray  # community of each attendee (planted truth)
 
 
-def make_event(size: str | tuple[int, int, int], seed: int = 0, p_community: float = 0.7,
-               activity_exponent: float = 0.6, popularity_exponent: float = 1.0) -> SyntheticEvent:
+def make_event(
+    size: str | tuple[int, int, int],
+    seed: int = 0,
+    p_community: float = 0.7,
+    activity_exponent: float = 0.6,
+    popularity_exponent: float = 1.0,
+) -> SyntheticEvent:
     n_att, n_ctx, n_int = SIZES[size] if isinstance(size, str) else size
     rng = np.random.default_rng(seed)
     n_comm = max(4, n_ctx // 25)
@@ -99,6 +104,8 @@ if __name__ == "__main__":
     ev = make_event(sys.argv[1] if len(sys.argv) > 1 else "S")
     x = to_csr(ev)
     sizes = np.diff(x.tocsc().indptr)
-    print(f"nnz={x.nnz} attendees_active={int((np.diff(x.indptr) > 0).sum())} "
-          f"context sizes: max={sizes.max()} p99={np.percentile(sizes, 99):.0f} p90={np.percentile(sizes, 90):.0f} "
-          f"median={np.median(sizes):.0f}  sum size^2={float((sizes.astype(float) ** 2).sum()):.3g}")
+    print(
+        f"nnz={x.nnz} attendees_active={int((np.diff(x.indptr) > 0).sum())} "
+        f"context sizes: max={sizes.max()} p99={np.percentile(sizes, 99):.0f} p90={np.percentile(sizes, 90):.0f} "
+        f"median={np.median(sizes):.0f}  sum size^2={float((sizes.astype(float) ** 2).sum()):.3g}"
+    )

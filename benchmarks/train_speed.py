@@ -11,9 +11,9 @@ Methods (each in its own subprocess so peak memory is per method):
     PYTHONPATH=. .venv/bin/python benchmarks/train_speed.py --size L --methods ours
 
 "cpu" = user+sys CPU seconds of the timed section (all methods may use both cores; CPU time
-is the figure to compare when the machine is shared).  Wall time excludes data generation and matrix building; numba compilation is excluded by a
-warm-up fit on a tiny event.  Peak memory = ru_maxrss of the child (includes the input data),
-"base" = ru_maxrss right after the inputs were built.
+is the figure to compare when the machine is shared).  Wall time excludes data generation and
+matrix building; numba compilation is excluded by a warm-up fit on a tiny event.  Peak memory =
+ru_maxrss of the child (includes the input data), "base" = ru_maxrss right after the inputs were built.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def run_child(method: str, size: str, seed: int, sk_budget: float) -> dict:
             rec = CosineRecommender(K=TOPK + 1, num_threads=0)
             rec.fit(ctx_att, show_progress=False)
             t_fit = time.perf_counter() - t
-            ids, scores = rec.similar_items(np.arange(ev.n_attendees), N=TOPK + 1)
+            ids, _scores = rec.similar_items(np.arange(ev.n_attendees), N=TOPK + 1)
             out["seconds"] = time.perf_counter() - t
         out["fit_seconds"] = t_fit
         out["rows"] = int(ids.shape[0])
@@ -121,13 +121,29 @@ def main() -> None:
 
     n_att, n_ctx, n_int = SIZES[a.size]
     print(f"load average at start: {os.getloadavg()[0]:.1f}")
-    print(f"size {a.size}: {n_att} attendees, {n_ctx} contexts, {n_int} interactions, top-{TOPK}, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"size {a.size}: {n_att} attendees, {n_ctx} contexts, {n_int} interactions, top-{TOPK}, {os.cpu_count()} cores"
+    )
     res = {}
     for method in a.methods.split(","):
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        p = subprocess.run([sys.executable, __file__, "--size", a.size, "--seed", str(a.seed), "--sk-budget",
-                            str(a.sk_budget), "--child", method], capture_output=True, text=True, env=env)
+        p = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--size",
+                a.size,
+                "--seed",
+                str(a.seed),
+                "--sk-budget",
+                str(a.sk_budget),
+                "--child",
+                method,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if p.returncode != 0:
             print(f"{method:14s} FAILED: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}")
             continue
@@ -136,9 +152,12 @@ def main() -> None:
         extra = f" (fit {r['fit_seconds']:.2f} s)" if "fit_seconds" in r else ""
         extra += f" cap={r['cap']}" if "cap" in r else ""
         mark = "~" if r.get("extrapolated") else " "
-        print(f"{method:14s} {mark}{r['seconds']:9.2f} s  cpu {r['cpu_s']:8.2f} s  peak {r['peak_mib']:8.0f} MiB (base {r['base_mib']:.0f})"
-              f"{extra}" + (f"  [{r['rows']} rows measured, extrapolated]" if r.get("extrapolated") else ""),
-              flush=True)
+        print(
+            f"{method:14s} {mark}{r['seconds']:9.2f} s  cpu {r['cpu_s']:8.2f} s  "
+            f"peak {r['peak_mib']:8.0f} MiB (base {r['base_mib']:.0f})"
+            f"{extra}" + (f"  [{r['rows']} rows measured, extrapolated]" if r.get("extrapolated") else ""),
+            flush=True,
+        )
     if "ours" in res:
         for other in ("ours-uncapped", "implicit", "sklearn"):
             if other in res:

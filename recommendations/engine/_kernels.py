@@ -55,11 +55,11 @@ def _heap_push(hs, hi, size, k, s, j):
         hi[0] = j
         pos = 0
         while True:
-            l = 2 * pos + 1
-            r = l + 1
+            left = 2 * pos + 1
+            r = left + 1
             m = pos
-            if l < size and (hs[l] < hs[m] or (hs[l] == hs[m] and hi[l] > hi[m])):
-                m = l
+            if left < size and (hs[left] < hs[m] or (hs[left] == hs[m] and hi[left] > hi[m])):
+                m = left
             if r < size and (hs[r] < hs[m] or (hs[r] == hs[m] and hi[r] > hi[m])):
                 m = r
             if m == pos:
@@ -83,11 +83,11 @@ def _heap_sorted(hs, hi, size, out_s, out_i):
         hi[0] = hi[n]
         pos = 0
         while True:
-            l = 2 * pos + 1
-            r = l + 1
+            left = 2 * pos + 1
+            r = left + 1
             m = pos
-            if l < n and (hs[l] < hs[m] or (hs[l] == hs[m] and hi[l] > hi[m])):
-                m = l
+            if left < n and (hs[left] < hs[m] or (hs[left] == hs[m] and hi[left] > hi[m])):
+                m = left
             if r < n and (hs[r] < hs[m] or (hs[r] == hs[m] and hi[r] > hi[m])):
                 m = r
             if m == pos:
@@ -98,8 +98,33 @@ def _heap_sorted(hs, hi, size, out_s, out_i):
 
 
 @njit(cache=True)
-def _stage1_row(a, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v, c_s, c_e,
-                idf, bonus, min_co, k, acc, cnt, touched, hs, hi, out_i, out_s, out_c):
+def _stage1_row(
+    a,
+    a_ptr,
+    a_len,
+    a_idx,
+    a_v,
+    a_s,
+    a_e,
+    c_ptr,
+    c_len,
+    c_idx,
+    c_v,
+    c_s,
+    c_e,
+    idf,
+    bonus,
+    min_co,
+    k,
+    acc,
+    cnt,
+    touched,
+    hs,
+    hi,
+    out_i,
+    out_s,
+    out_c,
+):
     nt = 0
     p0 = a_ptr[a]
     for q in range(p0, p0 + a_len[a]):
@@ -154,8 +179,32 @@ def _stage1_row(a, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v,
 
 
 @njit(cache=True, parallel=True)
-def stage1(rows, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v, c_s, c_e,
-           idf, bonus, min_co, k, s_acc, s_cnt, s_touched, out_i, out_s, out_c, out_deg):
+def stage1(
+    rows,
+    a_ptr,
+    a_len,
+    a_idx,
+    a_v,
+    a_s,
+    a_e,
+    c_ptr,
+    c_len,
+    c_idx,
+    c_v,
+    c_s,
+    c_e,
+    idf,
+    bonus,
+    min_co,
+    k,
+    s_acc,
+    s_cnt,
+    s_touched,
+    out_i,
+    out_s,
+    out_c,
+    out_deg,
+):
     """Top-k co-presence partners for each attendee in ``rows`` (written at out[j] for rows[j]).
 
     One chunk per scratch row (``s_*`` have shape (n_chunks, n_attendees), all-zero on entry and
@@ -168,9 +217,33 @@ def stage1(rows, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v, c
         hs = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(ch, m, n_chunks):
-            out_deg[j] = _stage1_row(rows[j], a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx,
-                                     c_v, c_s, c_e, idf, bonus, min_co, k, s_acc[ch], s_cnt[ch], s_touched[ch],
-                                     hs, hi, out_i[j], out_s[j], out_c[j])
+            out_deg[j] = _stage1_row(
+                rows[j],
+                a_ptr,
+                a_len,
+                a_idx,
+                a_v,
+                a_s,
+                a_e,
+                c_ptr,
+                c_len,
+                c_idx,
+                c_v,
+                c_s,
+                c_e,
+                idf,
+                bonus,
+                min_co,
+                k,
+                s_acc[ch],
+                s_cnt[ch],
+                s_touched[ch],
+                hs,
+                hi,
+                out_i[j],
+                out_s[j],
+                out_c[j],
+            )
 
 
 @njit(cache=True, inline="always")
@@ -183,9 +256,30 @@ def norm_direct(d, dmax, log_mode):
 
 
 @njit(cache=True)
-def _stage2_row(a, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, acc_d, acc_2, acc_c, mark,
-                touched,
-                hs, hi, out_i, out_s):
+def _stage2_row(
+    a,
+    n1_i,
+    n1_s,
+    n1_c,
+    fanout,
+    pop,
+    social,
+    w_d,
+    w_2,
+    w_c,
+    w_s,
+    log_mode,
+    k,
+    acc_d,
+    acc_2,
+    acc_c,
+    mark,
+    touched,
+    hs,
+    hi,
+    out_i,
+    out_s,
+):
     k1 = n1_i.shape[1]
     nt = 0
     dmax = n1_s[a, 0] if n1_i[a, 0] >= 0 else 0.0
@@ -272,8 +366,28 @@ def _stage2_row(a, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, lo
 
 
 @njit(cache=True, parallel=True)
-def stage2(rows, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, s_d, s_c, s_2, s_mark,
-           s_touched, out_i, out_s):
+def stage2(
+    rows,
+    n1_i,
+    n1_s,
+    n1_c,
+    fanout,
+    pop,
+    social,
+    w_d,
+    w_2,
+    w_c,
+    w_s,
+    log_mode,
+    k,
+    s_d,
+    s_c,
+    s_2,
+    s_mark,
+    s_touched,
+    out_i,
+    out_s,
+):
     """Final top-k for each attendee in ``rows``; scratch as in :func:`stage1`."""
     m = rows.shape[0]
     n_chunks = s_d.shape[0]
@@ -281,8 +395,30 @@ def stage2(rows, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_
         hs = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
         for j in range(ch, m, n_chunks):
-            _stage2_row(rows[j], n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, s_d[ch],
-                        s_2[ch], s_c[ch], s_mark[ch], s_touched[ch], hs, hi, out_i[j], out_s[j])
+            _stage2_row(
+                rows[j],
+                n1_i,
+                n1_s,
+                n1_c,
+                fanout,
+                pop,
+                social,
+                w_d,
+                w_2,
+                w_c,
+                w_s,
+                log_mode,
+                k,
+                s_d[ch],
+                s_2[ch],
+                s_c[ch],
+                s_mark[ch],
+                s_touched[ch],
+                hs,
+                hi,
+                out_i[j],
+                out_s[j],
+            )
 
 
 # Serial twins for real-time updates (a few hundred rows): no parallel region, so no thread

@@ -59,14 +59,13 @@ class _Blocks:
         self.used = 0
 
     @staticmethod
-    def build(group: np.ndarray, other: np.ndarray, w: np.ndarray, s: np.ndarray, e: np.ndarray,
-              v: np.ndarray, n_groups: int) -> "_Blocks":
+    def build(
+        group: np.ndarray, other: np.ndarray, w: np.ndarray, s: np.ndarray, e: np.ndarray, v: np.ndarray, n_groups: int
+    ) -> _Blocks:
         # one int64 key sort (faster than lexsort); already-sorted input skips the gather
         key = group.astype(np.int64) * (int(other.max()) + 1 if other.size else 1) + other
-        if key.size and np.all(key[1:] > key[:-1]):
-            order = np.arange(key.shape[0])
-        else:
-            order = np.argsort(key, kind="stable")
+        already_sorted = key.size and np.all(key[1:] > key[:-1])
+        order = np.arange(key.shape[0]) if already_sorted else np.argsort(key, kind="stable")
         m = order.shape[0]
         b = _Blocks(n_groups, m)
         counts = np.bincount(group, minlength=n_groups).astype(np.int64)
@@ -172,8 +171,9 @@ def _pop_order(deg: np.ndarray, p: int) -> np.ndarray:
 class Model:
     """Fitted recommender state.  Build with :func:`fit` or :meth:`Model.load`."""
 
-    def __init__(self, cfg: EngineConfig, n_att: int, n_ctx: int, A: _Blocks, C: _Blocks, t_ref: float,
-                 cap: int) -> None:
+    def __init__(
+        self, cfg: EngineConfig, n_att: int, n_ctx: int, A: _Blocks, C: _Blocks, t_ref: float, cap: int
+    ) -> None:
         self.config = cfg
         self.n_attendees = n_att
         self.n_contexts = n_ctx
@@ -204,8 +204,15 @@ class Model:
         n = self.n_attendees
         sc = getattr(self, "_sc", None)
         if sc is None or sc[0].shape != (t, n):
-            sc = (np.zeros((t, n)), np.zeros((t, n), dtype=np.int32), np.zeros((t, n), dtype=np.int64),
-                  np.zeros((t, n)), np.zeros((t, n)), np.zeros((t, n)), np.zeros((t, n), dtype=np.int8))
+            sc = (
+                np.zeros((t, n)),
+                np.zeros((t, n), dtype=np.int32),
+                np.zeros((t, n), dtype=np.int64),
+                np.zeros((t, n)),
+                np.zeros((t, n)),
+                np.zeros((t, n)),
+                np.zeros((t, n), dtype=np.int8),
+            )
             self._sc = sc
         return sc
 
@@ -220,9 +227,32 @@ class Model:
         sc = self._scratch()
         if serial:
             sc = tuple(x[:1] for x in sc)
-        (K.stage1_serial if serial else K.stage1)(rows, A.ptr, A.length, A.idx, A.v, A.s, A.e, C.ptr, C.length, C.idx, C.v, C.s, C.e, self.idf,
-                 float(cfg.same_time_bonus), int(cfg.min_co_count), cfg.candidate_pool, sc[0], sc[1], sc[2],
-                 oi, os_, oc, od)
+        (K.stage1_serial if serial else K.stage1)(
+            rows,
+            A.ptr,
+            A.length,
+            A.idx,
+            A.v,
+            A.s,
+            A.e,
+            C.ptr,
+            C.length,
+            C.idx,
+            C.v,
+            C.s,
+            C.e,
+            self.idf,
+            float(cfg.same_time_bonus),
+            int(cfg.min_co_count),
+            cfg.candidate_pool,
+            sc[0],
+            sc[1],
+            sc[2],
+            oi,
+            os_,
+            oc,
+            od,
+        )
         self.n1_i[rows] = oi
         self.n1_s[rows] = os_
         self.n1_c[rows] = oc
@@ -237,9 +267,28 @@ class Model:
         sc = self._scratch()
         if serial:
             sc = tuple(x[:1] for x in sc)
-        (K.stage2_serial if serial else K.stage2)(rows, self.n1_i, self.n1_s, self.n1_c, int(cfg.two_hop_fanout), self.pop, self.social,
-                 float(cfg.w_direct), float(cfg.w_two_hop), float(cfg.w_repeat), float(cfg.w_social),
-                 cfg.direct_transform == "log", cfg.top_k, sc[3], sc[4], sc[5], sc[6], sc[2], oi, os_)
+        (K.stage2_serial if serial else K.stage2)(
+            rows,
+            self.n1_i,
+            self.n1_s,
+            self.n1_c,
+            int(cfg.two_hop_fanout),
+            self.pop,
+            self.social,
+            float(cfg.w_direct),
+            float(cfg.w_two_hop),
+            float(cfg.w_repeat),
+            float(cfg.w_social),
+            cfg.direct_transform == "log",
+            cfg.top_k,
+            sc[3],
+            sc[4],
+            sc[5],
+            sc[6],
+            sc[2],
+            oi,
+            os_,
+        )
         self.tab_i[rows] = oi
         self.tab_s[rows] = os_
 
@@ -267,8 +316,9 @@ class Model:
         return bool(np.any((dc > dl) | ((dc == dl) & (changed < last))))
 
     # ------------------------------------------------------------------ queries
-    def neighbours(self, a: int, k: int | None = None, exclude: np.ndarray | list[int] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def neighbours(
+        self, a: int, k: int | None = None, exclude: np.ndarray | list[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (indices, scores) for attendee ``a``, best first, ties by lower index.
 
         Served from the stored table when possible; with ``exclude`` (e.g. people already met)
@@ -286,8 +336,9 @@ class Model:
         order = order[np.isfinite(s[order])]
         return order, s[order]
 
-    def _row_features(self, a: int) -> tuple[dict[int, float], dict[int, float], dict[int, list[tuple[int, float]]],
-                                             dict[int, float]]:
+    def _row_features(
+        self, a: int
+    ) -> tuple[dict[int, float], dict[int, float], dict[int, list[tuple[int, float]]], dict[int, float]]:
         """Stage-2 features of row ``a`` (same arithmetic order as the kernel)."""
         cfg = self.config
         k1 = cfg.candidate_pool
@@ -349,7 +400,9 @@ class Model:
         for b in set(direct) | set(two):
             x1 = self._x1(direct.get(b, 0.0), dmax)
             x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
-            s[b] = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_repeat * rep.get(b, 0.0) + cfg.w_social * self.social[b]
+            s[b] = (
+                cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_repeat * rep.get(b, 0.0) + cfg.w_social * self.social[b]
+            )
         return s
 
     def features(self, a: int) -> np.ndarray:
@@ -385,8 +438,12 @@ class Model:
             "repeat": cfg.w_repeat * rep.get(b, 0.0),
             "social": cfg.w_social * float(self.social[b]),
         }
-        score = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_repeat * rep.get(b, 0.0) + cfg.w_social * float(
-            self.social[b])
+        score = (
+            cfg.w_direct * x1
+            + cfg.w_two_hop * x2
+            + cfg.w_repeat * rep.get(b, 0.0)
+            + cfg.w_social * float(self.social[b])
+        )
         # exact per-context contributions (context ascending, same order as the kernel)
         A, C = self.A, self.C
         pa, na = int(A.ptr[a]), int(A.length[a])
@@ -410,8 +467,15 @@ class Model:
             raw += contrib
         ctx.sort(key=lambda t: -t[1])
         vv = sorted(via.get(b, []), key=lambda t: -t[1])
-        return Explanation(score=score, features=feats, direct_raw=raw, contexts=ctx, via=vv,
-                           degree_b=int(self.deg[b]), shared_contexts=shared)
+        return Explanation(
+            score=score,
+            features=feats,
+            direct_raw=raw,
+            contexts=ctx,
+            via=vv,
+            degree_b=int(self.deg[b]),
+            shared_contexts=shared,
+        )
 
     # ------------------------------------------------------------------ real time
     def update(self, new: InteractionArrays) -> np.ndarray:
@@ -432,8 +496,9 @@ class Model:
         st, en = new.starts(), new.ends()
         touched_ctx: dict[int, int] = {}
         rows: set[int] = set()
-        for a, c, w, s, e in zip(new.attendee.tolist(), new.context.tolist(), new.weight.tolist(), st.tolist(),
-                                 en.tolist()):
+        for a, c, w, s, e in zip(
+            new.attendee.tolist(), new.context.tolist(), new.weight.tolist(), st.tolist(), en.tolist(), strict=True
+        ):
             if c not in touched_ctx:
                 touched_ctx[c] = int(self.C.length[c])
             rows.add(a)
@@ -484,15 +549,33 @@ class Model:
         indptr, idx, w, s, e = self.A.compact()
         np.savez_compressed(
             path,
-            meta=np.array(json.dumps({"config": self.config.to_dict(), "n_attendees": self.n_attendees,
-                                      "n_contexts": self.n_contexts, "t_ref": self.t_ref, "cap": self.cap,
-                                      "format": 1})),
-            indptr=indptr, idx=idx, w=w, s=s, e=e, n1_i=self.n1_i, n1_s=self.n1_s, n1_c=self.n1_c, deg=self.deg,
-            tab_i=self.tab_i, tab_s=self.tab_s,
+            meta=np.array(
+                json.dumps(
+                    {
+                        "config": self.config.to_dict(),
+                        "n_attendees": self.n_attendees,
+                        "n_contexts": self.n_contexts,
+                        "t_ref": self.t_ref,
+                        "cap": self.cap,
+                        "format": 1,
+                    }
+                )
+            ),
+            indptr=indptr,
+            idx=idx,
+            w=w,
+            s=s,
+            e=e,
+            n1_i=self.n1_i,
+            n1_s=self.n1_s,
+            n1_c=self.n1_c,
+            deg=self.deg,
+            tab_i=self.tab_i,
+            tab_s=self.tab_s,
         )
 
     @staticmethod
-    def load(path: str | Path) -> "Model":
+    def load(path: str | Path) -> Model:
         z = np.load(path, allow_pickle=False)
         meta = json.loads(str(z["meta"]))
         cfg = EngineConfig.from_dict(meta["config"])
@@ -511,8 +594,18 @@ def _overlap_py(sa: float, ea: float, sb: float, eb: float) -> float:
     return float(K._overlap.py_func(float(sa), float(ea), float(sb), float(eb)))
 
 
-def _build(cfg: EngineConfig, att: np.ndarray, ctx: np.ndarray, w: np.ndarray, s: np.ndarray, e: np.ndarray,
-           n_att: int, n_ctx: int, t_ref: float, cap: int | None) -> Model:
+def _build(
+    cfg: EngineConfig,
+    att: np.ndarray,
+    ctx: np.ndarray,
+    w: np.ndarray,
+    s: np.ndarray,
+    e: np.ndarray,
+    n_att: int,
+    n_ctx: int,
+    t_ref: float,
+    cap: int | None,
+) -> Model:
     v = _values(w, e, cfg, t_ref)
     A = _Blocks.build(att, ctx, w, s, e, v, n_att)
     C = _Blocks.build(ctx, att, w, s, e, v, n_ctx)
@@ -522,7 +615,7 @@ def _build(cfg: EngineConfig, att: np.ndarray, ctx: np.ndarray, w: np.ndarray, s
         else:
             sizes = C.length[C.length > 0]
             pct = float(np.percentile(sizes, cfg.context_cap_percentile)) if sizes.size else 0.0
-            cap = max(int(cfg.context_cap_min), int(math.ceil(pct)))
+            cap = max(int(cfg.context_cap_min), math.ceil(pct))
     return Model(cfg, n_att, n_ctx, A, C, t_ref, cap)
 
 

@@ -20,9 +20,9 @@ computed by the same code path on the same candidate sets, side by side.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def pair_durations(c: Contacts) -> dict[tuple[int, int], int]:
     key = lo * c.n_people + hi
     u, cnt = np.unique(key, return_counts=True)
     n = c.n_people
-    return {(int(k // n), int(k % n)): int(v) * TICK_S for k, v in zip(u, cnt)}
+    return {(int(k // n), int(k % n)): int(v) * TICK_S for k, v in zip(u, cnt, strict=True)}
 
 
 def partner_sets(durations: dict[tuple[int, int], int], n: int, min_seconds: int = 0) -> list[set[int]]:
@@ -236,7 +236,7 @@ def evaluate(task: Task, scorer: Scorer, k: int = 10) -> tuple[Metrics, Metrics]
         (task.targets_new, task.truth_new, True),
     ):
         r = p = h = 0.0
-        for a, truth in zip(targets, truths):
+        for a, truth in zip(targets, truths, strict=True):
             excl = {a} | (task.met[a] if new_only else set())
             rec = top_k(scorer(a), k, excl)
             hits = len(truth.intersection(rec))
@@ -298,7 +298,7 @@ def baseline_adamic_adar(task: Task) -> Scorer:
     ok = deg > 1
     w[ok] = 1.0 / np.log(deg[ok])
     adj = np.zeros((task.n, task.n))
-    for (a, b) in task.hist_dur:
+    for a, b in task.hist_dur:
         adj[a, b] = adj[b, a] = 1.0
     aa = (adj * w[None, :]) @ adj
     pad = deg * 1e-9  # padded by popularity, like the other baselines

@@ -100,7 +100,7 @@ class EngineConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "EngineConfig":
+    def from_dict(d: dict[str, Any]) -> EngineConfig:
         return EngineConfig(**d)
 
 

@@ -14,8 +14,11 @@ LN2 = math.log(2.0)
 
 def _x(att, ctx, w, n_att, n_ctx, start=None, end=None) -> InteractionArrays:
     return InteractionArrays(
-        np.asarray(att, dtype=np.int64), np.asarray(ctx, dtype=np.int64), np.asarray(w, dtype=np.float64),
-        n_att, n_ctx,
+        np.asarray(att, dtype=np.int64),
+        np.asarray(ctx, dtype=np.int64),
+        np.asarray(w, dtype=np.float64),
+        n_att,
+        n_ctx,
         None if start is None else np.asarray(start, dtype=np.float64),
         None if end is None else np.asarray(end, dtype=np.float64),
     )
@@ -85,15 +88,24 @@ def _slice(x: InteractionArrays, sl: slice, n_att: int, n_ctx: int) -> Interacti
     return _x(x.attendee[sl], x.context[sl], x.weight[sl], n_att, n_ctx, x.start[sl], x.end[sl])
 
 
-CFG = EngineConfig(context_cap=12, recency_half_life=3600.0, candidate_pool=10, two_hop_fanout=5, top_k=6,
-                   w_direct=1.0, w_two_hop=0.7, w_repeat=0.3, w_social=0.2)
+CFG = EngineConfig(
+    context_cap=12,
+    recency_half_life=3600.0,
+    candidate_pool=10,
+    two_hop_fanout=5,
+    top_k=6,
+    w_direct=1.0,
+    w_two_hop=0.7,
+    w_repeat=0.3,
+    w_social=0.2,
+)
 
 
 def test_explain_features_sum_to_table_score():
     m = fit(_random_event(1), CFG)
     checked = 0
     for a in range(m.n_attendees):
-        for b, s in zip(*m.neighbours(a)):
+        for b, s in zip(*m.neighbours(a), strict=True):
             e = m.explain(a, int(b))
             assert sum(e.features.values()) == pytest.approx(s, abs=1e-9)
             assert e.score == pytest.approx(s, abs=1e-9)
@@ -124,8 +136,15 @@ def test_neighbours_exclude_removes_already_met():
 
 
 def _concat(a: InteractionArrays, b: InteractionArrays, n_att: int, n_ctx: int) -> InteractionArrays:
-    return _x(np.r_[a.attendee, b.attendee], np.r_[a.context, b.context], np.r_[a.weight, b.weight], n_att, n_ctx,
-              np.r_[a.start, b.start], np.r_[a.end, b.end])
+    return _x(
+        np.r_[a.attendee, b.attendee],
+        np.r_[a.context, b.context],
+        np.r_[a.weight, b.weight],
+        n_att,
+        n_ctx,
+        np.r_[a.start, b.start],
+        np.r_[a.end, b.end],
+    )
 
 
 def test_update_incremental_equals_full_refit():
@@ -134,9 +153,13 @@ def test_update_incremental_equals_full_refit():
     seen = _slice(full, slice(0, 200), 40, 10)
     m = fit(seen, CFG)
     extra = _x(
-        np.r_[full.attendee[200:], [40, 44, 41]], np.r_[full.context[200:], [10, 11, 3]],
-        np.r_[full.weight[200:], [300.0, 120.0, 60.0]], n_att, n_ctx,
-        np.r_[full.start[200:], [100.0, 200.0, 300.0]], np.r_[full.end[200:], [400.0, 320.0, 360.0]],
+        np.r_[full.attendee[200:], [40, 44, 41]],
+        np.r_[full.context[200:], [10, 11, 3]],
+        np.r_[full.weight[200:], [300.0, 120.0, 60.0]],
+        n_att,
+        n_ctx,
+        np.r_[full.start[200:], [100.0, 200.0, 300.0]],
+        np.r_[full.end[200:], [400.0, 320.0, 360.0]],
     )
     for j in range(extra.attendee.shape[0]):  # one interaction at a time, like real time
         one = _slice(extra, slice(j, j + 1), n_att, n_ctx)
