@@ -1,8 +1,9 @@
-"""Brute-force protection for logins: a fixed window per client address and per username."""
+"""Request-level protections: login rate limits, and a clean 503 while the database is down."""
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 
 LOGIN_PATHS = ("/admin/login/", "/accounts/login/")
 TOO_MANY_LOGINS = "Too many login attempts. Try again in {seconds} seconds."
@@ -31,3 +32,26 @@ class LoginRateLimitMiddleware:
                     response["Retry-After"] = str(window)
                     return response
         return self.get_response(request)
+
+
+DATABASE_UNAVAILABLE = "The database is unavailable; retry shortly."
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class DatabaseUnavailableMiddleware:
+    """While the database is down (a restart, a failover), answer 503 with Retry-After instead of
+    a 500 traceback. Connections are health-checked before reuse (CONN_HEALTH_CHECKS), so the
+    first request after the database returns reconnects: no restart of the app is needed."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        response = JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response

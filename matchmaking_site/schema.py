@@ -18,6 +18,7 @@ COMMON_ERRORS = {
     "403": "Authenticated, but not allowed to do this (e.g. a session request without its CSRF token).",
     "404": "No such event or attendee for this caller (another organization's rows are never revealed).",
     "429": "Rate limit exceeded; retry after the number of seconds in the `Retry-After` header.",
+    "503": "The database is unavailable (restart, failover); retry after `Retry-After` seconds.",
 }
 
 

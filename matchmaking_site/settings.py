@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "matchmaking_site.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,8 +116,9 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "matchmaking_site.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="mm"),
         }
     }
@@ -245,6 +247,8 @@ RECOMMENDATION_TRAIN_EVERY_MINUTES = env.int("RECOMMENDATION_TRAIN_EVERY_MINUTES
 # version: below it the model would barely move, and the fit costs CPU the live event needs.
 RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS = env.int("RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS", default=500)
 # The offline metric the publish gate compares (a key of ModelVersion.metrics).
+# A train or batch run still "running" after this long was lost with its worker: marked failed.
+RECOMMENDATION_STALE_RUN_SECONDS = env.int("RECOMMENDATION_STALE_RUN_SECONDS", default=2 * 3600)
 RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="recall@10")
 
 # Where trained local models are stored (one directory per event and version). On several machines

@@ -641,7 +641,37 @@ def render_reasons(loaded: LoadedModel, pairs: list[tuple[int, int]]) -> dict[in
 
 
 class LocalModelBackend(RecommendationBackend):
+    """Serving from the published version, and the training seam of `recommendations.training`
+    (`training_fingerprint` + `fit`): the orchestration there decides idempotence and publishing."""
+
     name = BACKEND_NAME
+
+    def training_fingerprint(self, *, event) -> str:
+        return load_event_data(event=event).fingerprint(default_config(event=event))
+
+    def fit(self, *, event):
+        # Imported here: training imports serving, which loads backends (this module) by path.
+        from .training import FitResult
+
+        result = fit_local_model(event=event)
+        metrics = dict(result.metrics)
+        baseline = {}
+        if PRIMARY_METRIC in metrics:
+            # The gate's metric name (settings.RECOMMENDATION_GATE_METRIC) next to the engine's own.
+            metrics["recall@10"] = metrics[PRIMARY_METRIC]
+            # The same split scored by popularity, the strongest simple baseline: a model that
+            # cannot beat it on the event's own data is kept, not published.
+            baseline["recall@10"] = metrics.get(f"popularity_{PRIMARY_METRIC}")
+        return FitResult(
+            metrics=metrics,
+            baseline_metrics={k: v for k, v in baseline.items() if v is not None},
+            artifact=result.artifact,
+            artifact_bytes=result.artifact_bytes,
+            n_attendees=result.stats["attendees"],
+            n_contexts=result.stats["contexts"],
+            n_interactions=result.stats["interactions"],
+            config=result.config | {"max_interaction_id": result.stats["max_interaction_id"]},
+        )
 
     def availability(self, *, event) -> tuple[bool, str]:
         if published_version(event=event) is None:

@@ -10,7 +10,7 @@ from events.models import Event
 
 from .funnel import funnel_flush_shown
 from .phases import event_refresh_phase
-from .training import batch_run, run_training
+from .training import batch_run, run_training, training_runs_fail_stale
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,11 @@ def refresh_event_phase(*, event_id: int) -> list[str]:
 
 @shared_task(name="recommendations.refresh_phases")
 def refresh_phases() -> int:
-    """Every open event at once, for deployments that prefer one beat entry to one per event."""
+    """Every open event at once, for deployments that prefer one beat entry to one per event.
+    Also the reaper of train and batch runs whose worker was lost."""
+    failed = training_runs_fail_stale()
+    if failed:
+        logger.warning("marked %d lost training runs as failed", failed)
     n = 0
     for event_id in Event.objects.exclude(phase=Phase.CLOSED).values_list("pk", flat=True):
         refresh_event_phase.delay(event_id=event_id)

@@ -63,7 +63,34 @@ KEPT = "Kept v{number}, not published: {reason}"
 BATCH_DONE = "{n:,} batch lists written from sources {sources}."
 
 # A run left "running" this long is a crashed worker's, not a live one: it no longer blocks.
-STALE_RUN = timedelta(hours=2)
+WORKER_LOST = (
+    "No result after {minutes:.0f} min: the worker running it was lost (killed or restarted). "
+    "The previously published version kept serving."
+)
+
+
+def stale_after() -> timedelta:
+    """How long a train or batch run may stay "running" before it is presumed lost. A fit is one
+    long computation with no heartbeat, so the bound is a duration, sized well above the slowest
+    real fit (`RECOMMENDATION_STALE_RUN_SECONDS`)."""
+    return timedelta(seconds=settings.RECOMMENDATION_STALE_RUN_SECONDS)
+
+
+def training_runs_fail_stale(*, now=None) -> int:
+    """Mark train and batch runs lost by their worker as failed, so the admin shows the truth and
+    the next run may start. Publishing happens only at the end of a run, so a lost run never
+    changed what serves. (Personalize runs are advanced by their own resumable state machine.)"""
+    now = now or timezone.now()
+    limit = stale_after()
+    return TrainingRun.objects.filter(
+        status=TrainingRun.Status.RUNNING,
+        kind__in=[TrainingRun.Kind.TRAIN, TrainingRun.Kind.BATCH],
+        started_at__lt=now - limit,
+    ).update(
+        status=TrainingRun.Status.FAILED,
+        finished_at=now,
+        message=WORKER_LOST.format(minutes=limit.total_seconds() / 60),
+    )
 
 
 @dataclass(frozen=True)
@@ -111,7 +138,7 @@ def _start(*, event: Event, kind: str, trigger: str) -> TrainingRun:
                 event=event,
                 kind=kind,
                 status=TrainingRun.Status.RUNNING,
-                started_at__gte=timezone.now() - STALE_RUN,
+                started_at__gte=timezone.now() - stale_after(),
             )
             .order_by("-started_at")
             .first()

@@ -1,0 +1,206 @@
+"""Real processes for the fault tests: a Celery worker, an ASGI server, and throwaway Redis and
+PostgreSQL servers that a test may stop and start without disturbing the shared ones."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def current_database_url() -> str:
+    """The URL of the database this test runs in (pytest-django's test_<name>)."""
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def process_env(**overrides: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update({"CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    env.update(overrides)
+    return env
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the process and its children (a prefork worker's pool): no cleanup runs."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@contextmanager
+def celery_worker(env: dict, name: str, log: Path):
+    proc = subprocess.Popen(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "matchmaking_site",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "1",
+            "--hostname",
+            f"{name}@%h",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def asgi_server(env: dict, port: int, log: Path):
+    proc = subprocess.Popen(
+        [
+            str(BIN / "uvicorn"),
+            "matchmaking_site.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: http("GET", f"http://127.0.0.1:{port}/healthz")[0] in (200, 503), timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def wait_for(condition, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@contextmanager
+def throwaway_redis(port: int):
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_for(
+        lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() == b"PONG",
+        timeout=10,
+    )
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of its own (initdb into a temporary folder), run as the postgres user."""
+
+    def __init__(self, base: Path, port: int):
+        self.dir = base / "pgdata"
+        self.port = port
+        self.log = base / "postgres.log"
+
+    def _as_postgres(self, *args: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True)
+
+    def init(self) -> None:
+        shutil.chown(self.dir.parent, "postgres")
+        self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.dir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.start()
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "app"], check=True)
+
+    def start(self) -> None:
+        self._as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.dir),
+            "-l",
+            str(self.log),
+            "-w",
+            "-o",
+            f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1",
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/app"
+
+
+@pytest.fixture
+def throwaway_postgres():
+    if PG_BIN is None or shutil.which("runuser") is None:
+        pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are needed for this test")
+    # Not under pytest's tmp_path: that is private to root, and the server runs as postgres.
+    base = Path(tempfile.mkdtemp(prefix="mm-faults-pg-"))
+    pg = ThrowawayPostgres(base, free_port())
+    try:
+        pg.init()
+        yield pg
+    finally:
+        with suppress(subprocess.CalledProcessError):
+            pg.stop()
+        shutil.rmtree(base, ignore_errors=True)
