@@ -248,3 +248,28 @@ def test_outbox_sweepers_are_scheduled_and_registered():
     assert {"events.sweep_interactions", "events.close_stale_visits", "events.process_interactions"} <= set(
         celery_app.tasks
     )
+
+
+@pytest.mark.django_db
+def test_outbox_portable_insert_skips_recorded_ids(django_capture_on_commit_callbacks):
+    """The path the embedded SQLite default takes, exercised here on PostgreSQL."""
+    from events.outbox import InteractionRow, _insert_portable
+
+    existing = InteractionFactory(client_event_id="seen")
+    row = InteractionRow(
+        attendee_id=existing.attendee_id,
+        room_id=existing.room_id,
+        content_id=None,
+        interest_id=None,
+        type="join_room",
+        value=75.0,
+        occurred_at=AT,
+        client_event_id="new",
+        qualifies=True,
+    )
+    inserted = _insert_portable(
+        event_id=existing.event_id, rows=[row._replace(client_event_id="seen"), row], source="import"
+    )
+    assert list(inserted) == ["new"]
+    assert Interaction.objects.get(pk=inserted["new"]).source == "import"
+    assert Interaction.objects.count() == 2
