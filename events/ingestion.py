@@ -328,6 +328,9 @@ def interactions_ingest(
                 results[item.index] = ItemResult(item.index, item.client_event_id, ACCEPTED)
             else:
                 results[item.index] = ItemResult(item.index, item.client_event_id, DUPLICATE, ALREADY_RECORDED)
+        # By attendee (stable, so each attendee's events keep their order): concurrent batches take
+        # the per-attendee presence locks in the same order and cannot deadlock.
+        presence_items.sort(key=lambda entry: entry[1])
         for item, attendee_id, room_id in presence_items:
             service = presence.presence_join if item.type == InteractionType.JOIN_ROOM else presence.presence_leave
             _, duplicate = service(

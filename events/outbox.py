@@ -19,7 +19,7 @@ sweeper skips locked rows instead of waiting for them.
 
 If the broker is down when a batch commits, publishing fails after the commit: the error is logged,
 the request still succeeds, and the periodic sweeper (`interactions_sweep`) processes the rows later.
-`events/` knows nothing of `recommendations/`: the signals are how it is told.
+`events/` knows nothing of `recommendations/`: the signals (`events.signals`) are how it is told.
 """
 
 import logging
@@ -28,24 +28,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-import django.dispatch
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import Interaction
+from .signals import interactions_committed, interactions_processing
 
 logger = logging.getLogger(__name__)
-
-# Sent after commit, in the process that wrote the rows, once per batch. Receivers get
-# `event_id` (int) and `interaction_ids` (list[int]). Sent robustly: a failing receiver is logged
-# and cannot fail the request whose rows are already committed.
-interactions_committed = django.dispatch.Signal()
-
-# Sent by the outbox worker inside the transaction that marks the rows processed, once per claimed
-# batch per event. Receivers get `event_id` and `interaction_ids`. A receiver that raises rolls the
-# mark back, and the sweeper retries the rows later: durable downstream work belongs here.
-interactions_processing = django.dispatch.Signal()
 
 PUBLISH_FAILED = "Could not enqueue processing of %d interactions of event %s (%s); the outbox sweeper will."
 
@@ -102,10 +92,13 @@ def interactions_insert(*, event_id: int, rows: Sequence[InteractionRow], source
 
 
 def _insert_postgresql(*, event_id: int, rows: Sequence[InteractionRow], source: str) -> dict[str, int]:
-    columns = list(zip(*rows, strict=True))
     connection.ensure_connection()
     # A plain psycopg cursor binds parameters on the server, and %b sends the arrays in binary:
     # Django's client-side binding would spell each array out as an escaped SQL literal.
+    # Rows go in client-id order so that two batches sharing ids take their unique-index locks in
+    # the same order, and wait for each other instead of deadlocking.
+    rows = sorted(rows, key=lambda r: r.client_event_id)
+    columns = list(zip(*rows, strict=True))
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_INSERT_SQL, [event_id, source, timezone.now(), *[list(c) for c in columns]], binary=True)
         return {key: pk for pk, key in cursor.fetchall()}

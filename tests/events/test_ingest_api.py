@@ -297,14 +297,15 @@ def test_ingest_concurrent_duplicate_submissions_yield_one_row():
     barrier = threading.Barrier(4)
     bodies = []
 
-    def submit():
+    def submit(batch):
         try:
             barrier.wait()
-            bodies.append(post(Client(), secret, items).json())
+            bodies.append(post(Client(), secret, batch).json())
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=submit) for _ in range(4)]
+    # Half the requests send the ids in reverse order: the server must not deadlock on them.
+    threads = [threading.Thread(target=submit, args=(items if n % 2 else items[::-1],)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
