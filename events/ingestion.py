@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+import psycopg
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import presence
@@ -215,10 +216,27 @@ def window_reason(*, item: PendingInteraction, window, now: datetime) -> str:
 # --- Resolution and recording -----------------------------------------------------------------------
 
 
+def _pk_map(model, field: str, *, event: Event, values: Iterable[str]) -> dict[str, int]:
+    """{value of `field`: pk} for the rows of `model` in `event` whose `field` is among `values`."""
+    values = list(set(values))
+    if not values:
+        return {}
+    if connection.vendor == "postgresql":
+        # One array parameter bound on the server: Django's `__in` would build (and psycopg's
+        # client-side binding re-parse) a statement with thousands of placeholders on imports.
+        table = model._meta.db_table
+        column = model._meta.get_field(field).column
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(
+                f'SELECT "{column}", id FROM "{table}" WHERE event_id = %s AND "{column}" = ANY(%b::text[])',
+                [event.pk, values],
+            )
+            return dict(cursor.fetchall())
+    return dict(model.objects.filter(event=event, **{f"{field}__in": values}).values_list(field, "pk"))
+
+
 def resolve_attendees(*, event: Event, external_ids: Iterable[str]) -> dict[str, int]:
-    return dict(
-        Attendee.objects.filter(event=event, external_id__in=set(external_ids)).values_list("external_id", "pk")
-    )
+    return _pk_map(Attendee, "external_id", event=event, values=external_ids)
 
 
 def resolve_contexts(*, event: Event, wanted: dict[str, set[str]]) -> dict[str, dict[str, int]]:
@@ -226,7 +244,7 @@ def resolve_contexts(*, event: Event, wanted: dict[str, set[str]]) -> dict[str, 
     found: dict[str, dict[str, int]] = {}
     for kind, ids in wanted.items():
         model, field = _CONTEXT_MODELS[kind]
-        found[kind] = dict(model.objects.filter(event=event, **{f"{field}__in": ids}).values_list(field, "pk"))
+        found[kind] = _pk_map(model, field, event=event, values=ids)
     return found
 
 
@@ -328,6 +346,9 @@ def interactions_ingest(
                 results[item.index] = ItemResult(item.index, item.client_event_id, ACCEPTED)
             else:
                 results[item.index] = ItemResult(item.index, item.client_event_id, DUPLICATE, ALREADY_RECORDED)
+        # By attendee (stable, so each attendee's events keep their order): concurrent batches take
+        # the per-attendee presence locks in the same order and cannot deadlock.
+        presence_items.sort(key=lambda entry: entry[1])
         for item, attendee_id, room_id in presence_items:
             service = presence.presence_join if item.type == InteractionType.JOIN_ROOM else presence.presence_leave
             _, duplicate = service(

@@ -10,16 +10,16 @@ questionnaire hydration, CSV import) goes through `interactions_insert`, which:
    `interactions_committed` signal in-process (a hint: live pushes, counters) and enqueues the
    `events.process_interactions` Celery task.
 
-Processing (`interactions_process`) claims rows with `UPDATE ... SET processed_at = now() WHERE
-processed_at IS NULL ... RETURNING`, and sends `interactions_processing` inside that transaction:
+Processing (`interactions_process`) locks the still-unprocessed rows (`SELECT ... FOR UPDATE`),
+sets `processed_at`, and sends `interactions_processing` inside that transaction:
 the durable downstream work (model update, forwarding to Personalize) connects there. A receiver that
-raises rolls the claim back, and the row is retried. Two workers can never both claim a row: the
-UPDATE re-checks `processed_at IS NULL` after waiting for the other's lock, and the sweeper skips
-locked rows instead of waiting for them.
+raises rolls the claim back, and the row is retried. Two workers can never both claim a row: a
+worker that waited for another's lock re-checks `processed_at IS NULL` once it gets the row, and the
+sweeper skips locked rows instead of waiting for them.
 
 If the broker is down when a batch commits, publishing fails after the commit: the error is logged,
 the request still succeeds, and the periodic sweeper (`interactions_sweep`) processes the rows later.
-`events/` knows nothing of `recommendations/`: the signals are how it is told.
+`events/` knows nothing of `recommendations/`: the signals (`events.signals`) are how it is told.
 """
 
 import logging
@@ -28,22 +28,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-import django.dispatch
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .models import Interaction
+from .signals import interactions_committed, interactions_processing
+
 logger = logging.getLogger(__name__)
-
-# Sent after commit, in the process that wrote the rows, once per batch. Receivers get
-# `event_id` (int) and `interaction_ids` (list[int]). Sent robustly: a failing receiver is logged
-# and cannot fail the request whose rows are already committed.
-interactions_committed = django.dispatch.Signal()
-
-# Sent by the outbox worker inside the transaction that marks the rows processed, once per claimed
-# batch per event. Receivers get `event_id` and `interaction_ids`. A receiver that raises rolls the
-# mark back, and the sweeper retries the rows later: durable downstream work belongs here.
-interactions_processing = django.dispatch.Signal()
 
 PUBLISH_FAILED = "Could not enqueue processing of %d interactions of event %s (%s); the outbox sweeper will."
 
@@ -84,21 +76,53 @@ def interactions_insert(*, event_id: int, rows: Sequence[InteractionRow], source
 
     A client event id missing from the result was already recorded (a duplicate). Must run inside
     the caller's transaction (`transaction.atomic`); fan-out is scheduled for after its commit.
-    PostgreSQL only (the ingestion path is built for it); the rows must have distinct client ids.
+    The rows must have distinct client ids. PostgreSQL gets the one-statement path below; other
+    databases (the embedded SQLite default) a portable one.
     """
     if not rows:
         return {}
-    columns = list(zip(*rows, strict=True))
-    connection.ensure_connection()
-    # A plain psycopg cursor binds parameters on the server, and %b sends the arrays in binary:
-    # Django's client-side binding would spell each array out as an escaped SQL literal.
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_INSERT_SQL, [event_id, source, timezone.now(), *[list(c) for c in columns]], binary=True)
-        inserted = {key: pk for pk, key in cursor.fetchall()}
+    if connection.vendor == "postgresql":
+        inserted = _insert_postgresql(event_id=event_id, rows=rows, source=source)
+    else:
+        inserted = _insert_portable(event_id=event_id, rows=rows, source=source)
     if inserted:
         ids = sorted(inserted.values())
         transaction.on_commit(lambda: announce_committed(event_id=event_id, interaction_ids=ids))
     return inserted
+
+
+def _insert_postgresql(*, event_id: int, rows: Sequence[InteractionRow], source: str) -> dict[str, int]:
+    connection.ensure_connection()
+    # A plain psycopg cursor binds parameters on the server, and %b sends the arrays in binary:
+    # Django's client-side binding would spell each array out as an escaped SQL literal.
+    # Rows go in client-id order so that two batches sharing ids take their unique-index locks in
+    # the same order, and wait for each other instead of deadlocking.
+    rows = sorted(rows, key=lambda r: r.client_event_id)
+    columns = list(zip(*rows, strict=True))
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_INSERT_SQL, [event_id, source, timezone.now(), *[list(c) for c in columns]], binary=True)
+        return {key: pk for pk, key in cursor.fetchall()}
+
+
+def _insert_portable(*, event_id: int, rows: Sequence[InteractionRow], source: str) -> dict[str, int]:
+    """Insert what is not there yet, then read the new ids back. Race-free only where writers are
+    serialised (SQLite takes a database-wide write lock); the unique constraint still forbids a
+    second row anywhere."""
+    keys = [r.client_event_id for r in rows]
+    seen = set(
+        Interaction.objects.filter(event_id=event_id, client_event_id__in=keys).values_list(
+            "client_event_id", flat=True
+        )
+    )
+    new = [r for r in rows if r.client_event_id not in seen]
+    Interaction.objects.bulk_create(
+        [Interaction(event_id=event_id, source=source, **r._asdict()) for r in new], batch_size=500
+    )
+    return dict(
+        Interaction.objects.filter(event_id=event_id, client_event_id__in=[r.client_event_id for r in new]).values_list(
+            "client_event_id", "pk"
+        )
+    )
 
 
 def announce_committed(*, event_id: int, interaction_ids: list[int]) -> None:
@@ -118,11 +142,15 @@ def announce_committed(*, event_id: int, interaction_ids: list[int]) -> None:
         logger.warning(PUBLISH_FAILED, len(interaction_ids), event_id, exc)
 
 
-def _claim_and_process(claim_sql: str, params: list) -> int:
+def _claim_and_process(locking_queryset) -> int:
+    """Lock the rows `locking_queryset` selects (still unprocessed), mark them processed and send
+    `interactions_processing`, all in one transaction. PostgreSQL re-checks `processed_at IS NULL`
+    on a row it had to wait for, so a row another worker claimed meanwhile is left out."""
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(claim_sql, params)
-            claimed = cursor.fetchall()
+        claimed = list(locking_queryset.values_list("pk", "event_id"))
+        if not claimed:
+            return 0
+        Interaction.objects.filter(pk__in=[pk for pk, _ in claimed]).update(processed_at=timezone.now())
         by_event: dict[int, list[int]] = defaultdict(list)
         for pk, event_id in claimed:
             by_event[event_id].append(pk)
@@ -136,10 +164,11 @@ def interactions_process(*, interaction_ids: Sequence[int]) -> int:
     Ids already processed (by another worker or the sweeper) or deleted are skipped."""
     if not interaction_ids:
         return 0
+    # Locks taken in id order: two workers handed overlapping batches cannot deadlock.
     return _claim_and_process(
-        "UPDATE events_interaction SET processed_at = %s WHERE id = ANY(%s) AND processed_at IS NULL "
-        "RETURNING id, event_id",
-        [timezone.now(), list(interaction_ids)],
+        Interaction.objects.select_for_update()
+        .filter(pk__in=list(interaction_ids), processed_at__isnull=True)
+        .order_by("pk")
     )
 
 
@@ -148,13 +177,11 @@ def interactions_sweep(*, grace: timedelta = SWEEP_GRACE, chunk: int = SWEEP_CHU
     count. Safe to run on several workers at once: locked rows are skipped, not waited for."""
     total = 0
     while True:
-        now = timezone.now()
+        cutoff = timezone.now() - grace
         claimed = _claim_and_process(
-            "UPDATE events_interaction SET processed_at = %s WHERE id IN ("
-            "  SELECT id FROM events_interaction WHERE processed_at IS NULL AND created_at <= %s"
-            "  ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED"
-            ") AND processed_at IS NULL RETURNING id, event_id",
-            [now, now - grace, chunk],
+            Interaction.objects.select_for_update(skip_locked=True)
+            .filter(processed_at__isnull=True, created_at__lte=cutoff)
+            .order_by("created_at", "pk")[:chunk]
         )
         total += claimed
         if claimed < chunk:

@@ -14,7 +14,7 @@ from celery.contrib.testing.worker import start_worker
 from django.db import connection
 from django.test import Client
 
-from events import outbox
+from events import outbox, signals
 from events.models import Interaction
 from events.services import api_key_create
 from events.tasks import process_interactions, sweep_interactions
@@ -82,7 +82,7 @@ class Recorder:
 @pytest.mark.django_db
 def test_outbox_committed_signal_once_per_batch_after_commit(client, django_capture_on_commit_callbacks):
     event, secret = make_world()
-    with Recorder(outbox.interactions_committed) as committed, Recorder(outbox.interactions_processing) as processing:
+    with Recorder(signals.interactions_committed) as committed, Recorder(signals.interactions_processing) as processing:
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             post(client, secret, items(0, 5))
         ids = sorted(Interaction.objects.values_list("pk", flat=True))
@@ -96,7 +96,7 @@ def test_outbox_committed_signal_once_per_batch_after_commit(client, django_capt
 @pytest.mark.django_db
 def test_outbox_nothing_announced_before_commit(client, django_capture_on_commit_callbacks):
     _, secret = make_world()
-    with Recorder(outbox.interactions_committed) as committed:
+    with Recorder(signals.interactions_committed) as committed:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             post(client, secret, items(0, 3))
         assert (len(callbacks), committed.calls) == (1, [])
@@ -116,7 +116,7 @@ def test_outbox_duplicates_are_not_announced_again(client, django_capture_on_com
 def test_outbox_process_claims_each_row_once():
     rows = InteractionFactory.create_batch(3)
     ids = [r.pk for r in rows]
-    with Recorder(outbox.interactions_processing) as processing:
+    with Recorder(signals.interactions_processing) as processing:
         assert outbox.interactions_process(interaction_ids=ids) == 3
         assert outbox.interactions_process(interaction_ids=ids) == 0
         assert process_interactions(interaction_ids=[*ids, 999_999]) == 0
@@ -130,12 +130,12 @@ def test_outbox_failing_receiver_rolls_back_the_mark():
     def broken(**kwargs):
         raise RuntimeError("model update failed")
 
-    outbox.interactions_processing.connect(broken)
+    signals.interactions_processing.connect(broken)
     try:
         with pytest.raises(RuntimeError):
             outbox.interactions_process(interaction_ids=[row.pk])
     finally:
-        outbox.interactions_processing.disconnect(broken)
+        signals.interactions_processing.disconnect(broken)
     row.refresh_from_db()
     assert row.processed_at is None
     assert outbox.interactions_sweep(grace=timedelta(0)) == 1
@@ -152,7 +152,7 @@ def test_outbox_sweep_leaves_fresh_rows_to_their_own_task():
 def test_outbox_concurrent_sweepers_never_process_a_row_twice():
     rows = InteractionFactory.create_batch(300)
     barrier = threading.Barrier(3)
-    with Recorder(outbox.interactions_processing) as processing:
+    with Recorder(signals.interactions_processing) as processing:
 
         def sweep():
             try:
@@ -204,7 +204,7 @@ def broker_port():
 def test_outbox_broker_down_accepts_then_processes_each_once_when_back(broker_port, caplog):
     event, secret = make_world()
     client = Client()
-    with Recorder(outbox.interactions_processing) as processing:
+    with Recorder(signals.interactions_processing) as processing:
         with caplog.at_level(logging.WARNING, logger="events.outbox"):
             responses = [post(client, secret, items(start, 100)) for start in (0, 100, 200)]
         assert [(r.status_code, r.json()["accepted"]) for r in responses] == [(200, 100)] * 3
@@ -252,3 +252,28 @@ def test_outbox_sweepers_are_scheduled_and_registered():
     assert {"events.sweep_interactions", "events.close_stale_visits", "events.process_interactions"} <= set(
         celery_app.tasks
     )
+
+
+@pytest.mark.django_db
+def test_outbox_portable_insert_skips_recorded_ids(django_capture_on_commit_callbacks):
+    """The path the embedded SQLite default takes, exercised here on PostgreSQL."""
+    from events.outbox import InteractionRow, _insert_portable
+
+    existing = InteractionFactory(client_event_id="seen")
+    row = InteractionRow(
+        attendee_id=existing.attendee_id,
+        room_id=existing.room_id,
+        content_id=None,
+        interest_id=None,
+        type="join_room",
+        value=75.0,
+        occurred_at=AT,
+        client_event_id="new",
+        qualifies=True,
+    )
+    inserted = _insert_portable(
+        event_id=existing.event_id, rows=[row._replace(client_event_id="seen"), row], source="import"
+    )
+    assert list(inserted) == ["new"]
+    assert Interaction.objects.get(pk=inserted["new"]).source == "import"
+    assert Interaction.objects.count() == 2
