@@ -10,7 +10,8 @@ Methods (each in its own subprocess so peak memory is per method):
     PYTHONPATH=. .venv/bin/python benchmarks/train_speed.py --size M
     PYTHONPATH=. .venv/bin/python benchmarks/train_speed.py --size L --methods ours
 
-Wall time excludes data generation and matrix building; numba compilation is excluded by a
+"cpu" = user+sys CPU seconds of the timed section (all methods may use both cores; CPU time
+is the figure to compare when the machine is shared).  Wall time excludes data generation and matrix building; numba compilation is excluded by a
 warm-up fit on a tiny event.  Peak memory = ru_maxrss of the child (includes the input data),
 "base" = ru_maxrss right after the inputs were built.
 """
@@ -36,6 +37,11 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_child(method: str, size: str, seed: int, sk_budget: float) -> dict:
     import numpy as np
 
@@ -52,6 +58,7 @@ def run_child(method: str, size: str, seed: int, sk_budget: float) -> dict:
         fit(to_inputs(make_event((200, 20, 2000), 1)), cfg)  # numba warm-up (cached compile)
         x = to_inputs(ev)
         out["base_mib"] = _rss_mib()
+        out["cpu0"] = _cpu()
         t = time.perf_counter()
         m = fit(x, cfg)
         out["seconds"] = time.perf_counter() - t
@@ -63,6 +70,7 @@ def run_child(method: str, size: str, seed: int, sk_budget: float) -> dict:
 
         ctx_att = to_csr(ev).T.tocsr()  # users = contexts, items = attendees
         out["base_mib"] = _rss_mib()
+        out["cpu0"] = _cpu()
         with threadpool_limits(1, "blas"):
             t = time.perf_counter()
             rec = CosineRecommender(K=TOPK + 1, num_threads=0)
@@ -77,6 +85,7 @@ def run_child(method: str, size: str, seed: int, sk_budget: float) -> dict:
 
         x = to_csr(ev)
         out["base_mib"] = _rss_mib()
+        out["cpu0"] = _cpu()
         t = time.perf_counter()
         nn = NearestNeighbors(n_neighbors=TOPK + 1, metric="cosine", algorithm="brute", n_jobs=2).fit(x)
         chunk = 1000
@@ -93,6 +102,7 @@ def run_child(method: str, size: str, seed: int, sk_budget: float) -> dict:
     else:
         raise SystemExit(f"unknown method {method}")
     out["peak_mib"] = _rss_mib()
+    out["cpu_s"] = _cpu() - out.pop("cpu0")
     return out
 
 
@@ -110,6 +120,7 @@ def main() -> None:
     from benchmarks.synthetic import SIZES
 
     n_att, n_ctx, n_int = SIZES[a.size]
+    print(f"load average at start: {os.getloadavg()[0]:.1f}")
     print(f"size {a.size}: {n_att} attendees, {n_ctx} contexts, {n_int} interactions, top-{TOPK}, "
           f"{os.cpu_count()} cores")
     res = {}
@@ -125,7 +136,7 @@ def main() -> None:
         extra = f" (fit {r['fit_seconds']:.2f} s)" if "fit_seconds" in r else ""
         extra += f" cap={r['cap']}" if "cap" in r else ""
         mark = "~" if r.get("extrapolated") else " "
-        print(f"{method:14s} {mark}{r['seconds']:9.2f} s   peak {r['peak_mib']:8.0f} MiB (base {r['base_mib']:.0f})"
+        print(f"{method:14s} {mark}{r['seconds']:9.2f} s  cpu {r['cpu_s']:8.2f} s  peak {r['peak_mib']:8.0f} MiB (base {r['base_mib']:.0f})"
               f"{extra}" + (f"  [{r['rows']} rows measured, extrapolated]" if r.get("extrapolated") else ""),
               flush=True)
     if "ours" in res:

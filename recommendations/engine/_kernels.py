@@ -154,25 +154,23 @@ def _stage1_row(a, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v,
 
 
 @njit(cache=True, parallel=True)
-def stage1(rows, n_att, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v, c_s, c_e,
-           idf, bonus, min_co, k, n_chunks, out_i, out_s, out_c, out_deg):
-    """Top-k co-presence partners for each attendee in ``rows`` (written at out[j] for rows[j])."""
+def stage1(rows, a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx, c_v, c_s, c_e,
+           idf, bonus, min_co, k, s_acc, s_cnt, s_touched, out_i, out_s, out_c, out_deg):
+    """Top-k co-presence partners for each attendee in ``rows`` (written at out[j] for rows[j]).
+
+    One chunk per scratch row (``s_*`` have shape (n_chunks, n_attendees), all-zero on entry and
+    left all-zero); rows are interleaved over chunks for load balance.  WHY persistent scratch:
+    a real-time update recomputes a few hundred rows, and zeroing fresh n-sized buffers per call
+    would cost as much as the arithmetic."""
     m = rows.shape[0]
-    step = (m + n_chunks - 1) // n_chunks
+    n_chunks = s_acc.shape[0]
     for ch in prange(n_chunks):
-        lo = ch * step
-        hi_ = min(m, lo + step)
-        if lo >= hi_:
-            continue
-        acc = np.zeros(n_att, dtype=np.float64)
-        cnt = np.zeros(n_att, dtype=np.int32)
-        touched = np.empty(n_att, dtype=np.int64)
         hs = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
-        for j in range(lo, hi_):
+        for j in range(ch, m, n_chunks):
             out_deg[j] = _stage1_row(rows[j], a_ptr, a_len, a_idx, a_v, a_s, a_e, c_ptr, c_len, c_idx,
-                                     c_v, c_s, c_e, idf, bonus, min_co, k, acc, cnt, touched, hs, hi,
-                                     out_i[j], out_s[j], out_c[j])
+                                     c_v, c_s, c_e, idf, bonus, min_co, k, s_acc[ch], s_cnt[ch], s_touched[ch],
+                                     hs, hi, out_i[j], out_s[j], out_c[j])
 
 
 @njit(cache=True, inline="always")
@@ -274,23 +272,22 @@ def _stage2_row(a, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, lo
 
 
 @njit(cache=True, parallel=True)
-def stage2(rows, n_att, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, n_chunks, out_i,
-           out_s):
+def stage2(rows, n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, s_d, s_c, s_2, s_mark,
+           s_touched, out_i, out_s):
+    """Final top-k for each attendee in ``rows``; scratch as in :func:`stage1`."""
     m = rows.shape[0]
-    step = (m + n_chunks - 1) // n_chunks
+    n_chunks = s_d.shape[0]
     for ch in prange(n_chunks):
-        lo = ch * step
-        hi_ = min(m, lo + step)
-        if lo >= hi_:
-            continue
-        acc_d = np.zeros(n_att, dtype=np.float64)
-        acc_c = np.zeros(n_att, dtype=np.float64)
-        acc_2 = np.zeros(n_att, dtype=np.float64)
-        mark = np.zeros(n_att, dtype=np.int8)
-        touched = np.empty(n_att, dtype=np.int64)
         hs = np.empty(k, dtype=np.float64)
         hi = np.empty(k, dtype=np.int64)
-        for j in range(lo, hi_):
-            _stage2_row(rows[j], n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, acc_d, acc_2,
-                        acc_c, mark,
-                        touched, hs, hi, out_i[j], out_s[j])
+        for j in range(ch, m, n_chunks):
+            _stage2_row(rows[j], n1_i, n1_s, n1_c, fanout, pop, social, w_d, w_2, w_c, w_s, log_mode, k, s_d[ch],
+                        s_2[ch], s_c[ch], s_mark[ch], s_touched[ch], hs, hi, out_i[j], out_s[j])
+
+
+# Serial twins for real-time updates (a few hundred rows): no parallel region, so no thread
+# hand-off or barrier — on a loaded server that sync dominated the latency.  ``prange`` is a
+# plain ``range`` when ``parallel`` is off.  Not cached on disk (the twin shares its source
+# function's cache key); compiled on the first update (~ seconds, warm it at start-up).
+stage1_serial = njit(stage1.py_func)
+stage2_serial = njit(stage2.py_func)

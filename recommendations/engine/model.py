@@ -169,11 +169,6 @@ def _pop_order(deg: np.ndarray, p: int) -> np.ndarray:
     return sel.astype(np.int64)
 
 
-def _n_chunks(m: int, small: bool = False) -> int:
-    t = numba.get_num_threads()
-    return max(1, min(m, t if small else 8 * t))
-
-
 class Model:
     """Fitted recommender state.  Build with :func:`fit` or :meth:`Model.load`."""
 
@@ -203,7 +198,18 @@ class Model:
         f = min(self.config.two_hop_fanout, self.config.candidate_pool)
         return self.config.top_k + self.config.candidate_pool + f * f + 1
 
-    def _stage1(self, rows: np.ndarray, small: bool = False) -> None:
+    def _scratch(self) -> tuple[np.ndarray, ...]:
+        """Per-thread n-sized work buffers, kept zeroed by the kernels and reused."""
+        t = max(1, numba.get_num_threads())
+        n = self.n_attendees
+        sc = getattr(self, "_sc", None)
+        if sc is None or sc[0].shape != (t, n):
+            sc = (np.zeros((t, n)), np.zeros((t, n), dtype=np.int32), np.zeros((t, n), dtype=np.int64),
+                  np.zeros((t, n)), np.zeros((t, n)), np.zeros((t, n)), np.zeros((t, n), dtype=np.int8))
+            self._sc = sc
+        return sc
+
+    def _stage1(self, rows: np.ndarray, serial: bool = False) -> None:
         cfg = self.config
         m = rows.shape[0]
         oi = np.empty((m, cfg.candidate_pool), dtype=np.int64)
@@ -211,31 +217,54 @@ class Model:
         oc = np.empty((m, cfg.candidate_pool), dtype=np.int32)
         od = np.empty(m, dtype=np.int64)
         A, C = self.A, self.C
-        K.stage1(rows, self.n_attendees, A.ptr, A.length, A.idx, A.v, A.s, A.e, C.ptr, C.length, C.idx, C.v,
-                 C.s, C.e, self.idf, float(cfg.same_time_bonus), int(cfg.min_co_count), cfg.candidate_pool,
-                 _n_chunks(m, small), oi, os_, oc, od)
+        sc = self._scratch()
+        if serial:
+            sc = tuple(x[:1] for x in sc)
+        (K.stage1_serial if serial else K.stage1)(rows, A.ptr, A.length, A.idx, A.v, A.s, A.e, C.ptr, C.length, C.idx, C.v, C.s, C.e, self.idf,
+                 float(cfg.same_time_bonus), int(cfg.min_co_count), cfg.candidate_pool, sc[0], sc[1], sc[2],
+                 oi, os_, oc, od)
         self.n1_i[rows] = oi
         self.n1_s[rows] = os_
         self.n1_c[rows] = oc
         self.deg[rows] = od
         self.social[rows] = np.log1p(od.astype(np.float64))
 
-    def _stage2(self, rows: np.ndarray, small: bool = False) -> None:
+    def _stage2(self, rows: np.ndarray, serial: bool = False) -> None:
         cfg = self.config
         m = rows.shape[0]
         oi = np.empty((m, cfg.top_k), dtype=np.int64)
         os_ = np.empty((m, cfg.top_k), dtype=np.float64)
-        K.stage2(rows, self.n_attendees, self.n1_i, self.n1_s, self.n1_c, int(cfg.two_hop_fanout), self.pop,
-                 self.social, float(cfg.w_direct), float(cfg.w_two_hop), float(cfg.w_repeat), float(cfg.w_social),
-                 cfg.direct_transform == "log", cfg.top_k,
-                 _n_chunks(m, small), oi, os_)
+        sc = self._scratch()
+        if serial:
+            sc = tuple(x[:1] for x in sc)
+        (K.stage2_serial if serial else K.stage2)(rows, self.n1_i, self.n1_s, self.n1_c, int(cfg.two_hop_fanout), self.pop, self.social,
+                 float(cfg.w_direct), float(cfg.w_two_hop), float(cfg.w_repeat), float(cfg.w_social),
+                 cfg.direct_transform == "log", cfg.top_k, sc[3], sc[4], sc[5], sc[6], sc[2], oi, os_)
         self.tab_i[rows] = oi
         self.tab_s[rows] = os_
 
-    def _compute(self, rows: np.ndarray, small: bool = False) -> None:
-        self._stage1(rows, small)
-        self.pop = _pop_order(self.deg, self._pop_len)
-        self._stage2(rows, small)
+    def _compute(self, rows: np.ndarray, full: bool = True) -> None:
+        old = self.deg[rows].copy() if not full else None
+        self._stage1(rows, serial=not full)
+        if full or self._pop_may_change(rows, old):
+            self.pop = _pop_order(self.deg, self._pop_len)
+        self._stage2(rows, serial=not full)
+
+    def _pop_may_change(self, rows: np.ndarray, old: np.ndarray | None) -> bool:
+        """The fill list (top-P by degree desc, index asc) can only change if a changed row was
+        in it or now ranks above its last element (WHY: skip an O(n) partition per update)."""
+        p = self.pop
+        if old is None or p.shape[0] < self._pop_len or p.shape[0] == 0:
+            return True
+        changed = rows[self.deg[rows] != old]
+        if changed.size == 0:
+            return False
+        if np.isin(changed, p).any():
+            return True
+        last = int(p[-1])
+        dl = self.deg[last]
+        dc = self.deg[changed]
+        return bool(np.any((dc > dl) | ((dc == dl) & (changed < last))))
 
     # ------------------------------------------------------------------ queries
     def neighbours(self, a: int, k: int | None = None, exclude: np.ndarray | list[int] | None = None
@@ -427,7 +456,7 @@ class Model:
             if size <= self.cap or old_size <= self.cap:
                 rows.update(self.C.members(c).tolist())
         r = np.array(sorted(rows), dtype=np.int64)
-        self._compute(r, small=True)
+        self._compute(r, full=False)
         return r
 
     def _grow_attendees(self, n: int) -> None:

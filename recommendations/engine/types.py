@@ -54,8 +54,10 @@ class InteractionArrays:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Knobs of the local recommender.  Defaults are the ones tuned on the SFHH09 internal
-    split (day 0 only, see benchmarks/sfhh09_quality.py) and kept deliberately round.
+    """Knobs of the local recommender.  Defaults are generic, round values (percentile cap,
+    no recency); the SFHH09-tuned configuration (weights from a logistic regression on day-0
+    internal splits) is printed by ``benchmarks/sfhh09_quality.py`` — its absolute cap of 8 is
+    specific to 60 s contact components and is not a product default.
 
     Pair score of attendee ``a`` for candidate ``b``::
 
