@@ -516,13 +516,12 @@ def realtime_apply(*, event_id: int, interaction_ids: list[int]) -> int:
         return 0
     loaded = loaded_model(version)
     with loaded.lock:
-        qs = (
-            _training_rows(event)
-            .filter(Q(pk__in=list(interaction_ids)) | Q(pk__gt=loaded.applied_upto))
-            .exclude(pk__lte=loaded.trained_upto)
+        # A range on the primary key first, so that PostgreSQL reads only the rows after training.
+        qs = _training_rows(event).filter(
+            Q(pk__gt=loaded.trained_upto), Q(pk__in=list(interaction_ids)) | Q(pk__gt=loaded.applied_upto)
         )
         rows = _interaction_rows(qs)
-        fresh = ~np.isin(rows["pk"], np.fromiter(loaded.applied, dtype=np.int64, count=len(loaded.applied)))
+        fresh = np.array([pk not in loaded.applied for pk in rows["pk"].tolist()], dtype=bool)
         rows = {k: v[fresh] for k, v in rows.items()}
         if not rows["pk"].size:
             return 0

@@ -5,11 +5,11 @@ import io
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import call_command, get_commands
 from django.core.management.base import CommandError
 
 from events.management.commands.create_event import BAD_NUMBER, EVENT_EXISTS
-from events.models import Attendee, Event
+from events.models import Attendee, Event, Interaction
 from recommendations.engine import EngineConfig
 from recommendations.local import BAD_CONFIG, NO_PUBLISHED_VERSION
 from recommendations.management.commands._common import UNKNOWN_EVENT
@@ -42,6 +42,14 @@ def run(*args, **kwargs) -> str:
     return out.getvalue()
 
 
+def import_file(slug: str, path) -> int:
+    """`import_interactions --create-missing` when installed (ingestion branch), else the stand-in."""
+    if "import_interactions" in get_commands():
+        run("import_interactions", str(path), event=slug, create_missing=True, no_progress=True)
+        return Interaction.objects.filter(event__slug=slug).count()
+    return import_csv(event=Event.objects.get(slug=slug), path=str(path))
+
+
 def write_csv(path) -> None:
     lines = ["USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE"]
     lines += [f"{room},{att},{ts},join_room,{dwell}" for room, att, ts, dwell in CSV_ROWS]
@@ -55,7 +63,7 @@ def test_cli_path_create_import_train_batch(tmp_path, settings):
 
     created = run("create_event", slug="conf", name="Conf", threshold="5", min_dwell="60", organization="acme")
     event = Event.objects.get(slug="conf")
-    imported = import_csv(event=event, path=str(csv_path))
+    imported = import_file("conf", csv_path)
     summary = run("train", event="conf")
     batch = run("batch_recommendations", event="conf", num_results=3, output=str(out_path))
 
@@ -86,7 +94,7 @@ def test_train_twice_on_the_same_inputs_keeps_one_version(tmp_path, settings):
     settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
     write_csv(tmp_path / "i.csv")
     run("create_event", slug="conf", name="Conf")
-    import_csv(event=Event.objects.get(slug="conf"), path=str(tmp_path / "i.csv"))
+    import_file("conf", tmp_path / "i.csv")
 
     first, second = run("train", event="conf"), run("train", event="conf")
 

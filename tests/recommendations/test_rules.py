@@ -216,3 +216,14 @@ def test_rules_candidates_agree_with_score_pair_over_everyone(world):
         )
         found = rules_candidates(event=event, attendee=viewer, limit=100)
         assert [(-c.score, c.attendee_id) for c in found] == expected
+
+
+def test_matchmaking_rules_are_editable_in_the_admin(world, admin_client):
+    event, t, _ = world
+    rule = MatchmakingRule.objects.create(event=event, kind="boost_tag", tag=t["MLOps"], value=1.5)
+
+    listing = admin_client.get("/admin/recommendations/matchmakingrule/")
+    page = admin_client.get(f"/admin/recommendations/matchmakingrule/{rule.pk}/change/")
+
+    assert (listing.status_code, page.status_code) == (200, 200)
+    assert "Boost a tag" in listing.content.decode()

@@ -64,7 +64,9 @@ class Command(BaseCommand):
             call_command("create_event", slug=slug, name="SFHH09 (evaluation)", min_dwell="0", **quiet)
             event = Event.objects.get(slug=slug)
             if "import_interactions" in get_commands():
-                call_command("import_interactions", str(csv_path), event=slug, create_missing=True, **quiet)
+                call_command(
+                    "import_interactions", str(csv_path), event=slug, create_missing=True, no_progress=True, **quiet
+                )
                 how = "import_interactions --create-missing"
             else:
                 import_csv(event=event, path=str(csv_path))
