@@ -11,7 +11,6 @@ Long operations are polled by returning a countdown; the Celery task re-schedule
 Nothing ever sleeps in a worker.
 """
 
-import hashlib
 import json
 import logging
 import random
@@ -272,15 +271,18 @@ def step_export(ctx: Ctx) -> Wait | None:
     """Write the two CSV files to S3. No Personalize call; repeating it rewrites the same keys."""
     export = mapping.export_build(event=ctx.event)
     s3 = clients.s3()
-    s3.put_object(Bucket=settings.PERSONALIZE_BUCKET, Key=ctx.keys["interactions"], Body=export.interactions_csv)
-    s3.put_object(Bucket=settings.PERSONALIZE_BUCKET, Key=ctx.keys["items"], Body=export.items_csv)
+    try:
+        s3.upload_fileobj(export.interactions, settings.PERSONALIZE_BUCKET, ctx.keys["interactions"])
+        s3.upload_fileobj(export.items, settings.PERSONALIZE_BUCKET, ctx.keys["items"])
+    finally:
+        export.close()
     ctx.data.update(
         {
             "interactions_key": ctx.keys["interactions"],
             "items_key": ctx.keys["items"],
             "n_interactions": export.n_interactions,
             "n_items": export.n_items,
-            "fingerprint": hashlib.sha256(export.interactions_csv + b"\0" + export.items_csv).hexdigest(),
+            "fingerprint": export.fingerprint,
             "n_erased": len(mapping.erased_attendee_ids(event=ctx.event)),  # left out of this export
         }
     )
