@@ -870,6 +870,14 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
             except (ClientError, BotoCoreError) as exc:
                 if isinstance(exc, StubResponseError):
                     raise  # botocore's Stubber saying the code made a call it should not have
+                if isinstance(exc, ClientError) and error_code(exc) == "ResourceInUseException":
+                    # Busy, not broken: an import, a training or a campaign update is still
+                    # running on what this step needs. Wait for it like any long operation.
+                    state["status"] = WAITING
+                    state["message"] = f"{_client_error_text(exc)}; waiting"
+                    state["poll_at"] = _iso(moment + timedelta(seconds=TRAINING_POLL_SECONDS))
+                    run.save()
+                    return float(TRAINING_POLL_SECONDS)
                 if not is_transient(exc):
                     _fail(run, state, _client_error_text(exc), moment)
                     return None

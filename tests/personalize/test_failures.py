@@ -213,3 +213,29 @@ def test_worker_killed_inside_a_step_adopts_what_aws_already_made(started, aws):
     arns = dict(RemoteResource.objects.filter(event=run.event).values_list("kind", "arn"))
     assert arns["interactions_dataset"] == script.idata_arn
     assert arns["items_dataset"] == script.tdata_arn
+
+
+def test_busy_campaign_is_waited_for_not_failed(trained, world, aws, drive):
+    first, script, _ = trained
+    run = personalize_run_start(event=world.event, kind=TrainingRun.Kind.PERSONALIZE)
+    script.create_imports(run.pk)
+    script.describe_imports(run.pk)
+    script.create_solution_version(run.pk)
+    script.describe_solution_version(run.pk)
+    script.describe_campaign(first.pk)
+    script.error(
+        "update_campaign",
+        "ResourceInUseException",
+        "Campaign is being updated",
+        params={"campaignArn": script.campaign_arn, "solutionVersionArn": script.sv_arn(run.pk)},
+    )
+    assert drive(run, advances=3) == [60, 300, 300]
+    state = _step(run, "campaign")
+    assert (state["status"], state["attempts"]) == ("waiting", 0)
+    assert state["message"] == "UpdateCampaign: ResourceInUseException: Campaign is being updated; waiting"
+    script.describe_campaign(first.pk)
+    script.update_campaign(run.pk)
+    script.describe_campaign(first.pk, latest={"solutionVersionArn": script.sv_arn(run.pk), "status": "ACTIVE"})
+    drive(run)
+    aws.pz.assert_no_pending_responses()
+    assert run.status == TrainingRun.Status.SUCCEEDED
