@@ -96,7 +96,7 @@ def event_value_threshold(event: Event) -> float:
     return event.dwell_threshold(InteractionType.JOIN_ROOM)
 
 
-def _context(row: dict) -> tuple[str, int]:
+def context_of(row: dict) -> tuple[str, int]:
     if row["room_id"]:
         return Kind.ROOM, row["room_id"]
     if row["content_id"]:
