@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError, StubResponseError
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -867,6 +868,9 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
             except CreateFailed as exc:
                 _fail(run, state, str(exc), moment)
                 return None
+            except S3UploadFailedError as exc:  # boto3's transfer wraps S3's ClientError in this
+                _fail(run, state, f"S3 upload: {exc}", moment)
+                return None
             except (ClientError, BotoCoreError) as exc:
                 if isinstance(exc, StubResponseError):
                     raise  # botocore's Stubber saying the code made a call it should not have
@@ -897,6 +901,14 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
                 state["poll_at"] = _iso(moment + timedelta(seconds=delay))
                 run.save()
                 return delay
+            except DatabaseError:
+                raise  # the transaction is broken: nothing can be recorded; the sweeper retries
+            except Exception as exc:
+                # A bug, or an error of a kind not foreseen: fail visibly with the reason rather
+                # than crash the task and have the sweeper repeat it every minute.
+                logger.exception("Personalize run %s: unexpected error in step %s", run.pk, step.name)
+                _fail(run, state, f"Unexpected error: {type(exc).__name__}: {exc}", moment)
+                return None
             if isinstance(result, Wait):
                 state["status"] = WAITING
                 state["poll_at"] = _iso(moment + timedelta(seconds=result.seconds))

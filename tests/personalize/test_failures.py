@@ -239,3 +239,21 @@ def test_busy_campaign_is_waited_for_not_failed(trained, world, aws, drive):
     drive(run)
     aws.pz.assert_no_pending_responses()
     assert run.status == TrainingRun.Status.SUCCEEDED
+
+
+def test_s3_upload_failure_fails_the_run_with_the_reason(started, aws, drive, settings):
+    run, script = started
+    script.create_dataset_group()
+    script.describe_dataset_group()
+    script.create_schemas()
+    script.create_datasets()
+    script.describe_datasets()
+    script.create_event_tracker()
+    script.describe_event_tracker()
+    settings.PERSONALIZE_BUCKET = "no-such-bucket"
+    drive(run)
+    aws.pz.assert_no_pending_responses()
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.message.startswith("S3 upload: Failed to upload ")
+    assert "NoSuchBucket" in run.message
+    assert _step(run, "export")["status"] == "failed"
