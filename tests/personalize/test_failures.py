@@ -254,6 +254,5 @@ def test_s3_upload_failure_fails_the_run_with_the_reason(started, aws, drive, se
     drive(run)
     aws.pz.assert_no_pending_responses()
     assert run.status == TrainingRun.Status.FAILED
-    assert run.message.startswith("S3 upload: Failed to upload ")
-    assert "NoSuchBucket" in run.message
+    assert run.message == "PutObject: NoSuchBucket: The specified bucket does not exist"
     assert _step(run, "export")["status"] == "failed"
