@@ -84,7 +84,7 @@ def backoff_seconds(attempt: int) -> float:
 
 
 def s3_uri(key: str) -> str:
-    return f"s3://{settings.PERSONALIZE_BUCKET}/{key}"
+    return f"s3://{settings.PERSONALIZE_BUCKET or '<PERSONALIZE_BUCKET>'}/{key}"
 
 
 def s3_keys(*, token: str, run_id: int | str) -> dict[str, str]:

@@ -202,6 +202,7 @@ def test_plan_prints_calls_and_uploads_without_calling_aws(aws, world, capsys):
         "Upload: interactions.csv with 5 rows (qualifying, training-consented, from 2 attendees); "
         "items.csv with 3 rows (0 hidden)."
     ) in out
+    assert "Warning: SIMS needs at least 1000 interactions to train; the solution version would fail with 5." in out
     assert "eventValueThreshold: 60 (room dwell seconds)" in out
     assert f"S3 PutObject s3://{BUCKET}/{PREFIX}<event-token>/runs/<run>/interactions.csv" in out
     assert "CreateSolution mm-<event-token>-sims recipe aws-sims" in out
