@@ -112,7 +112,7 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
     def steps_table(self, obj):
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     s.get("name"),
@@ -120,12 +120,14 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
                     s.get("attempts", 0),
                     format_html_join("", "{}: {}<br>", sorted((s.get("arns") or {}).items())),
                     s.get("message", ""),
+                    s.get("last_error", ""),
                 )
                 for s in obj.steps
             ),
         )
         return format_html(
-            "<table><tr><th>step</th><th>status</th><th>attempts</th><th>ARNs</th><th>message</th></tr>{}</table>",
+            "<table><tr><th>step</th><th>status</th><th>attempts</th><th>ARNs</th><th>message</th>"
+            "<th>last retried error</th></tr>{}</table>",
             rows,
         )
 

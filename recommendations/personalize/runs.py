@@ -878,26 +878,30 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
                     # Busy, not broken: an import, a training or a campaign update is still
                     # running on what this step needs. Wait for it like any long operation.
                     state["status"] = WAITING
-                    state["message"] = f"{_client_error_text(exc)}; waiting"
+                    state["last_error"] = f"{_client_error_text(exc)}; waiting"
                     state["poll_at"] = _iso(moment + timedelta(seconds=TRAINING_POLL_SECONDS))
                     run.save()
                     return float(TRAINING_POLL_SECONDS)
                 if not is_transient(exc):
                     _fail(run, state, _client_error_text(exc), moment)
                     return None
+                # attempts: every retry of this step, for the admin; retries: the ones in a row,
+                # which is what the limit is about (a training polled for hours may be throttled
+                # now and then without ever being in trouble).
                 state["attempts"] = state.get("attempts", 0) + 1
+                state["retries"] = state.get("retries", 0) + 1
                 run.attempts += 1
-                if state["attempts"] >= MAX_TRANSIENT_ATTEMPTS:
+                if state["retries"] >= MAX_TRANSIENT_ATTEMPTS:
                     _fail(
                         run,
                         state,
-                        TOO_MANY_RETRIES.format(n=state["attempts"], error=_client_error_text(exc)),
+                        TOO_MANY_RETRIES.format(n=state["retries"], error=_client_error_text(exc)),
                         moment,
                     )
                     return None
-                delay = backoff_seconds(state["attempts"])
+                delay = backoff_seconds(state["retries"])
                 state["status"] = WAITING
-                state["message"] = f"{_client_error_text(exc)}; retrying in {delay:.0f} s"
+                state["last_error"] = f"{_client_error_text(exc)}; retrying in {delay:.0f} s"
                 state["poll_at"] = _iso(moment + timedelta(seconds=delay))
                 run.save()
                 return delay
@@ -909,6 +913,7 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
                 logger.exception("Personalize run %s: unexpected error in step %s", run.pk, step.name)
                 _fail(run, state, f"Unexpected error: {type(exc).__name__}: {exc}", moment)
                 return None
+            state["retries"] = 0
             if isinstance(result, Wait):
                 state["status"] = WAITING
                 state["poll_at"] = _iso(moment + timedelta(seconds=result.seconds))
