@@ -88,7 +88,8 @@ def s3_uri(key: str) -> str:
 
 
 def s3_keys(*, token: str, run_id: int | str) -> dict[str, str]:
-    base = f"{settings.PERSONALIZE_PREFIX}{token}/"
+    prefix = settings.PERSONALIZE_PREFIX.strip("/")
+    base = f"{prefix}/{token}/" if prefix else f"{token}/"
     return {
         "interactions": f"{base}runs/{run_id}/interactions.csv",
         "items": f"{base}runs/{run_id}/items.csv",

@@ -358,3 +358,18 @@ def test_personalize_run_command_refuses_without_configuration(unconfigured):
     with pytest.raises(CommandError) as raised:
         call_command("personalize_run", event="big-one")
     assert str(raised.value) == services.NOT_CONFIGURED.format(problem=MISSING_ALL)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "key"),
+    [
+        ("matchmaking/", "matchmaking/tok/runs/7/items.csv"),
+        ("mm", "mm/tok/runs/7/items.csv"),
+        ("", "tok/runs/7/items.csv"),
+    ],
+)
+def test_s3_keys_under_any_spelling_of_the_prefix(settings, prefix, key):
+    from recommendations.personalize.runs import s3_keys
+
+    settings.PERSONALIZE_PREFIX = prefix
+    assert s3_keys(token="tok", run_id=7)["items"] == key
