@@ -1,9 +1,14 @@
 """Organizer views of the Personalize backend: runs with their steps, ARNs and failure reasons,
 and each event's remote resources with their state."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from events.models import Event
 from events.selectors import events_for_user
 from recommendations.models import TrainingRun
 
@@ -20,8 +25,16 @@ def _warn_if_unconfigured(request) -> None:
         messages.warning(request, problem)
 
 
+class StartRunForm(forms.Form):
+    event = forms.ModelChoiceField(queryset=Event.objects.none())
+    kind = forms.ChoiceField(
+        choices=[(k.value, k.label) for k in (Kind.PERSONALIZE, Kind.BATCH, Kind.TEARDOWN)], initial=Kind.PERSONALIZE
+    )
+
+
 @admin.register(PersonalizeRun)
 class PersonalizeRunAdmin(admin.ModelAdmin):
+    change_list_template = "admin/personalize/personalizerun_change_list.html"
     list_display = ["id", "event", "kind", "status", "trigger", "current_step", "attempts", "created_at", "message"]
     list_filter = ["kind", "status", "event"]
     readonly_fields = [
@@ -56,6 +69,36 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
         _warn_if_unconfigured(request)
         return super().changelist_view(request, extra_context)
 
+    def get_urls(self):
+        start = path("start/", self.admin_site.admin_view(self.start_view), name="personalize_personalizerun_start")
+        return [start, *super().get_urls()]
+
+    def start_view(self, request):
+        """Start a run for one of the organizer's events (the first training has no resource
+        row to act on yet, hence a page rather than an action)."""
+        if not self.has_view_permission(request):
+            return redirect("admin:index")
+        form = StartRunForm(request.POST or None)
+        form.fields["event"].queryset = events_for_user(user=request.user)
+        if request.method == "POST" and form.is_valid():
+            try:
+                run = services.personalize_run_start(
+                    event=form.cleaned_data["event"], kind=form.cleaned_data["kind"], trigger="admin"
+                )
+            except services.NotConfigured as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"{run.get_kind_display()} run {run.pk} started for {run.event}.")
+                return redirect("admin:personalize_personalizerun_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "problem": clients.configuration_problem(),
+            "title": "Start an Amazon Personalize run",
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/personalize/start_run.html", context)
+
     @admin.display(description="step")
     def current_step(self, obj):
         state = next((s for s in obj.steps if s.get("status") != "done"), None)
@@ -69,7 +112,7 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
     def steps_table(self, obj):
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     s.get("name"),
@@ -77,12 +120,14 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
                     s.get("attempts", 0),
                     format_html_join("", "{}: {}<br>", sorted((s.get("arns") or {}).items())),
                     s.get("message", ""),
+                    s.get("last_error", ""),
                 )
                 for s in obj.steps
             ),
         )
         return format_html(
-            "<table><tr><th>step</th><th>status</th><th>attempts</th><th>ARNs</th><th>message</th></tr>{}</table>",
+            "<table><tr><th>step</th><th>status</th><th>attempts</th><th>ARNs</th><th>message</th>"
+            "<th>last retried error</th></tr>{}</table>",
             rows,
         )
 

@@ -123,7 +123,9 @@ class Names:
 
 def filter_expression(event_token: str) -> str:
     """Attendees of this event only, hidden attendees (erased, or not consenting to be
-    recommended) out. Two expressions joined by a pipe: both apply."""
+    recommended) out. Joined by a pipe, "INCLUDE A | EXCLUDE B" means "A minus B" (Personalize
+    guide, "Combining multiple expressions"). An attendee with no items row at all (erased, then
+    dropped by a FULL items import) fails the INCLUDE, so stays out too."""
     return (
         f'INCLUDE ItemID WHERE Items.EVENT_ID IN ("{event_token}") | '
         'EXCLUDE ItemID WHERE Items.VISIBILITY IN ("hidden")'

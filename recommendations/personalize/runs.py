@@ -11,7 +11,6 @@ Long operations are polled by returning a countdown; the Celery task re-schedule
 Nothing ever sleeps in a worker.
 """
 
-import hashlib
 import json
 import logging
 import random
@@ -19,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError, StubResponseError
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -84,11 +84,12 @@ def backoff_seconds(attempt: int) -> float:
 
 
 def s3_uri(key: str) -> str:
-    return f"s3://{settings.PERSONALIZE_BUCKET}/{key}"
+    return f"s3://{settings.PERSONALIZE_BUCKET or '<PERSONALIZE_BUCKET>'}/{key}"
 
 
 def s3_keys(*, token: str, run_id: int | str) -> dict[str, str]:
-    base = f"{settings.PERSONALIZE_PREFIX}{token}/"
+    prefix = settings.PERSONALIZE_PREFIX.strip("/")
+    base = f"{prefix}/{token}/" if prefix else f"{token}/"
     return {
         "interactions": f"{base}runs/{run_id}/interactions.csv",
         "items": f"{base}runs/{run_id}/items.csv",
@@ -272,15 +273,18 @@ def step_export(ctx: Ctx) -> Wait | None:
     """Write the two CSV files to S3. No Personalize call; repeating it rewrites the same keys."""
     export = mapping.export_build(event=ctx.event)
     s3 = clients.s3()
-    s3.put_object(Bucket=settings.PERSONALIZE_BUCKET, Key=ctx.keys["interactions"], Body=export.interactions_csv)
-    s3.put_object(Bucket=settings.PERSONALIZE_BUCKET, Key=ctx.keys["items"], Body=export.items_csv)
+    try:
+        s3.upload_fileobj(export.interactions, settings.PERSONALIZE_BUCKET, ctx.keys["interactions"])
+        s3.upload_fileobj(export.items, settings.PERSONALIZE_BUCKET, ctx.keys["items"])
+    finally:
+        export.close()
     ctx.data.update(
         {
             "interactions_key": ctx.keys["interactions"],
             "items_key": ctx.keys["items"],
             "n_interactions": export.n_interactions,
             "n_items": export.n_items,
-            "fingerprint": hashlib.sha256(export.interactions_csv + b"\0" + export.items_csv).hexdigest(),
+            "fingerprint": export.fingerprint,
             "n_erased": len(mapping.erased_attendee_ids(event=ctx.event)),  # left out of this export
         }
     )
@@ -865,28 +869,52 @@ def personalize_run_advance(*, run_id: int, now: datetime | None = None) -> floa
             except CreateFailed as exc:
                 _fail(run, state, str(exc), moment)
                 return None
+            except S3UploadFailedError as exc:  # boto3's transfer wraps S3's ClientError in this
+                _fail(run, state, f"S3 upload: {exc}", moment)
+                return None
             except (ClientError, BotoCoreError) as exc:
                 if isinstance(exc, StubResponseError):
                     raise  # botocore's Stubber saying the code made a call it should not have
+                if isinstance(exc, ClientError) and error_code(exc) == "ResourceInUseException":
+                    # Busy, not broken: an import, a training or a campaign update is still
+                    # running on what this step needs. Wait for it like any long operation.
+                    state["status"] = WAITING
+                    state["last_error"] = f"{_client_error_text(exc)}; waiting"
+                    state["poll_at"] = _iso(moment + timedelta(seconds=TRAINING_POLL_SECONDS))
+                    run.save()
+                    return float(TRAINING_POLL_SECONDS)
                 if not is_transient(exc):
                     _fail(run, state, _client_error_text(exc), moment)
                     return None
+                # attempts: every retry of this step, for the admin; retries: the ones in a row,
+                # which is what the limit is about (a training polled for hours may be throttled
+                # now and then without ever being in trouble).
                 state["attempts"] = state.get("attempts", 0) + 1
+                state["retries"] = state.get("retries", 0) + 1
                 run.attempts += 1
-                if state["attempts"] >= MAX_TRANSIENT_ATTEMPTS:
+                if state["retries"] >= MAX_TRANSIENT_ATTEMPTS:
                     _fail(
                         run,
                         state,
-                        TOO_MANY_RETRIES.format(n=state["attempts"], error=_client_error_text(exc)),
+                        TOO_MANY_RETRIES.format(n=state["retries"], error=_client_error_text(exc)),
                         moment,
                     )
                     return None
-                delay = backoff_seconds(state["attempts"])
+                delay = backoff_seconds(state["retries"])
                 state["status"] = WAITING
-                state["message"] = f"{_client_error_text(exc)}; retrying in {delay:.0f} s"
+                state["last_error"] = f"{_client_error_text(exc)}; retrying in {delay:.0f} s"
                 state["poll_at"] = _iso(moment + timedelta(seconds=delay))
                 run.save()
                 return delay
+            except DatabaseError:
+                raise  # the transaction is broken: nothing can be recorded; the sweeper retries
+            except Exception as exc:
+                # A bug, or an error of a kind not foreseen: fail visibly with the reason rather
+                # than crash the task and have the sweeper repeat it every minute.
+                logger.exception("Personalize run %s: unexpected error in step %s", run.pk, step.name)
+                _fail(run, state, f"Unexpected error: {type(exc).__name__}: {exc}", moment)
+                return None
+            state["retries"] = 0
             if isinstance(result, Wait):
                 state["status"] = WAITING
                 state["poll_at"] = _iso(moment + timedelta(seconds=result.seconds))

@@ -89,11 +89,9 @@ def _upsert(name: str, **fields) -> PeriodicTask:
     return task
 
 
-def on_event_saved(sender, instance: Event, **kwargs) -> None:
-    if kwargs.get("raw"):
+def on_event_saved(sender, instance: Event, created: bool = False, **kwargs) -> None:
+    """Keeps the schedules in step with the event, after commit, so that saving an event costs
+    no query here (a new event on another backend has no schedules to disable)."""
+    if kwargs.get("raw") or (created and instance.backend != Backend.PERSONALIZE):
         return
-    if (
-        instance.backend == Backend.PERSONALIZE
-        or PeriodicTask.objects.filter(name=task_names(instance)["retrain"]).exists()
-    ):
-        transaction.on_commit(lambda: personalize_schedules_sync(event=instance))
+    transaction.on_commit(lambda: personalize_schedules_sync(event=instance))

@@ -140,7 +140,7 @@ def forward_interactions(*, event_id: int, interaction_ids: list[int]) -> Forwar
     result.skipped = len(set(interaction_ids)) - len(rows)
     by_context: dict[tuple[str, int], list[dict]] = defaultdict(list)
     for row in rows:
-        by_context[mapping._context(row)].append(row)
+        by_context[mapping.context_of(row)].append(row)
     tokens = {
         kind: mapping.ids_ensure(event=event, kind=kind, object_ids={oid for k, oid in by_context if k == kind})
         for kind in {k for k, _ in by_context}

@@ -74,7 +74,7 @@ def test_throttling_is_retried_with_backoff_then_succeeds(started, aws):
     state = _step(run, "dataset_group")
     assert state["status"] == "waiting"
     assert state["attempts"] == 1
-    assert state["message"].startswith("CreateDatasetGroup: ThrottlingException: Rate exceeded; retrying in ")
+    assert state["last_error"].startswith("CreateDatasetGroup: ThrottlingException: Rate exceeded; retrying in ")
     assert run.status == TrainingRun.Status.RUNNING
     assert run.attempts == 1
     script.create_dataset_group()
@@ -213,3 +213,65 @@ def test_worker_killed_inside_a_step_adopts_what_aws_already_made(started, aws):
     arns = dict(RemoteResource.objects.filter(event=run.event).values_list("kind", "arn"))
     assert arns["interactions_dataset"] == script.idata_arn
     assert arns["items_dataset"] == script.tdata_arn
+
+
+def test_busy_campaign_is_waited_for_not_failed(trained, world, aws, drive):
+    first, script, _ = trained
+    run = personalize_run_start(event=world.event, kind=TrainingRun.Kind.PERSONALIZE)
+    script.create_imports(run.pk)
+    script.describe_imports(run.pk)
+    script.create_solution_version(run.pk)
+    script.describe_solution_version(run.pk)
+    script.describe_campaign(first.pk)
+    script.error(
+        "update_campaign",
+        "ResourceInUseException",
+        "Campaign is being updated",
+        params={"campaignArn": script.campaign_arn, "solutionVersionArn": script.sv_arn(run.pk)},
+    )
+    assert drive(run, advances=3) == [60, 300, 300]
+    state = _step(run, "campaign")
+    assert (state["status"], state["attempts"]) == ("waiting", 0)
+    assert state["last_error"] == "UpdateCampaign: ResourceInUseException: Campaign is being updated; waiting"
+    script.describe_campaign(first.pk)
+    script.update_campaign(run.pk)
+    script.describe_campaign(first.pk, latest={"solutionVersionArn": script.sv_arn(run.pk), "status": "ACTIVE"})
+    drive(run)
+    aws.pz.assert_no_pending_responses()
+    assert run.status == TrainingRun.Status.SUCCEEDED
+
+
+def test_s3_upload_failure_fails_the_run_with_the_reason(started, aws, drive, settings):
+    run, script = started
+    script.create_dataset_group()
+    script.describe_dataset_group()
+    script.create_schemas()
+    script.create_datasets()
+    script.describe_datasets()
+    script.create_event_tracker()
+    script.describe_event_tracker()
+    settings.PERSONALIZE_BUCKET = "no-such-bucket"
+    drive(run)
+    aws.pz.assert_no_pending_responses()
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.message == "PutObject: NoSuchBucket: The specified bucket does not exist"
+    assert _step(run, "export")["status"] == "failed"
+
+
+def test_throttling_limit_counts_retries_in_a_row_not_in_total(started, aws):
+    run, script = started
+    now = timezone.now()
+    script.create_dataset_group()
+    personalize_run_advance(run_id=run.pk, now=now)
+    # Polling the group: throttled, then answered, more times in total than the limit allows in a row.
+    for hour in range(1, MAX_TRANSIENT_ATTEMPTS + 2):
+        script.error(
+            "describe_dataset_group", "ThrottlingException", "Rate exceeded", params={"datasetGroupArn": script.dsg_arn}
+        )
+        personalize_run_advance(run_id=run.pk, now=now + timedelta(hours=2 * hour - 1))
+        script.describe_dataset_group(status="CREATE IN_PROGRESS")
+        personalize_run_advance(run_id=run.pk, now=now + timedelta(hours=2 * hour))
+    aws.pz.assert_no_pending_responses()
+    state = _step(run, "dataset_group")
+    assert run.status == TrainingRun.Status.RUNNING
+    assert (state["attempts"], state["retries"]) == (MAX_TRANSIENT_ATTEMPTS + 1, 0)

@@ -125,8 +125,9 @@ def test_erasure_hides_at_once_and_queues_a_retrain_without_them(trained, world,
     assert (run.kind, run.status, run.trigger) == ("personalize", TrainingRun.Status.PENDING, "erasure")
     assert PersonalizeId.objects.get(token=bob).erased_at is not None
     export = mapping.export_build(event=world.event)
-    assert bob not in export.interactions_csv.decode()
-    assert bob not in export.items_csv.decode()
+    assert bob not in export.interactions.read().decode()
+    assert bob not in export.items.read().decode()
+    export.close()
     assert (export.n_interactions, export.n_items) == (3, 2)
     # Served lists drop them at once too, whatever the campaign still returns.
     assert mapping.attendees_for_tokens(event=world.event, tokens=[bob]) == {}

@@ -202,6 +202,7 @@ def test_plan_prints_calls_and_uploads_without_calling_aws(aws, world, capsys):
         "Upload: interactions.csv with 5 rows (qualifying, training-consented, from 2 attendees); "
         "items.csv with 3 rows (0 hidden)."
     ) in out
+    assert "Warning: SIMS needs at least 1000 interactions to train; the solution version would fail with 5." in out
     assert "eventValueThreshold: 60 (room dwell seconds)" in out
     assert f"S3 PutObject s3://{BUCKET}/{PREFIX}<event-token>/runs/<run>/interactions.csv" in out
     assert "CreateSolution mm-<event-token>-sims recipe aws-sims" in out
@@ -308,3 +309,67 @@ def test_erasure_during_a_run_after_its_export_queues_one_more_run(
         callback()
     latest = TrainingRun.objects.filter(event=world.event).order_by("-pk").first()
     assert (latest.pk != run.pk, latest.trigger, latest.status) == (True, "erasure", "pending")
+
+
+@pytest.mark.django_db
+def test_admin_starts_a_first_run_from_its_own_page(aws, world, client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    assert (
+        reverse("admin:personalize_personalizerun_start")
+        in client.get(reverse("admin:personalize_personalizerun_changelist")).content.decode()
+    )
+    response = client.post(
+        reverse("admin:personalize_personalizerun_start"), {"event": world.event.pk, "kind": "personalize"}
+    )
+    assert response.status_code == 302
+    run = TrainingRun.objects.get(event=world.event)
+    assert (run.kind, run.trigger, run.status) == ("personalize", "admin", "pending")
+
+
+@pytest.mark.django_db
+def test_admin_start_page_offers_only_the_organizers_events(aws, world, client):
+    from django.contrib.auth.models import Permission
+
+    organizer = UserFactory(is_staff=True)
+    organizer.user_permissions.add(Permission.objects.get(codename="view_personalizerun"))
+    world.event.organization.organizers.add(organizer)
+    other = EventFactory(name="Someone else's summit")
+    client.force_login(organizer)
+    url = reverse("admin:personalize_personalizerun_start")
+    response = client.post(url, {"event": other.pk, "kind": "batch"})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not TrainingRun.objects.exists()
+    assert client.post(url, {"event": world.event.pk, "kind": "batch"}).status_code == 302
+    assert TrainingRun.objects.get().event == world.event
+
+
+@pytest.mark.django_db
+def test_personalize_run_command_starts_a_run(aws, world, capsys):
+    call_command("personalize_run", event="summit", kind="batch")
+    run = TrainingRun.objects.get(event=world.event)
+    assert (run.kind, run.trigger) == ("batch", "cli")
+    assert f"Run {run.pk} (Batch recommendations) for summit: pending" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_personalize_run_command_refuses_without_configuration(unconfigured):
+    EventFactory(slug="big-one", backend=Backend.PERSONALIZE)
+    with pytest.raises(CommandError) as raised:
+        call_command("personalize_run", event="big-one")
+    assert str(raised.value) == services.NOT_CONFIGURED.format(problem=MISSING_ALL)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "key"),
+    [
+        ("matchmaking/", "matchmaking/tok/runs/7/items.csv"),
+        ("mm", "mm/tok/runs/7/items.csv"),
+        ("", "tok/runs/7/items.csv"),
+    ],
+)
+def test_s3_keys_under_any_spelling_of_the_prefix(settings, prefix, key):
+    from recommendations.personalize.runs import s3_keys
+
+    settings.PERSONALIZE_PREFIX = prefix
+    assert s3_keys(token="tok", run_id=7)["items"] == key

@@ -10,6 +10,7 @@ from recommendations.personalize.runs import run_plan
 
 UNKNOWN_EVENT = "No event with slug {slug!r} (--event)."
 PLACEHOLDER_TOKEN = "<event-token>"
+SIMS_MIN_INTERACTIONS = 1000  # the SIMS recipe's documented minimum of unique interactions
 
 
 class Command(BaseCommand):
@@ -42,6 +43,11 @@ class Command(BaseCommand):
             f"(qualifying, training-consented, from {n_from} attendees); "
             f"items.csv with {attendees.count()} rows ({n_hidden} hidden)."
         )
+        if interactions.count() < SIMS_MIN_INTERACTIONS:
+            out.write(
+                f"Warning: SIMS needs at least {SIMS_MIN_INTERACTIONS} interactions to train; "
+                f"the solution version would fail with {interactions.count()}."
+            )
         out.write(f"eventValueThreshold: {mapping.event_value_threshold(found):g} (room dwell seconds)")
         for line in run_plan(event=found, token=token):
             out.write(line)
