@@ -24,8 +24,8 @@ from django.dispatch import receiver
 
 from events.enums import Backend, ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
-from events.outbox import interactions_processing
 from events.privacy import attendee_erasing
+from events.signals import interactions_processing
 
 from .cache import attendee_cache_invalidate, event_cache_invalidate
 from .funnel import Stage, funnel_record

@@ -12,9 +12,12 @@ class PersonalizeConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from events.models import Event
+        from events.signals import interactions_processing
 
         from . import checks as personalize_checks
+        from .receivers import on_interactions_processing
         from .schedules import on_event_saved
 
         checks.register(personalize_checks.check_configuration, "personalize")
         post_save.connect(on_event_saved, sender=Event, dispatch_uid="personalize_schedules_sync")
+        interactions_processing.connect(on_interactions_processing, dispatch_uid="personalize_forward")

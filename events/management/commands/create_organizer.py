@@ -7,7 +7,7 @@ from events.models import Organization
 
 ORGANIZERS_GROUP = "Organizers"
 # Apps whose models organizers manage in the admin; what they see is scoped to their organizations.
-ORGANIZER_APPS = ["events", "recommendations", "django_celery_beat"]
+ORGANIZER_APPS = ["events", "recommendations", "personalize", "django_celery_beat"]
 # Facts are not edited by hand.
 READ_ONLY = {"add_interaction", "change_interaction", "delete_interaction", "add_apikey"}
 
