@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/matchmaking
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: install demo serve test lint check clean
+.PHONY: install demo test lint check prod load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,18 @@ check: install
 
 test: lint check
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+# A production-like run on this machine: two uvicorn workers, two Celery workers and beat (Procfile),
+# against PostgreSQL and Redis. Needs DATABASE_URL, REDIS_URL, SECRET_KEY and ALLOWED_HOSTS set.
+prod: install
+	DEBUG=false $(BIN)/python manage.py migrate --noinput
+	DEBUG=false $(BIN)/python manage.py collectstatic --noinput -v 0
+	DEBUG=false PATH=$(abspath $(BIN)):$$PATH $(BIN)/honcho start -f Procfile
+
+# Load: the production-like run driven by hey and wrk (Debian packages); prints req/s, p50, p99, errors.
+LOAD_SECONDS ?= 30
+load: install
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python benchmarks/load.py --seconds $(LOAD_SECONDS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
