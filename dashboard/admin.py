@@ -35,6 +35,11 @@ admin.site.unregister(Event)
 @admin.register(Event)
 class EventDashboardAdmin(EventAdmin):
     list_display = [*EventAdmin.list_display, "dashboard_link"]
+    # A plain "organization" filter lists every organization in the database, naming other
+    # organizers' customers; only those of the listed events are offered.
+    list_filter = [
+        ("organization", admin.RelatedOnlyFieldListFilter) if f == "organization" else f for f in EventAdmin.list_filter
+    ]
 
     @admin.display(description="Dashboard")
     def dashboard_link(self, obj):

@@ -1,0 +1,13 @@
+import pytest
+from django.db import connections
+
+
+@pytest.fixture
+def short_lived_connections():
+    """Database connections opened by worker threads (`database_sync_to_async`) close at the end
+    of each call instead of lingering, so the test database can be dropped at the end."""
+    settings = connections.settings["default"]
+    before = settings.get("CONN_MAX_AGE", 0)
+    settings["CONN_MAX_AGE"] = 0
+    yield
+    settings["CONN_MAX_AGE"] = before
