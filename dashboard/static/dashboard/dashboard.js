@@ -31,9 +31,10 @@
   function bar(fraction, cls) {
     return el("div", { class: "mm-progress " + (cls || "") }, el("div", { style: "width:" + Math.round(100 * Math.min(1, fraction || 0)) + "%" }));
   }
-  function table(head, rows, empty) {
+  function table(head, rows, empty, numeric) {
     if (!rows.length) return [el("caption", { class: "mm-empty" }, empty)];
-    return [el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))), el("tbody", {}, rows)];
+    const th = (h, i) => el("th", (numeric || []).includes(i) ? { class: "mm-num" } : {}, h);
+    return [el("thead", {}, el("tr", {}, head.map(th))), el("tbody", {}, rows)];
   }
 
   function render(s) {
@@ -70,8 +71,8 @@
     set("batch", r.batch_lists ? fmt(r.batch_lists) + " lists, computed " + when(r.batch_computed_at) : "not computed yet");
 
     const dwellRows = (items) => items.map((i, n) => el("tr", {}, el("td", { class: "mm-rank" }, n + 1), el("td", {}, i.name), el("td", { class: "mm-num" }, fmt(i.dwell_minutes) + " min"), el("td", { class: "mm-num mm-muted" }, fmt(i.people) + " people")));
-    replace("mm-top-rooms", ...table(["#", "Room", "Dwell", "Reach"], dwellRows(e.top_rooms), "No room visits yet."));
-    replace("mm-top-content", ...table(["#", "Content", "Dwell", "Reach"], dwellRows(e.top_content), "No content viewed yet."));
+    replace("mm-top-rooms", ...table(["#", "Room", "Dwell", "Reach"], dwellRows(e.top_rooms), "No room visits yet.", [2, 3]));
+    replace("mm-top-content", ...table(["#", "Content", "Dwell", "Reach"], dwellRows(e.top_content), "No content viewed yet.", [2, 3]));
 
     renderFunnel(s.funnel);
     renderExposure(s.exposure);
@@ -116,7 +117,7 @@
         el("td", { class: "mm-metrics" }, metrics.length ? metrics : "–"),
         el("td", {}, el("span", { class: "mm-pill mm-pill-" + m.status }, m.status_label), m.not_published_reason ? el("div", { class: "mm-muted" }, m.not_published_reason) : ""));
     });
-    replace("mm-models", ...table(["Version", "Trained", "Took", "Size", "Offline metrics", "Published"], rows, "No model trained yet: suggestions come from the rules engine."));
+    replace("mm-models", ...table(["Version", "Trained", "Took", "Size", "Offline metrics", "Published"], rows, "No model trained yet: suggestions come from the rules engine.", [2, 3]));
   }
 
   function renderRuns(runs) {
