@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from dashboard.services import NOTHING_TO_TEAR_DOWN
 from events.services import api_key_create
 from tests.factories import AttendeeFactory, ContentFactory, EventFactory, InteractionFactory, RoomFactory
 
@@ -169,6 +170,19 @@ def test_dashboard_moves_live_as_interactions_arrive(server, world):
             expect(page.locator("#mm-qualifying-of")).to_have_text("9 / 1,000")
             expect(page.locator("#mm-active")).to_have_text("2")  # ada and bob, in the last 5 minutes
             expect(page.locator("#mm-top-content")).to_contain_text("Opening talk")
+            assert page.evaluate("window.__sameDocument") == "yes"
+
+            # A button asks first, then says what happened, in the page.
+            page.once("dialog", lambda dialog: dialog.accept())
+            page.click("[data-action=teardown]")
+            expect(page.locator("#mm-outcome")).to_have_text(NOTHING_TO_TEAR_DOWN, timeout=WAIT_MS)
+            page.once("dialog", lambda dialog: dialog.accept())
+            page.click("[data-action=batch]")
+            expect(page.locator("#mm-outcome")).to_contain_text("2 batch lists written", timeout=WAIT_MS)
+            expect(page.locator("#mm-runs")).to_contain_text("Batch recommendations", timeout=WAIT_MS)
+            page.once("dialog", lambda dialog: dialog.dismiss())
+            page.click("[data-action=retrain]")
+            expect(page.locator("#mm-outcome")).to_have_text("Cancelled.")
             assert page.evaluate("window.__sameDocument") == "yes"
             page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
 
