@@ -52,7 +52,7 @@ def interactions_chart_svg(*, points: list[dict], tz: str, bucket_minutes: int |
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     rates = [p["per_minute"] for p in points]
-    q_rates = [p["qualifying"] / (bucket_minutes or 1) for p in points]
+    q_rates = [p["qualifying_per_minute"] for p in points]
     y_max = nice_ceiling(max(rates))
     n = len(points)
 

@@ -97,12 +97,16 @@ def _series(*, event: Event, window: ChartWindow) -> list[dict]:
     at = window.start
     while at <= window.end:
         n, q = found.get(at, (0, 0))
+        # The last bucket is still filling: its rate is over the minutes it has had so far, or the
+        # line would dip at "now" every time.
+        minutes = min(window.bucket_minutes, max(1.0, (window.end - at).total_seconds() / 60))
         points.append(
             {
                 "at": at.isoformat(),
                 "count": n,
                 "qualifying": q,
-                "per_minute": round(n / window.bucket_minutes, 2),
+                "per_minute": round(n / minutes, 2),
+                "qualifying_per_minute": round(q / minutes, 2),
             }
         )
         at += step

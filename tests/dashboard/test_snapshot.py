@@ -89,13 +89,21 @@ def test_snapshot_chart_has_one_point_per_minute_from_live_start_to_now(small):
         "count": 1,
         "qualifying": 0,
         "per_minute": 1.0,
+        "qualifying_per_minute": 0.0,
     }
 
 
 def test_snapshot_chart_buckets_widen_over_a_long_window(small):
-    chart = dashboard_snapshot(event=small, now=LIVE_START + timedelta(hours=8))["engagement"]["chart"]
-    assert chart["bucket_minutes"] == 5  # 480 min / 180 buckets -> 2.7 -> the next nice width
+    chart = dashboard_snapshot(event=small, now=LIVE_START + timedelta(hours=8, minutes=2))["engagement"]["chart"]
+    assert chart["bucket_minutes"] == 5  # 482 min / 180 buckets -> 2.7 -> the next nice width
     assert len(chart["points"]) == 97
+    assert chart["points"][2] == {  # 09:10-09:15 holds one interaction: 1 in 5 minutes
+        "at": (LIVE_START + timedelta(minutes=10)).isoformat(),
+        "count": 1,
+        "qualifying": 1,
+        "per_minute": 0.2,
+        "qualifying_per_minute": 0.2,
+    }
 
 
 def test_snapshot_readiness_counts_against_the_event_settings(small):
@@ -245,7 +253,13 @@ def test_snapshot_query_count_does_not_grow_with_attendees_or_interactions():
 def test_chart_svg_scales_to_a_nice_maximum_and_says_when_empty():
     assert [nice_ceiling(v) for v in (0, 0.7, 3, 17, 240)] == [1.0, 1.0, 5, 20, 250]
     points = [
-        {"at": (LIVE_START + timedelta(minutes=i)).isoformat(), "count": c, "qualifying": c, "per_minute": c}
+        {
+            "at": (LIVE_START + timedelta(minutes=i)).isoformat(),
+            "count": c,
+            "qualifying": c,
+            "per_minute": c,
+            "qualifying_per_minute": c,
+        }
         for i, c in enumerate([0, 4, 17])
     ]
     svg = interactions_chart_svg(points=points, tz="Europe/Paris", bucket_minutes=1)
