@@ -10,6 +10,7 @@ from dashboard.consumers import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
 from dashboard.routing import websocket_urlpatterns
 from events.groups import ENGAGEMENT_UPDATE
 from events.outbox import announce_committed
+from recommendations.models import TrainingRun
 from tests.factories import EventFactory, UserFactory
 
 from .factories import organizer
@@ -63,4 +64,26 @@ async def test_superuser_may_watch_any_event():
     event, _, _, root = await _world()
     communicator, connected, _ = await _connect(root, event.pk)
     assert connected
+    await communicator.disconnect()
+
+
+async def test_organizer_hears_training_runs_move():
+    event, me, _, _ = await _world()
+    communicator, connected, _ = await _connect(me, event.pk)
+    assert connected
+    await communicator.receive_json_from(timeout=5)  # hello
+    await database_sync_to_async(TrainingRun.objects.create)(event=event, status=TrainingRun.Status.RUNNING)
+    message = await communicator.receive_json_from(timeout=5)
+    assert (message["type"], message["event_id"], message["reason"]) == (ENGAGEMENT_UPDATE, event.pk, "training")
+    await communicator.disconnect()
+
+
+async def test_pushes_of_another_event_are_not_heard():
+    event, me, _, _ = await _world()
+    other = await database_sync_to_async(EventFactory)(organization=event.organization)
+    communicator, connected, _ = await _connect(me, event.pk)
+    assert connected
+    await communicator.receive_json_from(timeout=5)  # hello
+    await database_sync_to_async(announce_committed)(event_id=other.pk, interaction_ids=[1])
+    assert await communicator.receive_nothing(timeout=1)
     await communicator.disconnect()
