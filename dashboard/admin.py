@@ -11,6 +11,7 @@ buttons.
 import csv
 
 from django.contrib import admin
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -24,7 +25,12 @@ from events.models import Event
 from . import exports
 from .charts import interactions_chart_svg
 from .selectors import dashboard_snapshot
-from .services import ACTIONS
+from .services import ACTIONS, dashboard_seq
+
+# Several organizers watching one busy event share one snapshot per push (and, between pushes, per
+# few seconds, so that "active now" and "per minute now" still follow the clock).
+SNAPSHOT_KEY = "dashboard:snapshot:{event_id}:{seq}"
+SNAPSHOT_CACHE_SECONDS = 3
 
 UNKNOWN_ACTION = "Unknown action {action!r}; expected one of: {known}."
 UNKNOWN_EXPORT = "Unknown export {what!r}."
@@ -81,11 +87,20 @@ class EventDashboardAdmin(EventAdmin):
 
     @staticmethod
     def snapshot_payload(event: Event) -> dict:
+        """The snapshot with its chart, and `seq`: the last push it includes. A page that has seen
+        a later push asks again."""
+        seq = dashboard_seq(event_id=event.pk)
+        key = SNAPSHOT_KEY.format(event_id=event.pk, seq=seq)
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
         snapshot = dashboard_snapshot(event=event)
         chart = snapshot["engagement"]["chart"]
         snapshot["engagement"]["chart_svg"] = interactions_chart_svg(
             points=chart["points"], tz=event.timezone, bucket_minutes=chart["bucket_minutes"]
         )
+        snapshot["seq"] = seq
+        cache.set(key, snapshot, timeout=SNAPSHOT_CACHE_SECONDS)
         return snapshot
 
     def dashboard_view(self, request, object_id):

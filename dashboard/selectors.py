@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from events.enums import Phase
@@ -113,6 +113,36 @@ def _series(*, event: Event, window: ChartWindow) -> list[dict]:
     return points
 
 
+# The top contexts by total dwell first (a plain hash aggregate), then the reach (distinct
+# attendees) of those few only: COUNT(DISTINCT) over every context sorts every group and costs
+# about twice as much on a large event (benchmarks/dashboard_snapshot.py). Names are joined to the
+# top rows only.
+_TOP_BY_DWELL_SQL = """
+    WITH top AS (
+        SELECT {column} AS ctx, coalesce(sum(value), 0) AS dwell
+        FROM events_interaction
+        WHERE event_id = %s AND {column} IS NOT NULL
+        GROUP BY {column}
+        ORDER BY dwell DESC, {column}
+        LIMIT %s
+    )
+    SELECT c.{name}, top.dwell,
+           (SELECT count(DISTINCT i.attendee_id) FROM events_interaction i
+            WHERE i.event_id = %s AND i.{column} = top.ctx)
+    FROM top JOIN {table} c ON c.id = top.ctx
+    ORDER BY top.dwell DESC, c.{name}
+"""
+
+
+def _top_by_dwell(*, event: Event, column: str, table: str, name: str) -> list[dict]:
+    """The TOP_N contexts of one kind by total dwell, with how many attendees they reached."""
+    sql = _TOP_BY_DWELL_SQL.format(column=column, table=table, name=name)  # identifiers from this module only
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event.pk, TOP_N, event.pk])
+        rows = cursor.fetchall()
+    return [{"name": n, "dwell_minutes": round(dwell / 60), "people": people} for n, dwell, people in rows]
+
+
 def _engagement(*, event: Event, now: datetime) -> dict:
     interactions = Interaction.objects.filter(event=event)
     totals = interactions.aggregate(
@@ -133,18 +163,8 @@ def _engagement(*, event: Event, now: datetime) -> dict:
         .annotate(people=Count("attendee_id", distinct=True))
         .order_by("-people", "room__name")[:OCCUPANCY_ROOMS]
     )
-    top_rooms = list(
-        interactions.filter(room__isnull=False)
-        .values("room_id", "room__name")
-        .annotate(dwell=Sum("value"), people=Count("attendee_id", distinct=True))
-        .order_by("-dwell", "room__name")[:TOP_N]
-    )
-    top_content = list(
-        interactions.filter(content__isnull=False)
-        .values("content_id", "content__title")
-        .annotate(dwell=Sum("value"), people=Count("attendee_id", distinct=True))
-        .order_by("-dwell", "content__title")[:TOP_N]
-    )
+    top_rooms = _top_by_dwell(event=event, column="room_id", table="events_room", name="name")
+    top_content = _top_by_dwell(event=event, column="content_id", table="events_content", name="title")
     window = chart_window(event=event, first=totals["first"], last=totals["last"], now=now)
     series = _series(event=event, window=window) if window else []
     return {
@@ -154,14 +174,8 @@ def _engagement(*, event: Event, now: datetime) -> dict:
         "per_minute_now": round(totals["recent"] / (ACTIVE_WINDOW.total_seconds() / 60), 1),
         "active_now": active_now,
         "occupancy": [{"room": r["room__name"], "people": r["people"]} for r in occupancy],
-        "top_rooms": [
-            {"name": r["room__name"], "dwell_minutes": round((r["dwell"] or 0) / 60), "people": r["people"]}
-            for r in top_rooms
-        ],
-        "top_content": [
-            {"name": c["content__title"], "dwell_minutes": round((c["dwell"] or 0) / 60), "people": c["people"]}
-            for c in top_content
-        ],
+        "top_rooms": top_rooms,
+        "top_content": top_content,
         "chart": {
             "bucket_minutes": window.bucket_minutes if window else None,
             "start": _iso(window.start) if window else None,

@@ -47,6 +47,14 @@ class ActionOutcome:
     run_id: int | None = None
 
 
+def dashboard_seq(*, event_id: int) -> int:
+    """The number of the last push to the event's dashboards (0 before any, or if the cache lost it)."""
+    try:
+        return int(cache.get(SEQ_KEY.format(event_id=event_id)) or 0)
+    except Exception:  # a cache that is down: treat as "no push seen", the snapshot is computed
+        return 0
+
+
 def dashboard_push(*, event_id: int, reason: str, **info) -> None:
     """Tell the event's open dashboards that something moved. A hint, never the data: a lost push
     costs one stale refresh, so a channel layer that is down is logged, not raised."""

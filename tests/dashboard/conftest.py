@@ -11,3 +11,13 @@ def short_lived_connections():
     settings["CONN_MAX_AGE"] = 0
     yield
     settings["CONN_MAX_AGE"] = before
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Push sequence numbers and cached snapshots live in the cache, keyed by event id."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

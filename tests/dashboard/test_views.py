@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.exports import ENGAGEMENT_HEADER, SUGGESTIONS_HEADER
-from dashboard.services import NOTHING_TO_TEAR_DOWN
+from dashboard.services import NOTHING_TO_TEAR_DOWN, dashboard_push
 from events.enums import Backend
 from recommendations.models import BatchRecommendation, TrainingRun
 from recommendations.personalize.models import RemoteResource
@@ -194,3 +194,14 @@ def test_event_list_filter_offers_only_the_organizer_s_organizations(client, me,
     html = client.get(reverse("admin:events_event_changelist")).content.decode()
     assert mine.organization.name in html
     assert "Their org" not in html
+
+
+def test_snapshot_is_shared_until_the_next_push(client, me, mine):
+    client.force_login(me)
+    first = client.get(urls(mine)["json"]).json()
+    InteractionFactory(attendee=AttendeeFactory(event=mine), occurred_at=LIVE_START)
+    again = client.get(urls(mine)["json"]).json()
+    assert (again["generated_at"], again["engagement"]["total"], again["seq"]) == (first["generated_at"], 0, 0)
+    dashboard_push(event_id=mine.pk, reason="interactions")
+    after = client.get(urls(mine)["json"]).json()
+    assert (after["engagement"]["total"], after["seq"]) == (1, 1)

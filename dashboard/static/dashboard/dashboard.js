@@ -130,20 +130,28 @@
   }
 
   // --- Refresh: at most one request in flight, at most one per MIN_REFRESH_MS -------------------
-  let inFlight = false, again = false, lastAt = 0, timer = null;
+  // A slow snapshot (a very large event) spaces the refreshes out: never more than a third of
+  // the time is spent waiting for it.
+  let inFlight = false, again = false, lastAt = 0, lastTook = 0, timer = null;
   async function refresh() {
     if (inFlight) { again = true; return; }
     inFlight = true; lastAt = Date.now();
     try {
       const res = await fetch(config.snapshot_url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (res.ok) render(await res.json());
+      if (res.ok) {
+        const snapshot = await res.json();
+        render(snapshot);
+        // Served from before the last push we heard of (a shared, cached snapshot): ask again.
+        if (lastSeq !== null && snapshot.seq < lastSeq) again = true;
+      }
     } catch (err) { /* the next push or poll tries again */ }
+    lastTook = Date.now() - lastAt;
     inFlight = false;
     if (again) { again = false; schedule(); }
   }
   function schedule() {
     if (timer) return;
-    const wait = Math.max(0, MIN_REFRESH_MS - (Date.now() - lastAt));
+    const wait = Math.max(0, Math.max(MIN_REFRESH_MS, 3 * lastTook) - (Date.now() - lastAt));
     timer = setTimeout(() => { timer = null; refresh(); }, wait);
   }
 
