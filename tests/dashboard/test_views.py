@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.exports import ENGAGEMENT_HEADER, SUGGESTIONS_HEADER
-from dashboard.services import NOTHING_TO_TEAR_DOWN, dashboard_push
+from dashboard.services import FAILED, NOTHING_TO_TEAR_DOWN, dashboard_push
 from events.enums import Backend
 from recommendations.models import BatchRecommendation, TrainingRun
 from recommendations.personalize.models import RemoteResource
@@ -205,3 +205,30 @@ def test_snapshot_is_shared_until_the_next_push(client, me, mine):
     dashboard_push(event_id=mine.pk, reason="interactions")
     after = client.get(urls(mine)["json"]).json()
     assert (after["engagement"]["total"], after["seq"]) == (1, 1)
+
+
+def test_retrain_action_trains_the_local_model_and_reports_the_new_version(client, me, mine, settings, tmp_path):
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
+    room, other = RoomFactory(event=mine), RoomFactory(event=mine)
+    people = [AttendeeFactory(event=mine) for _ in range(4)]
+    for i, person in enumerate(people):
+        InteractionFactory(attendee=person, room=room, occurred_at=LIVE_START + timedelta(minutes=i))
+        InteractionFactory(attendee=person, room=other, occurred_at=LIVE_START + timedelta(hours=1, minutes=i))
+    client.force_login(me)
+    body = client.post(reverse("admin:events_event_dashboard_action", args=[mine.pk, "retrain"])).json()
+    run = TrainingRun.objects.get(event=mine, kind=TrainingRun.Kind.TRAIN)
+    assert (run.status, run.model_version.number) == (TrainingRun.Status.SUCCEEDED, 1)
+    assert body == {"ok": True, "message": f"Retrain: run {run.pk} succeeded. {run.message}", "run_id": run.pk}
+
+
+def test_retrain_action_reports_a_training_that_fails(client, me, mine, settings, tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "not-a-folder" / "models"  # the artifact cannot be written
+    room = RoomFactory(event=mine)
+    for person in (AttendeeFactory(event=mine), AttendeeFactory(event=mine)):
+        InteractionFactory(attendee=person, room=room)
+    client.force_login(me)
+    body = client.post(reverse("admin:events_event_dashboard_action", args=[mine.pk, "retrain"])).json()
+    run = TrainingRun.objects.get(event=mine, kind=TrainingRun.Kind.TRAIN)
+    assert run.status == TrainingRun.Status.FAILED
+    assert body == {"ok": False, "message": FAILED.format(what="Retrain", error=run.message), "run_id": None}
