@@ -90,7 +90,7 @@
         el("div", { class: "mm-funnel-source" }, row.label),
         el("div", { class: "mm-funnel-steps" }, f.stages.map((st, i) => el("div", { class: "mm-funnel-step" },
           el("span", { class: "mm-funnel-bar", style: "width:" + Math.max(2, 100 * row[st] / top) + "%" }),
-          el("span", { class: "mm-funnel-text" }, labels[st] + " " + fmt(row[st]) + (i ? " · " + pct(row[f.stages[i - 1]] ? row[st] / row[f.stages[i - 1]] : null) : ""))))));
+          el("span", { class: "mm-funnel-text" }, labels[st] + " " + fmt(row[st]) + (i ? " · " + pct(row[f.stages[i - 1]] ? row[st] / row[f.stages[i - 1]] : null) + " of " + labels[f.stages[i - 1]].toLowerCase() : ""))))));
     });
     replace("mm-funnel", ...blocks);
   }
