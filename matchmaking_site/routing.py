@@ -1,5 +1,6 @@
 """Every WebSocket route of the project, gathered from the apps' `routing` modules."""
 
+from dashboard.routing import websocket_urlpatterns as dashboard_ws
 from events.routing import websocket_urlpatterns as events_ws
 
-websocket_urlpatterns = [*events_ws]
+websocket_urlpatterns = [*events_ws, *dashboard_ws]

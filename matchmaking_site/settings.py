@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "events",
     "recommendations",
     "recommendations.personalize",
+    # After events and recommendations: it re-registers the event admin with the dashboard.
+    "dashboard",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,164 @@
+"""The organizer's dashboard, inside the admin: one page per event, its JSON snapshot, its
+buttons and its CSV exports, all under the event's admin URL and behind the admin's login.
+
+`events/` cannot import this app's readers of `recommendations/`, so the event admin is
+extended here (re-registered as a subclass) rather than edited there. Every view finds the event
+through `EventAdmin.get_queryset`, i.e. `events_for_user`: another organization's event is a 404,
+exactly like one that does not exist; a user who may view but not change events gets a 403 on the
+buttons.
+"""
+
+import csv
+
+from django.contrib import admin
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_GET, require_POST
+
+from events.admin import EventAdmin
+from events.models import Event
+
+from . import exports
+from .charts import interactions_chart_svg
+from .selectors import dashboard_snapshot
+from .services import ACTIONS, dashboard_seq
+
+# Several organizers watching one busy event share one snapshot per push (and, between pushes, per
+# few seconds, so that "active now" and "per minute now" still follow the clock).
+SNAPSHOT_KEY = "dashboard:snapshot:{event_id}:{seq}"
+SNAPSHOT_CACHE_SECONDS = 3
+
+UNKNOWN_ACTION = "Unknown action {action!r}; expected one of: {known}."
+UNKNOWN_EXPORT = "Unknown export {what!r}."
+
+admin.site.unregister(Event)
+
+
+@admin.register(Event)
+class EventDashboardAdmin(EventAdmin):
+    list_display = [*EventAdmin.list_display, "dashboard_link"]
+    # A plain "organization" filter lists every organization in the database, naming other
+    # organizers' customers; only those of the listed events are offered.
+    list_filter = [
+        ("organization", admin.RelatedOnlyFieldListFilter) if f == "organization" else f for f in EventAdmin.list_filter
+    ]
+
+    @admin.display(description="Dashboard")
+    def dashboard_link(self, obj):
+        url = reverse("admin:events_event_dashboard", args=[obj.pk])
+        return format_html('<a class="button mm-dashboard-link" href="{}">Open dashboard</a>', url)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        prefix = f"{self.model._meta.app_label}_{self.model._meta.model_name}_dashboard"
+        ours = [
+            path("<int:object_id>/dashboard/", wrap(self.dashboard_view), name=prefix),
+            path(
+                "<int:object_id>/dashboard/snapshot.json",
+                wrap(self.snapshot_view),
+                name=f"{prefix}_snapshot",
+            ),
+            path(
+                "<int:object_id>/dashboard/actions/<str:action>/",
+                wrap(self.action_view),
+                name=f"{prefix}_action",
+            ),
+            path(
+                "<int:object_id>/dashboard/export/<str:what>.csv",
+                wrap(self.export_view),
+                name=f"{prefix}_export",
+            ),
+        ]
+        # Before the defaults: their `<path:object_id>/` would swallow these.
+        return ours + super().get_urls()
+
+    def _event_or_404(self, request, object_id, *, change: bool = False) -> Event:
+        event = self.get_object(request, str(object_id))
+        if event is None:
+            raise Http404("No such event.")
+        allowed = self.has_change_permission(request, event) if change else self.has_view_permission(request, event)
+        if not allowed:
+            raise PermissionDenied
+        return event
+
+    @staticmethod
+    def snapshot_payload(event: Event) -> dict:
+        """The snapshot with its chart, and `seq`: the last push it includes. A page that has seen
+        a later push asks again."""
+        seq = dashboard_seq(event_id=event.pk)
+        key = SNAPSHOT_KEY.format(event_id=event.pk, seq=seq)
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+        snapshot = dashboard_snapshot(event=event)
+        chart = snapshot["engagement"]["chart"]
+        snapshot["engagement"]["chart_svg"] = interactions_chart_svg(
+            points=chart["points"], tz=event.timezone, bucket_minutes=chart["bucket_minutes"]
+        )
+        snapshot["seq"] = seq
+        cache.set(key, snapshot, timeout=SNAPSHOT_CACHE_SECONDS)
+        return snapshot
+
+    def dashboard_view(self, request, object_id):
+        event = self._event_or_404(request, object_id)
+        config = {
+            "event_id": event.pk,
+            "timezone": event.timezone,
+            "snapshot_url": reverse("admin:events_event_dashboard_snapshot", args=[event.pk]),
+            "ws_path": f"/ws/admin/events/{event.pk}/dashboard/",
+            "actions": {
+                name: reverse("admin:events_event_dashboard_action", args=[event.pk, name]) for name in ACTIONS
+            },
+            "exports": {
+                name: reverse("admin:events_event_dashboard_export", args=[event.pk, name]) for name in exports.EXPORTS
+            },
+            "can_change": self.has_change_permission(request, event),
+        }
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{event.name}: dashboard",
+            "subtitle": None,
+            "opts": self.model._meta,
+            # The page needs the width; the breadcrumbs lead back.
+            "is_nav_sidebar_enabled": False,
+            "original": event,
+            "event": event,
+            "config": config,
+            # The first paint comes with the page; later ones come from the snapshot endpoint.
+            "initial_snapshot": self.snapshot_payload(event),
+        }
+        return TemplateResponse(request, "dashboard/event_dashboard.html", context)
+
+    def snapshot_view(self, request, object_id):
+        event = self._event_or_404(request, object_id)
+        return JsonResponse(self.snapshot_payload(event))
+
+    def action_view(self, request, object_id, action):
+        if request.method != "POST":
+            return require_POST(lambda r: None)(request)
+        event = self._event_or_404(request, object_id, change=True)
+        service = ACTIONS.get(action)
+        if service is None:
+            known = ", ".join(ACTIONS)
+            return JsonResponse({"ok": False, "message": UNKNOWN_ACTION.format(action=action, known=known)}, status=400)
+        outcome = service(event=event)
+        return JsonResponse({"ok": outcome.ok, "message": outcome.message, "run_id": outcome.run_id})
+
+    def export_view(self, request, object_id, what):
+        if request.method != "GET":
+            return require_GET(lambda r: None)(request)
+        event = self._event_or_404(request, object_id)
+        export = exports.EXPORTS.get(what)
+        if export is None:
+            raise Http404(UNKNOWN_EXPORT.format(what=what))
+        header, rows = export(event=event)
+        writer = csv.writer(exports.Echo())
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in exports.with_header(header, rows)), content_type="text/csv"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{event.slug}-{what}.csv"'
+        return response

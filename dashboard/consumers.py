@@ -1,0 +1,51 @@
+"""The dashboard's WebSocket: joins the organizers' group of one event and forwards its hints.
+Only routes: who may listen is decided by `events_for_user`, as for the page and its JSON."""
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from events.groups import organizers_group
+from events.selectors import events_for_user
+
+# Close codes (4000-4999 are the application's): the client should not retry on these.
+CLOSE_NOT_SIGNED_IN = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+@database_sync_to_async
+def _may_watch(user, event_id: int) -> bool:
+    return (
+        user.is_active
+        and user.is_staff
+        and user.has_perm("events.view_event")
+        and events_for_user(user=user).filter(pk=event_id).exists()
+    )
+
+
+class DashboardConsumer(AsyncJsonWebsocketConsumer):
+    """Sends {"type": "engagement.update", "seq", "reason", ...} whenever the event's counters,
+    runs or models move; the page then re-reads the snapshot over HTTP."""
+
+    group: str | None = None
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_NOT_SIGNED_IN)
+            return
+        event_id = self.scope["url_route"]["kwargs"]["event_id"]
+        if not await _may_watch(user, event_id):
+            # Another organization's event: the same answer as for one that does not exist.
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = organizers_group(event_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "hello", "event_id": event_id})
+
+    async def disconnect(self, code):
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def engagement_update(self, message):
+        await self.send_json(message)

@@ -1,0 +1,131 @@
+"""Every admin list an organizer can open shows nothing of another organization: not its rows,
+and not its names in the filter sidebar or in form choices.
+
+The other organization's rows all carry the marker "ZQX" (event name and slug, organization, attendee, room, ...),
+so one substring check per page covers rows, filters and choices. Gaps that live outside the
+dashboard's files are marked xfail(strict=True) with the reason: they are reported to the lead,
+and a fix turns them into failures here until the mark is removed.
+"""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from events.models import ApiKey, Block, Connection, NotRelevant
+from recommendations.models import BatchRecommendation, FunnelEvent, MatchmakingRule, ModelVersion, TrainingRun
+from recommendations.personalize.models import RemoteResource
+from recommendations.schedules import event_schedules_sync
+from tests.factories import (
+    AttendeeFactory,
+    ContentFactory,
+    EventFactory,
+    InteractionFactory,
+    InterestTagFactory,
+    OrganizationFactory,
+    RoomFactory,
+)
+
+from .factories import organizer
+
+pytestmark = pytest.mark.django_db
+
+MARK = "ZQX"
+
+GAP_PLAIN_EVENT_FILTER = (
+    "list_filter uses a plain 'event' filter, which lists every event in the database "
+    "(fix: admin.RelatedOnlyFieldListFilter), in events/admin.py or recommendations/personalize/admin.py"
+)
+GAP_PLAIN_ORGANIZATION_FILTER = (
+    "list_filter uses a plain 'organization' filter, which lists every organization (events/admin.py)"
+)
+GAP_PERIODIC_TASKS = (
+    "django_celery_beat's PeriodicTaskAdmin is not scoped: organizers see every event's schedules "
+    "(matchmaking:<slug>:<job>)"
+)
+
+
+def _rows(event, label: str):
+    a = AttendeeFactory(event=event, display_name=f"{label} attendee", external_id=f"{label}-a")
+    b = AttendeeFactory(event=event, display_name=f"{label} other", external_id=f"{label}-b")
+    room = RoomFactory(event=event, name=f"{label} room", external_id=f"{label}-room")
+    ContentFactory(event=event, title=f"{label} content", external_id=f"{label}-content")
+    tag = InterestTagFactory(event=event, label=f"{label} tag", slug=f"{label.lower()}-tag")
+    InteractionFactory(attendee=a, room=room, client_event_id=f"{label}-ce")
+    Connection.objects.create(event=event, requester=a, recipient=b)
+    Block.objects.create(event=event, blocker=b, blocked=a)
+    NotRelevant.objects.create(event=event, attendee=a, target=b)
+    ApiKey.objects.create(organization=event.organization, name=f"{label} key", prefix=f"{label}pfx", hashed_key="x")
+    version = ModelVersion.objects.create(event=event, number=1, input_fingerprint=label)
+    TrainingRun.objects.create(event=event, message=f"{label} run")
+    TrainingRun.objects.create(event=event, kind=TrainingRun.Kind.PERSONALIZE, message=f"{label} remote run")
+    BatchRecommendation.objects.create(event=event, attendee=a, source="rules", computed_at=timezone.now())
+    FunnelEvent.objects.create(event=event, viewer=a, suggested=b, stage="shown", source="rules", model_version=version)
+    MatchmakingRule.objects.create(event=event, kind="boost_tag", tag=tag, value=1.5, note=f"{label} rule")
+    RemoteResource.objects.create(event=event, kind="campaign", name=f"{label}-campaign")
+    event_schedules_sync(event=event)
+
+
+@pytest.fixture
+def organizer_client(client):
+    mine = EventFactory(name="Mine summit", slug="mine-summit")
+    theirs = EventFactory(
+        name=f"{MARK} summit", slug=f"{MARK.lower()}-summit", organization=OrganizationFactory(name=f"{MARK} org")
+    )
+    _rows(mine, "Mine")
+    _rows(theirs, MARK)
+    assert PeriodicTask.objects.filter(name__contains=MARK.lower()).exists()  # the marker is there to leak
+    client.force_login(organizer(mine.organization))
+    return client
+
+
+CHANGELISTS = [
+    "events_organization",
+    "events_event",
+    pytest.param("events_apikey", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_ORGANIZATION_FILTER)),
+    pytest.param("events_interesttag", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    pytest.param("events_room", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    pytest.param("events_content", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    pytest.param("events_attendee", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    pytest.param("events_interaction", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    pytest.param("events_connection", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    pytest.param("events_block", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    pytest.param("events_notrelevant", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    "recommendations_modelversion",
+    "recommendations_trainingrun",
+    "recommendations_batchrecommendation",
+    "recommendations_funnelevent",
+    "recommendations_matchmakingrule",
+    pytest.param("personalize_personalizerun", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    pytest.param("personalize_remoteresource", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    pytest.param("django_celery_beat_periodictask", marks=pytest.mark.xfail(strict=True, reason=GAP_PERIODIC_TASKS)),
+]
+
+
+@pytest.mark.parametrize("changelist", CHANGELISTS)
+def test_admin_list_shows_nothing_of_another_organization(organizer_client, changelist):
+    response = organizer_client.get(reverse(f"admin:{changelist}_changelist"))
+    assert response.status_code == 200
+    assert MARK.lower() not in response.content.decode().lower()  # slugs carry it in lower case
+
+
+GAP_UNSCOPED_CHOICES = (
+    "the form offers other events' rows: related fields other than 'event' (tags, rooms, content's room) "
+    "are not limited by formfield_for_foreignkey/formfield_for_manytomany (events/admin.py)"
+)
+
+ADD_FORMS = [
+    "events_event",
+    "events_interesttag",
+    pytest.param("events_room", marks=pytest.mark.xfail(strict=True, reason=GAP_UNSCOPED_CHOICES)),
+    pytest.param("events_content", marks=pytest.mark.xfail(strict=True, reason=GAP_UNSCOPED_CHOICES)),
+    pytest.param("events_attendee", marks=pytest.mark.xfail(strict=True, reason=GAP_UNSCOPED_CHOICES)),
+    "recommendations_matchmakingrule",
+]
+
+
+@pytest.mark.parametrize("model", ADD_FORMS)
+def test_admin_add_form_offers_nothing_of_another_organization(organizer_client, model):
+    response = organizer_client.get(reverse(f"admin:{model}_add"))
+    assert response.status_code == 200
+    assert MARK.lower() not in response.content.decode().lower()
