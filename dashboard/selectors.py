@@ -19,7 +19,7 @@ from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from events.enums import Phase
-from events.models import Event, Interaction, PhaseTransition, RoomVisit
+from events.models import Attendee, Event, Interaction, PhaseTransition, RoomVisit
 from events.presence import HEARTBEAT_TIMEOUT
 from recommendations.models import BatchRecommendation, FunnelEvent, ModelVersion, TrainingRun
 from recommendations.phases import active_context_count
@@ -89,10 +89,13 @@ def _series(*, event: Event, window: ChartWindow) -> list[dict]:
         WHERE event_id = %s AND occurred_at >= %s AND occurred_at <= %s
         GROUP BY bucket
     """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [f"{window.bucket_minutes} minutes", window.start, event.pk, window.start, window.end])
-        found = {bucket: (n, q) for bucket, n, q in cursor.fetchall()}
     step = timedelta(minutes=window.bucket_minutes)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [f"{window.bucket_minutes} minutes", window.start, event.pk, window.start, window.end])
+            found = {bucket: (n, q) for bucket, n, q in cursor.fetchall()}
+    else:
+        found = _series_counts_portable(event=event, window=window, step=step)
     points = []
     at = window.start
     while at <= window.end:
@@ -111,6 +114,20 @@ def _series(*, event: Event, window: ChartWindow) -> list[dict]:
         )
         at += step
     return points
+
+
+def _series_counts_portable(*, event: Event, window: ChartWindow, step: timedelta) -> dict:
+    """The same buckets for the embedded default (SQLite has no date_bin): one query, bucketed
+    here. The embedded default runs one small event, so reading its timestamps is cheap."""
+    found: dict = {}
+    rows = Interaction.objects.filter(
+        event=event, occurred_at__gte=window.start, occurred_at__lte=window.end
+    ).values_list("occurred_at", "qualifies")
+    for occurred_at, qualifies in rows.iterator(chunk_size=5000):
+        bucket = window.start + step * ((occurred_at - window.start) // step)
+        n, q = found.get(bucket, (0, 0))
+        found[bucket] = (n + 1, q + (1 if qualifies else 0))
+    return found
 
 
 # The top contexts by total dwell first (a plain hash aggregate), then the reach (distinct
@@ -157,7 +174,9 @@ def _engagement(*, event: Event, now: datetime) -> dict:
         Q(expects_heartbeats=False) | Q(last_heartbeat_at__gte=now - HEARTBEAT_TIMEOUT)
     )
     recent_actors = interactions.filter(occurred_at__gt=now - ACTIVE_WINDOW, occurred_at__lte=now)
-    active_now = open_visits.values("attendee_id").union(recent_actors.values("attendee_id")).count()
+    active_now = (
+        open_visits.values("attendee_id").order_by().union(recent_actors.values("attendee_id").order_by()).count()
+    )
     occupancy = list(
         open_visits.values("room_id", "room__name")
         .annotate(people=Count("attendee_id", distinct=True))
@@ -324,9 +343,21 @@ _EXPOSURE_SQL = """
 
 def _exposure(*, event: Event) -> dict:
     """How evenly suggestions are spread: perfectly even, the top 1% get 1% of them."""
-    with connection.cursor() as cursor:
-        cursor.execute(_EXPOSURE_SQL, [event.pk, FunnelEvent.Stage.SHOWN, event.pk, EXPOSURE_TOP_SHARE])
-        attendees, shown, top, distinct = cursor.fetchone()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_EXPOSURE_SQL, [event.pk, FunnelEvent.Stage.SHOWN, event.pk, EXPOSURE_TOP_SHARE])
+            attendees, shown, top, distinct = cursor.fetchone()
+    else:  # the embedded default: the same figures from two portable queries
+        attendees = Attendee.objects.filter(event=event).count()
+        per = sorted(
+            FunnelEvent.objects.filter(event=event, stage=FunnelEvent.Stage.SHOWN)
+            .values("suggested_id")
+            .annotate(n=Count("id"))
+            .values_list("n", flat=True),
+            reverse=True,
+        )
+        shown, distinct = sum(per), len(per)
+        top = sum(per[: max(1, math.ceil(EXPOSURE_TOP_SHARE * attendees))])
     top_n = max(1, math.ceil(EXPOSURE_TOP_SHARE * attendees))
     return {
         "attendees": attendees,

@@ -21,9 +21,7 @@ from recommendations.backends import get_backend
 from recommendations.models import TrainingRun
 from recommendations.personalize import services as personalize
 from recommendations.personalize.models import RemoteResource
-from recommendations.training import TrainableBackend
-
-from . import tasks as dashboard_tasks
+from recommendations.training import NOT_TRAINABLE, TrainableBackend
 
 logger = logging.getLogger(__name__)
 
@@ -109,10 +107,9 @@ def _personalize_start(*, what: str, event: Event, kind: str) -> ActionOutcome:
 def dashboard_retrain(*, event: Event) -> ActionOutcome:
     if event.backend == Backend.PERSONALIZE:
         return _personalize_start(what="Retrain", event=event, kind=Kind.PERSONALIZE)
-    if isinstance(get_backend(event.backend), TrainableBackend):
-        return _outcome_of_task(what="Retrain", task=tasks.train_event, event=event)
-    # See dashboard.tasks: the local model is not yet behind the training seam on this branch.
-    return _outcome_of_task(what="Retrain", task=dashboard_tasks.train_local_now, event=event)
+    if not isinstance(get_backend(event.backend), TrainableBackend):
+        return ActionOutcome(ok=False, message=NOT_TRAINABLE.format(backend=event.backend))
+    return _outcome_of_task(what="Retrain", task=tasks.train_event, event=event)
 
 
 def dashboard_batch(*, event: Event) -> ActionOutcome:

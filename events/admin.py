@@ -2,6 +2,9 @@
 rows that are facts (interactions) are read-only."""
 
 from django.contrib import admin
+from django.db.models import Q
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from .models import (
     ApiKey,
@@ -20,8 +23,17 @@ from .models import (
 from .selectors import events_for_user, organizations_for_user
 
 
+def scoped_list_filter(list_filter):
+    """A plain relation filter lists every row of the related table, other organizations' too;
+    the related-only filter lists only what the (already scoped) changelist refers to."""
+    return [
+        (name, admin.RelatedOnlyFieldListFilter) if name in ("event", "organization") else name for name in list_filter
+    ]
+
+
 class EventScopedAdmin(admin.ModelAdmin):
-    """Shows only rows of events the user organizes, and offers only those events in forms."""
+    """Shows only rows of events the user organizes, and offers only those events, and rows of
+    those events, in filters and forms."""
 
     event_field = "event"
 
@@ -31,10 +43,23 @@ class EventScopedAdmin(admin.ModelAdmin):
             return qs
         return qs.filter(**{f"{self.event_field}__in": events_for_user(user=request.user)})
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "event":
+    def get_list_filter(self, request):
+        return scoped_list_filter(super().get_list_filter(request))
+
+    def _scoped_choices(self, db_field, request, kwargs):
+        related = db_field.related_model
+        if related is Event:
             kwargs["queryset"] = events_for_user(user=request.user)
+        elif any(f.name == "event" for f in related._meta.get_fields()) and not request.user.is_superuser:
+            kwargs["queryset"] = related._default_manager.filter(event__in=events_for_user(user=request.user))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        self._scoped_choices(db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        self._scoped_choices(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(Organization)
@@ -51,7 +76,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "organization", "prefix", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["organization"]
+    list_filter = scoped_list_filter(["organization"])
     readonly_fields = ["prefix", "hashed_key", "created_at", "last_used_at"]
 
     def get_queryset(self, request):
@@ -221,3 +246,22 @@ class NotRelevantAdmin(EventScopedAdmin):
 admin.site.site_header = "Matchmaking administration"
 admin.site.site_title = "Matchmaking"
 admin.site.index_title = "Run your events"
+
+
+# Periodic tasks (django-celery-beat): organizers edit their events' schedules, and see no other
+# event's. A schedule belongs to an event through its `event_id` keyword argument; schedules with
+# none (the outbox and presence sweepers) are infrastructure, for superusers only.
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class EventScopedPeriodicTaskAdmin(PeriodicTaskAdmin):
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        owned = Q(pk__in=[])
+        for event_id in events_for_user(user=request.user).values_list("pk", flat=True):
+            key = f'"event_id": {event_id}'  # as json.dumps writes it; the next character ends the number
+            owned |= Q(kwargs__contains=f"{key},") | Q(kwargs__contains=f"{key}}}")
+        return qs.filter(owned)

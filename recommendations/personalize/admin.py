@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from events.admin import scoped_list_filter
 from events.models import Event
 from events.selectors import events_for_user
 from recommendations.models import TrainingRun
@@ -36,7 +37,7 @@ class StartRunForm(forms.Form):
 class PersonalizeRunAdmin(admin.ModelAdmin):
     change_list_template = "admin/personalize/personalizerun_change_list.html"
     list_display = ["id", "event", "kind", "status", "trigger", "current_step", "attempts", "created_at", "message"]
-    list_filter = ["kind", "status", "event"]
+    list_filter = scoped_list_filter(["kind", "status", "event"])
     readonly_fields = [
         "event",
         "kind",
@@ -135,7 +136,7 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
 @admin.register(RemoteResource)
 class RemoteResourceAdmin(admin.ModelAdmin):
     list_display = ["event", "kind", "name", "status", "arn", "updated_at"]
-    list_filter = ["event", "kind", "status"]
+    list_filter = scoped_list_filter(["event", "kind", "status"])
     readonly_fields = ["event", "kind", "name", "arn", "status", "extra", "updated_at"]
     actions = ["retrain", "batch", "teardown"]
 

@@ -2,9 +2,8 @@
 and not its names in the filter sidebar or in form choices.
 
 The other organization's rows all carry the marker "ZQX" (event name and slug, organization, attendee, room, ...),
-so one substring check per page covers rows, filters and choices. Gaps that live outside the
-dashboard's files are marked xfail(strict=True) with the reason: they are reported to the lead,
-and a fix turns them into failures here until the mark is removed.
+so one substring check per page covers rows, filters and choices. Every list, filter and
+form of the admin is covered, including django-celery-beat's periodic tasks.
 """
 
 import pytest
@@ -32,17 +31,6 @@ pytestmark = pytest.mark.django_db
 
 MARK = "ZQX"
 
-GAP_PLAIN_EVENT_FILTER = (
-    "list_filter uses a plain 'event' filter, which lists every event in the database "
-    "(fix: admin.RelatedOnlyFieldListFilter), in events/admin.py or recommendations/personalize/admin.py"
-)
-GAP_PLAIN_ORGANIZATION_FILTER = (
-    "list_filter uses a plain 'organization' filter, which lists every organization (events/admin.py)"
-)
-GAP_PERIODIC_TASKS = (
-    "django_celery_beat's PeriodicTaskAdmin is not scoped: organizers see every event's schedules "
-    "(matchmaking:<slug>:<job>)"
-)
 
 
 def _rows(event, label: str):
@@ -82,23 +70,23 @@ def organizer_client(client):
 CHANGELISTS = [
     "events_organization",
     "events_event",
-    pytest.param("events_apikey", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_ORGANIZATION_FILTER)),
-    pytest.param("events_interesttag", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
-    pytest.param("events_room", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
-    pytest.param("events_content", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
-    pytest.param("events_attendee", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
-    pytest.param("events_interaction", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
-    pytest.param("events_connection", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
-    pytest.param("events_block", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
-    pytest.param("events_notrelevant", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
+    "events_apikey",
+    "events_interesttag",
+    "events_room",
+    "events_content",
+    "events_attendee",
+    "events_interaction",
+    "events_connection",
+    "events_block",
+    "events_notrelevant",
     "recommendations_modelversion",
     "recommendations_trainingrun",
     "recommendations_batchrecommendation",
     "recommendations_funnelevent",
     "recommendations_matchmakingrule",
-    pytest.param("personalize_personalizerun", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
-    pytest.param("personalize_remoteresource", marks=pytest.mark.xfail(strict=True, reason=GAP_PLAIN_EVENT_FILTER)),
-    pytest.param("django_celery_beat_periodictask", marks=pytest.mark.xfail(strict=True, reason=GAP_PERIODIC_TASKS)),
+    "personalize_personalizerun",
+    "personalize_remoteresource",
+    "django_celery_beat_periodictask",
 ]
 
 
@@ -109,17 +97,13 @@ def test_admin_list_shows_nothing_of_another_organization(organizer_client, chan
     assert MARK.lower() not in response.content.decode().lower()  # slugs carry it in lower case
 
 
-GAP_UNSCOPED_CHOICES = (
-    "the form offers other events' rows: related fields other than 'event' (tags, rooms, content's room) "
-    "are not limited by formfield_for_foreignkey/formfield_for_manytomany (events/admin.py)"
-)
 
 ADD_FORMS = [
     "events_event",
     "events_interesttag",
-    pytest.param("events_room", marks=pytest.mark.xfail(strict=True, reason=GAP_UNSCOPED_CHOICES)),
-    pytest.param("events_content", marks=pytest.mark.xfail(strict=True, reason=GAP_UNSCOPED_CHOICES)),
-    pytest.param("events_attendee", marks=pytest.mark.xfail(strict=True, reason=GAP_UNSCOPED_CHOICES)),
+    "events_room",
+    "events_content",
+    "events_attendee",
     "recommendations_matchmakingrule",
 ]
 
