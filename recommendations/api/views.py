@@ -17,7 +17,7 @@ from events import services
 from events.models import Attendee, Connection
 
 from ..funnel import Stage, funnel_record, funnel_record_shown
-from ..serving import recommendations_for
+from ..serving import Recommendations, recommendations_for
 from .permissions import attendee_for_caller
 from .serializers import (
     ConnectionOutputSerializer,
@@ -47,6 +47,31 @@ def _other(attendee: Attendee, external_id: str, field: str) -> Attendee:
     return other
 
 
+def recommendations_output(result: Recommendations) -> dict:
+    """The body described by `RecommendationsOutputSerializer`, built directly: this is the
+    hottest response of the API, and DRF's nested serializers were a fifth of a cached request's
+    time. `test_recommendations_response_shape` pins the two together."""
+    return {
+        "items": [
+            {
+                "external_id": item.external_id,
+                "display_name": item.display_name,
+                "headline": item.headline,
+                "company": item.company,
+                "score": item.score,
+                "here_now": item.here_now,
+                "reasons": item.reasons,
+            }
+            for item in result.items
+        ],
+        "source": result.source,
+        "model_version": result.model_version,
+        "phase": result.phase,
+        "cached": result.cached,
+        "empty_reason": result.empty_reason,
+    }
+
+
 class AttendeeView(APIView):
     write = True
 
@@ -67,7 +92,7 @@ class RecommendationsView(AttendeeView):
         attendee = self.attendee()
         result = recommendations_for(attendee=attendee, num_results=query.validated_data["num_results"])
         funnel_record_shown(viewer=attendee, result=result)
-        return Response(RecommendationsOutputSerializer(result).data)
+        return Response(recommendations_output(result))
 
 
 class OpenedView(AttendeeView):

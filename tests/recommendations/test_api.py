@@ -250,3 +250,12 @@ def test_concurrent_accept_makes_one_connection():
         t.join()
     assert sorted(codes) == [200, 400]
     assert list(Connection.objects.values_list("status", flat=True)) == [ConnectionStatus.ACCEPTED]
+
+
+def test_hand_built_output_matches_documented_serializer(event, people):
+    from recommendations.api.serializers import RecommendationsOutputSerializer
+    from recommendations.api.views import recommendations_output
+    from recommendations.serving import recommendations_for
+
+    result = recommendations_for(attendee=people[0])
+    assert recommendations_output(result) == RecommendationsOutputSerializer(result).data
