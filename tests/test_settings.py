@@ -66,7 +66,7 @@ def test_redis_url_switches_cache_layer_and_broker():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "django.db.backends.postgresql",
-        "django.core.cache.backends.redis.RedisCache",
+        "matchmaking_site.redis_cache.SharedPoolRedisCache",
         "channels_redis.core.RedisChannelLayer",
         "redis://127.0.0.1:6379/5",
         "False",
