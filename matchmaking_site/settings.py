@@ -226,4 +226,4 @@ RECOMMENDATION_TRAIN_EVERY_MINUTES = env.int("RECOMMENDATION_TRAIN_EVERY_MINUTES
 # version: below it the model would barely move, and the fit costs CPU the live event needs.
 RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS = env.int("RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS", default=500)
 # The offline metric the publish gate compares (a key of ModelVersion.metrics).
-RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="recall@10")
+RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="recall_at_10")

@@ -41,9 +41,9 @@ from .exposure import exposure_demote
 from .models import BatchRecommendation, ModelVersion
 
 MAX_RESULTS = 50
-# The cached pool is deeper than any list served, so that the presence boost can pull a
-# present attendee up from below the cut, and filters applied after a cache fill leave enough.
-POOL_SIZE = 2 * MAX_RESULTS
+# The cached pool holds the longest list served; the presence boost reorders within it. (Twice
+# as deep cost half again as much per cache miss, to lift people from ranks nobody reads.)
+POOL_SIZE = MAX_RESULTS
 # Lists from the batch table (and closed events) live until the next batch bumps the event stamp.
 BATCH_CACHE_SECONDS = 24 * 3600
 
