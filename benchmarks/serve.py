@@ -25,6 +25,7 @@ measures the serving path, not the model's arithmetic (see the recsys benchmarks
 import argparse
 import http.client
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -208,13 +209,18 @@ def http_round(*, env: dict, port: int, headers: dict, requests: int, miss_paths
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 conn.request("GET", "/healthz", headers=plain)
-                conn.getresponse().read()
-                break
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    break
+                time.sleep(0.2)
             except OSError:
                 conn.close()
                 time.sleep(0.2)
         else:
             raise SystemExit(f"daphne did not start: {server.stderr.read().decode()[-500:]}")
+        if server.poll() is not None:
+            raise SystemExit(f"daphne exited: {server.stderr.read().decode()[-500:]}")
         pid = server.pid
         run_http(conn, ["/healthz"] * 50, plain, pid)  # warm the server up
         out = {
@@ -234,7 +240,7 @@ def main() -> int:
     parser.add_argument("--attendees", type=int, default=50_000)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--num-results", type=int, default=10)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="0: a free port chosen at start")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit("benchmarks/serve.py needs PostgreSQL: set DATABASE_URL=postgres://...")
@@ -243,6 +249,11 @@ def main() -> int:
     if args.requests * 4 + 100 > args.attendees:
         raise SystemExit("--requests too large for --attendees: each miss needs an attendee never served")
 
+    if not args.port:
+        # A free port, so that the run cannot talk to some other server on a fixed one.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
     event = build(args.attendees)
     _, secret = api_key_create(organization=event.organization, name=f"bench {time.time():.0f}")
     headers = {"Authorization": f"Api-Key {secret}", "Host": "127.0.0.1"}
