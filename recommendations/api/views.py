@@ -73,23 +73,22 @@ def recommendations_output(result: Recommendations) -> dict:
 
 
 class AttendeeView(APIView):
-    write = True
+    """A view acting as the attendee of the URL. Writes need the attendee (or the platform's key);
+    reads are also open to the event's organizers."""
 
-    def attendee(self) -> Attendee:
+    def attendee(self, *, write: bool = True) -> Attendee:
         return attendee_for_caller(
-            self.request, event_slug=self.kwargs["event"], external_id=self.kwargs["external_id"], write=self.write
+            self.request, event_slug=self.kwargs["event"], external_id=self.kwargs["external_id"], write=write
         )
 
 
 class RecommendationsView(AttendeeView):
-    write = False
-
     @extend_schema(parameters=[RecommendationsQuerySerializer], responses=RecommendationsOutputSerializer)
     def get(self, request, event, external_id):
         """People to meet for this attendee, best first, each with a score and the reasons."""
         query = RecommendationsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        attendee = self.attendee()
+        attendee = self.attendee(write=False)
         result = recommendations_for(attendee=attendee, num_results=query.validated_data["num_results"])
         funnel_record_shown(viewer=attendee, result=result)
         return Response(recommendations_output(result))
@@ -176,8 +175,7 @@ class NotRelevantView(AttendeeView):
 class ConsentsView(AttendeeView):
     @extend_schema(responses=ConsentsSerializer)
     def get(self, request, event, external_id):
-        self.write = False
-        return Response(ConsentsSerializer(self.attendee()).data)
+        return Response(ConsentsSerializer(self.attendee(write=False)).data)
 
     @extend_schema(request=ConsentsSerializer, responses=ConsentsSerializer)
     def patch(self, request, event, external_id):

@@ -259,3 +259,23 @@ def test_hand_built_output_matches_documented_serializer(event, people):
 
     result = recommendations_for(attendee=people[0])
     assert recommendations_output(result) == RecommendationsOutputSerializer(result).data
+
+
+def test_organizer_reads_but_cannot_act_for_an_attendee(client, event, people):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    viewer, a, *_ = people
+    UserFactory(username="orga")
+    call_command(
+        "create_organizer",
+        organization=event.organization.slug,
+        username="orga",
+        password="pw-orga-123456",
+        verbosity=0,
+    )
+    client.force_login(get_user_model().objects.get(username="orga"))
+    assert client.get(url(viewer)).status_code == 200
+    assert client.get(url(viewer, "consents/")).status_code == 200
+    assert client.post(url(viewer, "blocks/"), {"attendee": a.external_id}).status_code == 404
+    assert Block.objects.count() == 0
