@@ -29,6 +29,13 @@ def test_apply_cap_demotes_behind_alternatives_when_there_are_enough():
     assert sum("star" in items for items in out.values()) == 1
 
 
+def test_apply_cap_overfull_table_spreads_excess_over_least_exposed():
+    # Four lists, one slot each, two candidates: the cap of one list cannot hold; the excess goes
+    # to whichever is least exposed, not always to the first-ranked.
+    lists = {v: ["a", "b"] for v in ("v1", "v2", "v3", "v4")}
+    assert apply_exposure_cap(lists, 0.01, k=1) == {"v1": ["a"], "v2": ["b"], "v3": ["a"], "v4": ["b"]}
+
+
 def test_apply_cap_share_one_changes_nothing():
     lists = {"v1": ["a", "b", "c"], "v2": ["a", "b", "d"]}
     assert apply_exposure_cap(lists, 1.0, k=3) == {"v1": ["a", "b", "c"], "v2": ["a", "b", "d"]}
