@@ -130,11 +130,11 @@ def exposure_demote(*, event, viewer_id: int, ranked_ids: list[int], k: int = EX
             demoted.append(pk)
     fill = k - len(top)
     if fill > 0:
-        # Not enough uncapped candidates: the least exposed demoted ones fill the list (by rank
-        # among equals), in rank order.
+        # Not enough uncapped candidates: the least exposed demoted ones (by rank among equals)
+        # fill the list, after the uncapped ones.
         rank = {pk: i for i, pk in enumerate(ranked_ids)}
         filling = set(sorted(demoted, key=lambda pk: (others_count(pk), rank[pk]))[:fill])
-        top = sorted(top + list(filling), key=rank.__getitem__)
+        top = top + [pk for pk in demoted if pk in filling]
         demoted = [pk for pk in demoted if pk not in filling]
     ordered = top + demoted
 

@@ -73,3 +73,20 @@ def test_online_cap_recomputing_a_list_does_not_count_twice():
     for _ in range(3):
         result = recommendations_for(attendee=viewer, num_results=1, use_cache=False)
         assert [item.attendee_id for item in result.items] == [star.pk]
+
+
+@pytest.mark.django_db
+def test_online_fill_takes_least_exposed_demoted_after_uncapped():
+    from recommendations.exposure import exposure_demote
+
+    event = ServingEventFactory(exposure_cap_share=0.2)  # 6 viewers -> 1 list each
+    v1, v2, v3, star, other, fresh = attendees(event, 6)
+    assert exposure_demote(event=event, viewer_id=v1.pk, ranked_ids=[star.pk, other.pk], k=2) == [star.pk, other.pk]
+    # Over the cap already, but v3 has nobody else: the star fills (now in 2 lists, other in 1).
+    assert exposure_demote(event=event, viewer_id=v3.pk, ranked_ids=[star.pk], k=1) == [star.pk]
+    # v2: one uncapped candidate first, then the less exposed of the two capped ones.
+    assert exposure_demote(event=event, viewer_id=v2.pk, ranked_ids=[star.pk, other.pk, fresh.pk], k=2) == [
+        fresh.pk,
+        other.pk,
+        star.pk,
+    ]
