@@ -25,6 +25,7 @@ measures the serving path, not the model's arithmetic (see the recsys benchmarks
 import argparse
 import http.client
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -40,8 +41,11 @@ import django  # noqa: E402
 django.setup()
 
 import numpy as np  # noqa: E402
+import redis.connection  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from events.enums import Phase  # noqa: E402
@@ -51,6 +55,19 @@ from recommendations.models import ModelVersion  # noqa: E402
 from recommendations.serving import recommendations_for  # noqa: E402
 
 SLUG = "bench-serve"
+
+# Count Redis round trips (a pipeline is one) by wrapping the socket write of redis-py: measurement
+# only, in this process.
+_redis_trips = [0]
+_send = redis.connection.AbstractConnection.send_packed_command
+
+
+def _counting_send(self, command, check_health=True):
+    _redis_trips[0] += 1
+    return _send(self, command, check_health)
+
+
+redis.connection.AbstractConnection.send_packed_command = _counting_send
 TARGET_WARM_P99_MS = 20.0
 TARGET_MISS_P99_MS = 100.0
 
@@ -136,7 +153,7 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
 
 
-def report(name: str, latencies_ms: list[float], wall_s: float) -> dict:
+def report(name: str, latencies_ms: list[float], wall_s: float, cpu_s: float | None = None) -> dict:
     row = {
         "name": name,
         "n": len(latencies_ms),
@@ -144,15 +161,27 @@ def report(name: str, latencies_ms: list[float], wall_s: float) -> dict:
         "p99": percentile(latencies_ms, 99),
         "rps": len(latencies_ms) / wall_s,
     }
+    cpu = "" if cpu_s is None else f"  cpu {cpu_s * 1000 / len(latencies_ms):5.2f} ms/req"
     print(
-        f"  {name:<34} n={row['n']:>5}  p50 {row['p50']:7.2f} ms  p99 {row['p99']:7.2f} ms  {row['rps']:8.0f} req/s",
+        f"  {name:<30} n={row['n']:>5}  p50 {row['p50']:7.2f} ms  p99 {row['p99']:7.2f} ms  "
+        f"{row['rps']:6.0f} req/s{cpu}",
         flush=True,
     )
     return row
 
 
-def run_http(conn: http.client.HTTPConnection, paths: list[str], headers: dict) -> tuple[list[float], float]:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, from /proc: what a request costs the server whatever the
+    load of the machine (wall-clock latency on a shared host mostly measures the queue for a core)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_http(
+    conn: http.client.HTTPConnection, paths: list[str], headers: dict, pid: int
+) -> tuple[list[float], float, float]:
     latencies = []
+    cpu = process_cpu_seconds(pid)
     started = time.perf_counter()
     for path in paths:
         t0 = time.perf_counter()
@@ -162,7 +191,7 @@ def run_http(conn: http.client.HTTPConnection, paths: list[str], headers: dict) 
         latencies.append((time.perf_counter() - t0) * 1000)
         if response.status != 200:
             raise SystemExit(f"GET {path} -> {response.status}: {body[:200]!r}")
-    return latencies, time.perf_counter() - started
+    return latencies, time.perf_counter() - started, process_cpu_seconds(pid) - cpu
 
 
 def http_round(*, env: dict, port: int, headers: dict, requests: int, miss_paths, warm_paths) -> dict:
@@ -180,18 +209,24 @@ def http_round(*, env: dict, port: int, headers: dict, requests: int, miss_paths
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 conn.request("GET", "/healthz", headers=plain)
-                conn.getresponse().read()
-                break
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    break
+                time.sleep(0.2)
             except OSError:
                 conn.close()
                 time.sleep(0.2)
         else:
             raise SystemExit(f"daphne did not start: {server.stderr.read().decode()[-500:]}")
-        run_http(conn, ["/healthz"] * 50, plain)  # warm the server up
+        if server.poll() is not None:
+            raise SystemExit(f"daphne exited: {server.stderr.read().decode()[-500:]}")
+        pid = server.pid
+        run_http(conn, ["/healthz"] * 50, plain, pid)  # warm the server up
         out = {
-            "floor": report("floor: GET /healthz", *run_http(conn, ["/healthz"] * requests, plain)),
-            "miss": report("miss: recommendations", *run_http(conn, miss_paths, headers)),
-            "warm": report("warm: recommendations", *run_http(conn, warm_paths, headers)),
+            "floor": report("floor: GET /healthz", *run_http(conn, ["/healthz"] * requests, plain, pid)),
+            "miss": report("miss: recommendations", *run_http(conn, miss_paths, headers, pid)),
+            "warm": report("warm: recommendations", *run_http(conn, warm_paths, headers, pid)),
         }
         conn.close()
         return out
@@ -205,15 +240,20 @@ def main() -> int:
     parser.add_argument("--attendees", type=int, default=50_000)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--num-results", type=int, default=10)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="0: a free port chosen at start")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit("benchmarks/serve.py needs PostgreSQL: set DATABASE_URL=postgres://...")
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("benchmarks/serve.py needs Redis: set REDIS_URL=redis://...")
-    if args.requests * 4 > args.attendees:
+    if args.requests * 4 + 100 > args.attendees:
         raise SystemExit("--requests too large for --attendees: each miss needs an attendee never served")
 
+    if not args.port:
+        # A free port, so that the run cannot talk to some other server on a fixed one.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
     event = build(args.attendees)
     _, secret = api_key_create(organization=event.organization, name=f"bench {time.time():.0f}")
     headers = {"Authorization": f"Api-Key {secret}", "Host": "127.0.0.1"}
@@ -235,7 +275,7 @@ def main() -> int:
     }
     print(
         f"\nserve benchmark: {args.attendees:,} attendees, PostgreSQL + Redis, daphne on loopback, one client, "
-        f"num_results={args.num_results}"
+        f"num_results={args.num_results}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     rows = {}
     configs = [("pool", {"DATABASE_POOL": "true"}), ("no pool", {"DATABASE_POOL": "false"})]
@@ -259,20 +299,38 @@ def main() -> int:
     for a in attendees.values():
         a.event = event
     lat = []
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     for x in miss_inproc:
         t0 = time.perf_counter()
         recommendations_for(attendee=attendees[x], num_results=args.num_results)
         lat.append((time.perf_counter() - t0) * 1000)
     print(" in process, no HTTP:")
-    report("miss: recommendations_for()", lat, time.perf_counter() - t_start)
+    report("miss: recommendations_for()", lat, time.perf_counter() - t_start, time.process_time() - c_start)
     lat = []
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     for i in range(args.requests):
         t0 = time.perf_counter()
         recommendations_for(attendee=attendees[miss_inproc[i % 200]], num_results=args.num_results)
         lat.append((time.perf_counter() - t0) * 1000)
-    report("warm: recommendations_for()", lat, time.perf_counter() - t_start)
+    report("warm: recommendations_for()", lat, time.perf_counter() - t_start, time.process_time() - c_start)
+
+    # Round trips per request, the figure that load on a shared machine cannot move: the full
+    # endpoint through Django's test client (same middleware, auth and view; no sockets to daphne).
+    print(" round trips per request (Django test client, in process):")
+    client = Client(HTTP_AUTHORIZATION=headers["Authorization"])
+    trips_ids = order[3 * args.requests : 3 * args.requests + 100]
+    for label, paths in (
+        ("miss", [url.format(x) for x in trips_ids]),
+        ("warm", [url.format(x) for x in trips_ids]),
+    ):
+        before = _redis_trips[0]
+        with CaptureQueriesContext(connection) as queries:
+            for path in paths:
+                assert client.get(path).status_code == 200
+        print(
+            f"  {label}: {len(queries.captured_queries) / len(paths):.1f} PostgreSQL queries, "
+            f"{(_redis_trips[0] - before) / len(paths):.1f} Redis round trips"
+        )
 
     floor, miss, warm_row = rows["pool"]["floor"], rows["pool"]["miss"], rows["pool"]["warm"]
     print("\n  (targets checked on the pooled configuration, the one to deploy under ASGI)")
@@ -286,6 +344,7 @@ def main() -> int:
         f"{'PASS' if miss['p99'] < TARGET_MISS_P99_MS else 'FAIL'}; "
         f"{miss['p50'] / floor['p50']:.1f}x the /healthz floor at p50"
     )
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     ok = warm_row["p99"] < TARGET_WARM_P99_MS and miss["p99"] < TARGET_MISS_P99_MS
     return 0 if ok else 1
 

@@ -11,9 +11,10 @@ import functools
 import logging
 import time
 
-from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .redis_cache import SharedPoolRedisCache as RedisCache
 
 logger = logging.getLogger(__name__)
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -51,6 +52,8 @@ def _missing_key(*args, **kwargs):
 
 
 class ResilientRedisCache(RedisCache):
+    """The shared-pool Redis cache (redis_cache.py), each operation degrading as above."""
+
     get = _degrade(lambda key, default=None, version=None: default)(RedisCache.get)
     get_many = _degrade(lambda keys, version=None: {})(RedisCache.get_many)
     has_key = _degrade(lambda key, version=None: False)(RedisCache.has_key)

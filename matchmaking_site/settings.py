@@ -118,6 +118,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
+            # Django's RedisCache sharing one connection pool per process (redis_cache.py), degrading
+            # to "no cache" while Redis is unreachable (cache.py).
             "BACKEND": "matchmaking_site.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
@@ -251,7 +253,7 @@ RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS = env.int("RECOMMENDATION_RETRAIN_MI
 # The offline metric the publish gate compares (a key of ModelVersion.metrics).
 # A train or batch run still "running" after this long was lost with its worker: marked failed.
 RECOMMENDATION_STALE_RUN_SECONDS = env.int("RECOMMENDATION_STALE_RUN_SECONDS", default=2 * 3600)
-RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="recall@10")
+RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="recall_at_10")
 
 # Where trained local models are stored (one directory per event and version). On several machines
 # this must be a shared volume: every serving process loads the published version from here.

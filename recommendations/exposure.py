@@ -62,7 +62,9 @@ def apply_exposure_cap(
                 if counts[item] < cap:
                     pick = item
                     break
-                if fallback is None:
+                # The least exposed capped candidate, so that an over-full table spreads its
+                # excess as evenly as it can instead of piling it on the most popular.
+                if fallback is None or counts[item] < counts[fallback]:
                     fallback = item
             pick = pick if pick is not None else fallback
             if pick is None:
@@ -128,8 +130,12 @@ def exposure_demote(*, event, viewer_id: int, ranked_ids: list[int], k: int = EX
             demoted.append(pk)
     fill = k - len(top)
     if fill > 0:
-        # Not enough uncapped candidates: the best demoted ones fill the list.
-        top, demoted = top + demoted[:fill], demoted[fill:]
+        # Not enough uncapped candidates: the least exposed demoted ones (by rank among equals)
+        # fill the list, after the uncapped ones.
+        rank = {pk: i for i, pk in enumerate(ranked_ids)}
+        filling = set(sorted(demoted, key=lambda pk: (others_count(pk), rank[pk]))[:fill])
+        top = top + [pk for pk in demoted if pk in filling]
+        demoted = [pk for pk in demoted if pk not in filling]
     ordered = top + demoted
 
     new_top = ordered[:k]

@@ -653,17 +653,14 @@ class LocalModelBackend(RecommendationBackend):
         from .training import FitResult
 
         result = fit_local_model(event=event)
-        metrics = dict(result.metrics)
-        baseline = {}
-        if PRIMARY_METRIC in metrics:
-            # The gate's metric name (settings.RECOMMENDATION_GATE_METRIC) next to the engine's own.
-            metrics["recall@10"] = metrics[PRIMARY_METRIC]
-            # The same split scored by popularity, the strongest simple baseline: a model that
-            # cannot beat it on the event's own data is kept, not published.
-            baseline["recall@10"] = metrics.get(f"popularity_{PRIMARY_METRIC}")
+        # The baseline of the publish gate, when no version serves yet, is the same time split
+        # scored by popularity (the strongest simple baseline on real events; the rules engine
+        # needs declared data that imported events often lack): a model that cannot beat it on
+        # the event's own data is kept, not published.
+        popularity = result.metrics.get(f"popularity_{PRIMARY_METRIC}")
         return FitResult(
-            metrics=metrics,
-            baseline_metrics={k: v for k, v in baseline.items() if v is not None},
+            metrics=dict(result.metrics),
+            baseline_metrics={PRIMARY_METRIC: popularity} if popularity is not None else {},
             artifact=result.artifact,
             artifact_bytes=result.artifact_bytes,
             n_attendees=result.stats["attendees"],

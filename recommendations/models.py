@@ -24,7 +24,7 @@ class ModelVersion(models.Model):
         max_length=64, help_text="Hash of the training inputs: same inputs, same model, no new version."
     )
     config = models.JSONField(default=dict, blank=True)
-    metrics = models.JSONField(default=dict, blank=True, help_text="Offline metrics, e.g. recall@10.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Offline metrics, e.g. recall_at_10.")
     n_attendees = models.PositiveIntegerField(default=0)
     n_contexts = models.PositiveIntegerField(default=0)
     n_interactions = models.PositiveIntegerField(default=0)

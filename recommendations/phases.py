@@ -10,7 +10,8 @@
     live -> on_demand   the live window ended.
     on_demand -> closed the on-demand window ended.
 
-Phases only move forward. Each move is a `PhaseTransition` row with its time and cause, written in
+Going live starts a training run, going on demand a batch run (after commit). Phases only move
+forward. Each move is a `PhaseTransition` row with its time and cause, written in
 the same transaction as the event's new phase, under a row lock, so two workers refreshing at
 once record it once. Several moves can happen in one refresh (an event imported after it ended
 goes cold -> on_demand -> closed), each recorded.
@@ -93,4 +94,18 @@ def event_refresh_phase(*, event: Event, now: datetime | None = None) -> list[Ph
         event.phase_changed_at = now
     if transitions:
         event.save(update_fields=["phase", "phase_changed_at"])
+        _start_phase_work(event=event, phases={t.to_phase for t in transitions})
     return transitions
+
+
+def _start_phase_work(*, event: Event, phases: set[str]) -> None:
+    """What a new phase needs at once rather than at the next tick of its schedule: going live
+    trains the first model (until it is published, the live chain falls back to the rules);
+    going on demand fills the batch table. Sent after commit, so a rolled-back refresh sends nothing."""
+    # Imported here: tasks import this module.
+    from .tasks import batch_event, train_event
+
+    if Phase.LIVE in phases:
+        train_event.delay_on_commit(event_id=event.pk, trigger="phase")
+    if Phase.ON_DEMAND in phases and Phase.CLOSED not in phases:
+        batch_event.delay_on_commit(event_id=event.pk, trigger="phase")

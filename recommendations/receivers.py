@@ -83,8 +83,10 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
 
 
 @receiver(post_save, sender=Event)
-def _event_changed(sender, instance: Event, created: bool, **kwargs):
+def _event_changed(sender, instance: Event, created: bool, raw: bool = False, **kwargs):
     event_cache_invalidate(event_id=instance.pk)
+    if raw:  # loaddata: no side effects beyond the cache
+        return
     # Imported here: schedules imports django_celery_beat models, which need the app registry.
     from .schedules import event_schedules_sync
 

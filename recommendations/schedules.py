@@ -9,8 +9,8 @@ Each event gets two `PeriodicTask` rows, named `matchmaking:<event slug>:<job>`:
 
 `event_schedules_sync` is idempotent and runs after every save of an event. It creates missing
 rows and keeps the *windows* (start, expiry, enabled) in line with the event, but never overwrites
-the *frequency* of an existing row: that is the organizer's edit to keep. Once the event is closed
-every row is disabled.
+the *frequency* of an existing row: that is the organizer's edit to keep. Once the event is closed,
+or while it uses the Personalize backend (which has schedules of its own), the rows are disabled.
 
 Two global rows are created by migration `0002_serving_schedules`: the phase refresh of every
 open event (every minute; one row covers events created before this code, and needs no sync) and
@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from events.enums import Phase
+from events.enums import Backend, Phase
 from events.models import Event
 
 TASK_NAME = "matchmaking:{slug}:{job}"
@@ -47,7 +47,9 @@ def _daily(*, hour: int, tz: str) -> CrontabSchedule:
 
 @transaction.atomic
 def event_schedules_sync(*, event: Event) -> dict[str, PeriodicTask]:
-    closed = event.phase == Phase.CLOSED
+    # Personalize events train and batch through their own run state machine and schedules
+    # (recommendations/personalize/schedules.py); these rows stay, disabled, for a switch back.
+    enabled = event.phase != Phase.CLOSED and event.backend != Backend.PERSONALIZE
     specs = {
         "train": {
             "task": TASK_TRAIN,
@@ -74,7 +76,7 @@ def event_schedules_sync(*, event: Event) -> dict[str, PeriodicTask]:
         task.kwargs = kwargs
         task.start_time = spec["start_time"]
         task.expires = spec["expires"]
-        task.enabled = not closed
+        task.enabled = enabled
         task.description = f"{job} for event {event.slug} (managed: windows follow the event)"
         task.save()
         out[job] = task

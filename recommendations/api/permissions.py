@@ -15,14 +15,21 @@ NOT_FOUND = "No such attendee in this event."
 
 def attendee_for_caller(request: Request, *, event_slug: str, external_id: str, write: bool) -> Attendee:
     """The attendee the request acts as, with its event, in one query."""
-    qs = Attendee.objects.select_related("event").filter(event__slug=event_slug, external_id=external_id)
+    # No ORDER BY (the model's default ordering would sort a one-row result): this runs on every
+    # request, and building the ordering was a tenth of its time.
+    qs = Attendee.objects.select_related("event").filter(event__slug=event_slug, external_id=external_id).order_by()
     user = request.user
     if isinstance(user, ApiKeyUser):
-        attendee = qs.filter(event__organization_id=user.organization.pk).first()
+        attendee = _one(qs.filter(event__organization_id=user.organization.pk))
     else:
-        attendee = qs.filter(user=user).first()
+        attendee = _one(qs.filter(user=user))
         if attendee is None and not write:
-            attendee = qs.filter(event__in=events_for_user(user=user)).first()
+            attendee = _one(qs.filter(event__in=events_for_user(user=user)))
     if attendee is None:
         raise Http404(NOT_FOUND)
     return attendee
+
+
+def _one(qs) -> Attendee | None:
+    rows = list(qs[:1])
+    return rows[0] if rows else None

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('not_published_reason', models.CharField(blank=True, max_length=500)),
                 ('input_fingerprint', models.CharField(help_text='Hash of the training inputs: same inputs, same model, no new version.', max_length=64)),
                 ('config', models.JSONField(blank=True, default=dict)),
-                ('metrics', models.JSONField(blank=True, default=dict, help_text='Offline metrics, e.g. recall@10.')),
+                ('metrics', models.JSONField(blank=True, default=dict, help_text='Offline metrics, e.g. recall_at_10.')),
                 ('n_attendees', models.PositiveIntegerField(default=0)),
                 ('n_contexts', models.PositiveIntegerField(default=0)),
                 ('n_interactions', models.PositiveIntegerField(default=0)),

@@ -32,7 +32,6 @@ pytestmark = pytest.mark.django_db
 MARK = "ZQX"
 
 
-
 def _rows(event, label: str):
     a = AttendeeFactory(event=event, display_name=f"{label} attendee", external_id=f"{label}-a")
     b = AttendeeFactory(event=event, display_name=f"{label} other", external_id=f"{label}-b")
@@ -95,7 +94,6 @@ def test_admin_list_shows_nothing_of_another_organization(organizer_client, chan
     response = organizer_client.get(reverse(f"admin:{changelist}_changelist"))
     assert response.status_code == 200
     assert MARK.lower() not in response.content.decode().lower()  # slugs carry it in lower case
-
 
 
 ADD_FORMS = [

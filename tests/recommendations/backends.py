@@ -24,7 +24,7 @@ def reset() -> None:
     SCORES.clear()
     UNAVAILABLE.clear()
     FIT.clear()
-    FIT.update({"metrics": {"recall@10": 0.2}, "baseline": {"recall@10": 0.1}, "salt": ""})
+    FIT.update({"metrics": {"recall_at_10": 0.2}, "baseline": {"recall_at_10": 0.1}, "salt": ""})
     FIT_CALLS.clear()
 
 

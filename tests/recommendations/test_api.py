@@ -250,3 +250,32 @@ def test_concurrent_accept_makes_one_connection():
         t.join()
     assert sorted(codes) == [200, 400]
     assert list(Connection.objects.values_list("status", flat=True)) == [ConnectionStatus.ACCEPTED]
+
+
+def test_hand_built_output_matches_documented_serializer(event, people):
+    from recommendations.api.serializers import RecommendationsOutputSerializer
+    from recommendations.api.views import recommendations_output
+    from recommendations.serving import recommendations_for
+
+    result = recommendations_for(attendee=people[0])
+    assert recommendations_output(result) == RecommendationsOutputSerializer(result).data
+
+
+def test_organizer_reads_but_cannot_act_for_an_attendee(client, event, people):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    viewer, a, *_ = people
+    UserFactory(username="orga")
+    call_command(
+        "create_organizer",
+        organization=event.organization.slug,
+        username="orga",
+        password="pw-orga-123456",
+        verbosity=0,
+    )
+    client.force_login(get_user_model().objects.get(username="orga"))
+    assert client.get(url(viewer)).status_code == 200
+    assert client.get(url(viewer, "consents/")).status_code == 200
+    assert client.post(url(viewer, "blocks/"), {"attendee": a.external_id}).status_code == 404
+    assert Block.objects.count() == 0

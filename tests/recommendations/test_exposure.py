@@ -29,6 +29,13 @@ def test_apply_cap_demotes_behind_alternatives_when_there_are_enough():
     assert sum("star" in items for items in out.values()) == 1
 
 
+def test_apply_cap_overfull_table_spreads_excess_over_least_exposed():
+    # Four lists, one slot each, two candidates: the cap of one list cannot hold; the excess goes
+    # to whichever is least exposed, not always to the first-ranked.
+    lists = {v: ["a", "b"] for v in ("v1", "v2", "v3", "v4")}
+    assert apply_exposure_cap(lists, 0.01, k=1) == {"v1": ["a"], "v2": ["b"], "v3": ["a"], "v4": ["b"]}
+
+
 def test_apply_cap_share_one_changes_nothing():
     lists = {"v1": ["a", "b", "c"], "v2": ["a", "b", "d"]}
     assert apply_exposure_cap(lists, 1.0, k=3) == {"v1": ["a", "b", "c"], "v2": ["a", "b", "d"]}
@@ -66,3 +73,20 @@ def test_online_cap_recomputing_a_list_does_not_count_twice():
     for _ in range(3):
         result = recommendations_for(attendee=viewer, num_results=1, use_cache=False)
         assert [item.attendee_id for item in result.items] == [star.pk]
+
+
+@pytest.mark.django_db
+def test_online_fill_takes_least_exposed_demoted_after_uncapped():
+    from recommendations.exposure import exposure_demote
+
+    event = ServingEventFactory(exposure_cap_share=0.2)  # 6 viewers -> 1 list each
+    v1, v2, v3, star, other, fresh = attendees(event, 6)
+    assert exposure_demote(event=event, viewer_id=v1.pk, ranked_ids=[star.pk, other.pk], k=2) == [star.pk, other.pk]
+    # Over the cap already, but v3 has nobody else: the star fills (now in 2 lists, other in 1).
+    assert exposure_demote(event=event, viewer_id=v3.pk, ranked_ids=[star.pk], k=1) == [star.pk]
+    # v2: one uncapped candidate first, then the less exposed of the two capped ones.
+    assert exposure_demote(event=event, viewer_id=v2.pk, ranked_ids=[star.pk, other.pk, fresh.pk], k=2) == [
+        fresh.pk,
+        other.pk,
+        star.pk,
+    ]

@@ -118,3 +118,29 @@ def test_refresh_phases_task_covers_open_events_only(event):
     assert closed.pk != event.pk
     open_events = Event.objects.exclude(phase=Phase.CLOSED).count()
     assert refresh_phases.delay().get() == open_events
+
+
+def test_going_live_trains_and_going_on_demand_batches(event, django_capture_on_commit_callbacks):
+    from recommendations.models import TrainingRun
+
+    people = attendees(event, 6)
+    room_a, room_b = RoomFactory(event=event), RoomFactory(event=event)
+    interact(event, people[:4], room_a)
+    interact(event, people[4:], room_b)
+    with django_capture_on_commit_callbacks(execute=True):
+        event_refresh_phase(event=event, now=DURING)
+    with django_capture_on_commit_callbacks(execute=True):
+        event_refresh_phase(event=event, now=AFTER_LIVE)
+    runs = list(TrainingRun.objects.filter(event=event).order_by("id").values_list("kind", "trigger", "status"))
+    assert runs == [("train", "phase", "succeeded"), ("batch", "phase", "succeeded")]
+
+
+def test_phase_work_waits_for_the_commit(event, django_capture_on_commit_callbacks):
+    from recommendations.models import TrainingRun
+
+    event.phase = Phase.LIVE
+    event.save()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        event_refresh_phase(event=event, now=AFTER_LIVE)
+    assert len(callbacks) >= 1  # queued for the commit (with the cache bump and schedule sync)
+    assert TrainingRun.objects.filter(event=event).count() == 0

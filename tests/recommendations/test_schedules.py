@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from events.enums import Phase
+from events.enums import Backend, Phase
 from recommendations.schedules import event_schedules_delete, event_schedules_sync
 from tests.factories import LIVE_START
 
@@ -90,3 +90,13 @@ def test_global_schedules_exist_after_migrations():
         ).values_list("task", "interval__every")
     )
     assert tasks == {"recommendations.refresh_phases": 60, "recommendations.flush_funnel": 60}
+
+
+def test_personalize_event_leaves_training_and_batch_to_its_own_schedules():
+    event = ServingEventFactory(backend=Backend.PERSONALIZE)
+    event_schedules_sync(event=event)
+    assert [t.enabled for t in rows(event).values()] == [False, False]
+    event.backend = Backend.LOCAL
+    event.save()
+    event_schedules_sync(event=event)
+    assert [t.enabled for t in rows(event).values()] == [True, True]

@@ -36,10 +36,10 @@ def versions(event):
 def test_first_run_publishes_when_at_least_rules_baseline(event):
     run = training.run_training(event=event, trigger="manual")
     assert (run.status, run.kind, run.trigger) == (Status.SUCCEEDED, "train", "manual")
-    assert run.message == "Published v1: recall@10 0.2 (was rules: 0.1)"
+    assert run.message == "Published v1: recall_at_10 0.2 (was rules: 0.1)"
     assert versions(event) == [(1, VStatus.PUBLISHED)]
     version = run.model_version
-    assert version.metrics == {"recall@10": 0.2, "baseline_recall@10": 0.1}
+    assert version.metrics == {"recall_at_10": 0.2, "baseline_recall_at_10": 0.1}
     assert (version.n_interactions, version.input_fingerprint) == (
         3,
         backends.LocalDouble().training_fingerprint(event=event),
@@ -48,11 +48,11 @@ def test_first_run_publishes_when_at_least_rules_baseline(event):
 
 
 def test_first_run_below_rules_baseline_is_kept_with_reason(event):
-    backends.FIT["metrics"] = {"recall@10": 0.05}
+    backends.FIT["metrics"] = {"recall_at_10": 0.05}
     run = training.run_training(event=event)
     assert run.model_version.status == VStatus.KEPT
-    assert run.model_version.not_published_reason == "recall@10 0.0500 < the rules engine's 0.1000"
-    assert run.message == "Kept v1, not published: recall@10 0.0500 < the rules engine's 0.1000"
+    assert run.model_version.not_published_reason == "recall_at_10 0.0500 < the rules engine's 0.1000"
+    assert run.message == "Kept v1, not published: recall_at_10 0.0500 < the rules engine's 0.1000"
 
 
 def test_same_inputs_are_unchanged_and_make_no_version(event):
@@ -68,25 +68,25 @@ def test_same_inputs_are_unchanged_and_make_no_version(event):
 def test_worse_version_is_kept_and_serving_one_stays(event):
     training.run_training(event=event)
     InteractionFactory(event=event, attendee=event.attendees.first())
-    backends.FIT["metrics"] = {"recall@10": 0.15}
+    backends.FIT["metrics"] = {"recall_at_10": 0.15}
     run = training.run_training(event=event)
     assert versions(event) == [(1, VStatus.PUBLISHED), (2, VStatus.KEPT)]
-    assert run.model_version.not_published_reason == "recall@10 0.1500 < serving v1's 0.2000"
+    assert run.model_version.not_published_reason == "recall_at_10 0.1500 < serving v1's 0.2000"
 
 
 def test_equal_or_better_version_is_published_and_supersedes(event):
     training.run_training(event=event)
     InteractionFactory(event=event, attendee=event.attendees.first())
-    backends.FIT["metrics"] = {"recall@10": 0.2}
+    backends.FIT["metrics"] = {"recall_at_10": 0.2}
     run = training.run_training(event=event)
-    assert run.message == "Published v2: recall@10 0.2 (was v1: 0.2)"
+    assert run.message == "Published v2: recall_at_10 0.2 (was v1: 0.2)"
     assert versions(event) == [(1, VStatus.SUPERSEDED), (2, VStatus.PUBLISHED)]
 
 
 def test_fit_without_gate_metric_is_kept(event):
     backends.FIT["metrics"] = {"ndcg@10": 0.3}
     run = training.run_training(event=event)
-    assert run.model_version.not_published_reason == "The fit reported no recall@10; kept, not published."
+    assert run.model_version.not_published_reason == "The fit reported no recall_at_10; kept, not published."
 
 
 def test_scheduled_run_needs_enough_new_interactions(event, settings):

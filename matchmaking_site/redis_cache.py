@@ -1,0 +1,49 @@
+"""Django's Redis cache, with one connection pool and one client per process instead of one per
+request and per command.
+
+Two costs of the stock `RedisCache` on the serving path, both measured by benchmarks/serve.py:
+- Django keeps a cache backend object per context, and under ASGI every request runs in a context
+  (and a thread) of its own, so each request built a new client, a new connection pool and hence
+  a new TCP connection to Redis (exactly one connection per request to daphne).
+- `RedisCacheClient.get_client` builds a new `redis.Redis` object for every command, and redis-py's
+  constructor (its table of response callbacks) cost about as much CPU as the command itself.
+redis-py's pool and client are thread-safe, so both are shared here, per (servers, options).
+"""
+
+import threading
+
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.utils.functional import cached_property
+
+_clients: dict[str, RedisCacheClient] = {}
+_lock = threading.Lock()
+
+
+class _ReusingClient(RedisCacheClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._redis: dict[int, object] = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._redis.get(index)
+        if client is None:
+            client = self._redis[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return client
+
+
+class SharedPoolRedisCache(RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = _ReusingClient
+
+    @cached_property
+    def _cache(self):
+        key = repr((self._servers, sorted(self._options.items())))
+        client = _clients.get(key)
+        if client is None:
+            with _lock:
+                client = _clients.get(key)
+                if client is None:
+                    client = _clients[key] = self._class(self._servers, **self._options)
+        return client

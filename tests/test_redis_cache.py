@@ -1,0 +1,32 @@
+"""One Redis connection pool per process, however many threads (ASGI requests) use the cache."""
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the Redis cache backend is in use only with REDIS_URL")
+def test_cache_backends_of_two_threads_share_one_redis_client():
+    seen = []
+
+    def use_cache():
+        backend = caches["default"]
+        backend.set("pool-probe", 1, timeout=5)
+        seen.append((backend, backend._cache))
+
+    threads = [threading.Thread(target=use_cache) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (backend_a, client_a), (backend_b, client_b) = seen
+    assert backend_a is not backend_b  # Django gives each thread its own backend object...
+    assert client_a is client_b  # ...which now share one client, and so one connection pool
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the Redis cache backend is in use only with REDIS_URL")
+def test_redis_client_object_is_reused_across_commands():
+    backend = caches["default"]
+    assert backend._cache.get_client(write=True) is backend._cache.get_client(write=False)
