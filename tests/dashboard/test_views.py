@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.exports import ENGAGEMENT_HEADER, SUGGESTIONS_HEADER
-from dashboard.services import FAILED, NOTHING_TO_TEAR_DOWN, dashboard_push
+from dashboard.services import NOTHING_TO_TEAR_DOWN, RUN_OUTCOME, dashboard_push
 from events.enums import Backend
 from recommendations.models import BatchRecommendation, TrainingRun
 from recommendations.personalize.models import RemoteResource
@@ -231,4 +231,5 @@ def test_retrain_action_reports_a_training_that_fails(client, me, mine, settings
     body = client.post(reverse("admin:events_event_dashboard_action", args=[mine.pk, "retrain"])).json()
     run = TrainingRun.objects.get(event=mine, kind=TrainingRun.Kind.TRAIN)
     assert run.status == TrainingRun.Status.FAILED
-    assert body == {"ok": False, "message": FAILED.format(what="Retrain", error=run.message), "run_id": None}
+    message = RUN_OUTCOME.format(what="Retrain", run_id=run.pk, status="failed", message=run.message)
+    assert body == {"ok": False, "message": message, "run_id": run.pk}
