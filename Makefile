@@ -49,7 +49,7 @@ test: lint check
 prod: install
 	DEBUG=false $(BIN)/python manage.py migrate --noinput
 	DEBUG=false $(BIN)/python manage.py collectstatic --noinput -v 0
-	DEBUG=false PATH=$(abspath $(BIN)):$$PATH $(BIN)/honcho start -f Procfile
+	DEBUG=false DATABASE_POOL=$${DATABASE_POOL:-true} PATH=$(abspath $(BIN)):$$PATH $(BIN)/honcho start -f Procfile
 
 # Load: the production-like run driven by hey and wrk (Debian packages); prints req/s, p50, p99, errors.
 LOAD_SECONDS ?= 30

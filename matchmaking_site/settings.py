@@ -106,9 +106,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
         }
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Persistent connections, checked before reuse so that a PostgreSQL restart costs failed
-    # requests while it is down, not a restart of the app.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # Without a pool, no persistent connections by default: under ASGI each request runs in a
+    # thread of its own, so a persistent connection is never reused and outlives its thread (a
+    # load run exhausted PostgreSQL's connection slots that way). Django's documentation says the
+    # same: under ASGI, disable persistent connections and use a pool (DATABASE_POOL=true).
+    # Health checks keep a PostgreSQL restart to failed requests while it is down.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
