@@ -1,5 +1,6 @@
 """Every WebSocket route of the project, gathered from the apps' `routing` modules."""
 
 from events.routing import websocket_urlpatterns as events_ws
+from recommendations.routing import websocket_urlpatterns as recommendations_ws
 
-websocket_urlpatterns = [*events_ws]
+websocket_urlpatterns = [*events_ws, *recommendations_ws]

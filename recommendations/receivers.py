@@ -11,7 +11,17 @@ future service): whatever creates a block, the blocked attendee leaves both list
   re-sync its periodic tasks after commit; a deleted event takes its periodic tasks with it.
 - ModelVersion becoming published -> bump the event (new lists from the new model).
 - Connection created / accepted -> funnel stages "requested" / "accepted".
+
+Live push (`recommendations.push`), always after commit:
+- Block, Connection, NotRelevant, a consent change: push to the attendees involved (a block
+  removes each from the other's open widget at once).
+- `events.outbox.interactions_committed`: apply the batch to the live model, push to the attendees
+  whose neighbour lists it recomputed, and send the organizers their engagement counts.
+- `events.presence.presence_changed`: push to the attendee who moved and to everyone in that room
+  ("here now" changed for them).
 """
+
+import logging
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
@@ -19,25 +29,34 @@ from django.dispatch import receiver
 
 from events.enums import ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
+from events.outbox import interactions_committed
+from events.presence import presence_changed
 
-from .cache import attendee_cache_invalidate, event_cache_invalidate
+from .cache import attendee_cache_invalidate, event_cache_invalidate, present_attendee_ids
 from .funnel import Stage, funnel_record
+from .local import realtime_recompute
 from .models import ModelVersion
+from .push import engagement_push, suggestions_push, suggestions_push_on_commit
+
+logger = logging.getLogger(__name__)
 
 
 @receiver([post_save, post_delete], sender=Block)
 def _block_changed(sender, instance: Block, **kwargs):
     attendee_cache_invalidate(attendee_ids=[instance.blocker_id, instance.blocked_id])
+    suggestions_push_on_commit(attendee_ids=[instance.blocker_id, instance.blocked_id])
 
 
 @receiver([post_save, post_delete], sender=NotRelevant)
 def _not_relevant_changed(sender, instance: NotRelevant, **kwargs):
     attendee_cache_invalidate(attendee_ids=[instance.attendee_id])
+    suggestions_push_on_commit(attendee_ids=[instance.attendee_id])
 
 
 @receiver([post_save, post_delete], sender=Connection)
 def _connection_changed(sender, instance: Connection, created: bool = False, **kwargs):
     attendee_cache_invalidate(attendee_ids=[instance.requester_id, instance.recipient_id])
+    suggestions_push_on_commit(attendee_ids=[instance.requester_id, instance.recipient_id])
     if kwargs.get("signal") is post_delete:
         return
     if created:
@@ -69,6 +88,8 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
         event_cache_invalidate(event_id=instance.event_id)
     if receive != instance.consent_receive_recommendations:
         attendee_cache_invalidate(attendee_ids=[instance.pk])
+    if be_recommended != instance.consent_be_recommended or receive != instance.consent_receive_recommendations:
+        suggestions_push_on_commit(attendee_ids=[instance.pk])
 
 
 @receiver(post_save, sender=Event)
@@ -92,3 +113,24 @@ def _event_deleted(sender, instance: Event, **kwargs):
     from .schedules import event_schedules_delete
 
     event_schedules_delete(event=instance)
+
+
+@receiver(interactions_committed)
+def _interactions_committed(sender, event_id: int, interaction_ids: list[int], **kwargs):
+    # Already after commit (the outbox sends this from `on_commit`). Each step is guarded: the
+    # engagement counts must not depend on the model update, nor the other way round.
+    try:
+        engagement_push(event_id=event_id, interaction_ids=interaction_ids)
+    except Exception:
+        logger.exception("engagement push for event %s failed", event_id)
+    recomputed = realtime_recompute(event_id=event_id, interaction_ids=interaction_ids)
+    if recomputed:
+        suggestions_push(attendee_ids=recomputed, invalidate=True)
+
+
+@receiver(presence_changed)
+def _presence_changed(sender, event_id: int, attendee_id: int, room_id: int, entered: bool, **kwargs):
+    # The snapshot was just rebuilt from the database by the presence service.
+    present = present_attendee_ids(Event(pk=event_id))
+    in_room = [pk for pk, room in present.items() if room == room_id]
+    suggestions_push(attendee_ids=[attendee_id, *in_room])

@@ -33,7 +33,7 @@ from django.core.cache import cache
 from django.db.models import Q
 
 from events.enums import Phase
-from events.models import Attendee, Block, Connection, Event, NotRelevant
+from events.models import Attendee, Block, Connection, Event, NotRelevant, Room
 
 from .backends import Candidate, Reason, Unavailable, get_backend
 from .cache import list_key, present_attendee_ids
@@ -57,7 +57,13 @@ SOURCE_BATCH = "batch"
 HERE_NOW_SAME_ROOM_BOOST = 0.5
 HERE_NOW_ONLINE_BOOST = 0.2
 HERE_NOW_SAME_ROOM_TEXT = "In the same room as you right now"
+HERE_NOW_IN_ROOM_TEXT = "In '{room}' with you right now"
 HERE_NOW_ONLINE_TEXT = "Online now"
+# Someone in the viewer's room who is not in their pool at all (no declared or learned reason yet)
+# is still the easiest meeting there is: up to this many join the list, scored like the list's
+# weakest visible entry before the boost, so they land among the suggestions without pushing out
+# the strong matches. Capped, so that a keynote with 500 people does not flood the list.
+HERE_NOW_ADDED_MAX = 3
 
 NO_CONSENT_RECEIVE = "This attendee has chosen not to receive suggestions."
 EVENT_CLOSED = "The event is closed: no new suggestions are computed."
@@ -120,7 +126,7 @@ def recommendations_for(
 
     items = [Suggestion(**item) for item in payload["items"]]
     if boost_presence:
-        items = _boost_present(event=event, viewer=attendee, items=items)
+        items = _boost_present(event=event, viewer=attendee, items=items, num_results=num_results)
     return Recommendations(
         items=items[:num_results],
         source=payload["source"],
@@ -248,11 +254,53 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
     }
 
 
-def _boost_present(*, event: Event, viewer: Attendee, items: list[Suggestion]) -> list[Suggestion]:
+def _same_room_newcomers(
+    *, event: Event, viewer: Attendee, present: dict, viewer_room: int, items: list[Suggestion], num_results: int
+) -> list[Suggestion]:
+    """Attendees in the viewer's room now who are not in the list, filtered like the pool (self,
+    blocks, connections, not-relevant marks, consent), best-effort first by arrival order."""
+    listed = {item.attendee_id for item in items}
+    ids = [pk for pk, room in present.items() if room == viewer_room and pk not in listed and pk != viewer.pk]
+    if not ids:
+        return []
+    excluded = excluded_ids(attendee=viewer)
+    ids = [pk for pk in ids if pk not in excluded]
+    rows = {
+        row["pk"]: row
+        for row in Attendee.objects.filter(event=event, pk__in=ids, consent_be_recommended=True).values(
+            "pk", "external_id", "display_name", "headline", "company"
+        )
+    }
+    ids = [pk for pk in ids if pk in rows][:HERE_NOW_ADDED_MAX]
+    visible = items[: max(num_results, 1)]
+    score = min((item.score for item in visible), default=1.0) or 1.0
+    return [
+        Suggestion(
+            attendee_id=pk,
+            external_id=rows[pk]["external_id"],
+            display_name=rows[pk]["display_name"],
+            headline=rows[pk]["headline"],
+            company=rows[pk]["company"],
+            score=round(score, 6),
+            reasons=[],
+        )
+        for pk in ids
+    ]
+
+
+def _boost_present(*, event: Event, viewer: Attendee, items: list[Suggestion], num_results: int) -> list[Suggestion]:
     present = present_attendee_ids(event)
     if not present:
         return items
     viewer_room = present.get(viewer.pk)
+    same_room_text = HERE_NOW_SAME_ROOM_TEXT
+    if viewer_room is not None:
+        items = items + _same_room_newcomers(
+            event=event, viewer=viewer, present=present, viewer_room=viewer_room, items=items, num_results=num_results
+        )
+        room_name = Room.objects.filter(event=event, pk=viewer_room).values_list("name", flat=True).first()
+        if room_name:
+            same_room_text = HERE_NOW_IN_ROOM_TEXT.format(room=room_name)
     boosted = False
     for item in items:
         if item.attendee_id not in present:
@@ -264,7 +312,7 @@ def _boost_present(*, event: Event, viewer: Attendee, items: list[Suggestion]) -
         item.reasons = [
             {
                 "kind": "here_now",
-                "text": HERE_NOW_SAME_ROOM_TEXT if same_room else HERE_NOW_ONLINE_TEXT,
+                "text": same_room_text if same_room else HERE_NOW_ONLINE_TEXT,
                 "weight": round(extra, 6),
             },
             *item.reasons,
