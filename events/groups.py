@@ -7,6 +7,7 @@ carries a sequence number, and a client that sees a gap (or reconnects) re-fetch
 # Message types (the `type` key routes to the consumer method of the same name, dots -> underscores).
 SUGGESTIONS_CHANGED = "suggestions.changed"  # to one attendee: their top list changed (a diff)
 ENGAGEMENT_UPDATE = "engagement.update"  # to an event's organizers: counters moved
+ROOM_OCCUPANTS = "room.occupants"  # to a room's open pages: who is in the room now
 
 # Payloads (every message also carries its `type`):
 #
@@ -25,6 +26,9 @@ ENGAGEMENT_UPDATE = "engagement.update"  # to an event's organizers: counters mo
 #    "interactions": 25,              # rows in the batch just committed
 #    "qualifying": 18,                # of which passed the event's dwell thresholds
 #    "at": "2026-11-29T01:02:03.456789+00:00"}
+#
+# ROOM_OCCUPANTS, to room_group(event_id, room_id), by `events.presence` after each change:
+#   {"people": [{"external_id": "...", "display_name": "..."}, ...]}   # everyone in the room now
 
 
 def attendee_group(attendee_id: int) -> str:

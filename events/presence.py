@@ -21,11 +21,14 @@ import uuid
 from datetime import datetime, timedelta
 
 import django.dispatch
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import groups
 from .enums import InteractionSource, InteractionType
 from .models import Attendee, Event, Interaction, Room, RoomVisit
 from .outbox import InteractionRow, interactions_insert
@@ -115,8 +118,21 @@ def presence_publish(*, event_id: int) -> dict[int, int]:
     return present
 
 
+def room_occupants(*, event_id: int, room_id: int, present: dict[int, int] | None = None) -> list[dict]:
+    """Who is in the room now, by name (for the room page)."""
+    present = present_in_rooms(event_id=event_id) if present is None else present
+    ids = [pk for pk, room in present.items() if room == room_id]
+    return list(Attendee.objects.filter(pk__in=ids).order_by("display_name").values("external_id", "display_name"))
+
+
 def _announce(*, event_id: int, attendee_id: int, room_id: int, entered: bool) -> None:
-    presence_publish(event_id=event_id)
+    present = presence_publish(event_id=event_id)
+    layer = get_channel_layer()
+    if layer is not None:
+        people = room_occupants(event_id=event_id, room_id=room_id, present=present)
+        async_to_sync(layer.group_send)(
+            groups.room_group(event_id, room_id), {"type": groups.ROOM_OCCUPANTS, "people": people}
+        )
     for receiver, result in presence_changed.send_robust(
         sender=None, event_id=event_id, attendee_id=attendee_id, room_id=room_id, entered=entered
     ):

@@ -78,8 +78,13 @@ def server(django_db_setup, django_db_blocker):
                 raise RuntimeError(f"daphne did not start: {proc.stderr.read().decode()[-2000:]}") from None
             time.sleep(0.5)
     yield base
+    # The test database cannot be dropped while the server holds a connection to it.
     proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 @contextmanager
@@ -144,6 +149,7 @@ def _live_scenario(browser, server, ada_login, bob_login):
         expect(card).to_have_count(1, timeout=LIVE_SECONDS)
         expect(card.locator(".mmw-reason")).to_contain_text("In 'Main hall' with you right now")
         expect(card.locator(".mmw-here")).to_have_text("here now")
+    expect(ada_page.locator("[data-mm-here]")).to_have_text("Bob Kahn", timeout=LIVE_SECONDS)
     ARTIFACTS.mkdir(exist_ok=True)
     ada_widget.screenshot(path=str(ARTIFACTS / "widget.png"))
     ada_page.screenshot(path=str(ARTIFACTS / "room-page.png"))
