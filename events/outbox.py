@@ -32,6 +32,8 @@ import django.dispatch
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .models import Interaction
+
 logger = logging.getLogger(__name__)
 
 # Sent after commit, in the process that wrote the rows, once per batch. Receivers get
@@ -87,6 +89,12 @@ def interactions_insert(*, event_id: int, rows: Sequence[InteractionRow], source
     """
     if not rows:
         return {}
+    if connection.vendor != "postgresql":
+        inserted = _insert_portable(event_id=event_id, rows=rows, source=source)
+        if inserted:
+            ids = sorted(inserted.values())
+            transaction.on_commit(lambda: announce_committed(event_id=event_id, interaction_ids=ids))
+        return inserted
     columns = list(zip(*rows, strict=True))
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_SQL, [event_id, source, timezone.now(), *[list(c) for c in columns]])
@@ -94,6 +102,23 @@ def interactions_insert(*, event_id: int, rows: Sequence[InteractionRow], source
     if inserted:
         ids = sorted(inserted.values())
         transaction.on_commit(lambda: announce_committed(event_id=event_id, interaction_ids=ids))
+    return inserted
+
+
+def _insert_portable(*, event_id: int, rows: Sequence[InteractionRow], source: str) -> dict[str, int]:
+    """Row by row, for the embedded demo on SQLite (one writer at a time, so check-then-insert
+    cannot race there). PostgreSQL takes the set-based path above."""
+    seen = set(
+        Interaction.objects.filter(
+            event_id=event_id, client_event_id__in=[r.client_event_id for r in rows]
+        ).values_list("client_event_id", flat=True)
+    )
+    inserted = {}
+    for row in rows:
+        if row.client_event_id in seen:
+            continue
+        obj = Interaction.objects.create(event_id=event_id, source=source, **row._asdict())
+        inserted[row.client_event_id] = obj.pk
     return inserted
 
 
@@ -132,6 +157,13 @@ def interactions_process(*, interaction_ids: Sequence[int]) -> int:
     Ids already processed (by another worker or the sweeper) or deleted are skipped."""
     if not interaction_ids:
         return 0
+    if connection.vendor != "postgresql":  # the embedded demo's SQLite has no arrays
+        marks = ", ".join(["%s"] * len(interaction_ids))
+        return _claim_and_process(
+            f"UPDATE events_interaction SET processed_at = %s WHERE id IN ({marks}) AND processed_at IS NULL "
+            "RETURNING id, event_id",
+            [timezone.now(), *interaction_ids],
+        )
     return _claim_and_process(
         "UPDATE events_interaction SET processed_at = %s WHERE id = ANY(%s) AND processed_at IS NULL "
         "RETURNING id, event_id",

@@ -53,6 +53,7 @@ class SuggestionsConsumer(AsyncJsonWebsocketConsumer):
             )
             return
         self.attendee_id = attendee.pk
+        self.event_id = attendee.event_id
         self.group = groups.attendee_group(attendee.pk)
         # Join first, then take the base of the next diffs: a change in between is pushed, not lost.
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -61,14 +62,14 @@ class SuggestionsConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "hello", "seq": seq, "ids": [item["external_id"] for item in items]})
 
     def _start(self, attendee: Attendee):
-        push.watch_start(attendee_id=attendee.pk)
+        push.watch_start(attendee_id=attendee.pk, event_id=attendee.event_id)
         return push.widget_state_reset(attendee=attendee)
 
     async def disconnect(self, code):
         if self.attendee_id is None:
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await database_sync_to_async(push.watch_stop)(attendee_id=self.attendee_id)
+        await database_sync_to_async(push.watch_stop)(attendee_id=self.attendee_id, event_id=self.event_id)
         self.attendee_id = None
 
     async def receive_json(self, content, **kwargs):

@@ -49,6 +49,7 @@ LAST_KEY = "push:last:{attendee_id}"  # the list last pushed (or first painted) 
 SEQ_KEY = "push:seq:{attendee_id}"  # the attendee's last sequence number
 WATCH_KEY = "push:watch:{attendee_id}"  # open widget sockets of the attendee (any process)
 ORG_SEQ_KEY = "push:org-seq:{event_id}"
+WATCHERS_KEY = "push:watchers:{event_id}"  # set of the event's attendees with a widget open
 # Longer than any widget stays open; a crashed server's leftover counts expire with it.
 STATE_TTL = 24 * 3600
 
@@ -70,17 +71,65 @@ def current_seq(*, attendee_id: int) -> int:
     return int(cache.get(SEQ_KEY.format(attendee_id=attendee_id)) or 0)
 
 
-def watch_start(*, attendee_id: int) -> None:
+def _redis_set(event_id: int):
+    """(client, key) of the event's watcher set when the cache is Redis, else None. A Redis set,
+    not a cached dict: 200 widgets connecting at once must not lose each other's read-modify-write."""
+    client_of = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if client_of is None:
+        return None
+    return client_of(None, write=True), cache.make_and_validate_key(WATCHERS_KEY.format(event_id=event_id))
+
+
+def _local_watchers(event_id: int) -> set[int]:
+    # Local-memory cache (the embedded demo): one process, so a plain read-modify-write is safe.
+    return set(cache.get(WATCHERS_KEY.format(event_id=event_id)) or ())
+
+
+def watch_start(*, attendee_id: int, event_id: int) -> None:
     _incr(WATCH_KEY.format(attendee_id=attendee_id))
+    redis_set = _redis_set(event_id)
+    if redis_set is not None:
+        client, key = redis_set
+        client.sadd(key, attendee_id)
+        client.expire(key, STATE_TTL)
+    else:
+        cache.set(WATCHERS_KEY.format(event_id=event_id), _local_watchers(event_id) | {attendee_id}, STATE_TTL)
 
 
-def watch_stop(*, attendee_id: int) -> None:
+def watch_stop(*, attendee_id: int, event_id: int) -> None:
     key = WATCH_KEY.format(attendee_id=attendee_id)
     try:
-        if cache.decr(key) < 0:
-            cache.set(key, 0, timeout=STATE_TTL)
+        left = cache.decr(key)
     except ValueError:
-        pass  # expired or evicted: nobody counted as watching anyway
+        left = 0  # expired or evicted: nobody counted as watching anyway
+    if left > 0:
+        return  # another tab of the same attendee is still open
+    cache.set(key, 0, timeout=STATE_TTL)
+    redis_set = _redis_set(event_id)
+    if redis_set is not None:
+        client, set_key = redis_set
+        client.srem(set_key, attendee_id)
+    else:
+        cache.set(WATCHERS_KEY.format(event_id=event_id), _local_watchers(event_id) - {attendee_id}, STATE_TTL)
+
+
+def watchers_showing(*, event_id: int, external_id: str) -> list[int]:
+    """Attendees of the event with a widget open whose current list shows `external_id` (their
+    "here now" badge for that person may have changed)."""
+    redis_set = _redis_set(event_id)
+    if redis_set is not None:
+        client, key = redis_set
+        ids = [int(pk) for pk in client.smembers(key)]
+    else:
+        ids = list(_local_watchers(event_id))
+    if not ids:
+        return []
+    lasts = cache.get_many([LAST_KEY.format(attendee_id=pk) for pk in ids])
+    return [
+        pk
+        for pk in ids
+        if any(item["external_id"] == external_id for item in lasts.get(LAST_KEY.format(attendee_id=pk)) or ())
+    ]
 
 
 def watched(attendee_ids) -> list[int]:

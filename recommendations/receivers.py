@@ -17,8 +17,8 @@ Live push (`recommendations.push`), always after commit:
   removes each from the other's open widget at once).
 - `events.outbox.interactions_committed`: apply the batch to the live model, push to the attendees
   whose neighbour lists it recomputed, and send the organizers their engagement counts.
-- `events.presence.presence_changed`: push to the attendee who moved and to everyone in that room
-  ("here now" changed for them).
+- `events.presence.presence_changed`: push to the attendee who moved, to everyone in that room
+  and to everyone whose open widget shows the mover ("here now" changed for them).
 """
 
 import logging
@@ -36,7 +36,7 @@ from .cache import attendee_cache_invalidate, event_cache_invalidate, present_at
 from .funnel import Stage, funnel_record
 from .local import realtime_recompute
 from .models import ModelVersion
-from .push import engagement_push, suggestions_push, suggestions_push_on_commit
+from .push import engagement_push, suggestions_push, suggestions_push_on_commit, watchers_showing
 
 logger = logging.getLogger(__name__)
 
@@ -133,4 +133,7 @@ def _presence_changed(sender, event_id: int, attendee_id: int, room_id: int, ent
     # The snapshot was just rebuilt from the database by the presence service.
     present = present_attendee_ids(Event(pk=event_id))
     in_room = [pk for pk, room in present.items() if room == room_id]
-    suggestions_push(attendee_ids=[attendee_id, *in_room])
+    # And whoever sees the mover in their list: the "here now" badge moved with them.
+    external_id = Attendee.objects.filter(pk=attendee_id).values_list("external_id", flat=True).first()
+    showing = watchers_showing(event_id=event_id, external_id=external_id) if external_id else []
+    suggestions_push(attendee_ids=[attendee_id, *in_room, *showing])

@@ -161,11 +161,19 @@ def source_chain(*, event: Event, phase: str) -> list[str]:
 def excluded_ids(*, attendee: Attendee) -> set[int]:
     """Attendees never to suggest to `attendee`: self, blocks both ways, connections of any status
     both ways, and their not-relevant marks. One round trip (a UNION of three index scans)."""
-    blocks = Block.objects.filter(Q(blocker=attendee) | Q(blocked=attendee)).values_list("blocker_id", "blocked_id")
-    connections = Connection.objects.filter(Q(requester=attendee) | Q(recipient=attendee)).values_list(
-        "requester_id", "recipient_id"
+    # `.order_by()`: the models' default ordering is meaningless here, and SQLite (the embedded
+    # demo) refuses ORDER BY inside the branches of a UNION.
+    blocks = (
+        Block.objects.filter(Q(blocker=attendee) | Q(blocked=attendee))
+        .order_by()
+        .values_list("blocker_id", "blocked_id")
     )
-    marks = NotRelevant.objects.filter(attendee=attendee).values_list("attendee_id", "target_id")
+    connections = (
+        Connection.objects.filter(Q(requester=attendee) | Q(recipient=attendee))
+        .order_by()
+        .values_list("requester_id", "recipient_id")
+    )
+    marks = NotRelevant.objects.filter(attendee=attendee).order_by().values_list("attendee_id", "target_id")
     out = {attendee.pk}
     for a, b in blocks.union(connections, marks, all=True):
         out.add(a)
