@@ -223,4 +223,7 @@ RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="reca
 
 # Where trained local models are stored (one directory per event and version). On several machines
 # this must be a shared volume: every serving process loads the published version from here.
+# Threads that compute live pushes off the request thread (0: inline, as tests and commands want).
+LIVE_PUSH_THREADS = env.int("LIVE_PUSH_THREADS", default=4)
+
 MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))

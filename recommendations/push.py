@@ -26,12 +26,14 @@ interactions (see `events.groups` for the payload); the dashboard consumes it.
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from events import groups
@@ -242,17 +244,40 @@ def suggestions_push(*, attendee_ids, invalidate: bool = False) -> dict[int, int
     return pushed
 
 
+_executor: ThreadPoolExecutor | None = None
+
+
+def _in_thread(fn, kwargs: dict) -> None:
+    close_old_connections()
+    try:
+        fn(**kwargs)
+    except Exception:
+        logger.exception("live push %s failed", getattr(fn, "__name__", fn))
+    finally:
+        # Connections are per thread: a pool thread must not keep one open between jobs.
+        connections.close_all()
+
+
+def run_soon(fn, **kwargs) -> None:
+    """Run `fn(**kwargs)` off the request thread when `LIVE_PUSH_THREADS` > 0 (the server: ASGI runs
+    sync views one at a time on one thread, so a push computed there would queue every other
+    request behind it), inline otherwise (tests, commands). Never raises: the rows are committed."""
+    global _executor
+    threads = getattr(settings, "LIVE_PUSH_THREADS", 0)
+    if threads <= 0:
+        try:
+            fn(**kwargs)
+        except Exception:
+            logger.exception("live push %s failed", getattr(fn, "__name__", fn))
+        return
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="live-push")
+    _executor.submit(_in_thread, fn, kwargs)
+
+
 def suggestions_push_on_commit(*, attendee_ids, invalidate: bool = False) -> None:
     ids = list(attendee_ids)
-    transaction.on_commit(lambda: _push_robust(ids, invalidate))
-
-
-def _push_robust(ids: list[int], invalidate: bool) -> None:
-    # Runs after commit: a failure to push must not fail the request whose rows are committed.
-    try:
-        suggestions_push(attendee_ids=ids, invalidate=invalidate)
-    except Exception:
-        logger.exception("pushing suggestions to %d attendees failed", len(ids))
+    transaction.on_commit(lambda: run_soon(suggestions_push, attendee_ids=ids, invalidate=invalidate))
 
 
 def engagement_push(*, event_id: int, interaction_ids: list[int]) -> dict:

@@ -36,7 +36,7 @@ from .cache import attendee_cache_invalidate, event_cache_invalidate, present_at
 from .funnel import Stage, funnel_record
 from .local import realtime_recompute
 from .models import ModelVersion
-from .push import engagement_push, suggestions_push, suggestions_push_on_commit, watchers_showing
+from .push import engagement_push, run_soon, suggestions_push, suggestions_push_on_commit, watchers_showing
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,14 @@ def _event_deleted(sender, instance: Event, **kwargs):
 
 @receiver(interactions_committed)
 def _interactions_committed(sender, event_id: int, interaction_ids: list[int], **kwargs):
-    # Already after commit (the outbox sends this from `on_commit`). Each step is guarded: the
-    # engagement counts must not depend on the model update, nor the other way round.
+    # Already after commit (the outbox sends this from `on_commit`).
+    run_soon(interactions_push, event_id=event_id, interaction_ids=interaction_ids)
+
+
+def interactions_push(*, event_id: int, interaction_ids: list[int]) -> None:
+    """Engagement counts to the organizers; the batch into the live model; diffs to the attendees
+    whose neighbour lists it recomputed. Each step guarded: the counts must not depend on the model
+    update, nor the other way round."""
     try:
         engagement_push(event_id=event_id, interaction_ids=interaction_ids)
     except Exception:
@@ -130,10 +136,15 @@ def _interactions_committed(sender, event_id: int, interaction_ids: list[int], *
 
 @receiver(presence_changed)
 def _presence_changed(sender, event_id: int, attendee_id: int, room_id: int, entered: bool, **kwargs):
-    # The snapshot was just rebuilt from the database by the presence service.
+    run_soon(presence_push, event_id=event_id, attendee_id=attendee_id, room_id=room_id)
+
+
+def presence_push(*, event_id: int, attendee_id: int, room_id: int) -> None:
+    """Diffs to the attendee who moved, to everyone in that room, and to whoever sees the mover in
+    their list (the "here now" badge moved with them). The snapshot was just rebuilt from the
+    database by the presence service."""
     present = present_attendee_ids(Event(pk=event_id))
     in_room = [pk for pk, room in present.items() if room == room_id]
-    # And whoever sees the mover in their list: the "here now" badge moved with them.
     external_id = Attendee.objects.filter(pk=attendee_id).values_list("external_id", flat=True).first()
     showing = watchers_showing(event_id=event_id, external_id=external_id) if external_id else []
     suggestions_push(attendee_ids=[attendee_id, *in_room, *showing])

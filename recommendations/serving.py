@@ -36,7 +36,7 @@ from events.enums import Phase
 from events.models import Attendee, Block, Connection, Event, NotRelevant, Room
 
 from .backends import Candidate, Reason, Unavailable, get_backend
-from .cache import list_key, present_attendee_ids
+from .cache import ATTENDEE_VERSION_KEY, list_key, present_attendee_ids
 from .exposure import exposure_demote
 from .models import BatchRecommendation, ModelVersion
 
@@ -262,6 +262,27 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
     }
 
 
+# Read on every "here now" read of a viewer in a room (the live push does many): a rename shows
+# within the TTL.
+ROOM_NAME_KEY = "rec:room-name:{room_id}"
+ROOM_NAME_TTL = 600
+EXCLUDED_KEY = "rec:excl:{attendee_id}:{attendee_version}"
+
+
+def _excluded_ids_cached(*, attendee: Attendee) -> set[int]:
+    """`excluded_ids`, cached under the attendee's version stamp: every change that can alter it (a
+    block, a connection, a not-relevant mark of theirs) bumps that stamp, so the cache is never stale."""
+    stamp = cache.get(ATTENDEE_VERSION_KEY.format(attendee_id=attendee.pk))
+    if stamp is None:
+        return excluded_ids(attendee=attendee)
+    key = EXCLUDED_KEY.format(attendee_id=attendee.pk, attendee_version=stamp)
+    value = cache.get(key)
+    if value is None:
+        value = excluded_ids(attendee=attendee)
+        cache.set(key, value, timeout=BATCH_CACHE_SECONDS)
+    return value
+
+
 def _same_room_newcomers(
     *, event: Event, viewer: Attendee, present: dict, viewer_room: int, items: list[Suggestion], num_results: int
 ) -> list[Suggestion]:
@@ -271,7 +292,7 @@ def _same_room_newcomers(
     ids = [pk for pk, room in present.items() if room == viewer_room and pk not in listed and pk != viewer.pk]
     if not ids:
         return []
-    excluded = excluded_ids(attendee=viewer)
+    excluded = _excluded_ids_cached(attendee=viewer)
     ids = [pk for pk in ids if pk not in excluded]
     rows = {
         row["pk"]: row
@@ -306,7 +327,11 @@ def _boost_present(*, event: Event, viewer: Attendee, items: list[Suggestion], n
         items = items + _same_room_newcomers(
             event=event, viewer=viewer, present=present, viewer_room=viewer_room, items=items, num_results=num_results
         )
-        room_name = Room.objects.filter(event=event, pk=viewer_room).values_list("name", flat=True).first()
+        room_name = cache.get_or_set(
+            ROOM_NAME_KEY.format(room_id=viewer_room),
+            lambda: Room.objects.filter(event=event, pk=viewer_room).values_list("name", flat=True).first() or "",
+            timeout=ROOM_NAME_TTL,
+        )
         if room_name:
             same_room_text = HERE_NOW_IN_ROOM_TEXT.format(room=room_name)
     boosted = False
