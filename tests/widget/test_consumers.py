@@ -121,3 +121,63 @@ async def test_suggestions_socket_rolled_back_block_is_never_delivered(summit):
     message = await ws.receive_json_from()
     assert (message["seq"], message["ids"], message["removed"]) == (1, [], ["bob"])
     await ws.disconnect()
+
+
+async def test_token_socket_opens_from_another_origin_but_session_socket_does_not(summit):
+    """The embedded widget lives on the platform's domain: its token is its credential. A cookie
+    session from a foreign origin is what the origin check exists to stop."""
+    token = await sync_to_async(attendee_token_issue)(attendee=summit["ada"])
+    foreign = [(b"origin", b"https://platform.example")]
+    ws = WebsocketCommunicator(application, f"/ws/events/summit/suggestions/?token={token}", headers=foreign)
+    connected, _ = await ws.connect()
+    assert connected
+    assert (await ws.receive_json_from())["type"] == "hello"
+    await ws.disconnect()
+    cookie = (b"cookie", f"sessionid={summit['session']}".encode())
+    ws = WebsocketCommunicator(application, "/ws/events/summit/suggestions/", headers=[*foreign, cookie])
+    connected, _ = await ws.connect()
+    assert connected is False
+
+
+async def test_organizers_hear_engagement_counts_after_commit(summit):
+    from channels.layers import get_channel_layer
+
+    from events.ingestion import ingest_payload
+
+    ev, ada = summit["event"], summit["ada"]
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(groups.organizers_group(ev.pk), channel)
+    now = timezone.now()
+
+    def ingest():
+        ev.live_starts_at = now - timezone.timedelta(hours=1)
+        ev.live_ends_at = now + timezone.timedelta(hours=1)
+        ev.on_demand_ends_at = now + timezone.timedelta(days=1)
+        ev.save()
+        return ingest_payload(
+            event=ev,
+            payload=[
+                {
+                    "client_event_id": f"e{i}",
+                    "attendee_id": ada.external_id,
+                    "context_kind": "room",
+                    "context_id": "hall",
+                    "type": "join_room",
+                    "value": value,
+                    "occurred_at": now.isoformat(),
+                }
+                for i, value in enumerate([120.0, 5.0, 90.0])
+            ],
+        )
+
+    await sync_to_async(ingest)()
+    message = await layer.receive(channel)
+    assert {k: message[k] for k in ("type", "seq", "event_id", "interactions", "qualifying")} == {
+        "type": groups.ENGAGEMENT_UPDATE,
+        "seq": 1,
+        "event_id": ev.pk,
+        "interactions": 3,
+        "qualifying": 2,
+    }
+    await layer.group_discard(groups.organizers_group(ev.pk), channel)
