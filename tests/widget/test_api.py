@@ -103,3 +103,39 @@ def test_content_view_recorded_with_dwell_once(world, settings):
     assert list(Interaction.objects.values_list("attendee__external_id", "type", "value")) == [
         ("ada", InteractionType.VIEW_CONTENT, 95.5)
     ]
+
+
+def test_cors_only_for_token_calls_of_the_attendee_endpoints(world):
+    _, ada, _, _, secret = world
+    client = APIClient()
+    preflight = client.options(
+        url("summit", "ada", "blocks/"),
+        HTTP_ORIGIN="https://platform.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+    )
+    assert (
+        preflight.status_code,
+        preflight["Access-Control-Allow-Origin"],
+        preflight["Access-Control-Allow-Headers"],
+    ) == (
+        204,
+        "*",
+        "Authorization, Content-Type",
+    )
+    token = attendee_token_issue(attendee=ada)
+    with_token = client.get(
+        url("summit", "ada", "recommendations/"),
+        HTTP_ORIGIN="https://platform.example",
+        HTTP_AUTHORIZATION=f"Attendee-Token {token}",
+    )
+    with_key = client.get(
+        url("summit", "ada", "recommendations/"),
+        HTTP_ORIGIN="https://platform.example",
+        HTTP_AUTHORIZATION=f"Api-Key {secret}",
+    )
+    elsewhere = client.options(
+        "/api/v1/events/", HTTP_ORIGIN="https://platform.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET"
+    )
+    assert with_token["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Origin" not in with_key
+    assert "Access-Control-Allow-Origin" not in elsewhere

@@ -87,14 +87,23 @@ def server(django_db_setup, django_db_blocker):
         proc.wait(timeout=10)
 
 
+# The embed test's host page is served by Playwright itself; Chromium files such a page in the
+# public address space and would refuse it any loopback server (Local Network Access). In real
+# life the platform and our server are both public: lift the check for that test only.
+LOCAL_NETWORK_CHECKS_OFF = (
+    "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessRespectPreflightResults,"
+    "BlockInsecurePrivateNetworkRequests"
+)
+
+
 @contextmanager
-def chromium():
+def chromium(extra_args=()):
     """Started only after the test's rows exist: Playwright's sync API runs an event loop in this
     thread, and Django refuses ORM calls from a thread with a running loop."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield browser
         finally:
@@ -158,3 +167,48 @@ def _live_scenario(browser, server, ada_login, bob_login):
     ada_widget.locator(".mmw-card", has_text="Bob Kahn").get_by_role("button", name="Block").click()
     expect(ada_widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)
     expect(bob_widget.locator(".mmw-card", has_text="Ada Lovelace")).to_have_count(0, timeout=LIVE_SECONDS)
+
+
+def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(transactional_db, server):
+    from events.api.auth import attendee_token_issue
+    from events.models import NotRelevant
+    from tests.factories import InterestTagFactory
+
+    event = EventFactory(slug="embed-summit", name="Embed Summit")
+    tag = InterestTagFactory(event=event, label="Postgres")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob Kahn")
+    ada.interests.add(tag)
+    bob.interests.add(tag)
+    token = attendee_token_issue(attendee=ada)
+    host_page = (
+        "<!doctype html><html><body style='font-family:sans-serif;background:#fafafa;padding:2rem'>"
+        "<h1>Platform.example agenda</h1><div style='width:24rem'>"
+        f"<script src='{server}/static/matchmaking/widget.js' data-event='embed-summit' data-attendee='ada' "
+        f"data-token='{token}'></script></div></body></html>"
+    )
+    with chromium([LOCAL_NETWORK_CHECKS_OFF]) as browser:
+        _embedded_scenario(browser, host_page)
+    assert list(NotRelevant.objects.values_list("attendee__external_id", "target__external_id")) == [("ada", "bob")]
+
+
+def _embedded_scenario(browser, host_page):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    # Another origin than the server's: REST needs CORS, the socket needs the token to pass.
+    page.route(
+        "http://platform.test/**", lambda route: route.fulfill(status=200, content_type="text/html", body=host_page)
+    )
+    page.goto("http://platform.test/agenda")
+    widget = page.locator("[data-mm-widget]")
+    card = widget.locator(".mmw-card", has_text="Bob Kahn")
+    expect(card).to_have_count(1, timeout=LIVE_SECONDS)
+    expect(card.locator(".mmw-reason")).to_have_text("Shared interest: Postgres")
+    expect(widget.locator(".mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "embedded-widget.png"))
+    with page.expect_response(lambda r: r.url.endswith("/not-relevant/") and r.request.method == "POST") as posted:
+        card.get_by_role("button", name="Not relevant").click()
+    assert posted.value.status == 201
+    expect(widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)
