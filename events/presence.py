@@ -113,10 +113,22 @@ def present_in_rooms(*, event_id: int) -> dict[int, int]:
     return dict(rows)
 
 
+_PUBLISH_NAMESPACE = 0x7073  # "ps": one lock per event around read-then-write of its snapshot
+
+
 def presence_publish(*, event_id: int) -> dict[int, int]:
-    """Rebuild the event's presence snapshot in the cache from the open visits; return it."""
-    present = present_in_rooms(event_id=event_id)
-    cache.set(PRESENCE_CACHE_KEY.format(event_id=event_id), present, timeout=PRESENCE_CACHE_TTL)
+    """Rebuild the event's presence snapshot in the cache from the open visits; return it.
+
+    Read and write happen under a per-event lock: otherwise two changes committed together could
+    each read the database, and the one that read *before* the other's commit could write last,
+    leaving the snapshot without the other change (and its push computed on a stale "here now").
+    With the lock, the last writer always read after every commit that preceded it."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_PUBLISH_NAMESPACE, event_id % 2**31])
+        present = present_in_rooms(event_id=event_id)
+        cache.set(PRESENCE_CACHE_KEY.format(event_id=event_id), present, timeout=PRESENCE_CACHE_TTL)
     return present
 
 
