@@ -49,7 +49,7 @@ def attendee_page(view):
 
 def _widget(attendee: Attendee) -> dict:
     result = push.widget_list(attendee=attendee)
-    items = [push._item(s) for s in result.items]
+    items = [push.suggestion_item(s) for s in result.items]
     return {
         "items": items,
         "seq": push.current_seq(attendee_id=attendee.pk),

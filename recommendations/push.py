@@ -151,7 +151,7 @@ def widget_list(*, attendee: Attendee) -> Recommendations:
     return recommendations_for(attendee=attendee, num_results=WIDGET_SIZE)
 
 
-def _item(suggestion) -> dict:
+def suggestion_item(suggestion) -> dict:
     """A suggestion as the REST API shows it (keyed by external id: internal ids stay inside)."""
     data = asdict(suggestion)
     del data["attendee_id"]
@@ -202,7 +202,7 @@ def widget_state_reset(*, attendee: Attendee) -> tuple[int, list[dict]]:
     """For a widget that (re)connects: remember its current list as the base of the next diffs and
     return (current sequence number, list). The client re-fetches over REST when the number is not
     the one it holds."""
-    items = [_item(s) for s in widget_list(attendee=attendee).items]
+    items = [suggestion_item(s) for s in widget_list(attendee=attendee).items]
     remember_list(attendee_id=attendee.pk, items=items)
     return current_seq(attendee_id=attendee.pk), items
 
@@ -229,7 +229,7 @@ def suggestions_push(*, attendee_ids, invalidate: bool = False) -> dict[int, int
     attendees = Attendee.objects.select_related("event").filter(pk__in=ids)
     lasts = cache.get_many([LAST_KEY.format(attendee_id=pk) for pk in ids])
     for attendee in attendees:
-        new = [_item(s) for s in widget_list(attendee=attendee).items]
+        new = [suggestion_item(s) for s in widget_list(attendee=attendee).items]
         old = lasts.get(LAST_KEY.format(attendee_id=attendee.pk)) or []
         diff = list_diff(old, new)
         if diff is None:

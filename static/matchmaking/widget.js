@@ -169,7 +169,7 @@
     var body = {};
     body[spec[1]] = id;
     this.request("POST", spec[0], body).then(function (r) {
-      if (!r.ok) { delete self.hidden[id]; }
+      if (!r.ok) { delete self.hidden[id]; self.render(); }  // refused: the person comes back
       return self.refetchIfQuiet();
     }).catch(function () { delete self.hidden[id]; self.render(); });
   };

@@ -143,6 +143,7 @@ def _live_scenario(browser, server, ada_login, bob_login):
     bob_page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     # Ada sits in the main hall; Bob is in the lobby. Neither has a reason to meet yet.
     ada_page.goto(ada_login)
+    expect(ada_page.locator("h1")).to_have_text("Welcome, Ada Lovelace")
     ada_page.goto(f"{server}/e/live-summit/rooms/hall/")
     expect(ada_page.locator("[data-mm-presence-text]")).to_have_text("You are in this room", timeout=LIVE_SECONDS)
     bob_page.goto(bob_login)
