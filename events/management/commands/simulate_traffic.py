@@ -22,6 +22,7 @@ import uuid
 from urllib.error import URLError
 from urllib.request import Request, urlopen
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -52,6 +53,9 @@ class Command(BaseCommand):
     def handle(
         self, *args, event, walkers, median_stay, lobby_share, duration, seed, focus, server, api_key, **options
     ):
+        # Live pushes (when this process calls the services itself) are computed inline: pool
+        # threads would still be busy when the command exits, and die with the interpreter.
+        settings.LIVE_PUSH_THREADS = 0
         event_obj = Event.objects.filter(slug=event).first()
         if event_obj is None:
             raise CommandError(f"--event: no event {event!r}")
