@@ -6,6 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_USER ?= organizer
 DEMO_PASSWORD ?= demo-organizer-2026
+DEMO_ATTENDEE ?= att-0001
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/matchmaking
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
@@ -30,7 +31,11 @@ demo: install
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (login: $(DEMO_USER) / $(DEMO_PASSWORD))"
 	@echo "  API docs:  http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Home:      http://$(HOST):$(PORT)/"
+	@printf "  Attendee:  " && $(BIN)/python manage.py attendee_login_link --event demo --attendee $(DEMO_ATTENDEE) --base-url http://$(HOST):$(PORT)
+	@echo "             (then open a room: people walking in show up in your people-to-meet widget)"
 	@echo ""
+	$(BIN)/python manage.py simulate_traffic --event demo --server http://$(HOST):$(PORT) --focus $(DEMO_ATTENDEE) & SIM=$$!; \
+	trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) matchmaking_site.asgi:application
 
 lint: install

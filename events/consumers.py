@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
-from . import presence
+from . import groups, presence
 
 # Close codes (4000-4999 are the application's): the client should not retry on these.
 CLOSE_NOT_SIGNED_IN = 4401
@@ -49,6 +49,8 @@ class RoomPresenceConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.visit_id = visit.pk
+        self.room_group = groups.room_group(visit.event_id, visit.room_id)
+        await self.channel_layer.group_add(self.room_group, self.channel_name)
         await self.accept()
         await self.send_json(
             {
@@ -69,7 +71,12 @@ class RoomPresenceConsumer(AsyncJsonWebsocketConsumer):
             self.visit_id = visit.pk if visit else None
         await self.send_json({"type": "heartbeat_ack", "visit": self.visit_id})
 
+    async def room_occupants(self, message):
+        await self.send_json(message)
+
     async def disconnect(self, code):
+        if getattr(self, "room_group", None):
+            await self.channel_layer.group_discard(self.room_group, self.channel_name)
         if self.visit_id is not None:
             await database_sync_to_async(presence.presence_browser_leave)(visit_id=self.visit_id)
             self.visit_id = None

@@ -7,6 +7,28 @@ carries a sequence number, and a client that sees a gap (or reconnects) re-fetch
 # Message types (the `type` key routes to the consumer method of the same name, dots -> underscores).
 SUGGESTIONS_CHANGED = "suggestions.changed"  # to one attendee: their top list changed (a diff)
 ENGAGEMENT_UPDATE = "engagement.update"  # to an event's organizers: counters moved
+ROOM_OCCUPANTS = "room.occupants"  # to a room's open pages: who is in the room now
+
+# Payloads (every message also carries its `type`):
+#
+# SUGGESTIONS_CHANGED, to attendee_group(attendee_id), sent by `recommendations.push` after commit:
+#   {"seq": 12,                       # per attendee, +1 per message; a gap means "re-fetch over REST"
+#    "event": "<event slug>",
+#    "ids": ["<external id>", ...],   # the new list, in order (what the client must end up with)
+#    "added": [{"index": 0, "item": {<suggestion as in the REST API>}}, ...],
+#    "removed": ["<external id>", ...],
+#    "moved": [{"external_id": "...", "from": 2, "to": 0}, ...],
+#    "changed": [{<suggestion whose reasons or "here now" changed>}, ...]}
+#
+# ENGAGEMENT_UPDATE, to organizers_group(event_id), after each committed batch of interactions:
+#   {"seq": 41,                       # per event, +1 per message
+#    "event_id": 3,
+#    "interactions": 25,              # rows in the batch just committed
+#    "qualifying": 18,                # of which passed the event's dwell thresholds
+#    "at": "2026-11-29T01:02:03.456789+00:00"}
+#
+# ROOM_OCCUPANTS, to room_group(event_id, room_id), by `events.presence` after each change:
+#   {"people": [{"external_id": "...", "display_name": "..."}, ...]}   # everyone in the room now
 
 
 def attendee_group(attendee_id: int) -> str:

@@ -16,22 +16,42 @@ The browser's WebSocket consumer, the REST batch and the sweeper all call these 
 Concurrent events of one attendee are serialised by a transaction-scoped advisory lock.
 """
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 
+import django.dispatch
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import groups
 from .enums import InteractionSource, InteractionType
 from .models import Attendee, Event, Interaction, Room, RoomVisit
 from .outbox import InteractionRow, interactions_insert
 from .services import interaction_qualifies
 
+logger = logging.getLogger(__name__)
+
 # The browser sends a heartbeat every HEARTBEAT_INTERVAL; three missed ones mean it is gone
 # (a closed laptop lid sends no disconnect).
 HEARTBEAT_INTERVAL = timedelta(seconds=30)
 HEARTBEAT_TIMEOUT = timedelta(seconds=90)
+
+# Sent after commit whenever an attendee enters or leaves a room (a visit opened or closed), with
+# `event_id`, `attendee_id`, `room_id` and `entered` (bool). `recommendations` listens: "here now"
+# changes who is worth meeting. Sent robustly: the visit is already committed.
+presence_changed = django.dispatch.Signal()
+
+# Who is in which room now, for the whole event: {attendee_id: room_id}. The contract with
+# `recommendations.cache.PRESENCE_KEY` (spelled again here because events/ never imports
+# recommendations/). Rebuilt from the open visits after every change, so a lost write is repaired
+# by the next one; the TTL only bounds how long a snapshot survives if every writer stops.
+PRESENCE_CACHE_KEY = "presence:{event_id}"
+PRESENCE_CACHE_TTL = 3600
 
 # Namespace of the advisory locks taken here (first key of pg_advisory_xact_lock(int, int)).
 _LOCK_NAMESPACE = 0x7072  # "pr"
@@ -79,7 +99,65 @@ def _visit_close(*, event: Event, visit: RoomVisit, left_at: datetime, reason: s
     )
     visit.interaction_id = inserted.get(client_event_id)
     visit.save(update_fields=["left_at", "close_reason", "interaction"])
+    _announce_on_commit(event_id=event.pk, attendee_id=visit.attendee_id, room_id=visit.room_id, entered=False)
     return visit
+
+
+def present_in_rooms(*, event_id: int) -> dict[int, int]:
+    """Attendees in a room of the event now -> that room (the latest they entered, if several)."""
+    rows = (
+        RoomVisit.objects.filter(event_id=event_id, left_at__isnull=True, joined_at__isnull=False)
+        .order_by("joined_at", "id")
+        .values_list("attendee_id", "room_id")
+    )
+    return dict(rows)
+
+
+_PUBLISH_NAMESPACE = 0x7073  # "ps": one lock per event around read-then-write of its snapshot
+
+
+def presence_publish(*, event_id: int) -> dict[int, int]:
+    """Rebuild the event's presence snapshot in the cache from the open visits; return it.
+
+    Read and write happen under a per-event lock: otherwise two changes committed together could
+    each read the database, and the one that read *before* the other's commit could write last,
+    leaving the snapshot without the other change (and its push computed on a stale "here now").
+    With the lock, the last writer always read after every commit that preceded it."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_PUBLISH_NAMESPACE, event_id % 2**31])
+        present = present_in_rooms(event_id=event_id)
+        cache.set(PRESENCE_CACHE_KEY.format(event_id=event_id), present, timeout=PRESENCE_CACHE_TTL)
+    return present
+
+
+def room_occupants(*, event_id: int, room_id: int, present: dict[int, int] | None = None) -> list[dict]:
+    """Who is in the room now, by name (for the room page)."""
+    present = present_in_rooms(event_id=event_id) if present is None else present
+    ids = [pk for pk, room in present.items() if room == room_id]
+    return list(Attendee.objects.filter(pk__in=ids).order_by("display_name").values("external_id", "display_name"))
+
+
+def _announce(*, event_id: int, attendee_id: int, room_id: int, entered: bool) -> None:
+    present = presence_publish(event_id=event_id)
+    layer = get_channel_layer()
+    if layer is not None:
+        people = room_occupants(event_id=event_id, room_id=room_id, present=present)
+        async_to_sync(layer.group_send)(
+            groups.room_group(event_id, room_id), {"type": groups.ROOM_OCCUPANTS, "people": people}
+        )
+    for receiver, result in presence_changed.send_robust(
+        sender=None, event_id=event_id, attendee_id=attendee_id, room_id=room_id, entered=entered
+    ):
+        if isinstance(result, Exception):
+            logger.error("presence_changed receiver %r failed", receiver, exc_info=result)
+
+
+def _announce_on_commit(*, event_id: int, attendee_id: int, room_id: int, entered: bool) -> None:
+    transaction.on_commit(
+        lambda: _announce(event_id=event_id, attendee_id=attendee_id, room_id=room_id, entered=entered)
+    )
 
 
 @transaction.atomic
@@ -124,6 +202,7 @@ def presence_join(
         expects_heartbeats=expects_heartbeats,
         source=source,
     )
+    _announce_on_commit(event_id=event.pk, attendee_id=attendee_id, room_id=room_id, entered=True)
     return visit, False
 
 

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -249,3 +250,26 @@ def attendee_set_consents(
             setattr(attendee, name, value)
         attendee.save(update_fields=[*changes, "updated_at"])
     return attendee
+
+
+# --- Attendee sign-in -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def attendee_user_ensure(*, attendee: Attendee):
+    """The user account an attendee signs in with, created (without a usable password) on first
+    use of a login link: attendees of a platform have no password here."""
+    attendee = Attendee.objects.select_for_update().get(pk=attendee.pk)
+    if attendee.user is not None:
+        return attendee.user
+    user_model = get_user_model()
+    username = f"attendee-{attendee.pk}"
+    user, created = user_model.objects.get_or_create(
+        username=username, defaults={"first_name": attendee.display_name[:150]}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    attendee.user = user
+    attendee.save(update_fields=["user", "updated_at"])
+    return user

@@ -16,9 +16,29 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from matchmaking_site.routing import websocket_urlpatterns  # noqa: E402
 
+
+def _carries_token(scope) -> bool:
+    return any(part.startswith(b"token=") for part in scope.get("query_string", b"").split(b"&"))
+
+
+class OriginValidatedUnlessToken:
+    """The origin check stops other sites from riding a visitor's session cookie. A socket that
+    presents an attendee token (the embedded widget, on the platform's own domain) carries its
+    credential explicitly, so any origin may open it; the consumers then use the token only,
+    never the session."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.validated = AllowedHostsOriginValidator(inner)
+
+    async def __call__(self, scope, receive, send):
+        app = self.inner if _carries_token(scope) else self.validated
+        return await app(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidatedUnlessToken(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "matchmaking_site.middleware.DatabaseUnavailableMiddleware",
+    "recommendations.api.cors.WidgetCorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -260,6 +261,9 @@ RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="reca
 
 # Where trained local models are stored (one directory per event and version). On several machines
 # this must be a shared volume: every serving process loads the published version from here.
+# Threads that compute live pushes off the request thread (0: inline, as tests and commands want).
+LIVE_PUSH_THREADS = env.int("LIVE_PUSH_THREADS", default=4)
+
 MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))
 # Overrides of the local engine's settings (recommendations.engine.EngineConfig), as JSON.
 LOCAL_MODEL_CONFIG = env.json("LOCAL_MODEL_CONFIG", default={})

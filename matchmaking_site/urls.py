@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/v1/", include("events.api.urls")),
     path("api/v1/", include("recommendations.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("", include("portal.urls")),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 

@@ -502,9 +502,15 @@ def realtime_key(version_id: int, attendee_id: int) -> str:
 
 
 def realtime_apply(*, event_id: int, interaction_ids: list[int]) -> int:
+    """`realtime_recompute`, counted: the number of attendees whose neighbour lists were recomputed."""
+    return len(realtime_recompute(event_id=event_id, interaction_ids=interaction_ids))
+
+
+def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int]:
     """Add new qualifying interactions to the live model of the event's published version and
     store the recomputed neighbour lists in the shared cache, where every serving process reads
-    them before the artifact's table. Returns the number of attendees recomputed.
+    them before the artifact's table. Returns the ids of the attendees recomputed (whose lists the
+    live push then compares).
 
     Besides `interaction_ids`, the process also applies every later interaction it has not seen
     (id above what it applied), so a process that missed a signal catches up on the next one and
@@ -513,7 +519,7 @@ def realtime_apply(*, event_id: int, interaction_ids: list[int]) -> int:
     event = Event.objects.filter(pk=event_id).first()
     version = published_version(event=event) if event else None
     if version is None:
-        return 0
+        return []
     loaded = loaded_model(version)
     with loaded.lock:
         # A range on the primary key first, so that PostgreSQL reads only the rows after training.
@@ -524,7 +530,7 @@ def realtime_apply(*, event_id: int, interaction_ids: list[int]) -> int:
         fresh = np.array([pk not in loaded.applied for pk in rows["pk"].tolist()], dtype=bool)
         rows = {k: v[fresh] for k, v in rows.items()}
         if not rows["pk"].size:
-            return 0
+            return []
         weight, start, end = _weights_and_times(event, rows)
         keep = weight > 0
         att = np.array([loaded.attendee_index(int(a)) for a in rows["attendee"][keep]], dtype=np.int64)
@@ -538,13 +544,14 @@ def realtime_apply(*, event_id: int, interaction_ids: list[int]) -> int:
         loaded.applied.update(rows["pk"].tolist())
         loaded.applied_upto = max(loaded.applied_upto, int(rows["pk"].max()))
         lists = {}
+        recomputed_ids = [int(loaded.attendee_ids[a]) for a in recomputed.tolist()]
         for a in recomputed.tolist():
             idx, scores = loaded.model.neighbours(a)
             lists[realtime_key(version.pk, int(loaded.attendee_ids[a]))] = [
                 [int(loaded.attendee_ids[b]), float(s)] for b, s in zip(idx.tolist(), scores.tolist(), strict=True)
             ]
     cache.set_many(lists, timeout=REALTIME_TTL)
-    return len(lists)
+    return recomputed_ids
 
 
 # --- Serving ---------------------------------------------------------------------------------------

@@ -11,9 +11,15 @@ future service): whatever creates a block, the blocked attendee leaves both list
   re-sync its periodic tasks after commit; a deleted event takes its periodic tasks with it.
 - ModelVersion becoming published -> bump the event (new lists from the new model).
 - Connection created / accepted -> funnel stages "requested" / "accepted".
-- Interactions claimed by the outbox worker (`events.outbox.interactions_processing`, the durable
-  signal, once per batch) -> update the live local model for the attendees they touch.
 - Attendee erased -> bump the event; on Personalize, hide them remotely and queue a retrain.
+
+Live push (`recommendations.push`), always after commit:
+- Block, Connection, NotRelevant, a consent change: push to the attendees involved (a block
+  removes each from the other's open widget at once).
+- `events.outbox.interactions_committed`: apply the batch to the live model, push to the attendees
+  whose neighbour lists it recomputed, and send the organizers their engagement counts.
+- `events.presence.presence_changed`: push to the attendee who moved, to everyone in that room
+  and to everyone whose open widget shows the mover ("here now" changed for them).
 """
 
 import logging
@@ -24,14 +30,16 @@ from django.dispatch import receiver
 
 from events.enums import Backend, ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
+from events.outbox import interactions_committed
+from events.presence import presence_changed
 from events.privacy import attendee_erasing
-from events.signals import interactions_processing
 
-from .cache import attendee_cache_invalidate, event_cache_invalidate
+from .cache import attendee_cache_invalidate, event_cache_invalidate, present_attendee_ids
 from .funnel import Stage, funnel_record
-from .local import realtime_apply
+from .local import realtime_recompute
 from .models import ModelVersion
 from .personalize.services import personalize_erase_attendee
+from .push import engagement_push, run_soon, suggestions_push, suggestions_push_on_commit, watchers_showing
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +47,19 @@ logger = logging.getLogger(__name__)
 @receiver([post_save, post_delete], sender=Block)
 def _block_changed(sender, instance: Block, **kwargs):
     attendee_cache_invalidate(attendee_ids=[instance.blocker_id, instance.blocked_id])
+    suggestions_push_on_commit(attendee_ids=[instance.blocker_id, instance.blocked_id])
 
 
 @receiver([post_save, post_delete], sender=NotRelevant)
 def _not_relevant_changed(sender, instance: NotRelevant, **kwargs):
     attendee_cache_invalidate(attendee_ids=[instance.attendee_id])
+    suggestions_push_on_commit(attendee_ids=[instance.attendee_id])
 
 
 @receiver([post_save, post_delete], sender=Connection)
 def _connection_changed(sender, instance: Connection, created: bool = False, **kwargs):
     attendee_cache_invalidate(attendee_ids=[instance.requester_id, instance.recipient_id])
+    suggestions_push_on_commit(attendee_ids=[instance.requester_id, instance.recipient_id])
     if kwargs.get("signal") is post_delete:
         return
     if created:
@@ -80,6 +91,8 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
         event_cache_invalidate(event_id=instance.event_id)
     if receive != instance.consent_receive_recommendations:
         attendee_cache_invalidate(attendee_ids=[instance.pk])
+    if be_recommended != instance.consent_be_recommended or receive != instance.consent_receive_recommendations:
+        suggestions_push_on_commit(attendee_ids=[instance.pk])
 
 
 @receiver(post_save, sender=Event)
@@ -107,16 +120,6 @@ def _event_deleted(sender, instance: Event, **kwargs):
     event_schedules_delete(event=instance)
 
 
-@receiver(interactions_processing, dispatch_uid="recommendations.realtime")
-def on_interactions(sender, *, event_id: int, interaction_ids: list[int], **kwargs) -> None:
-    """Best effort: a failed live update is logged and never fails ingestion, because the next
-    training reads the same rows from the database anyway."""
-    try:
-        realtime_apply(event_id=event_id, interaction_ids=list(interaction_ids))
-    except Exception:
-        logger.exception("Real-time model update failed for event %s (%d interactions)", event_id, len(interaction_ids))
-
-
 @receiver(attendee_erasing)
 def _attendee_erasing(sender, attendee: Attendee, **kwargs):
     """An erased attendee leaves every list of the event at once, and a remote model stops
@@ -124,3 +127,38 @@ def _attendee_erasing(sender, attendee: Attendee, **kwargs):
     event_cache_invalidate(event_id=attendee.event_id)
     if attendee.event.backend == Backend.PERSONALIZE:
         personalize_erase_attendee(attendee=attendee)
+
+
+@receiver(interactions_committed)
+def _interactions_committed(sender, event_id: int, interaction_ids: list[int], **kwargs):
+    # Already after commit (the outbox sends this from `on_commit`).
+    run_soon(interactions_push, event_id=event_id, interaction_ids=interaction_ids)
+
+
+def interactions_push(*, event_id: int, interaction_ids: list[int]) -> None:
+    """Engagement counts to the organizers; the batch into the live model; diffs to the attendees
+    whose neighbour lists it recomputed. Each step guarded: the counts must not depend on the model
+    update, nor the other way round."""
+    try:
+        engagement_push(event_id=event_id, interaction_ids=interaction_ids)
+    except Exception:
+        logger.exception("engagement push for event %s failed", event_id)
+    recomputed = realtime_recompute(event_id=event_id, interaction_ids=interaction_ids)
+    if recomputed:
+        suggestions_push(attendee_ids=recomputed, invalidate=True)
+
+
+@receiver(presence_changed)
+def _presence_changed(sender, event_id: int, attendee_id: int, room_id: int, entered: bool, **kwargs):
+    run_soon(presence_push, event_id=event_id, attendee_id=attendee_id, room_id=room_id)
+
+
+def presence_push(*, event_id: int, attendee_id: int, room_id: int) -> None:
+    """Diffs to the attendee who moved, to everyone in that room, and to whoever sees the mover in
+    their list (the "here now" badge moved with them). The snapshot was just rebuilt from the
+    database by the presence service."""
+    present = present_attendee_ids(Event(pk=event_id))
+    in_room = [pk for pk, room in present.items() if room == room_id]
+    external_id = Attendee.objects.filter(pk=attendee_id).values_list("external_id", flat=True).first()
+    showing = watchers_showing(event_id=event_id, external_id=external_id) if external_id else []
+    suggestions_push(attendee_ids=[attendee_id, *in_room, *showing])

@@ -34,10 +34,10 @@ from django.core.cache import cache
 from django.db import connection
 
 from events.enums import Phase
-from events.models import Attendee, Block, Connection, Event, NotRelevant
+from events.models import Attendee, Block, Connection, Event, NotRelevant, Room
 
 from .backends import Candidate, Reason, Unavailable, get_backend
-from .cache import PRESENCE_KEY, list_key
+from .cache import ATTENDEE_VERSION_KEY, PRESENCE_KEY, list_key
 from .exposure import exposure_demote
 from .models import BatchRecommendation, ModelVersion
 
@@ -58,7 +58,13 @@ SOURCE_BATCH = "batch"
 HERE_NOW_SAME_ROOM_BOOST = 0.5
 HERE_NOW_ONLINE_BOOST = 0.2
 HERE_NOW_SAME_ROOM_TEXT = "In the same room as you right now"
+HERE_NOW_IN_ROOM_TEXT = "In '{room}' with you right now"
 HERE_NOW_ONLINE_TEXT = "Online now"
+# Someone in the viewer's room who is not in their pool at all (no declared or learned reason yet)
+# is still the easiest meeting there is: up to this many join the list, scored like the list's
+# weakest visible entry before the boost, so they land among the suggestions without pushing out
+# the strong matches. Capped, so that a keynote with 500 people does not flood the list.
+HERE_NOW_ADDED_MAX = 3
 
 NO_CONSENT_RECEIVE = "This attendee has chosen not to receive suggestions."
 EVENT_CLOSED = "The event is closed: no new suggestions are computed."
@@ -126,7 +132,9 @@ def recommendations_for(
 
     items = [Suggestion(**item) for item in payload["items"]]
     if boost_presence and presence:
-        items = _boost_present(viewer=attendee, items=items, present=dict(presence))
+        items = _boost_present(
+            event=event, viewer=attendee, items=items, present=dict(presence), num_results=num_results
+        )
     return Recommendations(
         items=items[:num_results],
         source=payload["source"],
@@ -264,10 +272,80 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
     }
 
 
-def _boost_present(*, viewer: Attendee, items: list[Suggestion], present: dict[int, int | None]) -> list[Suggestion]:
+# Read on every "here now" read of a viewer in a room (the live push does many): a rename shows
+# within the TTL.
+ROOM_NAME_KEY = "rec:room-name:{room_id}"
+ROOM_NAME_TTL = 600
+EXCLUDED_KEY = "rec:excl:{attendee_id}:{attendee_version}"
+
+
+def _excluded_ids_cached(*, attendee: Attendee) -> set[int]:
+    """`excluded_ids`, cached under the attendee's version stamp: every change that can alter it (a
+    block, a connection, a not-relevant mark of theirs) bumps that stamp, so the cache is never stale."""
+    stamp = cache.get(ATTENDEE_VERSION_KEY.format(attendee_id=attendee.pk))
+    if stamp is None:
+        return excluded_ids(attendee=attendee)
+    key = EXCLUDED_KEY.format(attendee_id=attendee.pk, attendee_version=stamp)
+    value = cache.get(key)
+    if value is None:
+        value = excluded_ids(attendee=attendee)
+        cache.set(key, value, timeout=BATCH_CACHE_SECONDS)
+    return value
+
+
+def _same_room_newcomers(
+    *, event: Event, viewer: Attendee, present: dict, viewer_room: int, items: list[Suggestion], num_results: int
+) -> list[Suggestion]:
+    """Attendees in the viewer's room now who are not in the list, filtered like the pool (self,
+    blocks, connections, not-relevant marks, consent), best-effort first by arrival order."""
+    listed = {item.attendee_id for item in items}
+    ids = [pk for pk, room in present.items() if room == viewer_room and pk not in listed and pk != viewer.pk]
+    if not ids:
+        return []
+    excluded = _excluded_ids_cached(attendee=viewer)
+    ids = [pk for pk in ids if pk not in excluded]
+    rows = {
+        row["pk"]: row
+        for row in Attendee.objects.filter(event=event, pk__in=ids, consent_be_recommended=True).values(
+            "pk", "external_id", "display_name", "headline", "company"
+        )
+    }
+    ids = [pk for pk in ids if pk in rows][:HERE_NOW_ADDED_MAX]
+    visible = items[: max(num_results, 1)]
+    score = min((item.score for item in visible), default=1.0) or 1.0
+    return [
+        Suggestion(
+            attendee_id=pk,
+            external_id=rows[pk]["external_id"],
+            display_name=rows[pk]["display_name"],
+            headline=rows[pk]["headline"],
+            company=rows[pk]["company"],
+            score=round(score, 6),
+            reasons=[],
+        )
+        for pk in ids
+    ]
+
+
+def _boost_present(
+    *, event: Event, viewer: Attendee, items: list[Suggestion], present: dict[int, int | None], num_results: int
+) -> list[Suggestion]:
     """Boost candidates online now (see `recommendations.cache.present_attendee_ids` for the
-    presence entry's format), most for those in the viewer's own room."""
+    presence entry's format), most for those in the viewer's own room; people in the viewer's room
+    who are not in the list join it (at most HERE_NOW_ADDED_MAX)."""
     viewer_room = present.get(viewer.pk)
+    same_room_text = HERE_NOW_SAME_ROOM_TEXT
+    if viewer_room is not None:
+        items = items + _same_room_newcomers(
+            event=event, viewer=viewer, present=present, viewer_room=viewer_room, items=items, num_results=num_results
+        )
+        room_name = cache.get_or_set(
+            ROOM_NAME_KEY.format(room_id=viewer_room),
+            lambda: Room.objects.filter(event=event, pk=viewer_room).values_list("name", flat=True).first() or "",
+            timeout=ROOM_NAME_TTL,
+        )
+        if room_name:
+            same_room_text = HERE_NOW_IN_ROOM_TEXT.format(room=room_name)
     boosted = False
     for item in items:
         if item.attendee_id not in present:
@@ -279,7 +357,7 @@ def _boost_present(*, viewer: Attendee, items: list[Suggestion], present: dict[i
         item.reasons = [
             {
                 "kind": "here_now",
-                "text": HERE_NOW_SAME_ROOM_TEXT if same_room else HERE_NOW_ONLINE_TEXT,
+                "text": same_room_text if same_room else HERE_NOW_ONLINE_TEXT,
                 "weight": round(extra, 6),
             },
             *item.reasons,

@@ -8,3 +8,10 @@ def _celery_eager():
     """Tasks run inline unless a test starts a real worker (those tests say so with `worker`)."""
     celery_app.conf.task_always_eager = True
     yield
+
+
+@pytest.fixture(autouse=True)
+def _live_push_inline(settings):
+    """Live pushes run in the test's own thread: no pool thread outlives a test or holds a
+    connection to the test database."""
+    settings.LIVE_PUSH_THREADS = 0

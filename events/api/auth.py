@@ -1,5 +1,7 @@
-"""API-key authentication for external platforms: `Authorization: Api-Key <key>`."""
+"""Who is calling: organizations by API key (`Authorization: Api-Key <key>`), attendees by a signed,
+expiring widget token (`Authorization: Attendee-Token <token>`) or a signed login link."""
 
+from django.core import signing
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -60,3 +62,99 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "Api-Key <key>"}
+
+
+# --- Attendee tokens (the embeddable widget) -------------------------------------------------------
+#
+# An external platform asks for a token for one attendee (with its API key) and hands it to the
+# widget it embeds; the widget sends it as `Authorization: Attendee-Token <token>` (REST) and as
+# `?token=` (WebSocket). Signed with SECRET_KEY under a salt of its own, so that no other signed
+# value of the project (sessions, login links) can be replayed as one; expiring, so that a token
+# copied out of a page stops working soon. Nothing is stored: revoking means rotating SECRET_KEY,
+# acceptable for a credential this short-lived.
+
+ATTENDEE_TOKEN_SALT = "events.attendee-token.widget"
+ATTENDEE_TOKEN_MAX_AGE = 30 * 60  # seconds; the host page asks for a new one when it reloads
+ATTENDEE_TOKEN_KEYWORD = "Attendee-Token"
+INVALID_ATTENDEE_TOKEN = "Invalid or expired attendee token."
+
+
+def attendee_token_issue(*, attendee) -> str:
+    """A signed, expiring token that lets its bearer act as `attendee`, in that event only."""
+    return signing.TimestampSigner(salt=ATTENDEE_TOKEN_SALT).sign_object(
+        {"e": attendee.event_id, "a": attendee.pk}, compress=False
+    )
+
+
+def attendee_token_read(token: str, *, max_age: int = ATTENDEE_TOKEN_MAX_AGE) -> tuple[int, int] | None:
+    """(event_id, attendee_id) from a valid, unexpired token; None otherwise."""
+    try:
+        payload = signing.TimestampSigner(salt=ATTENDEE_TOKEN_SALT).unsign_object(token, max_age=max_age)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("e"), int) or not isinstance(payload.get("a"), int):
+        return None
+    return payload["e"], payload["a"]
+
+
+class AttendeeTokenUser:
+    """The bearer of an attendee token: one attendee of one event, nothing else."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_superuser = False
+    is_staff = False
+    pk = None
+
+    def __init__(self, *, event_id: int, attendee_id: int):
+        self.event_id = event_id
+        self.attendee_id = attendee_id
+
+    def __str__(self) -> str:
+        return f"attendee-token:{self.attendee_id}"
+
+
+class AttendeeTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Attendee-Token <token>`. Declared only on the attendee endpoints: a token is
+    no key to the rest of the API."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode(errors="replace")
+        if not header.startswith(f"{ATTENDEE_TOKEN_KEYWORD} "):
+            return None
+        read = attendee_token_read(header[len(ATTENDEE_TOKEN_KEYWORD) + 1 :].strip())
+        if read is None:
+            raise exceptions.AuthenticationFailed(INVALID_ATTENDEE_TOKEN)
+        event_id, attendee_id = read
+        return AttendeeTokenUser(event_id=event_id, attendee_id=attendee_id), None
+
+    def authenticate_header(self, request):
+        return ATTENDEE_TOKEN_KEYWORD
+
+
+class AttendeeTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "events.api.auth.AttendeeTokenAuthentication"
+    name = "AttendeeToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "Attendee-Token <token>"}
+
+
+# --- Attendee login links (the demo, and events without single sign-on) ---------------------------
+
+LOGIN_LINK_SALT = "events.attendee-login-link"
+LOGIN_LINK_MAX_AGE = 7 * 24 * 3600
+
+
+def attendee_login_token(*, attendee) -> str:
+    return signing.TimestampSigner(salt=LOGIN_LINK_SALT).sign_object({"e": attendee.event_id, "a": attendee.pk})
+
+
+def attendee_login_read(token: str, *, max_age: int = LOGIN_LINK_MAX_AGE) -> tuple[int, int] | None:
+    try:
+        payload = signing.TimestampSigner(salt=LOGIN_LINK_SALT).unsign_object(token, max_age=max_age)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("e"), int) or not isinstance(payload.get("a"), int):
+        return None
+    return payload["e"], payload["a"]

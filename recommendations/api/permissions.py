@@ -1,12 +1,13 @@
 """Who may act as an attendee: the organization's API key (the platform acts for its attendees),
-the attendee themselves (a logged-in user linked by `Attendee.user`), and, for reading only, an
+the attendee themselves (a logged-in user linked by `Attendee.user`, or the bearer of a widget
+token issued for that attendee of that event), and, for reading only, an
 organizer of the event. Anything else, including another organization's event, is a 404: never a
 403 that would confirm the event or attendee exists."""
 
 from django.http import Http404
 from rest_framework.request import Request
 
-from events.api.auth import ApiKeyUser
+from events.api.auth import ApiKeyUser, AttendeeTokenUser
 from events.models import Attendee
 from events.selectors import events_for_user
 
@@ -21,6 +22,8 @@ def attendee_for_caller(request: Request, *, event_slug: str, external_id: str, 
     user = request.user
     if isinstance(user, ApiKeyUser):
         attendee = _one(qs.filter(event__organization_id=user.organization.pk))
+    elif isinstance(user, AttendeeTokenUser):
+        attendee = _one(qs.filter(pk=user.attendee_id, event_id=user.event_id))
     else:
         attendee = _one(qs.filter(user=user))
         if attendee is None and not write:

@@ -23,4 +23,6 @@ urlpatterns = [
     path(f"{ATTENDEE}blocks/", views.BlockView.as_view(), name="block"),
     path(f"{ATTENDEE}not-relevant/", views.NotRelevantView.as_view(), name="not-relevant"),
     path(f"{ATTENDEE}consents/", views.ConsentsView.as_view(), name="consents"),
+    path(f"{ATTENDEE}token/", views.WidgetTokenView.as_view(), name="widget-token"),
+    path(f"{ATTENDEE}content-views/", views.ContentViewedView.as_view(), name="content-viewed"),
 ]

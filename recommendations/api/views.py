@@ -7,13 +7,25 @@ already reflects it."""
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.http import Http404
+from django.templatetags.static import static
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events import services
+from events.api.auth import (
+    ATTENDEE_TOKEN_MAX_AGE,
+    ApiKeyAuthentication,
+    ApiKeyUser,
+    AttendeeTokenAuthentication,
+    attendee_token_issue,
+)
+from events.enums import InteractionType
+from events.ingestion import ingest_payload
 from events.models import Attendee, Connection
 
 from ..funnel import Stage, funnel_record, funnel_record_shown
@@ -30,6 +42,7 @@ from .serializers import (
 )
 
 UNKNOWN_ATTENDEE = "No attendee {external_id!r} in this event."
+TOKEN_NEEDS_API_KEY = "Attendee tokens are issued to the event's platform: authenticate with its API key."
 CONNECTION_NOT_FOUND = "No such connection for this attendee."
 
 
@@ -75,6 +88,9 @@ def recommendations_output(result: Recommendations) -> dict:
 class AttendeeView(APIView):
     """A view acting as the attendee of the URL. Writes need the attendee (or the platform's key);
     reads are also open to the event's organizers."""
+
+    # The widget's token is accepted here, and only here: it speaks for one attendee, not an org.
+    authentication_classes = [ApiKeyAuthentication, AttendeeTokenAuthentication, SessionAuthentication]
 
     def attendee(self, *, write: bool = True) -> Attendee:
         return attendee_for_caller(
@@ -184,3 +200,59 @@ class ConsentsView(AttendeeView):
         data.is_valid(raise_exception=True)
         attendee = services.attendee_set_consents(attendee=attendee, **data.validated_data)
         return Response(ConsentsSerializer(attendee).data)
+
+
+class WidgetTokenOutputSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds")
+    widget_url = serializers.CharField(help_text="The script to embed")
+    websocket_path = serializers.CharField()
+
+
+class WidgetTokenView(AttendeeView):
+    @extend_schema(request=None, responses={201: WidgetTokenOutputSerializer})
+    def post(self, request, event, external_id):
+        """A signed, expiring token for the embeddable widget of this attendee (API key only).
+        Embed: `<script src="{widget_url}" data-event="{event}" data-attendee="{external_id}"
+        data-token="{token}"></script>`."""
+        if not isinstance(request.user, ApiKeyUser):
+            raise PermissionDenied(TOKEN_NEEDS_API_KEY)
+        attendee = self.attendee()
+        return Response(
+            {
+                "token": attendee_token_issue(attendee=attendee),
+                "expires_in": ATTENDEE_TOKEN_MAX_AGE,
+                "widget_url": request.build_absolute_uri(static("matchmaking/widget.js")),
+                "websocket_path": f"/ws/events/{attendee.event.slug}/suggestions/",
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ContentViewInputSerializer(serializers.Serializer):
+    content = serializers.CharField(max_length=128, help_text="External id of the content item")
+    seconds = serializers.FloatField(min_value=0, help_text="Dwell: how long the attendee stayed")
+    client_event_id = serializers.CharField(max_length=128)
+
+
+class ContentViewedView(AttendeeView):
+    @extend_schema(request=ContentViewInputSerializer, responses={200: None})
+    def post(self, request, event, external_id):
+        """The attendee watched a content item for `seconds` (sent by the content page when it is
+        left). Recorded through ingestion like any interaction; retries are idempotent."""
+        attendee = self.attendee()
+        data = ContentViewInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = {
+            "client_event_id": data.validated_data["client_event_id"],
+            "attendee_id": attendee.external_id,
+            "context_kind": "content",
+            "context_id": data.validated_data["content"],
+            "type": InteractionType.VIEW_CONTENT,
+            "value": data.validated_data["seconds"],
+            "occurred_at": timezone.now().isoformat(),
+        }
+        result = ingest_payload(event=attendee.event, payload=[item])[0]
+        if result.status == "rejected":
+            raise ValidationError({"content": [result.reason]})
+        return Response({"status": result.status})

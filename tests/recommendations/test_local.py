@@ -21,7 +21,7 @@ from recommendations.local import (
     train_event_now,
 )
 from recommendations.models import ModelVersion
-from recommendations.receivers import on_interactions
+from recommendations.receivers import interactions_push
 from recommendations.rules import SHARED_INTEREST_TEXT
 from tests.factories import AttendeeFactory, ContentFactory, EventFactory, InteractionFactory, RoomFactory
 
@@ -201,6 +201,6 @@ def test_interactions_signal_receiver_updates_the_live_model():
     version = train_event_now(event=event, config=DIRECT_ONLY)
     late = visit(bob, room, at=60)
 
-    on_interactions(None, event_id=event.pk, interaction_ids=[late.pk])
+    interactions_push(event_id=event.pk, interaction_ids=[late.pk])
 
     assert cache.get(realtime_key(version.pk, bob.pk)) == [[ana.pk, 1.0]]

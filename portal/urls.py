@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("e/<slug:event>/", views.lobby, name="lobby"),
+    path("e/<slug:event>/login/<str:token>/", views.login_link, name="login-link"),
+    path("e/<slug:event>/rooms/<str:room>/", views.room, name="room"),
+    path("e/<slug:event>/content/<str:content>/", views.content, name="content"),
+    path("e/<slug:event>/consents/", views.consents, name="consents"),
+    path("e/<slug:event>/connections/", views.connections, name="connections"),
+    path(
+        "e/<slug:event>/connections/<int:connection_id>/respond/", views.connection_respond, name="connection-respond"
+    ),
+]

@@ -1,0 +1,165 @@
+"""The attendee's pages: lobby, room, content, consents, connections, and the sign-in link.
+
+Server-rendered; the "people to meet" widget is painted here first (from the one serving path) and
+then kept live by `static/matchmaking/widget.js` over the suggestions WebSocket. Imports run
+portal -> recommendations -> events."""
+
+from collections import defaultdict
+from functools import wraps
+
+from django.contrib.auth import login
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_POST
+
+from events import services
+from events.api.auth import attendee_login_read
+from events.enums import ConnectionStatus
+from events.models import Attendee, Connection, Content, Event, Room
+from events.presence import present_in_rooms
+from recommendations import push
+
+LOGIN_LINK_INVALID = "This sign-in link is invalid or has expired. Ask the organizers for a new one."
+NOT_AN_ATTENDEE = "You are not signed in as an attendee of this event."
+
+
+def attendee_page(view):
+    """Resolve the signed-in user's attendee of the event in the URL, or answer 403 with a page
+    that says how to sign in. The attendee is never taken from the request's parameters."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, event: str, *args, **kwargs):
+        attendee = None
+        if request.user.is_authenticated:
+            attendee = (
+                Attendee.objects.select_related("event", "event__organization")
+                .filter(event__slug=event, user=request.user)
+                .first()
+            )
+        if attendee is None:
+            return render(request, "portal/not_signed_in.html", {"message": NOT_AN_ATTENDEE}, status=403)
+        return view(request, attendee, *args, **kwargs)
+
+    return ensure_csrf_cookie(wrapper)
+
+
+def _widget(attendee: Attendee) -> dict:
+    result = push.widget_list(attendee=attendee)
+    items = [push.suggestion_item(s) for s in result.items]
+    return {
+        "items": items,
+        "seq": push.current_seq(attendee_id=attendee.pk),
+        "size": push.WIDGET_SIZE,
+        "empty_reason": result.empty_reason,
+    }
+
+
+def _page(request, attendee: Attendee, template: str, **context) -> HttpResponse:
+    return render(
+        request, template, {"attendee": attendee, "event": attendee.event, "widget": _widget(attendee), **context}
+    )
+
+
+def login_link(request: HttpRequest, event: str, token: str) -> HttpResponse:
+    """Sign in with a link printed by `manage.py attendee_login_link` (or sent by the organizers)."""
+    read = attendee_login_read(token)
+    attendee = (
+        Attendee.objects.select_related("event").filter(pk=read[1], event_id=read[0], event__slug=event).first()
+        if read
+        else None
+    )
+    if attendee is None:
+        return render(request, "portal/not_signed_in.html", {"message": LOGIN_LINK_INVALID}, status=403)
+    user = services.attendee_user_ensure(attendee=attendee)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("portal:lobby", event=event)
+
+
+def _occupants(event: Event) -> dict[int, list[Attendee]]:
+    present = present_in_rooms(event_id=event.pk)
+    people = Attendee.objects.filter(pk__in=present).only("pk", "display_name", "external_id")
+    by_room: dict[int, list[Attendee]] = defaultdict(list)
+    for person in people:
+        by_room[present[person.pk]].append(person)
+    return by_room
+
+
+@attendee_page
+def lobby(request: HttpRequest, attendee: Attendee) -> HttpResponse:
+    event = attendee.event
+    occupants = _occupants(event)
+    rooms = [
+        (room, occupants.get(room.pk, [])) for room in Room.objects.filter(event=event).order_by("starts_at", "name")
+    ]
+    contents = Content.objects.filter(event=event).select_related("room").order_by("title")
+    return _page(request, attendee, "portal/lobby.html", nav="lobby", rooms=rooms, contents=contents)
+
+
+@attendee_page
+def room(request: HttpRequest, attendee: Attendee, room: str) -> HttpResponse:
+    room_obj = get_object_or_404(Room, event=attendee.event, external_id=room)
+    here = [p for p in _occupants(attendee.event).get(room_obj.pk, []) if p.pk != attendee.pk]
+    contents = Content.objects.filter(event=attendee.event, room=room_obj)
+    return _page(request, attendee, "portal/room.html", room=room_obj, here=here, contents=contents)
+
+
+@attendee_page
+def content(request: HttpRequest, attendee: Attendee, content: str) -> HttpResponse:
+    item = get_object_or_404(Content.objects.select_related("room"), event=attendee.event, external_id=content)
+    return _page(request, attendee, "portal/content.html", content=item)
+
+
+CONSENTS = [
+    ("consent_be_recommended", "Suggest me to other attendees", "Others may see you in their “people to meet”."),
+    ("consent_receive_recommendations", "Show me people to meet", "You get suggestions in the widget and the API."),
+    ("consent_training", "Learn from my activity", "Rooms you join and content you watch train the matchmaking model."),
+]
+
+
+@attendee_page
+def consents(request: HttpRequest, attendee: Attendee) -> HttpResponse:
+    saved = False
+    if request.method == "POST":
+        attendee = services.attendee_set_consents(
+            attendee=attendee, **{name: name in request.POST for name, _, _ in CONSENTS}
+        )
+        saved = True
+    rows = [(name, label, help_text, getattr(attendee, name)) for name, label, help_text in CONSENTS]
+    return _page(request, attendee, "portal/consents.html", nav="consents", consents=rows, saved=saved)
+
+
+@attendee_page
+def connections(request: HttpRequest, attendee: Attendee) -> HttpResponse:
+    qs = Connection.objects.filter(Q(requester=attendee) | Q(recipient=attendee)).select_related(
+        "requester", "recipient"
+    )
+    incoming = [c for c in qs if c.recipient_id == attendee.pk]
+    outgoing = [c for c in qs if c.requester_id == attendee.pk]
+    return _page(
+        request,
+        attendee,
+        "portal/connections.html",
+        nav="connections",
+        incoming=incoming,
+        outgoing=outgoing,
+        pending=ConnectionStatus.REQUESTED,
+        error=request.GET.get("error", ""),
+    )
+
+
+@require_POST
+@attendee_page
+def connection_respond(request: HttpRequest, attendee: Attendee, connection_id: int) -> HttpResponse:
+    connection = Connection.objects.filter(pk=connection_id, recipient=attendee).first()
+    if connection is None:
+        raise Http404("No such request to you.")
+    url = reverse("portal:connections", kwargs={"event": attendee.event.slug})
+    try:
+        services.connection_respond(connection=connection, responder=attendee, accept=request.POST.get("accept") == "1")
+    except ValidationError as exc:
+        return redirect(f"{url}?error={exc.messages[0]}")
+    return redirect(url)

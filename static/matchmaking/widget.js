@@ -1,0 +1,226 @@
+/* The "people to meet" widget. No build step, no dependencies.
+ *
+ * Two ways in:
+ * - our attendee pages: the server renders the first paint inside [data-mm-widget] (session auth);
+ * - embedded in a host page with one script tag (token auth):
+ *     <script src="https://<host>/static/matchmaking/widget.js" data-event="<event>"
+ *             data-attendee="<external id>" data-token="<token from POST .../token/>"></script>
+ *   The widget renders itself right after the script tag.
+ *
+ * Live: a WebSocket (ws/events/<event>/suggestions/) pushes diffs of the list, each with a
+ * sequence number. A gap, a reconnect or a diff that does not add up -> re-fetch over REST (the
+ * truth). Actions (connect / not relevant / block) remove the person at once and go to the REST
+ * API; the server pushes the refilled list.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+  function capfirst(s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : s; }
+
+  function cardHtml(item) {
+    var reasons = (item.reasons || []).slice(0, 2).map(function (r) { return esc(capfirst(r.text)); }).join(" · ");
+    var meta = [item.headline, item.company].filter(Boolean).map(esc).join(" · ");
+    return '<div class="mmw-avatar" aria-hidden="true">' + esc((item.display_name || "?").charAt(0)) + "</div>" +
+      '<div class="mmw-body"><div class="mmw-name">' + esc(item.display_name) +
+      (item.here_now ? ' <span class="mmw-here">here now</span>' : "") + "</div>" +
+      '<div class="mmw-meta">' + meta + "</div>" +
+      '<div class="mmw-reason">' + reasons + "</div>" +
+      '<div class="mmw-actions">' +
+      '<button type="button" class="mmw-btn mmw-primary" data-action="connect">Connect</button>' +
+      '<button type="button" class="mmw-btn" data-action="not-relevant">Not relevant</button>' +
+      '<button type="button" class="mmw-btn mmw-danger" data-action="block">Block</button></div></div>';
+  }
+
+  function Widget(root, opts) {
+    this.root = root;
+    this.opts = opts;
+    this.list = root.querySelector("[data-mm-list]");
+    this.empty = root.querySelector("[data-mm-empty]");
+    this.status = root.querySelector("[data-mm-status]");
+    this.items = opts.items || [];
+    this.seq = opts.seq || 0;
+    this.hidden = {};  // acted on: never shown again in this page, whatever a late push says
+    this.connects = 0;
+    this.retry = 1000;
+    var self = this;
+    this.list.addEventListener("click", function (e) {
+      var btn = e.target.closest("[data-action]");
+      if (btn) self.act(btn.closest(".mmw-card").dataset.id, btn.dataset.action);
+    });
+  }
+
+  Widget.prototype.url = function (path) {
+    return this.opts.base + "/api/v1/events/" + encodeURIComponent(this.opts.event) + "/attendees/" +
+      encodeURIComponent(this.opts.attendee) + "/" + path;
+  };
+
+  Widget.prototype.request = function (method, path, body) {
+    var headers = {"Accept": "application/json"};
+    if (body) headers["Content-Type"] = "application/json";
+    if (this.opts.token) {
+      headers["Authorization"] = "Attendee-Token " + this.opts.token;
+    } else {
+      var m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+      if (m) headers["X-CSRFToken"] = decodeURIComponent(m[1]);
+    }
+    return fetch(this.url(path), {
+      method: method, headers: headers, body: body ? JSON.stringify(body) : undefined,
+      credentials: this.opts.token ? "omit" : "same-origin"
+    });
+  };
+
+  Widget.prototype.render = function () {
+    var self = this, fresh = {};
+    var old = {};
+    Array.prototype.forEach.call(this.list.children, function (li) { old[li.dataset.id] = true; });
+    var visible = this.items.filter(function (it) { return !self.hidden[it.external_id]; });
+    this.list.innerHTML = "";
+    visible.forEach(function (item) {
+      var li = document.createElement("li");
+      li.className = "mmw-card";
+      li.dataset.id = item.external_id;
+      li.innerHTML = cardHtml(item);
+      if (!old[item.external_id]) { li.classList.add("mmw-new"); fresh[item.external_id] = li; }
+      self.list.appendChild(li);
+    });
+    setTimeout(function () { Object.keys(fresh).forEach(function (k) { fresh[k].classList.remove("mmw-new"); }); }, 1600);
+    if (this.empty) this.empty.hidden = visible.length > 0;
+    this.root.dataset.seq = String(this.seq);
+  };
+
+  Widget.prototype.refetch = function () {
+    var self = this;
+    return this.request("GET", "recommendations/?num_results=" + this.opts.size).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (data) {
+      self.items = data.items;
+      if (self.empty && data.empty_reason) self.empty.textContent = data.empty_reason;
+      self.render();
+    }).catch(function () { /* the next push or reconnect tries again */ });
+  };
+
+  Widget.prototype.apply = function (msg) {
+    var byId = {};
+    this.items.forEach(function (it) { byId[it.external_id] = it; });
+    (msg.removed || []).forEach(function (id) { delete byId[id]; });
+    (msg.added || []).forEach(function (a) { byId[a.item.external_id] = a.item; });
+    (msg.changed || []).forEach(function (it) { byId[it.external_id] = it; });
+    var next = [];
+    for (var i = 0; i < msg.ids.length; i++) {
+      var it = byId[msg.ids[i]];
+      if (!it) return false;  // the diff does not add up to what we hold: ask REST
+      next.push(it);
+    }
+    this.items = next;
+    this.render();
+    return true;
+  };
+
+  Widget.prototype.onMessage = function (msg) {
+    if (msg.type === "hello") {
+      this.connects += 1;
+      var same = msg.seq === this.seq && msg.ids.join("\n") === this.items.map(function (i) { return i.external_id; }).join("\n");
+      this.seq = msg.seq;
+      if (this.connects > 1 || !same) this.refetch();
+      else this.render();
+      return;
+    }
+    if (msg.type !== "suggestions.changed") return;
+    if (msg.seq <= this.seq) return;  // already seen (a duplicate after a reconnect)
+    var inOrder = msg.seq === this.seq + 1;
+    this.seq = msg.seq;
+    if (!inOrder || !this.apply(msg)) this.refetch();
+  };
+
+  Widget.prototype.connect = function () {
+    var self = this;
+    var url = this.opts.wsBase + "/ws/events/" + encodeURIComponent(this.opts.event) + "/suggestions/" +
+      (this.opts.token ? "?token=" + encodeURIComponent(this.opts.token) : "");
+    var ws = new WebSocket(url);
+    this.ws = ws;
+    ws.onopen = function () { self.retry = 1000; if (self.status) self.status.classList.add("mmw-live"); };
+    ws.onmessage = function (e) { self.onMessage(JSON.parse(e.data)); };
+    ws.onclose = function (e) {
+      if (self.status) self.status.classList.remove("mmw-live");
+      if (e.code >= 4400 && e.code < 4500) return;  // not allowed: retrying will not help
+      setTimeout(function () { self.connect(); }, self.retry);
+      self.retry = Math.min(self.retry * 2, 15000);
+    };
+  };
+
+  var ACTIONS = {
+    "connect": ["connections/", "recipient"],
+    "not-relevant": ["not-relevant/", "attendee"],
+    "block": ["blocks/", "attendee"]
+  };
+
+  Widget.prototype.act = function (id, action) {
+    var self = this, spec = ACTIONS[action];
+    if (!spec) return;
+    this.hidden[id] = true;  // takes effect at once; the server pushes the refilled list
+    this.render();
+    var body = {};
+    body[spec[1]] = id;
+    this.request("POST", spec[0], body).then(function (r) {
+      if (!r.ok) { delete self.hidden[id]; self.render(); }  // refused: the person comes back
+      return self.refetchIfQuiet();
+    }).catch(function () { delete self.hidden[id]; self.render(); });
+  };
+
+  // The push normally refills the list; without a socket, ask REST.
+  Widget.prototype.refetchIfQuiet = function () {
+    if (!this.ws || this.ws.readyState !== 1) return this.refetch();
+  };
+
+  function start(root, opts) {
+    var w = new Widget(root, opts);
+    root.mmWidget = w;
+    if (!opts.painted) w.refetch();
+    w.connect();
+    return w;
+  }
+
+  function fromPage() {
+    var root = document.querySelector("[data-mm-widget]");
+    if (!root || root.mmWidget) return;
+    var data = document.getElementById("mm-widget-items");
+    start(root, {
+      event: root.dataset.event, attendee: root.dataset.attendee, size: +root.dataset.size || 6,
+      seq: +root.dataset.seq || 0, items: data ? JSON.parse(data.textContent) : [], painted: true,
+      base: "", wsBase: (location.protocol === "https:" ? "wss://" : "ws://") + location.host
+    });
+  }
+
+  function embedded() {
+    var src = new URL(script.src, location.href);
+    var base = src.origin;
+    if (!document.querySelector('link[data-mm-css]')) {
+      var css = document.createElement("link");
+      css.rel = "stylesheet"; css.href = base + src.pathname.replace(/widget\.js$/, "widget.css");
+      css.setAttribute("data-mm-css", "");
+      document.head.appendChild(css);
+    }
+    var root = document.createElement("div");
+    root.className = "mmw";
+    root.setAttribute("data-mm-widget", "");
+    root.innerHTML = '<div class="mmw-head"><h2>People to meet</h2><span class="mmw-status" data-mm-status>●</span></div>' +
+      '<ol class="mmw-list" data-mm-list></ol><p class="mmw-empty" data-mm-empty hidden>No suggestions yet.</p>';
+    script.parentNode.insertBefore(root, script.nextSibling);
+    start(root, {
+      event: script.dataset.event, attendee: script.dataset.attendee, token: script.dataset.token,
+      size: +script.dataset.size || 6, seq: 0, items: [], painted: false,
+      base: base, wsBase: (src.protocol === "https:" ? "wss://" : "ws://") + src.host
+    });
+  }
+
+  if (script && script.dataset.token) embedded();
+  else if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fromPage);
+  else fromPage();
+})();

@@ -1,0 +1,215 @@
+"""Acceptance, in the system Chromium against a real daphne server (WebSockets and all) on the
+test database: two attendees see each other appear, live, when they share a room; a block
+removes each from the other's widget. A screenshot of the widget is saved under test-artifacts/."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from events.api.auth import attendee_login_token
+from tests.factories import AttendeeFactory, EventFactory, RoomFactory
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Generous: the server imports numpy and scikit-learn on start, on a shared 2-core machine.
+SERVER_START_SECONDS = 90
+LIVE_SECONDS = 15_000  # ms, Playwright's unit: how long "within a few seconds" may take here
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, django_db_blocker):
+    """daphne on a free port, pointed at the test database (same Redis for cache and channels)."""
+    with django_db_blocker.unblock():
+        name = connection.settings_dict["NAME"]
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{connection.settings_dict['USER'] or 'postgres'}@"
+        f"{connection.settings_dict['HOST'] or '127.0.0.1'}:{connection.settings_dict['PORT'] or 5432}/{name}",
+        "CONN_MAX_AGE": "0",
+        "CELERY_BROKER_URL": "memory://",
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "matchmaking_site.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while True:
+        try:
+            urlopen(f"{base}/healthz", timeout=2)
+            break
+        except (URLError, ConnectionError, OSError):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"daphne did not start: {proc.stderr.read().decode()[-2000:]}") from None
+            time.sleep(0.5)
+    yield base
+    # The test database cannot be dropped while the server holds a connection to it.
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+# The embed test's host page is served by Playwright itself; Chromium files such a page in the
+# public address space and would refuse it any loopback server (Local Network Access). In real
+# life the platform and our server are both public: lift the check for that test only.
+LOCAL_NETWORK_CHECKS_OFF = (
+    "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessRespectPreflightResults,"
+    "BlockInsecurePrivateNetworkRequests"
+)
+
+
+@contextmanager
+def chromium(extra_args=()):
+    """Started only after the test's rows exist: Playwright's sync API runs an event loop in this
+    thread, and Django refuses ORM calls from a thread with a running loop."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, *extra_args])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def login_url(base, attendee):
+    path = reverse(
+        "portal:login-link", kwargs={"event": attendee.event.slug, "token": attendee_login_token(attendee=attendee)}
+    )
+    return base + path
+
+
+def test_two_attendees_see_each_other_live_and_a_block_removes_both(transactional_db, server):
+
+    now = timezone.now()
+    event = EventFactory(
+        slug="live-summit",
+        name="Live Summit",
+        live_starts_at=now - timedelta(hours=1),
+        live_ends_at=now + timedelta(hours=8),
+        on_demand_ends_at=now + timedelta(days=30),
+    )
+    RoomFactory(event=event, external_id="hall", name="Main hall")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace", headline="Engineer")
+    bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob Kahn", headline="Networks")
+    ada_login, bob_login = login_url(server, ada), login_url(server, bob)
+    with chromium() as browser:
+        _live_scenario(browser, server, ada_login, bob_login)
+    assert list(ada.blocks_made.values_list("blocked__external_id", flat=True)) == ["bob"]
+
+
+def _live_scenario(browser, server, ada_login, bob_login):
+    from playwright.sync_api import expect
+
+    ada_page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    bob_page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    # Ada sits in the main hall; Bob is in the lobby. Neither has a reason to meet yet.
+    ada_page.goto(ada_login)
+    expect(ada_page.locator("h1")).to_have_text("Welcome, Ada Lovelace")
+    ada_page.goto(f"{server}/e/live-summit/rooms/hall/")
+    expect(ada_page.locator("[data-mm-presence-text]")).to_have_text("You are in this room", timeout=LIVE_SECONDS)
+    bob_page.goto(bob_login)
+    ada_widget = ada_page.locator("[data-mm-widget]")
+    bob_widget = bob_page.locator("[data-mm-widget]")
+    expect(ada_widget.locator(".mmw-card")).to_have_count(0)
+    expect(bob_widget.locator(".mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
+
+    # Bob walks into the hall: both widgets show the other, with the room as the reason, no reload.
+    bob_page.get_by_role("link", name="Main hall").click()
+    for widget, other in ((ada_widget, "Bob Kahn"), (bob_widget, "Ada Lovelace")):
+        card = widget.locator(".mmw-card", has_text=other)
+        expect(card).to_have_count(1, timeout=LIVE_SECONDS)
+        expect(card.locator(".mmw-reason")).to_contain_text("In 'Main hall' with you right now")
+        expect(card.locator(".mmw-here")).to_have_text("here now")
+    expect(ada_page.locator("[data-mm-here]")).to_have_text("Bob Kahn", timeout=LIVE_SECONDS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    ada_widget.screenshot(path=str(ARTIFACTS / "widget.png"))
+    ada_page.screenshot(path=str(ARTIFACTS / "room-page.png"))
+
+    # Ada blocks Bob: he leaves her list at once, and she leaves his by a push.
+    ada_widget.locator(".mmw-card", has_text="Bob Kahn").get_by_role("button", name="Block").click()
+    expect(ada_widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)
+    expect(bob_widget.locator(".mmw-card", has_text="Ada Lovelace")).to_have_count(0, timeout=LIVE_SECONDS)
+
+
+def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(transactional_db, server):
+    from events.api.auth import attendee_token_issue
+    from events.models import NotRelevant
+    from tests.factories import InterestTagFactory
+
+    event = EventFactory(slug="embed-summit", name="Embed Summit")
+    tag = InterestTagFactory(event=event, label="Postgres")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob Kahn")
+    ada.interests.add(tag)
+    bob.interests.add(tag)
+    token = attendee_token_issue(attendee=ada)
+    host_page = (
+        "<!doctype html><html><body style='font-family:sans-serif;background:#fafafa;padding:2rem'>"
+        "<h1>Platform.example agenda</h1><div style='width:24rem'>"
+        f"<script src='{server}/static/matchmaking/widget.js' data-event='embed-summit' data-attendee='ada' "
+        f"data-token='{token}'></script></div></body></html>"
+    )
+    with chromium([LOCAL_NETWORK_CHECKS_OFF]) as browser:
+        _embedded_scenario(browser, host_page)
+    assert list(NotRelevant.objects.values_list("attendee__external_id", "target__external_id")) == [("ada", "bob")]
+
+
+def _embedded_scenario(browser, host_page):
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 900, "height": 700})
+    # Another origin than the server's: REST needs CORS, the socket needs the token to pass.
+    page.route(
+        "http://platform.test/**", lambda route: route.fulfill(status=200, content_type="text/html", body=host_page)
+    )
+    page.goto("http://platform.test/agenda")
+    widget = page.locator("[data-mm-widget]")
+    card = widget.locator(".mmw-card", has_text="Bob Kahn")
+    expect(card).to_have_count(1, timeout=LIVE_SECONDS)
+    expect(card.locator(".mmw-reason")).to_have_text("Shared interest: Postgres")
+    expect(widget.locator(".mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "embedded-widget.png"))
+    with page.expect_response(lambda r: r.url.endswith("/not-relevant/") and r.request.method == "POST") as posted:
+        card.get_by_role("button", name="Not relevant").click()
+    assert posted.value.status == 201
+    expect(widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)

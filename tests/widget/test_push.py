@@ -1,0 +1,77 @@
+"""The diff, the sequence numbers and the "only when the list changes" rule of the live push."""
+
+import pytest
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from events.presence import PRESENCE_CACHE_KEY, presence_join, presence_leave
+from recommendations import push
+from recommendations.serving import HERE_NOW_IN_ROOM_TEXT, recommendations_for
+from tests.factories import AttendeeFactory, EventFactory, RoomFactory
+
+
+def item(external_id, text="r", here_now=False):
+    return {
+        "external_id": external_id,
+        "display_name": external_id.upper(),
+        "headline": "",
+        "company": "",
+        "score": 1.0,
+        "here_now": here_now,
+        "reasons": [{"kind": "k", "text": text, "weight": 1.0}],
+    }
+
+
+def test_list_diff_same_list_is_none():
+    assert push.list_diff([item("a"), item("b")], [item("a"), item("b")]) is None
+
+
+def test_list_diff_score_only_change_is_none():
+    changed = item("a")
+    changed["score"] = 7.5
+    assert push.list_diff([item("a")], [changed]) is None
+
+
+def test_list_diff_added_removed_moved_changed():
+    old = [item("a"), item("b"), item("c")]
+    new = [item("c"), item("a", text="new reason"), item("d")]
+    assert push.list_diff(old, new) == {
+        "ids": ["c", "a", "d"],
+        "added": [{"index": 2, "item": item("d")}],
+        "removed": ["b"],
+        "moved": [{"external_id": "c", "from": 2, "to": 0}, {"external_id": "a", "from": 0, "to": 1}],
+        "changed": [item("a", text="new reason")],
+    }
+
+
+@pytest.fixture
+def hall(transactional_db):
+    event = EventFactory(slug="summit")
+    room = RoomFactory(event=event, external_id="hall", name="Main hall")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada")
+    bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob")
+    return event, room, ada, bob
+
+
+def test_presence_join_publishes_snapshot_after_commit(hall):
+    event, room, ada, _ = hall
+    with transaction.atomic():
+        presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
+        assert cache.get(PRESENCE_CACHE_KEY.format(event_id=event.pk)) is None
+    assert cache.get(PRESENCE_CACHE_KEY.format(event_id=event.pk)) == {ada.pk: room.pk}
+
+
+def test_same_room_stranger_joins_the_list_with_the_room_as_reason(hall):
+    event, room, ada, bob = hall
+    assert recommendations_for(attendee=ada).items == []
+    presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
+    presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+    [only] = recommendations_for(attendee=ada).items
+    assert (only.external_id, only.here_now, only.reasons[0]["text"]) == (
+        "bob",
+        True,
+        HERE_NOW_IN_ROOM_TEXT.format(room="Main hall"),
+    )
+    presence_leave(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+    assert recommendations_for(attendee=ada).items == []
