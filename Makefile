@@ -26,6 +26,7 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py dashboard_demo --event demo
 	$(BIN)/python manage.py create_organizer --organization demo-org --username $(DEMO_USER) --password $(DEMO_PASSWORD)
 	@echo ""
 	@echo "  Admin:     http://$(HOST):$(PORT)/admin/   (login: $(DEMO_USER) / $(DEMO_PASSWORD))"

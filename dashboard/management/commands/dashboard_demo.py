@@ -34,11 +34,18 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--present", type=int, default=70, help="Attendees in a room right now.")
         parser.add_argument("--viewers", type=int, default=120, help="Attendees who were shown suggestions.")
+        parser.add_argument(
+            "--again", action="store_true", help="Run even if the event already has a model (adds to its funnel)."
+        )
 
-    def handle(self, *args, event, seed, present, viewers, **options):
+    def handle(self, *args, event, seed, present, viewers, again, **options):
         ev = Event.objects.select_related("organization").filter(slug=event).first()
         if ev is None:
             raise CommandError(NO_EVENT.format(slug=event))
+        if ev.model_versions.exists() and not again:
+            # `make demo` runs this every time; the second time there is nothing to set up.
+            self.stdout.write(f"Event {event!r} already has a live state; nothing to do (use --again).")
+            return
         rng = random.Random(seed)
         for transition in event_refresh_phase(event=ev):
             self.stdout.write(f"phase: {transition.from_phase} -> {transition.to_phase}")
