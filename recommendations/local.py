@@ -567,9 +567,10 @@ SPENT_TEXT = "you both spent {minutes} min in '{name}'"
 SAME_TIME_TEXT = " at the same time"
 WATCHED_TEXT = "you both watched '{name}'"
 CHOSE_TEXT = "you both chose {name}"
-MUTUAL_TEXT = "{n} people you both met"
-MUTUAL_ONE_TEXT = "1 person you both met"
-SOCIABLE_TEXT = "they have met {n} people here"
+# "Met" means shared a room or session with, which is what the model sees; the words say so.
+MUTUAL_TEXT = "{n} people you have both been in sessions with"
+MUTUAL_ONE_TEXT = "1 person you have both been in a session with"
+SOCIABLE_TEXT = "well connected: in sessions with {n} people here"
 REPEAT_TEXT = "you were together in {n} sessions"
 RECENT_TEXT = "you were together recently"
 MAX_CONTEXT_REASONS = 3

@@ -11,7 +11,7 @@ from dashboard.routing import websocket_urlpatterns
 from events.groups import ENGAGEMENT_UPDATE
 from events.outbox import announce_committed
 from recommendations.models import TrainingRun
-from tests.factories import EventFactory, UserFactory
+from tests.factories import EventFactory, InteractionFactory, UserFactory
 
 from .factories import organizer
 
@@ -36,14 +36,17 @@ async def test_organizer_hears_committed_interactions_of_their_event():
     communicator, connected, _ = await _connect(me, event.pk)
     assert connected
     assert await communicator.receive_json_from(timeout=5) == {"type": "hello", "event_id": event.pk}
-    # What ingestion does after each committed batch: the receiver pushes to the organizers' group.
-    await database_sync_to_async(announce_committed)(event_id=event.pk, interaction_ids=[101, 102, 103])
+    # What ingestion does after each committed batch: the live-push receiver tells the organizers.
+    ids = await database_sync_to_async(
+        lambda: [InteractionFactory(attendee__event=event, qualifies=q).pk for q in (True, True, False)]
+    )()
+    await database_sync_to_async(announce_committed)(event_id=event.pk, interaction_ids=ids)
     message = await communicator.receive_json_from(timeout=5)
-    assert (message["type"], message["event_id"], message["reason"], message["count"]) == (
+    assert (message["type"], message["event_id"], message["interactions"], message["qualifying"]) == (
         ENGAGEMENT_UPDATE,
         event.pk,
-        "interactions",
         3,
+        2,
     )
     await communicator.disconnect()
 
