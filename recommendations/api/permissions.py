@@ -1,38 +1,6 @@
-"""Who may act as an attendee: the organization's API key (the platform acts for its attendees),
-the attendee themselves (a logged-in user linked by `Attendee.user`, or the bearer of a widget
-token issued for that attendee of that event), and, for reading only, an
-organizer of the event. Anything else, including another organization's event, is a 404: never a
-403 that would confirm the event or attendee exists."""
+"""The attendee a request acts as: one rule for the whole API, kept in `events.api.permissions`
+(the privacy endpoints of `events/` need it too, and `events/` never imports this app)."""
 
-from django.http import Http404
-from rest_framework.request import Request
+from events.api.permissions import NOT_FOUND, attendee_for_caller
 
-from events.api.auth import ApiKeyUser, AttendeeTokenUser
-from events.models import Attendee
-from events.selectors import events_for_user
-
-NOT_FOUND = "No such attendee in this event."
-
-
-def attendee_for_caller(request: Request, *, event_slug: str, external_id: str, write: bool) -> Attendee:
-    """The attendee the request acts as, with its event, in one query."""
-    # No ORDER BY (the model's default ordering would sort a one-row result): this runs on every
-    # request, and building the ordering was a tenth of its time.
-    qs = Attendee.objects.select_related("event").filter(event__slug=event_slug, external_id=external_id).order_by()
-    user = request.user
-    if isinstance(user, ApiKeyUser):
-        attendee = _one(qs.filter(event__organization_id=user.organization.pk))
-    elif isinstance(user, AttendeeTokenUser):
-        attendee = _one(qs.filter(pk=user.attendee_id, event_id=user.event_id))
-    else:
-        attendee = _one(qs.filter(user=user))
-        if attendee is None and not write:
-            attendee = _one(qs.filter(event__in=events_for_user(user=user)))
-    if attendee is None:
-        raise Http404(NOT_FOUND)
-    return attendee
-
-
-def _one(qs) -> Attendee | None:
-    rows = list(qs[:1])
-    return rows[0] if rows else None
+__all__ = ["NOT_FOUND", "attendee_for_caller"]

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.templatetags.static import static
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -158,34 +158,47 @@ class ConnectionRespondView(AttendeeView):
         return Response(ConnectionOutputSerializer(connection).data)
 
 
-class BlockView(AttendeeView):
-    @extend_schema(request=TargetInputSerializer, responses={201: None})
+class _ActOnOtherView(AttendeeView):
+    """POST {"attendee": <external id>}: the attendee of the URL acts on another attendee of the
+    event through one service (`act`), which refuses links across events and to oneself."""
+
+    def act(self, attendee: Attendee, other: Attendee) -> None:
+        raise NotImplementedError
+
     def post(self, request, event, external_id):
-        """Block another attendee: neither is suggested to the other again, and no request passes."""
         attendee = self.attendee()
         data = TargetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         other = _other(attendee, data.validated_data["attendee"], "attendee")
         try:
-            services.block_create(blocker=attendee, blocked=other)
+            self.act(attendee, other)
         except DjangoValidationError as exc:
             raise _drf_error(exc) from exc
         return Response(status=status.HTTP_201_CREATED)
 
 
-class NotRelevantView(AttendeeView):
-    @extend_schema(request=TargetInputSerializer, responses={201: None})
-    def post(self, request, event, external_id):
-        """Never suggest this person to this attendee again (one direction, unlike a block)."""
-        attendee = self.attendee()
-        data = TargetInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        other = _other(attendee, data.validated_data["attendee"], "attendee")
-        try:
-            services.not_relevant_create(attendee=attendee, target=other)
-        except DjangoValidationError as exc:
-            raise _drf_error(exc) from exc
-        return Response(status=status.HTTP_201_CREATED)
+@extend_schema_view(
+    post=extend_schema(
+        request=TargetInputSerializer,
+        responses={201: None},
+        description="Block another attendee: neither is suggested to the other again, and no request passes.",
+    )
+)
+class BlockView(_ActOnOtherView):
+    def act(self, attendee: Attendee, other: Attendee) -> None:
+        services.block_create(blocker=attendee, blocked=other)
+
+
+@extend_schema_view(
+    post=extend_schema(
+        request=TargetInputSerializer,
+        responses={201: None},
+        description="Never suggest this person to this attendee again (one direction, unlike a block).",
+    )
+)
+class NotRelevantView(_ActOnOtherView):
+    def act(self, attendee: Attendee, other: Attendee) -> None:
+        services.not_relevant_create(attendee=attendee, target=other)
 
 
 class ConsentsView(AttendeeView):

@@ -157,6 +157,7 @@ def test_retention_purge_is_scheduled_daily():
 
     from matchmaking_site.celery import app as celery_app
 
+    celery_app.loader.import_default_modules()  # autodiscovery is lazy: register every app's tasks
     task = PeriodicTask.objects.get(task="events.purge_expired_events")
     assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("30", "3", "*")
     assert "events.purge_expired_events" in celery_app.tasks
