@@ -4,24 +4,18 @@ chart move without a reload; an organizer of another organization gets a 404. A 
 saved under test-artifacts/."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
-from urllib.error import URLError
 from urllib.request import Request, urlopen
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from dashboard.services import NOTHING_TO_TEAR_DOWN
 from events.services import api_key_create
 from tests.factories import AttendeeFactory, ContentFactory, EventFactory, InteractionFactory, RoomFactory
+from tests.live import asgi_server, chromium, server_env
 
 from .factories import PASSWORD, organizer
 
@@ -29,67 +23,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("short_lived_connecti
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# The server imports numpy, scikit-learn and numba on start, on a shared 2-core machine.
-SERVER_START_SECONDS = 120
 WAIT_MS = 20_000  # how long Playwright waits for the page to show a pushed change
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(transactional_db):
-    """daphne on a free port against the test database, with the same Redis for the channel
-    layer (the push crosses processes through it)."""
-    db = connection.settings_dict
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-        f"/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "CONN_MAX_AGE": "0",
-        "CELERY_BROKER_URL": "memory://",  # downstream processing runs inline in the server
-        "LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "matchmaking_site.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    try:
-        while True:
-            try:
-                urlopen(f"{base}/healthz", timeout=2)
-                break
-            except (URLError, ConnectionError, OSError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"daphne did not start: {proc.stderr.read().decode()[-2000:]}") from None
-                time.sleep(0.5)
+    """daphne against the test database, with the same Redis for the channel layer (the push
+    crosses processes through it); downstream processing runs inline in the server."""
+    with asgi_server(server_env(REDIS_URL=settings.REDIS_URL, CELERY_BROKER_URL="memory://")) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
@@ -146,49 +88,45 @@ def _login(page, base: str, username: str, next_url: str):
 
 
 def test_dashboard_moves_live_as_interactions_arrive(server, world):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     event, secret, me, stranger = world
     dashboard = f"/admin/events/event/{event.pk}/dashboard/"
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            _login(page, server, me.username, dashboard)
-            expect(page.locator("#mm-live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
-            expect(page.locator("#mm-total")).to_have_text("3")
-            expect(page.locator("#mm-chart svg")).to_have_attribute("data-total", "3")
-            expect(page.locator("#mm-qualifying-of")).to_have_text("3 / 1,000")
-            page.evaluate("window.__sameDocument = 'yes'")  # gone if the page reloads
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        _login(page, server, me.username, dashboard)
+        expect(page.locator("#mm-live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        expect(page.locator("#mm-total")).to_have_text("3")
+        expect(page.locator("#mm-chart svg")).to_have_attribute("data-total", "3")
+        expect(page.locator("#mm-qualifying-of")).to_have_text("3 / 1,000")
+        page.evaluate("window.__sameDocument = 'yes'")  # gone if the page reloads
 
-            result = _post_interactions(server, event.slug, secret, 6)
-            assert [item["status"] for item in result["results"]] == ["accepted"] * 6
+        result = _post_interactions(server, event.slug, secret, 6)
+        assert [item["status"] for item in result["results"]] == ["accepted"] * 6
 
-            expect(page.locator("#mm-total")).to_have_text("9", timeout=WAIT_MS)
-            expect(page.locator("#mm-chart svg")).to_have_attribute("data-total", "9", timeout=WAIT_MS)
-            expect(page.locator("#mm-qualifying-of")).to_have_text("9 / 1,000")
-            expect(page.locator("#mm-active")).to_have_text("2")  # ada and bob, in the last 5 minutes
-            expect(page.locator("#mm-top-content")).to_contain_text("Opening talk")
-            assert page.evaluate("window.__sameDocument") == "yes"
+        expect(page.locator("#mm-total")).to_have_text("9", timeout=WAIT_MS)
+        expect(page.locator("#mm-chart svg")).to_have_attribute("data-total", "9", timeout=WAIT_MS)
+        expect(page.locator("#mm-qualifying-of")).to_have_text("9 / 1,000")
+        expect(page.locator("#mm-active")).to_have_text("2")  # ada and bob, in the last 5 minutes
+        expect(page.locator("#mm-top-content")).to_contain_text("Opening talk")
+        assert page.evaluate("window.__sameDocument") == "yes"
 
-            # A button asks first, then says what happened, in the page.
-            page.once("dialog", lambda dialog: dialog.accept())
-            page.click("[data-action=teardown]")
-            expect(page.locator("#mm-outcome")).to_have_text(NOTHING_TO_TEAR_DOWN, timeout=WAIT_MS)
-            page.once("dialog", lambda dialog: dialog.accept())
-            page.click("[data-action=batch]")
-            expect(page.locator("#mm-outcome")).to_contain_text("2 batch lists written", timeout=WAIT_MS)
-            expect(page.locator("#mm-runs")).to_contain_text("Batch recommendations", timeout=WAIT_MS)
-            page.once("dialog", lambda dialog: dialog.dismiss())
-            page.click("[data-action=retrain]")
-            expect(page.locator("#mm-outcome")).to_have_text("Cancelled.")
-            assert page.evaluate("window.__sameDocument") == "yes"
-            page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
+        # A button asks first, then says what happened, in the page.
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("[data-action=teardown]")
+        expect(page.locator("#mm-outcome")).to_have_text(NOTHING_TO_TEAR_DOWN, timeout=WAIT_MS)
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("[data-action=batch]")
+        expect(page.locator("#mm-outcome")).to_contain_text("2 batch lists written", timeout=WAIT_MS)
+        expect(page.locator("#mm-runs")).to_contain_text("Batch recommendations", timeout=WAIT_MS)
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.click("[data-action=retrain]")
+        expect(page.locator("#mm-outcome")).to_have_text("Cancelled.")
+        assert page.evaluate("window.__sameDocument") == "yes"
+        page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=True)
 
-            other = browser.new_page()
-            _login(other, server, stranger.username, "/admin/")
-            assert other.goto(f"{server}{dashboard}").status == 404
-            assert other.goto(f"{server}{dashboard}snapshot.json").status == 404
-        finally:
-            browser.close()
+        other = browser.new_page()
+        _login(other, server, stranger.username, "/admin/")
+        assert other.goto(f"{server}{dashboard}").status == 404
+        assert other.goto(f"{server}{dashboard}snapshot.json").status == 404

@@ -4,7 +4,6 @@ PostgreSQL servers that a test may stop and start without disturbing the shared 
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,40 +14,16 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.live import ROOT, free_port, server_env, stop
+
 BIN = Path(sys.executable).parent
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def current_database_url() -> str:
-    """The URL of the database this test runs in (pytest-django's test_<name>)."""
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
 def process_env(**overrides: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({"CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
-    env.update(overrides)
-    return env
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    """A server or worker on the test database that sends its tasks to a real broker."""
+    return server_env(CELERY_TASK_ALWAYS_EAGER="false", **overrides)
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -83,32 +58,6 @@ def celery_worker(env: dict, name: str, log: Path):
     )
     try:
         yield proc
-    finally:
-        stop(proc)
-
-
-@contextmanager
-def asgi_server(env: dict, port: int, log: Path):
-    proc = subprocess.Popen(
-        [
-            str(BIN / "uvicorn"),
-            "matchmaking_site.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("a"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_for(lambda: http("GET", f"http://127.0.0.1:{port}/healthz")[0] in (200, 503), timeout=60)
-        yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
 

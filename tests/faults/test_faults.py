@@ -18,20 +18,9 @@ from matchmaking_site.middleware import DATABASE_UNAVAILABLE
 from recommendations.models import ModelVersion, TrainingRun
 from recommendations.serving import recommendations_for
 from recommendations.training import WORKER_LOST, run_training, training_runs_fail_stale
+from tests.live import ROOT, asgi_server, current_database_url, free_port
 
-from .conftest import (
-    BIN,
-    ROOT,
-    asgi_server,
-    celery_worker,
-    current_database_url,
-    free_port,
-    http,
-    kill,
-    process_env,
-    throwaway_redis,
-    wait_for,
-)
+from .conftest import BIN, celery_worker, http, kill, process_env, throwaway_redis, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 START = "2026-06-04T09:00:00Z"
@@ -75,7 +64,7 @@ def test_redis_stopped_during_ingestion_loses_nothing_and_processes_once(tmp_pat
     redis_url = f"redis://127.0.0.1:{port}/0"
     env = process_env(DATABASE_URL=current_database_url(), REDIS_URL=redis_url, THROTTLE_INGEST="1000000/min")
     log = tmp_path / "processes.log"
-    with asgi_server(env, free_port(), log) as base:
+    with asgi_server(env, log=log) as base:
         with throwaway_redis(port) as redis_proc:
             before = post_batch(base, key, event, "before", 50)
             redis_proc.terminate()
@@ -182,7 +171,7 @@ def test_postgres_restart_fails_cleanly_and_recovers_without_app_restart(tmp_pat
         text=True,
     ).stdout.strip()
     headers = {"Authorization": f"Api-Key {key}"}
-    with asgi_server(env, free_port(), tmp_path / "server.log") as base:
+    with asgi_server(env, log=tmp_path / "server.log") as base:
         assert http("GET", f"{base}/api/v1/events/", headers=headers)[0] == 200
         throwaway_postgres.stop()
         status, body = http("GET", f"{base}/api/v1/events/", headers=headers)

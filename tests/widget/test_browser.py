@@ -2,89 +2,29 @@
 test database: two attendees see each other appear, live, when they share a room; a block
 removes each from the other's widget. A screenshot of the widget is saved under test-artifacts/."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from events.api.auth import attendee_login_token
 from tests.factories import AttendeeFactory, EventFactory, RoomFactory
+from tests.live import asgi_server, chromium, server_env
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Generous: the server imports numpy and scikit-learn on start, on a shared 2-core machine.
-SERVER_START_SECONDS = 90
 LIVE_SECONDS = 15_000  # ms, Playwright's unit: how long "within a few seconds" may take here
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(django_db_setup, django_db_blocker):
-    """daphne on a free port, pointed at the test database (same Redis for cache and channels)."""
-    with django_db_blocker.unblock():
-        name = connection.settings_dict["NAME"]
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{connection.settings_dict['USER'] or 'postgres'}@"
-        f"{connection.settings_dict['HOST'] or '127.0.0.1'}:{connection.settings_dict['PORT'] or 5432}/{name}",
-        "CONN_MAX_AGE": "0",
-        "CELERY_BROKER_URL": "memory://",
-        "LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "matchmaking_site.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while True:
-        try:
-            urlopen(f"{base}/healthz", timeout=2)
-            break
-        except (URLError, ConnectionError, OSError):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"daphne did not start: {proc.stderr.read().decode()[-2000:]}") from None
-            time.sleep(0.5)
-    yield base
-    # The test database cannot be dropped while the server holds a connection to it.
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+def server(django_db_setup):
+    """daphne on the test database (same Redis for cache and channels), once for the module."""
+    with asgi_server(server_env(CELERY_BROKER_URL="memory://")) as base:
+        yield base
 
 
 # The embed test's host page is served by Playwright itself; Chromium files such a page in the
@@ -94,20 +34,6 @@ LOCAL_NETWORK_CHECKS_OFF = (
     "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessRespectPreflightResults,"
     "BlockInsecurePrivateNetworkRequests"
 )
-
-
-@contextmanager
-def chromium(extra_args=()):
-    """Started only after the test's rows exist: Playwright's sync API runs an event loop in this
-    thread, and Django refuses ORM calls from a thread with a running loop."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, *extra_args])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def login_url(base, attendee):

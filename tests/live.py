@@ -1,0 +1,113 @@
+"""Real processes for the tests that need them: an ASGI server on the test database (for
+WebSockets across processes, and for the fault tests), and the system Chromium."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Generous: the server imports numpy, scikit-learn and numba on start, on a shared 2-core machine.
+SERVER_START_SECONDS = 120
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def current_database_url() -> str:
+    """The URL of the database this test runs in (pytest-django's test_<name>)."""
+    s = connection.settings_dict
+    return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def server_env(**overrides: str) -> dict:
+    """The environment of a server or worker process on the test database: no persistent
+    connections (the test database is dropped at the end), quiet logs, then `overrides`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update(
+        {"DATABASE_URL": current_database_url(), "CONN_MAX_AGE": "0", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+    )
+    env.update(overrides)
+    return env
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, SIGKILL it if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def asgi_server(env: dict, *, log: Path | None = None):
+    """daphne on a free port with `env`; yields its base URL once /healthz answers (200, or 503
+    while the database is down). Stopped, with its children, on exit."""
+    port = free_port()
+    out = log.open("a") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "matchmaking_site.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT if log else subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    try:
+        while http_status(f"{base}/healthz") not in (200, 503):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text()[-2000:] if log else proc.stderr.read().decode()[-2000:]
+                raise RuntimeError(f"daphne did not start: {tail}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def chromium(extra_args=()):
+    """Start it only after the test's rows exist: Playwright's sync API runs an event loop in this
+    thread, and Django refuses ORM calls from a thread with a running loop."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, *extra_args])
+        try:
+            yield browser
+        finally:
+            browser.close()
