@@ -51,14 +51,18 @@ def server_env(**overrides: str) -> dict:
     return env
 
 
-def http_status(url: str) -> int:
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 20
+) -> tuple[int, bytes]:
+    """(status, body); status 0 when nothing answered."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code
+        return exc.code, exc.read()
     except OSError:
-        return 0
+        return 0, b""
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -89,7 +93,7 @@ def asgi_server(env: dict, *, log: Path | None = None):
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_SECONDS
     try:
-        while http_status(f"{base}/healthz") not in (200, 503):
+        while http("GET", f"{base}/healthz", timeout=2)[0] not in (200, 503):
             if proc.poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text()[-2000:] if log else proc.stderr.read().decode()[-2000:]
                 raise RuntimeError(f"daphne did not start: {tail}")

@@ -18,9 +18,9 @@ from matchmaking_site.middleware import DATABASE_UNAVAILABLE
 from recommendations.models import ModelVersion, TrainingRun
 from recommendations.serving import recommendations_for
 from recommendations.training import WORKER_LOST, run_training, training_runs_fail_stale
-from tests.live import ROOT, asgi_server, current_database_url, free_port
+from tests.live import ROOT, asgi_server, current_database_url, free_port, http
 
-from .conftest import BIN, celery_worker, http, kill, process_env, throwaway_redis, wait_for
+from .conftest import BIN, celery_worker, kill, process_env, throwaway_redis, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 START = "2026-06-04T09:00:00Z"
