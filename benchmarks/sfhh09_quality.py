@@ -189,6 +189,16 @@ def main() -> None:
     for name, cfg in configs:
         r = S.evaluate(proto, fit(xp, cfg).score_row)
         print(f"{name:60s} {fmt(r)}")
+    print(
+        "\n# protocol: engine minus baseline, mean [95 % paired bootstrap interval over attendees]; "
+        "'+' = interval above 0"
+    )
+    goals = ["all R vs rep+pop", "all P vs rep+pop", "new R vs pop", "new P vs pop"]
+    print(f"{'method':45s} " + " ".join(f"{g:>26s}" for g in goals))
+    for name, cfg in configs:
+        diffs = S.versus_baselines(proto, fit(xp, cfg).score_row).values()
+        cells = " ".join(f"{str(d) + (' +' if d.lo > 0 else '  '):>26s}" for d in diffs)
+        print(f"{name.strip()[:45]:45s} {cells}")
     print("\nconfigs:")
     for name, cfg in configs:
         print(f"  {name.strip():45s} {describe(cfg)}")

@@ -30,16 +30,15 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.db.models import Max, Q
-from django.utils import timezone
+from django.db import connection
+from django.db.models import Q
 
 from events.enums import InteractionType
 from events.models import Attendee, Content, Event, Interaction, InterestTag, Room
 
 from .backends import Candidate, Reason, RecommendationBackend, Unavailable
 from .engine import EngineConfig, InteractionArrays, Model, fit
-from .models import ModelVersion, TrainingRun
+from .models import ModelVersion
 from .rules import rules_candidates
 
 logger = logging.getLogger(__name__)
@@ -352,71 +351,16 @@ def _future_partners(att: np.ndarray, ctx: np.ndarray, n_ctx: int) -> dict[int, 
 
 
 def train_event_now(*, event: Event, trigger: str = "cli", config: EngineConfig | None = None) -> ModelVersion:
-    """Train synchronously and record it: a TrainingRun row, and a ModelVersion unless the inputs
-    are unchanged. The new version is published when no version is published yet, or when its
-    offline recall@10 is not worse than the published one's (a version without a metric, on an
-    event too small to split, is published: there is nothing to compare)."""
-    run = TrainingRun.objects.create(
-        event=event,
-        kind=TrainingRun.Kind.TRAIN,
-        status=TrainingRun.Status.RUNNING,
-        trigger=trigger,
-        started_at=timezone.now(),
-        attempts=1,
-    )
-    try:
-        result = fit_local_model(event=event, config=config)
-    except Exception as exc:
-        run.status, run.message, run.finished_at = TrainingRun.Status.FAILED, str(exc)[:2000], timezone.now()
-        run.save(update_fields=["status", "message", "finished_at"])
-        raise
-    existing = ModelVersion.objects.filter(
-        event=event, backend=BACKEND_NAME, input_fingerprint=result.fingerprint
-    ).first()
-    if existing is not None:
-        run.status, run.model_version = TrainingRun.Status.UNCHANGED, existing
-        run.message = f"Same inputs as version {existing.number}."
-        run.progress, run.finished_at = 1.0, timezone.now()
-        run.save()
-        return existing
-    with transaction.atomic():
-        Event.objects.select_for_update().filter(pk=event.pk).first()  # serialises numbering per event
-        number = (ModelVersion.objects.filter(event=event).aggregate(m=Max("number"))["m"] or 0) + 1
-        version = ModelVersion.objects.create(
-            event=event,
-            backend=BACKEND_NAME,
-            number=number,
-            input_fingerprint=result.fingerprint,
-            config=result.config | {"max_interaction_id": result.stats["max_interaction_id"]},
-            metrics=result.metrics,
-            n_attendees=result.stats["attendees"],
-            n_contexts=result.stats["contexts"],
-            n_interactions=result.stats["interactions"],
-            training_seconds=result.seconds,
-            artifact=result.artifact,
-            artifact_bytes=result.artifact_bytes,
-        )
-        published = (
-            ModelVersion.objects.select_for_update().filter(event=event, status=ModelVersion.Status.PUBLISHED).first()
-        )
-        new, old = result.metrics.get(PRIMARY_METRIC), published.metrics.get(PRIMARY_METRIC) if published else None
-        if published is None or new is None or old is None or new >= old:
-            if published is not None:
-                published.status = ModelVersion.Status.SUPERSEDED
-                published.save(update_fields=["status"])
-            version.status, version.published_at = ModelVersion.Status.PUBLISHED, timezone.now()
-        else:
-            version.not_published_reason = f"{PRIMARY_METRIC} {new} is worse than v{published.number}'s {old}."
-        version.save(update_fields=["status", "published_at", "not_published_reason"])
-        run.status, run.model_version, run.progress, run.finished_at = (
-            TrainingRun.Status.SUCCEEDED,
-            version,
-            1.0,
-            timezone.now(),
-        )
-        run.message = f"v{number} {version.get_status_display().lower()} in {result.seconds:.1f}s"
-        run.save()
-    return version
+    """Train synchronously through the one training path (`recommendations.training.run_training`:
+    a TrainingRun row, idempotence by fingerprint, the publish gate) and return the version the
+    run made or found. Raises ValueError with the run's message when no version came out of it
+    (the fit failed, or another run of the event is in progress)."""
+    from .training import run_training  # training imports serving, which loads this module
+
+    run = run_training(event=event, trigger=trigger, config=config)
+    if run.model_version is None:
+        raise ValueError(run.message)
+    return run.model_version
 
 
 # --- Loaded versions (per process) -----------------------------------------------------------------
@@ -653,14 +597,14 @@ class LocalModelBackend(RecommendationBackend):
 
     name = BACKEND_NAME
 
-    def training_fingerprint(self, *, event) -> str:
-        return load_event_data(event=event).fingerprint(default_config(event=event))
+    def training_fingerprint(self, *, event, config: EngineConfig | None = None) -> str:
+        return load_event_data(event=event).fingerprint(config or default_config(event=event))
 
-    def fit(self, *, event):
+    def fit(self, *, event, config: EngineConfig | None = None):
         # Imported here: training imports serving, which loads backends (this module) by path.
         from .training import FitResult
 
-        result = fit_local_model(event=event)
+        result = fit_local_model(event=event, config=config)
         # The baseline of the publish gate, when no version serves yet, is the same time split
         # scored by popularity (the strongest simple baseline on real events; the rules engine
         # needs declared data that imported events often lack): a model that cannot beat it on
@@ -669,6 +613,7 @@ class LocalModelBackend(RecommendationBackend):
         return FitResult(
             metrics=dict(result.metrics),
             baseline_metrics={PRIMARY_METRIC: popularity} if popularity is not None else {},
+            baseline_name="popularity baseline",
             artifact=result.artifact,
             artifact_bytes=result.artifact_bytes,
             n_attendees=result.stats["attendees"],

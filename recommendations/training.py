@@ -55,9 +55,9 @@ NOT_TRAINABLE = "Backend {backend!r} cannot be trained (it has no fit/training_f
 ALREADY_RUNNING = "Another training run of this event is in progress (run {run_id})."
 TOO_FEW_NEW = "{new} new qualifying interactions since v{number}; a scheduled retrain needs {needed}."
 UNCHANGED = "Same inputs as v{number} (fingerprint {fingerprint}); no new version."
-NO_METRIC = "The fit reported no {metric}; kept, not published."
+NO_METRIC = "The fit reported no {metric} (serving v{number} has one); kept, not published."
 BELOW_SERVING = "{metric} {new:.4f} < serving v{number}'s {old:.4f}"
-BELOW_RULES = "{metric} {new:.4f} < the rules engine's {old:.4f}"
+BELOW_BASELINE = "{metric} {new:.4f} < the {baseline}'s {old:.4f}"
 PUBLISHED = "Published v{number}: {metric} {new} (was {reference})"
 KEPT = "Kept v{number}, not published: {reason}"
 BATCH_DONE = "{n:,} batch lists written from sources {sources}."
@@ -104,6 +104,7 @@ class FitResult:
     n_interactions: int = 0
     config: dict = field(default_factory=dict)
     remote_arn: str = ""
+    baseline_name: str = "rules engine"  # what `baseline_metrics` scored, for the gate's message
 
 
 @runtime_checkable
@@ -111,6 +112,11 @@ class TrainableBackend(Protocol):
     def training_fingerprint(self, *, event: Event) -> str: ...
 
     def fit(self, *, event: Event) -> FitResult: ...
+
+
+# A backend may also take an explicit engine configuration (the `train --config` of the CLI):
+# `training_fingerprint(*, event, config)` and `fit(*, event, config)`; `run_training(config=...)`
+# passes it on. A backend without that keyword (Personalize) is only trained with its own.
 
 
 def _finish(run: TrainingRun, status: str, message: str, **fields) -> TrainingRun:
@@ -156,19 +162,21 @@ def _start(*, event: Event, kind: str, trigger: str) -> TrainingRun:
     return run
 
 
-def run_training(*, event: Event, trigger: str = "manual") -> TrainingRun:
-    """Train `event`'s backend once, idempotently, and publish the result if it passes the gate."""
+def run_training(*, event: Event, trigger: str = "manual", config=None) -> TrainingRun:
+    """Train `event`'s backend once, idempotently, and publish the result if it passes the gate.
+    The one path for every trigger: the schedule, the admin, the API and `manage.py train` (which
+    may pass an explicit engine `config`)."""
     run = _start(event=event, kind=TrainingRun.Kind.TRAIN, trigger=trigger)
     if run.status != TrainingRun.Status.RUNNING:
         return run
     try:
-        return _train(run=run, event=event, trigger=trigger)
+        return _train(run=run, event=event, trigger=trigger, config=config)
     except Exception as exc:
         logger.exception("training run %s of event %s failed", run.pk, event.pk)
         return _finish(run, TrainingRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
 
 
-def _train(*, run: TrainingRun, event: Event, trigger: str) -> TrainingRun:
+def _train(*, run: TrainingRun, event: Event, trigger: str, config=None) -> TrainingRun:
     backend = get_backend(event.backend)
     if not isinstance(backend, TrainableBackend):
         return _finish(run, TrainingRun.Status.FAILED, NOT_TRAINABLE.format(backend=str(event.backend)))
@@ -182,7 +190,8 @@ def _train(*, run: TrainingRun, event: Event, trigger: str) -> TrainingRun:
                 run, TrainingRun.Status.SKIPPED, TOO_FEW_NEW.format(new=new, number=last.number, needed=needed)
             )
 
-    fingerprint = backend.training_fingerprint(event=event)
+    explicit = {} if config is None else {"config": config}
+    fingerprint = backend.training_fingerprint(event=event, **explicit)
     _step(run, "fingerprint", fingerprint=fingerprint)
     same = ModelVersion.objects.filter(event=event, input_fingerprint=fingerprint).order_by("-number").first()
     if same is not None:
@@ -194,7 +203,7 @@ def _train(*, run: TrainingRun, event: Event, trigger: str) -> TrainingRun:
         )
 
     started = time.perf_counter()
-    fit = backend.fit(event=event)
+    fit = backend.fit(event=event, **explicit)
     seconds = time.perf_counter() - started
     _step(run, "fit", seconds=round(seconds, 3), metrics=fit.metrics)
 
@@ -213,16 +222,23 @@ def _version_create_and_gate(
     metric = settings.RECOMMENDATION_GATE_METRIC
     serving = ModelVersion.objects.filter(event=event, status=ModelVersion.Status.PUBLISHED).first()
     new = fit.metrics.get(metric)
-    if new is None:
-        reason = NO_METRIC.format(metric=metric)
+    if new is None and serving is not None and serving.metrics.get(metric) is not None:
+        reason = NO_METRIC.format(metric=metric, number=serving.number)
+    elif new is None:
+        # An event too small to hold anything out: nothing to compare, and a model that cannot
+        # be measured still knows more than no model (the CLI contract trains to serve).
+        reason = ""
+        reference = "nothing to compare: no holdout"
     elif serving is not None and serving.metrics.get(metric) is not None:
         old = serving.metrics[metric]
         reason = "" if new >= old else BELOW_SERVING.format(metric=metric, new=new, number=serving.number, old=old)
         reference = f"v{serving.number}: {old}"
     elif fit.baseline_metrics.get(metric) is not None:
         old = fit.baseline_metrics[metric]
-        reason = "" if new >= old else BELOW_RULES.format(metric=metric, new=new, old=old)
-        reference = f"rules: {old}"
+        reason = (
+            "" if new >= old else BELOW_BASELINE.format(metric=metric, new=new, baseline=fit.baseline_name, old=old)
+        )
+        reference = f"{fit.baseline_name}: {old}"
     else:
         reason = ""
         reference = "nothing to compare"

@@ -65,3 +65,23 @@ def test_baselines_reproduce_readme_popularity_and_repeat():
     assert (round(pop_all.recall, 3), round(pop_all.precision, 3), round(pop_all.hit, 3)) == (0.077, 0.056, 0.388)
     assert (round(pop_new.recall, 3), round(pop_new.precision, 3), round(pop_new.hit, 3)) == (0.073, 0.040, 0.299)
     assert (round(rep_all.recall, 3), round(rep_all.precision, 3), round(rep_all.hit, 3)) == (0.253, 0.165, 0.759)
+
+
+def test_paired_difference_interval_covers_the_mean_and_separates_a_clear_gain():
+    rng = np.random.default_rng(1)
+    base = rng.random(300)
+    same = S.paired_difference(base, base)
+    assert (same.mean, same.lo, same.hi) == (0.0, 0.0, 0.0)
+    noisy = S.paired_difference(base + rng.normal(0, 0.2, 300), base)
+    assert noisy.lo < noisy.mean < noisy.hi and noisy.lo < 0 < noisy.hi  # zero-mean noise: no verdict
+    gain = S.paired_difference(base + 0.1 + rng.normal(0, 0.2, 300), base)
+    assert gain.lo > 0  # a real improvement of 0.1 stands out of that noise
+
+
+def test_per_target_rows_average_to_the_reported_metrics():
+    task = S.protocol_task(PATH)
+    all_rows, new_rows = S.per_target(task, S.baseline_popularity(task))
+    assert all_rows.shape == (348, 3) and new_rows.shape == (328, 3)
+    pop_all, pop_new = S.evaluate(task, S.baseline_popularity(task))
+    assert np.allclose(all_rows.mean(axis=0), [pop_all.recall, pop_all.precision, pop_all.hit])
+    assert np.allclose(new_rows.mean(axis=0), [pop_new.recall, pop_new.precision, pop_new.hit])

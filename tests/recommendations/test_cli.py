@@ -166,3 +166,7 @@ def test_evaluate_sfhh09_prints_the_figures_next_to_the_baselines():
     # The baselines computed in the same run match the README's reference figures.
     assert table[2].split()[1:] == ["0.077", "0.056", "0.388", "|", "0.073", "0.040", "0.299"]
     assert table[3].split()[3:] == ["0.253", "0.165", "0.759", "|", "0.073", "0.040", "0.299"]
+    # One line per goal, with the interval and its reading.
+    goals = [x.split()[0:2] for x in lines if x.startswith("  ") and ("vs " in x)]
+    assert goals == [["all", "R@10"], ["all", "P@10"], ["new", "R@10"], ["new", "P@10"]]
+    assert all(x.rstrip().endswith(("better", "worse", "not distinguishable")) for x in lines if " vs " in x)

@@ -36,7 +36,7 @@ def versions(event):
 def test_first_run_publishes_when_at_least_rules_baseline(event):
     run = training.run_training(event=event, trigger="manual")
     assert (run.status, run.kind, run.trigger) == (Status.SUCCEEDED, "train", "manual")
-    assert run.message == "Published v1: recall_at_10 0.2 (was rules: 0.1)"
+    assert run.message == "Published v1: recall_at_10 0.2 (was rules engine: 0.1)"
     assert versions(event) == [(1, VStatus.PUBLISHED)]
     version = run.model_version
     assert version.metrics == {"recall_at_10": 0.2, "baseline_recall_at_10": 0.1}
@@ -83,10 +83,23 @@ def test_equal_or_better_version_is_published_and_supersedes(event):
     assert versions(event) == [(1, VStatus.SUPERSEDED), (2, VStatus.PUBLISHED)]
 
 
-def test_fit_without_gate_metric_is_kept(event):
+def test_fit_without_gate_metric_is_kept_when_a_measured_version_serves(event):
+    training.run_training(event=event)
+    InteractionFactory(event=event, attendee=attendees(event, 1)[0])  # new inputs, new fingerprint
     backends.FIT["metrics"] = {"ndcg@10": 0.3}
     run = training.run_training(event=event)
-    assert run.model_version.not_published_reason == "The fit reported no recall_at_10; kept, not published."
+    assert run.model_version.not_published_reason == (
+        "The fit reported no recall_at_10 (serving v1 has one); kept, not published."
+    )
+    assert versions(event) == [(1, VStatus.PUBLISHED), (2, VStatus.KEPT)]
+
+
+def test_fit_without_gate_metric_is_published_when_nothing_serves(event):
+    # An event too small for a holdout: nothing to compare, and the CLI contract trains to serve.
+    backends.FIT["metrics"] = {}
+    run = training.run_training(event=event)
+    assert run.message == "Published v1: recall_at_10 None (was nothing to compare: no holdout)"
+    assert versions(event) == [(1, VStatus.PUBLISHED)]
 
 
 def test_scheduled_run_needs_enough_new_interactions(event, settings):
