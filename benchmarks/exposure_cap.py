@@ -12,8 +12,9 @@ largest share of lists one attendee is in, and how many distinct attendees are s
 
 The recommenders are the data set's reference baselines, computed here (no Django, no database):
 popularity (the worst case for exposure: everyone gets the same ten), Adamic-Adar on the history
-graph, and repeat contacts padded by popularity. The local model's lists can be scored the same
-way by passing them to `score` (the lead wires that once the model is merged).
+graph, and repeat contacts padded by popularity; and the product's local model (the engine, fitted
+on the day-0 sessions of `recommendations.engine.sfhh09`): with the configuration that
+`benchmarks/sfhh09_quality.py` chooses on day 0 only, and with `EngineConfig()` defaults.
 """
 
 import argparse
@@ -25,7 +26,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from recommendations.engine import EngineConfig, InteractionArrays, fit  # noqa: E402  (pure numpy/numba)
+from recommendations.engine import sfhh09 as S  # noqa: E402
 from recommendations.exposure import apply_exposure_cap  # noqa: E402  (pure: no Django setup needed)
+
+# The configuration benchmarks/sfhh09_quality.py chooses from day-0 internal splits ("A" in
+# docs/local-recommender.md).
+TUNED = EngineConfig(
+    recency_half_life=14400.0,
+    context_cap=8,
+    direct_transform="log",
+    value_transform="sqrt",
+    w_direct=0.843,
+    w_two_hop=1.41,
+    w_repeat=0.832,
+    w_social=0.089,
+)
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sfhh09" / "tij_SFHH.dat"
 TICK = 20
@@ -73,6 +89,7 @@ def ranked_lists(history_pairs, new_only: bool) -> dict[str, dict[int, list[int]
         return out
 
     lists = {"popularity": {}, "adamic-adar": {}, "repeat+popularity": {}}
+    lists |= engine_lists(new_only, cut, people)
     for v in people:
         lists["popularity"][v] = cut(v, by_popularity)
         scores: dict[int, float] = defaultdict(float)
@@ -85,6 +102,33 @@ def ranked_lists(history_pairs, new_only: bool) -> dict[str, dict[int, list[int]
         repeat = sorted(hist[v], key=lambda c: (-hist[v][c], c))
         lists["repeat+popularity"][v] = cut(v, repeat + by_popularity)
     return lists
+
+
+def engine_lists(new_only: bool, cut, people: list[int]) -> dict[str, dict[int, list[int]]]:
+    """Depth-50 lists of the local model, keyed by raw person id like the baselines' lists."""
+    history, _ = S.split_days(S.load_contacts(DEFAULT_DATA))
+    sessions = S.build_sessions(history)
+    ids = history.person_ids
+    index = {int(pid): i for i, pid in enumerate(ids.tolist())}
+    x = InteractionArrays(
+        sessions.attendee,
+        sessions.session,
+        sessions.dwell,
+        ids.size,
+        sessions.n_sessions,
+        sessions.start - S.TICK_S,
+        sessions.end,
+    )
+    out = {}
+    for name, cfg in (("local model tuned", TUNED), ("local model default", EngineConfig())):
+        model = fit(x, cfg)
+        ranked = {}
+        for v in people:
+            scores = model.score_row(index[v])
+            order = sorted(range(ids.size), key=lambda b: (-scores[b], b))[: DEPTH + 400]
+            ranked[v] = cut(v, [int(ids[b]) for b in order])
+        out[name] = ranked
+    return out
 
 
 def score(top: dict[int, list[int]], truth: dict[int, set[int]]) -> tuple[float, float]:
