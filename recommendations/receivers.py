@@ -5,8 +5,8 @@ model signals of the rows they write. That also catches every other path (the ad
 future service): whatever creates a block, the blocked attendee leaves both lists at once.
 
 - Block, Connection (any change), NotRelevant: bump the stamps of the attendees involved.
-- Attendee: a change of `consent_be_recommended` can touch every list of the event -> bump the
-  event; a change of `consent_receive_recommendations` -> bump that attendee.
+- Attendee: a change of `consent_be_recommended` or `consent_training` can touch every list of
+  the event -> bump the event; a change of `consent_receive_recommendations` -> bump that attendee.
 - Event: any save (phase change, backend, cache TTLs, exposure share) -> bump the event, and
   re-sync its periodic tasks after commit; a deleted event takes its periodic tasks with it.
 - ModelVersion becoming published -> bump the event (new lists from the new model).
@@ -74,7 +74,7 @@ def _attendee_consents_before(sender, instance: Attendee, **kwargs):
     # profile edits, rare next to reads of suggestions.
     instance._consents_before = (
         Attendee.objects.filter(pk=instance.pk)
-        .values_list("consent_be_recommended", "consent_receive_recommendations")
+        .values_list("consent_be_recommended", "consent_receive_recommendations", "consent_training")
         .first()
         if instance.pk
         else None
@@ -86,12 +86,14 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
     before = getattr(instance, "_consents_before", None)
     if created or before is None:
         return
-    be_recommended, receive = before
-    if be_recommended != instance.consent_be_recommended:
+    be_recommended, receive, training = before
+    # Both "be recommended" and "use my activity" decide whether they appear in others' lists.
+    everyone = be_recommended != instance.consent_be_recommended or training != instance.consent_training
+    if everyone:
         event_cache_invalidate(event_id=instance.event_id)
     if receive != instance.consent_receive_recommendations:
         attendee_cache_invalidate(attendee_ids=[instance.pk])
-    if be_recommended != instance.consent_be_recommended or receive != instance.consent_receive_recommendations:
+    if everyone or receive != instance.consent_receive_recommendations:
         suggestions_push_on_commit(attendee_ids=[instance.pk])
 
 

@@ -18,8 +18,11 @@ events; candidates who withdrew `consent_be_recommended`; a viewer who withdrew
 directions; connections in both directions *whatever their status* (a pending request is already
 in flight, an accepted one is a contact, and a declined one was an answer that re-suggesting would
 ignore; the one-connection-per-pair constraint means it could not be requested again anyway);
-the viewer's not-relevant marks. `consent_training` is not a serving filter: it decides what the
-model learns from (training inputs), not who may be suggested.
+the viewer's not-relevant marks. `consent_training` ("use my activity") filters the sources built
+from activity (a trained model, Personalize, the batch): a candidate who withdrew it is left out of
+their lists, and a viewer who withdrew it is served by the rules engine (declared data only). The
+next training leaves their interactions out anyway (`recommendations.local.load_event_data`);
+the filter makes the withdrawal take effect at once instead of at that training.
 
 The cache holds the filtered, capped pool (up to `POOL_SIZE`) per attendee under version stamps
 (`recommendations.cache`), so every invalidation is immediate. The "here now" boost is applied
@@ -211,7 +214,11 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
     source = ""
     candidates: list[Candidate] = []
     model_version: ModelVersion | None = None
-    for name in source_chain(event=event, phase=phase):
+    chain = source_chain(event=event, phase=phase)
+    if not attendee.consent_training:
+        # Their own activity may not be used: only declared data (rules) speaks for them.
+        chain = [name for name in chain if name == SOURCE_RULES]
+    for name in chain:
         try:
             if name == SOURCE_BATCH:
                 candidates, model_version = _batch_candidates(attendee=attendee)
@@ -233,12 +240,10 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
     by_id = {c.attendee_id: c for c in candidates if c.attendee_id not in excluded}
     # Other events and withdrawn consent are checked against the database, not trusted from the
     # source: a batch row or a model may predate the change.
-    rows = {
-        row["pk"]: row
-        for row in Attendee.objects.filter(event=event, pk__in=by_id, consent_be_recommended=True).values(
-            "pk", "external_id", "display_name", "headline", "company"
-        )
-    }
+    consenting = Attendee.objects.filter(event=event, pk__in=by_id, consent_be_recommended=True)
+    if source and source != SOURCE_RULES:
+        consenting = consenting.filter(consent_training=True)  # suggested from activity they withdrew
+    rows = {row["pk"]: row for row in consenting.values("pk", "external_id", "display_name", "headline", "company")}
     ranked = sorted((c for c in by_id.values() if c.attendee_id in rows), key=lambda c: (-c.score, c.attendee_id))[
         :POOL_SIZE
     ]

@@ -147,11 +147,31 @@ def test_viewer_without_consent_receive_gets_empty_list_with_reason(event, peopl
     assert (result.items, result.empty_reason) == ([], NO_CONSENT_RECEIVE)
 
 
-def test_viewer_consent_training_is_not_a_serving_filter(event, people):
-    viewer, a, *_ = people
+def test_candidate_without_training_consent_leaves_model_lists_at_once(event, people):
+    viewer, a, b, *_ = people
+    backends.SCORES["local"] = {viewer.pk: [(a.pk, 2.0), (b.pk, 1.0)]}
+    assert ids(recommendations_for(attendee=viewer)) == [a.pk, b.pk]
     attendee_set_consents(attendee=a, consent_training=False)
+    # The cached list goes too: the consent change bumps the event's stamp.
+    assert ids(recommendations_for(attendee=viewer)) == [b.pk]
+
+
+def test_viewer_without_training_consent_is_served_by_rules_only(event, people):
+    viewer, a, b, *_ = people
+    backends.SCORES["local"] = {viewer.pk: [(a.pk, 2.0)]}
+    backends.SCORES["rules"] = {viewer.pk: [(b.pk, 1.0)]}
+    assert recommendations_for(attendee=viewer).source == "local"
     attendee_set_consents(attendee=viewer, consent_training=False)
-    backends.SCORES["local"] = {viewer.pk: [(a.pk, 1.0)]}
+    result = recommendations_for(attendee=viewer)
+    assert (result.source, ids(result)) == ("rules", [b.pk])
+
+
+def test_training_consent_does_not_filter_declared_data(event, people):
+    viewer, a, *_ = people
+    event.phase = Phase.COLD
+    event.save()
+    backends.SCORES["rules"] = {viewer.pk: [(a.pk, 1.0)]}
+    attendee_set_consents(attendee=a, consent_training=False)
     assert ids(recommendations_for(attendee=viewer)) == [a.pk]
 
 

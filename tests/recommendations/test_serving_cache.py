@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from events.enums import Phase
+from events.models import Attendee
 from events.services import (
     attendee_set_consents,
     block_create,
@@ -106,8 +107,18 @@ def test_viewer_withdrawing_receive_consent_gets_empty_list_at_once(people):
 def test_unrelated_consent_change_keeps_cache(people):
     viewer, a, *_ = people
     recommendations_for(attendee=viewer)
-    attendee_set_consents(attendee=a, consent_training=False)
+    # `a` no longer wants suggestions: that is `a`'s own list, not who appears in the viewer's.
+    attendee_set_consents(attendee=a, consent_receive_recommendations=False)
     assert recommendations_for(attendee=viewer).cached is True
+
+
+def test_candidate_withdrawing_training_consent_drops_cached_model_lists(people):
+    viewer, *_ = people
+    first = recommendations_for(attendee=viewer)
+    shown = first.items[0].attendee_id
+    attendee_set_consents(attendee=Attendee.objects.get(pk=shown), consent_training=False)
+    again = recommendations_for(attendee=viewer)
+    assert again.cached is False and shown not in [item.attendee_id for item in again.items]
 
 
 def test_new_published_model_version_invalidates_event(event, people):
