@@ -427,3 +427,222 @@ def stage2(
 # function's cache key); compiled on the first update (~ seconds, warm it at start-up).
 stage1_serial = njit(stage1.py_func)
 stage2_serial = njit(stage2.py_func)
+
+
+# --------------------------------------------------------------------------- real-time: members
+# When an attendee's presence in a context changes, every other member ``b`` of that context sees
+# only its pairs with members of that context change: the pair with the attendee who moved, and
+# (the context grew, so its idf fell) a small decrease of its pairs with the other members. Rather
+# than recompute ``b``'s whole row, the kernel below re-scores just those pairs exactly and keeps
+# the row's top-k *provably* exact with a guard: the best partner outside the stored top-k, as of
+# the row's last full computation. Partners outside the list can only have fallen since (idf only
+# falls as contexts grow; every rise goes through the changed attendees, who are re-scored here),
+# so if the new k-th candidate still ranks above the guard, nobody outside can enter. Otherwise
+# the row is flagged and recomputed in full by the caller (which refreshes its guard).
+
+GUARD_NONE = -1  # no partner outside the list: the list holds every partner
+GUARD_UNKNOWN = -2  # not known (a model loaded from an older artifact): always recompute
+
+
+@njit(cache=True, inline="always")
+def _ranks_below(s1, i1, s2, i2):
+    """(s1, i1) ranks strictly below (s2, i2): lower score, or the same score and a higher index."""
+    return s1 < s2 or (s1 == s2 and i1 > i2)
+
+
+@njit(cache=True)
+def _contains(c_ptr, c_len, c_idx, c, x):
+    p = c_ptr[c]
+    lo = 0
+    hi = c_len[c]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if c_idx[p + mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < c_len[c] and c_idx[p + lo] == x
+
+
+@njit(cache=True)
+def _pair(b, x, a_ptr, a_len, a_idx, a_v, a_s, a_e, idf, bonus):
+    """``direct(b, x)`` and the number of shared counted contexts, by merging the two attendees'
+    sorted context lists. Summed in ``b``'s context order with stage 1's expression, so the float
+    is bit-identical to what row ``b`` of :func:`stage1` computes."""
+    pb = a_ptr[b]
+    eb = pb + a_len[b]
+    px = a_ptr[x]
+    ex = px + a_len[x]
+    acc = 0.0
+    cnt = 0
+    while pb < eb and px < ex:
+        cb = a_idx[pb]
+        cx = a_idx[px]
+        if cb < cx:
+            pb += 1
+        elif cx < cb:
+            px += 1
+        else:
+            w = idf[cb]
+            if w != 0.0:
+                va = a_v[pb] * w
+                f = 1.0
+                if bonus != 0.0:
+                    f = 1.0 + bonus * _overlap(a_s[pb], a_e[pb], a_s[px], a_e[px])
+                acc += va * a_v[px] * f
+                cnt += 1
+            pb += 1
+            px += 1
+    return acc, cnt
+
+
+@njit(cache=True)
+def member_rows(
+    rows,
+    ctx,
+    chg_ptr,
+    chg_idx,
+    chg_new,
+    a_ptr,
+    a_len,
+    a_idx,
+    a_v,
+    a_s,
+    a_e,
+    c_ptr,
+    c_len,
+    c_idx,
+    idf,
+    bonus,
+    min_co,
+    n1_i,
+    n1_s,
+    n1_c,
+    g_s,
+    g_i,
+    deg,
+    fallback,
+):
+    """Update the stage-1 rows of ``rows`` (members of the touched contexts ``ctx`` whose own
+    presence did not change) in place; ``fallback[j] = 1`` where the guard cannot prove the new
+    list exact (the caller recomputes those rows in full). ``chg_idx[chg_ptr[t]:chg_ptr[t + 1]]``
+    are the attendees whose presence in ``ctx[t]`` changed, ``chg_new`` 1 where it is new."""
+    k1 = n1_i.shape[1]
+    thr = min_co if min_co > 1 else 1
+    n_ctx = ctx.shape[0]
+    n_chg = chg_idx.shape[0]
+    cs = np.empty(k1 + n_chg, dtype=np.float64)
+    ci = np.empty(k1 + n_chg, dtype=np.int64)
+    cc = np.empty(k1 + n_chg, dtype=np.int64)
+    seen = np.empty(n_chg, dtype=np.int64)
+    mine = np.empty(n_ctx, dtype=np.int64)
+    for j in range(rows.shape[0]):
+        b = rows[j]
+        nb = 0
+        for t in range(n_ctx):
+            if _contains(c_ptr, c_len, c_idx, ctx[t], b):
+                mine[nb] = t
+                nb += 1
+        m = 0
+        # 1. the stored partners: re-score those who share a touched context with b
+        for q in range(k1):
+            x = n1_i[b, q]
+            if x < 0:
+                break
+            hit = False
+            for u in range(nb):
+                if _contains(c_ptr, c_len, c_idx, ctx[mine[u]], x):
+                    hit = True
+                    break
+            if hit:
+                s, c = _pair(b, x, a_ptr, a_len, a_idx, a_v, a_s, a_e, idf, bonus)
+            else:
+                s = n1_s[b, q]
+                c = n1_c[b, q]
+            if c >= thr:
+                cs[m] = s
+                ci[m] = x
+                cc[m] = c
+                m += 1
+        # 2. the attendees who moved into (or stayed longer in) b's touched contexts
+        d_deg = 0
+        ns = 0
+        for u in range(nb):
+            t = mine[u]
+            for p in range(chg_ptr[t], chg_ptr[t + 1]):
+                x = chg_idx[p]
+                if x == b:
+                    continue
+                dup = False
+                for r in range(ns):
+                    if seen[r] == x:
+                        dup = True
+                        break
+                if dup:
+                    continue
+                seen[ns] = x
+                ns += 1
+                s, c = _pair(b, x, a_ptr, a_len, a_idx, a_v, a_s, a_e, idf, bonus)
+                # contexts of b that x newly joined in this batch did not count before it
+                before = c
+                for w in range(nb):
+                    t2 = mine[w]
+                    for p2 in range(chg_ptr[t2], chg_ptr[t2 + 1]):
+                        if chg_idx[p2] == x and chg_new[p2] == 1:
+                            before -= 1
+                d_deg += (1 if c >= thr else 0) - (1 if before >= thr else 0)
+                listed = -1
+                for r in range(m):
+                    if ci[r] == x:
+                        listed = r
+                        break
+                if listed >= 0:
+                    if c >= thr:
+                        cs[listed] = s
+                        cc[listed] = c
+                    else:  # cannot happen while counts only grow; kept for safety
+                        cs[listed] = cs[m - 1]
+                        ci[listed] = ci[m - 1]
+                        cc[listed] = cc[m - 1]
+                        m -= 1
+                elif c >= thr:
+                    cs[m] = s
+                    ci[m] = x
+                    cc[m] = c
+                    m += 1
+        # 3. sort the candidates (best first, ties by lower index): at most k1 + a few
+        for r in range(1, m):
+            s0 = cs[r]
+            i0 = ci[r]
+            c0 = cc[r]
+            p = r - 1
+            while p >= 0 and _ranks_below(cs[p], ci[p], s0, i0):
+                cs[p + 1] = cs[p]
+                ci[p + 1] = ci[p]
+                cc[p + 1] = cc[p]
+                p -= 1
+            cs[p + 1] = s0
+            ci[p + 1] = i0
+            cc[p + 1] = c0
+        # 4. exact only if nobody outside can rank in: no outsider, or the k-th still above the guard
+        gi = g_i[b]
+        if gi == GUARD_UNKNOWN:
+            fallback[j] = 1
+            continue
+        if gi != GUARD_NONE and (m < k1 or not _ranks_below(g_s[b], gi, cs[k1 - 1], ci[k1 - 1])):
+            fallback[j] = 1
+            continue
+        for q in range(k1):
+            if q < m:
+                n1_i[b, q] = ci[q]
+                n1_s[b, q] = cs[q]
+                n1_c[b, q] = cc[q]
+            else:
+                n1_i[b, q] = -1
+                n1_s[b, q] = 0.0
+                n1_c[b, q] = 0
+        # the guard stays an upper bound: the old one, or the best candidate that fell out
+        if m > k1 and (gi == GUARD_NONE or _ranks_below(g_s[b], gi, cs[k1], ci[k1])):
+            g_s[b] = cs[k1]
+            g_i[b] = ci[k1]
+        deg[b] += d_deg

@@ -20,7 +20,12 @@ rows; they drift slowly and a nightly/hourly refit resets them):
   current, so recomputed rows equal a full refit with the same ``t_ref`` and cap.
 
 idf is *not* frozen: an update changes the size of the touched contexts, and all their
-members (at most ``cap + 1`` of them) are recomputed, which keeps idf exact.
+members (at most ``cap + 1`` of them) get new stage-1 rows, which keeps idf exact.  Only the
+attendees who moved are recomputed in full; every other member changes only in its pairs with
+members of that context, so ``_kernels.member_rows`` re-scores just those pairs from its stored
+list and proves the new list exact with a guard (the best partner left outside the list), or
+flags the row for a full recompute.  Stage 1 and the degrees of *every* row stay equal to a
+full refit (tested after each of hundreds of single updates).
 """
 
 from __future__ import annotations
@@ -186,11 +191,15 @@ class Model:
         self.n1_i = np.full((n_att, k1), -1, dtype=np.int64)
         self.n1_s = np.zeros((n_att, k1), dtype=np.float64)
         self.n1_c = np.zeros((n_att, k1), dtype=np.int32)
+        # the best partner outside each stored list (see ``_kernels.member_rows``)
+        self.guard_s = np.zeros(n_att, dtype=np.float64)
+        self.guard_i = np.full(n_att, K.GUARD_UNKNOWN, dtype=np.int64)
         self.deg = np.zeros(n_att, dtype=np.int64)
         self.tab_i = np.full((n_att, cfg.top_k), -1, dtype=np.int64)
         self.tab_s = np.full((n_att, cfg.top_k), -np.inf, dtype=np.float64)
         self.social = np.zeros(n_att, dtype=np.float64)
         self.pop = _EMPTY_I
+        self.last_update: dict[str, int] = {}  # rows of the last update: full / incremental / fallback
 
     # ------------------------------------------------------------------ computation
     @property
@@ -219,9 +228,11 @@ class Model:
     def _stage1(self, rows: np.ndarray, serial: bool = False) -> None:
         cfg = self.config
         m = rows.shape[0]
-        oi = np.empty((m, cfg.candidate_pool), dtype=np.int64)
-        os_ = np.empty((m, cfg.candidate_pool), dtype=np.float64)
-        oc = np.empty((m, cfg.candidate_pool), dtype=np.int32)
+        k1 = cfg.candidate_pool
+        # one more than the pool: the (k1 + 1)-th partner is the row's guard
+        oi = np.empty((m, k1 + 1), dtype=np.int64)
+        os_ = np.empty((m, k1 + 1), dtype=np.float64)
+        oc = np.empty((m, k1 + 1), dtype=np.int32)
         od = np.empty(m, dtype=np.int64)
         A, C = self.A, self.C
         sc = self._scratch()
@@ -244,7 +255,7 @@ class Model:
             self.idf,
             float(cfg.same_time_bonus),
             int(cfg.min_co_count),
-            cfg.candidate_pool,
+            k1 + 1,
             sc[0],
             sc[1],
             sc[2],
@@ -253,9 +264,11 @@ class Model:
             oc,
             od,
         )
-        self.n1_i[rows] = oi
-        self.n1_s[rows] = os_
-        self.n1_c[rows] = oc
+        self.n1_i[rows] = oi[:, :k1]
+        self.n1_s[rows] = os_[:, :k1]
+        self.n1_c[rows] = oc[:, :k1]
+        self.guard_i[rows] = np.where(oi[:, k1] >= 0, oi[:, k1], K.GUARD_NONE)
+        self.guard_s[rows] = np.where(oi[:, k1] >= 0, os_[:, k1], 0.0)
         self.deg[rows] = od
         self.social[rows] = np.log1p(od.astype(np.float64))
 
@@ -298,6 +311,49 @@ class Model:
         if full or self._pop_may_change(rows, old):
             self.pop = _pop_order(self.deg, self._pop_len)
         self._stage2(rows, serial=not full)
+
+    def _members(self, rows: np.ndarray, ctx: list[int], changes: dict[int, dict[int, bool]]) -> np.ndarray:
+        """Incremental stage 1 for members of the touched contexts ``ctx`` (``_kernels.member_rows``);
+        returns the rows it could not prove exact, which the caller recomputes in full."""
+        cfg = self.config
+        ptr = np.zeros(len(ctx) + 1, dtype=np.int64)
+        idx: list[int] = []
+        new: list[int] = []
+        for t, c in enumerate(ctx):
+            for a, is_new in sorted(changes[c].items()):
+                idx.append(a)
+                new.append(1 if is_new else 0)
+            ptr[t + 1] = len(idx)
+        fallback = np.zeros(rows.shape[0], dtype=np.int8)
+        A, C = self.A, self.C
+        K.member_rows(
+            rows,
+            np.asarray(ctx, dtype=np.int64),
+            ptr,
+            np.asarray(idx, dtype=np.int64),
+            np.asarray(new, dtype=np.int8),
+            A.ptr,
+            A.length,
+            A.idx,
+            A.v,
+            A.s,
+            A.e,
+            C.ptr,
+            C.length,
+            C.idx,
+            self.idf,
+            float(cfg.same_time_bonus),
+            int(cfg.min_co_count),
+            self.n1_i,
+            self.n1_s,
+            self.n1_c,
+            self.guard_s,
+            self.guard_i,
+            self.deg,
+            fallback,
+        )
+        self.social[rows] = np.log1p(self.deg[rows].astype(np.float64))
+        return rows[fallback == 1]
 
     def _pop_may_change(self, rows: np.ndarray, old: np.ndarray | None) -> bool:
         """The fill list (top-P by degree desc, index asc) can only change if a changed row was
@@ -482,7 +538,8 @@ class Model:
         """Add interactions without a refit; returns the recomputed attendee rows.
 
         Recomputed: the attendees in ``new`` and every member of each touched context whose
-        size is (or just was) within the cap.  Their rows equal a full refit with the same
+        size is (or just was) within the cap; members incrementally where the guard allows
+        (``last_update`` counts the rows by path).  Their rows equal a full refit with the same
         ``t_ref`` and cap (see module docstring for what stays frozen elsewhere).
         """
         cfg = self.config
@@ -494,14 +551,15 @@ class Model:
             self.idf = np.concatenate([self.idf, np.zeros(new.n_contexts - self.n_contexts)])
             self.n_contexts = new.n_contexts
         st, en = new.starts(), new.ends()
-        touched_ctx: dict[int, int] = {}
-        rows: set[int] = set()
+        touched_ctx: dict[int, float] = {}  # context -> its idf before this batch
+        changes: dict[int, dict[int, bool]] = {}  # context -> {attendee whose presence changed: new there}
+        full: set[int] = set()
         for a, c, w, s, e in zip(
             new.attendee.tolist(), new.context.tolist(), new.weight.tolist(), st.tolist(), en.tolist(), strict=True
         ):
             if c not in touched_ctx:
-                touched_ctx[c] = int(self.C.length[c])
-            rows.add(a)
+                touched_ctx[c] = float(self.idf[c])
+            full.add(a)
             pa = self.A.find(a, c)
             if pa >= 0:
                 pc = self.C.find(c, a)
@@ -511,18 +569,37 @@ class Model:
                 v2 = float(_values(np.array([w2]), np.array([e2]), cfg, self.t_ref)[0])
                 for blk, p in ((self.A, pa), (self.C, pc)):
                     blk.w[p], blk.s[p], blk.e[p], blk.v[p] = w2, s2, e2, v2
+                changes.setdefault(c, {}).setdefault(a, False)
             else:
                 v = float(_values(np.array([w]), np.array([e]), cfg, self.t_ref)[0])
                 self.A.insert(a, c, w, s, e, v)
                 self.C.insert(c, a, w, s, e, v)
-        for c, old_size in touched_ctx.items():
-            size = int(self.C.length[c])
-            self.idf[c] = _idf(np.array([float(size)]), self.cap, cfg.popularity_discount)[0]
-            if size <= self.cap or old_size <= self.cap:
-                rows.update(self.C.members(c).tolist())
-        r = np.array(sorted(rows), dtype=np.int64)
-        self._compute(r, full=False)
-        return r
+                changes.setdefault(c, {})[a] = True
+        regular: list[int] = []
+        members: set[int] = set()
+        for c, old_idf in touched_ctx.items():
+            self.idf[c] = _idf(np.array([float(self.C.length[c])]), self.cap, cfg.popularity_discount)[0]
+            if old_idf == 0.0 and self.idf[c] == 0.0:
+                continue  # above the cap (or still alone in it): no pair counts this context
+            if old_idf > 0.0 and self.idf[c] > 0.0 and cfg.popularity_discount >= 0.0:
+                regular.append(c)  # the other members' rows change only in their pairs with it
+                members.update(self.C.members(c).tolist())
+            else:  # it just crossed the cap, or just got its second member: every pair in it changed
+                full.update(self.C.members(c).tolist())
+        f = np.array(sorted(full), dtype=np.int64)
+        inc = np.array(sorted(members - full), dtype=np.int64)
+        rows = np.union1d(f, inc)
+        old_deg = self.deg[rows].copy()
+        if f.size:
+            self._stage1(f, serial=True)
+        again = self._members(inc, regular, changes) if inc.size else _EMPTY_I
+        if again.size:
+            self._stage1(again, serial=True)
+        self.last_update = {"full": int(f.size), "incremental": int(inc.size - again.size), "fallback": int(again.size)}
+        if self._pop_may_change(rows, old_deg):
+            self.pop = _pop_order(self.deg, self._pop_len)
+        self._stage2(rows, serial=True)
+        return rows
 
     def _grow_attendees(self, n: int) -> None:
         cfg = self.config
@@ -531,6 +608,8 @@ class Model:
         self.n1_i = np.vstack([self.n1_i, np.full((extra, cfg.candidate_pool), -1, dtype=np.int64)])
         self.n1_s = np.vstack([self.n1_s, np.zeros((extra, cfg.candidate_pool))])
         self.n1_c = np.vstack([self.n1_c, np.zeros((extra, cfg.candidate_pool), dtype=np.int32)])
+        self.guard_s = np.concatenate([self.guard_s, np.zeros(extra)])
+        self.guard_i = np.concatenate([self.guard_i, np.full(extra, K.GUARD_NONE, dtype=np.int64)])
         self.deg = np.concatenate([self.deg, np.zeros(extra, dtype=np.int64)])
         self.social = np.concatenate([self.social, np.zeros(extra)])
         self.tab_i = np.vstack([self.tab_i, np.full((extra, cfg.top_k), -1, dtype=np.int64)])
@@ -557,7 +636,7 @@ class Model:
                         "n_contexts": self.n_contexts,
                         "t_ref": self.t_ref,
                         "cap": self.cap,
-                        "format": 1,
+                        "format": 2,
                     }
                 )
             ),
@@ -569,6 +648,8 @@ class Model:
             n1_i=self.n1_i,
             n1_s=self.n1_s,
             n1_c=self.n1_c,
+            guard_s=self.guard_s,
+            guard_i=self.guard_i,
             deg=self.deg,
             tab_i=self.tab_i,
             tab_s=self.tab_s,
@@ -584,6 +665,8 @@ class Model:
         att = np.repeat(np.arange(n_att, dtype=np.int64), np.diff(indptr))
         m = _build(cfg, att, z["idx"], z["w"], z["s"], z["e"], n_att, n_ctx, float(meta["t_ref"]), int(meta["cap"]))
         m.n1_i[:], m.n1_s[:], m.n1_c[:], m.deg[:] = z["n1_i"], z["n1_s"], z["n1_c"], z["deg"]
+        if "guard_i" in z.files:  # format 2; older artifacts leave them unknown (rows recompute in full)
+            m.guard_s[:], m.guard_i[:] = z["guard_s"], z["guard_i"]
         m.social = np.log1p(m.deg.astype(np.float64))
         m.pop = _pop_order(m.deg, m._pop_len)
         m.tab_i[:], m.tab_s[:] = z["tab_i"], z["tab_s"]
