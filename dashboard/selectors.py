@@ -249,8 +249,9 @@ def _readiness(*, event: Event, qualifying: int, published: ModelVersion | None,
 
 
 # Counts and settings stored beside the metrics, not metrics themselves.
-NOT_METRICS = {"k", "evaluated", "split"}
-# Prefixes under which a fit stores the same metric for a reference (rules engine, popularity).
+NOT_METRICS = {"k", "evaluated", "split", "baseline"}
+# Prefixes under which a fit stores the same metric for a reference: the publish gate's baseline
+# (named by the "baseline" entry, the rules engine when absent) and popularity.
 REFERENCE_PREFIXES = {"baseline_": "rules", "popularity_": "popularity"}
 
 
@@ -264,7 +265,10 @@ def headline_metrics(metrics: dict) -> list[dict]:
             continue
         reference = next(
             (
-                {"label": label, "value": round(metrics[p + name], 4)}
+                {
+                    "label": metrics.get("baseline", label) if p == "baseline_" else label,
+                    "value": round(metrics[p + name], 4),
+                }
                 for p, label in REFERENCE_PREFIXES.items()
                 if isinstance(metrics.get(p + name), int | float)
             ),

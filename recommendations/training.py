@@ -254,7 +254,11 @@ def _version_create_and_gate(
         not_published_reason=reason,
         input_fingerprint=fingerprint,
         config=fit.config,
-        metrics={**fit.metrics, **{f"baseline_{k}": v for k, v in fit.baseline_metrics.items()}},
+        metrics={
+            **fit.metrics,
+            **{f"baseline_{k}": v for k, v in fit.baseline_metrics.items()},
+            **({"baseline": fit.baseline_name} if fit.baseline_metrics else {}),
+        },
         n_attendees=fit.n_attendees,
         n_contexts=fit.n_contexts,
         n_interactions=fit.n_interactions,

@@ -130,3 +130,33 @@ def test_dashboard_moves_live_as_interactions_arrive(server, world):
         _login(other, server, stranger.username, "/admin/")
         assert other.goto(f"{server}{dashboard}").status == 404
         assert other.goto(f"{server}{dashboard}snapshot.json").status == 404
+
+
+def test_the_seeded_demo_dashboard_shows_a_running_event(server, settings, tmp_path):
+    """What `make demo` shows an organizer: the seeded event after `dashboard_demo`, live, with its
+    model serving, people in rooms, a funnel and the model's row. Screenshot: dashboard-demo.png."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from playwright.sync_api import expect
+
+    from events.models import Event
+
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"  # this process trains; the server only reads the rows
+    call_command("seed_demo", slug="demo", verbosity=0, stdout=StringIO())
+    call_command("dashboard_demo", event="demo", stdout=StringIO())
+    event = Event.objects.get(slug="demo")
+    me = organizer(event.organization, username="demo-orga")
+    dashboard = f"/admin/events/event/{event.pk}/dashboard/"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        _login(page, server, me.username, dashboard)
+        expect(page.locator("#mm-live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        expect(page.locator(".mm-phase")).to_have_text("Live (trained model)")
+        expect(page.locator("#mm-serving")).to_have_text("Local model v1")
+        expect(page.locator("#mm-occupancy li").first).to_be_visible()
+        expect(page.locator("#mm-funnel")).to_contain_text("Local model")
+        expect(page.locator("#mm-models")).to_contain_text("Published (serving)")
+        expect(page.locator("#mm-models")).to_contain_text("vs popularity baseline")  # the gate's reference
+        page.screenshot(path=str(ARTIFACTS / "dashboard-demo.png"), full_page=True)

@@ -39,7 +39,7 @@ def test_first_run_publishes_when_at_least_rules_baseline(event):
     assert run.message == "Published v1: recall_at_10 0.2 (was rules engine: 0.1)"
     assert versions(event) == [(1, VStatus.PUBLISHED)]
     version = run.model_version
-    assert version.metrics == {"recall_at_10": 0.2, "baseline_recall_at_10": 0.1}
+    assert version.metrics == {"recall_at_10": 0.2, "baseline_recall_at_10": 0.1, "baseline": "rules engine"}
     assert (version.n_interactions, version.input_fingerprint) == (
         3,
         backends.LocalDouble().training_fingerprint(event=event),
