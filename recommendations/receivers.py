@@ -16,8 +16,16 @@ future service): whatever creates a block, the blocked attendee leaves both list
 Live push (`recommendations.push`), always after commit:
 - Block, Connection, NotRelevant, a consent change: push to the attendees involved (a block
   removes each from the other's open widget at once).
-- `events.outbox.interactions_committed`: apply the batch to the live model, push to the attendees
-  whose neighbour lists it recomputed, and send the organizers their engagement counts.
+- `events.signals.interactions_processing` (sent in the Celery worker that claims a committed
+  batch, inside its claiming transaction): once that claim commits, apply the batch to the live
+  model, push to the attendees whose neighbour lists it recomputed, and send the organizers their
+  engagement counts. This runs in the workers, not in the web processes that wrote the rows: the
+  model update is CPU-bound Python, and in a web process it held the GIL that every request of
+  that process needs (a load run at 200 interactions/s lost most of the serving capacity to it).
+  The recomputed lists go to the shared cache (`local.realtime_key`), where every web process
+  reads them; pushes reach the browsers through the channel layer (Redis) from any process. In the
+  embedded default the "worker" is the web process itself (Celery runs eagerly), and `run_soon`
+  keeps the work off the request thread there as before.
 - `events.presence.presence_changed`: push to the attendee who moved, to everyone in that room
   and to everyone whose open widget shows the mover ("here now" changed for them).
 """
@@ -30,9 +38,9 @@ from django.dispatch import receiver
 
 from events.enums import Backend, ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
-from events.outbox import interactions_committed
 from events.presence import presence_changed
 from events.privacy import attendee_erasing
+from events.signals import interactions_processing
 
 from .cache import attendee_cache_invalidate, event_cache_invalidate, present_attendee_ids
 from .funnel import Stage, funnel_record
@@ -129,15 +137,17 @@ def _attendee_erasing(sender, attendee: Attendee, **kwargs):
         personalize_erase_attendee(attendee=attendee)
 
 
-@receiver(interactions_committed)
-def _interactions_committed(sender, event_id: int, interaction_ids: list[int], **kwargs):
-    # Already after commit (the outbox sends this from `on_commit`).
-    run_soon(interactions_push, event_id=event_id, interaction_ids=interaction_ids)
+@receiver(interactions_processing)
+def _interactions_processing(sender, event_id: int, interaction_ids: list[int], **kwargs):
+    # Inside the worker's claiming transaction: wait for it to commit. A claim that rolls back is
+    # retried by the sweeper, and must not have updated the model or pushed in the meantime.
+    transaction.on_commit(lambda: run_soon(interactions_push, event_id=event_id, interaction_ids=interaction_ids))
 
 
 def interactions_push(*, event_id: int, interaction_ids: list[int]) -> None:
     """Engagement counts to the organizers; the batch into the live model; diffs to the attendees
-    whose neighbour lists it recomputed. Each step guarded: the counts must not depend on the model
+    whose neighbour lists it recomputed. Runs where the batch is processed (a Celery worker; see
+    the module docstring). Each step guarded: the counts must not depend on the model
     update, nor the other way round."""
     try:
         engagement_push(event_id=event_id, interaction_ids=interaction_ids)
