@@ -261,8 +261,8 @@ def _in_thread(fn, kwargs: dict) -> None:
 
 def _in_celery_worker() -> bool:
     """True while a Celery worker (not an eager, inline call) executes a task in this thread."""
-    task = current_task
-    return task is not None and not task.request.is_eager
+    # `current_task` is a proxy, never None itself: it is falsy when no task runs in this thread.
+    return bool(current_task) and not current_task.request.is_eager
 
 
 def run_soon(fn, **kwargs) -> None:
