@@ -6,9 +6,11 @@ future service): whatever creates a block, the blocked attendee leaves both list
 
 - Block, Connection (any change), NotRelevant: bump the stamps of the attendees involved.
 - Attendee: a change of `consent_be_recommended` can touch every list of the event -> bump the
-  event; a change of `consent_receive_recommendations` -> bump that attendee.
+  event; a change of `consent_receive_recommendations` or of the external id, or a deletion ->
+  bump that attendee (the API caches who a caller's URL names under these stamps too).
 - Event: any save (phase change, backend, cache TTLs, exposure share) -> bump the event, and
-  re-sync its periodic tasks after commit; a deleted event takes its periodic tasks with it.
+  re-sync its periodic tasks after commit; a deleted event is bumped and takes its periodic tasks
+  with it.
 - ModelVersion becoming published -> bump the event (new lists from the new model).
 - Connection created / accepted -> funnel stages "requested" / "accepted".
 - Attendee erased -> bump the event; on Personalize, hide them remotely and queue a retrain.
@@ -78,11 +80,11 @@ def _connection_changed(sender, instance: Connection, created: bool = False, **k
 
 @receiver(pre_save, sender=Attendee)
 def _attendee_consents_before(sender, instance: Attendee, **kwargs):
-    # One indexed read per attendee save, to learn which consent changed; attendee saves are
-    # profile edits, rare next to reads of suggestions.
+    # One indexed read per attendee save, to learn which consent (or the external id) changed;
+    # attendee saves are profile edits, rare next to reads of suggestions.
     instance._consents_before = (
         Attendee.objects.filter(pk=instance.pk)
-        .values_list("consent_be_recommended", "consent_receive_recommendations")
+        .values_list("consent_be_recommended", "consent_receive_recommendations", "external_id")
         .first()
         if instance.pk
         else None
@@ -94,10 +96,11 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
     before = getattr(instance, "_consents_before", None)
     if created or before is None:
         return
-    be_recommended, receive = before
+    be_recommended, receive, external_id = before
     if be_recommended != instance.consent_be_recommended:
         event_cache_invalidate(event_id=instance.event_id)
-    if receive != instance.consent_receive_recommendations:
+    if receive != instance.consent_receive_recommendations or external_id != instance.external_id:
+        # A new external id: the API's cached caller -> attendee entry of the old one must go too.
         attendee_cache_invalidate(attendee_ids=[instance.pk])
     if be_recommended != instance.consent_be_recommended or receive != instance.consent_receive_recommendations:
         suggestions_push_on_commit(attendee_ids=[instance.pk])
@@ -125,7 +128,14 @@ def _model_version_changed(sender, instance: ModelVersion, **kwargs):
 def _event_deleted(sender, instance: Event, **kwargs):
     from .schedules import event_schedules_delete
 
+    event_cache_invalidate(event_id=instance.pk)
     event_schedules_delete(event=instance)
+
+
+@receiver(post_delete, sender=Attendee)
+def _attendee_deleted(sender, instance: Attendee, **kwargs):
+    # Nothing cached for them (their list, the API's caller -> attendee entry) may serve again.
+    attendee_cache_invalidate(attendee_ids=[instance.pk])
 
 
 @receiver(attendee_erasing)
