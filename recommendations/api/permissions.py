@@ -2,6 +2,8 @@
 (the privacy endpoints of `events/` need it too, and `events/` never imports this app), and a
 cached form of it for the hottest read, suggestions fetched by a platform with its API key."""
 
+import hashlib
+
 from django.core.cache import cache
 from django.http import Http404
 
@@ -21,8 +23,14 @@ __all__ = ["NOT_FOUND", "attendee_for_caller", "attendee_for_reader"]
 # stores the ids only, the second reads the stamps and then the row and stores both, and the rest
 # read no database at all. The TTL bounds how stale the rest of the profile (used only when a
 # list is recomputed) can be: a minute, like the rules engine's index of declared data.
-CALLER_KEY = "rec:caller:{organization_id}:{event_slug}:{external_id}"
+CALLER_KEY = "rec:caller:{organization_id}:{digest}"
 CALLER_TTL = 60
+
+
+def _caller_key(*, organization_id: int, event_slug: str, external_id: str) -> str:
+    # Hashed: the URL's parts may hold any characters and up to 128 of them (a cache key should not).
+    digest = hashlib.blake2b(f"{event_slug}\0{external_id}".encode(), digest_size=16).hexdigest()
+    return CALLER_KEY.format(organization_id=organization_id, digest=digest)
 
 
 def attendee_for_reader(request, *, event_slug: str, external_id: str) -> Attendee:
@@ -31,7 +39,7 @@ def attendee_for_reader(request, *, event_slug: str, external_id: str) -> Attend
     user = request.user
     if not isinstance(user, ApiKeyUser):
         return attendee_for_caller(request, event_slug=event_slug, external_id=external_id, write=False)
-    key = CALLER_KEY.format(organization_id=user.organization.pk, event_slug=event_slug, external_id=external_id)
+    key = _caller_key(organization_id=user.organization.pk, event_slug=event_slug, external_id=external_id)
     entry = cache.get(key)
     stamps = None
     if entry is not None:
