@@ -67,13 +67,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "matchmaking_site.middleware.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last on purpose: under ASGI, Django runs every middleware that can be both sync and async in
-    # the mode of the one inside it, and runs a sync one (this one) in a worker thread. With a
-    # sync-only middleware innermost, the whole chain runs in one thread: three thread switches a
-    # request instead of six (each costs CPU under the GIL; measured by benchmarks/load.py).
-    "matchmaking_site.middleware.LoginRateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "matchmaking_site.urls"
