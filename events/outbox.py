@@ -7,12 +7,13 @@ questionnaire hydration, CSV import) goes through `interactions_insert`, which:
    RETURNING`, so a client event id seen before (in an earlier request, or in a concurrent one that
    committed first) yields no second row, without a per-item query and without a race;
 2. after the transaction commits, and once per batch rather than once per interaction, sends the
-   `interactions_committed` signal in-process (a hint: live pushes, counters) and enqueues the
+   `interactions_committed` signal in-process (a hint for cheap reactions) and enqueues the
    `events.process_interactions` Celery task.
 
 Processing (`interactions_process`) locks the still-unprocessed rows (`SELECT ... FOR UPDATE`),
-sets `processed_at`, and sends `interactions_processing` inside that transaction:
-the durable downstream work (model update, forwarding to Personalize) connects there. A receiver that
+sets `processed_at`, and sends `interactions_processing` inside that transaction, in a Celery
+worker: the downstream work (forwarding to Personalize; the live model update and its pushes,
+after that transaction commits) connects there, off the web processes. A receiver that
 raises rolls the claim back, and the row is retried. Two workers can never both claim a row: a
 worker that waited for another's lock re-checks `processed_at IS NULL` once it gets the row, and the
 sweeper skips locked rows instead of waiting for them.

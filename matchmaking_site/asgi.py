@@ -3,12 +3,30 @@ to the routes each app declares in its `routing` module. Serve with daphne or uv
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "matchmaking_site.settings")
 
+
+class SyncChainASGIHandler(ASGIHandler):
+    """Django's ASGI handler, with the middleware chain built for sync code and run in one switch
+    to the sync thread. Every view here is sync (DRF, the admin), and so is most middleware: built
+    for async, Django switched between the event loop and the sync thread several times a request
+    (into the chain, back out for the async core, in again for the view), and each switch costs
+    CPU under the GIL. The reading of the body, the signals and the sending stay Django's own."""
+
+    def load_middleware(self, is_async=False):
+        super().load_middleware(is_async=False)
+
+    async def get_response_async(self, request):
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+
+
 # Django must be set up before anything imports models (the consumers do).
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+django_asgi_app = SyncChainASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

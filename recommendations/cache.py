@@ -1,12 +1,14 @@
 """The suggestion cache and what invalidates it, pretix style: versions, not deletes.
 
-A cached list is stored under a key that embeds two version stamps: one per event (bumped by a new
-published model version, a phase change, or a change that can touch every list, such as an
-attendee withdrawing `consent_be_recommended`) and one per attendee (bumped by that attendee's
-blocks, connections, not-relevant marks and consent changes). Bumping a stamp makes every key
-built from the old one unreachable at once; the orphans expire with their TTL. This needs no
-key scans, works the same on Redis and on the local-memory cache, and costs the read path one
-`get_many` for the two stamps.
+A cached list is stored with two version stamps: one per event (bumped by a new published model
+version, a phase change, or a change that can touch every list, such as an attendee withdrawing
+`consent_be_recommended`) and one per attendee (bumped by that attendee's blocks, connections,
+not-relevant marks and consent changes). A list is served only while both stamps it was computed
+under are still the current ones, so bumping a stamp invalidates every list built under the old
+one at once. This needs no key scans and works the same on Redis and on the local-memory cache.
+The stamps travel inside the entry, under a key of the attendee alone, rather than in the key
+itself: the read path then fetches the stamps, the list (and presence) in one `get_many`, where a
+key built from the stamps needed a round trip for them first.
 
 A stamp is a fresh `time.time_ns()`, never an increment: if Redis evicts a stamp, a new random-ish
 value cannot collide with a key built from an older one (an increment restarting at 1 could).
@@ -22,7 +24,7 @@ from django.db import transaction
 
 EVENT_VERSION_KEY = "rec:ev:{event_id}"
 ATTENDEE_VERSION_KEY = "rec:at:{attendee_id}"
-LIST_KEY = "rec:list:{attendee_id}:{event_version}:{attendee_version}"
+LIST_KEY = "rec:list:{attendee_id}"
 
 # Presence contract with the ingestion branch: a dict {attendee_id (int): room_id (int) or None}
 # of the attendees of event `event_id` who are online now, with the room they are in (None when
@@ -60,17 +62,43 @@ def attendee_cache_invalidate(*, attendee_ids: list[int]) -> None:
 
 
 def list_key(*, event_id: int, attendee_id: int) -> str:
-    """The current key of an attendee's cached list (one cache round trip for the two stamps)."""
+    """The key of an attendee's cached list (the entry holds the stamps it is valid under)."""
+    return LIST_KEY.format(attendee_id=attendee_id)
+
+
+def cached_list_get(*, event_id: int, attendee_id: int, also: list[str] = ()) -> tuple[tuple, object, dict]:
+    """(current stamps, cached list or None, values of the `also` keys), in one cache round trip.
+    The list is None unless it was stored under the stamps that are current now. A missing stamp
+    (first read, or evicted) is created, which costs a second round trip that once."""
     ev_key = EVENT_VERSION_KEY.format(event_id=event_id)
     at_key = ATTENDEE_VERSION_KEY.format(attendee_id=attendee_id)
-    stamps = cache.get_many([ev_key, at_key])
-    missing = {key: _stamp() for key in (ev_key, at_key) if key not in stamps}
+    key = LIST_KEY.format(attendee_id=attendee_id)
+    got = cache.get_many([ev_key, at_key, key, *also])
+    missing = {k: _stamp() for k in (ev_key, at_key) if k not in got}
     if missing:
         # `add`, not `set`: two first readers racing must agree on one stamp.
-        for key, value in missing.items():
-            cache.add(key, value, timeout=VERSION_TTL)
-        stamps.update(cache.get_many(list(missing)))
-    return LIST_KEY.format(attendee_id=attendee_id, event_version=stamps[ev_key], attendee_version=stamps[at_key])
+        for k, value in missing.items():
+            cache.add(k, value, timeout=VERSION_TTL)
+        got.update(cache.get_many(list(missing)))
+    stamps = (got[ev_key], got[at_key])
+    entry = got.get(key)
+    value = entry[1] if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == stamps else None
+    return stamps, value, got
+
+
+def stamps_now(*, event_id: int, attendee_id: int) -> tuple | None:
+    """The current (event, attendee) stamps, in the form `cached_list_get` returns them; None when
+    either is missing (nothing can have been stored under it)."""
+    ev_key = EVENT_VERSION_KEY.format(event_id=event_id)
+    at_key = ATTENDEE_VERSION_KEY.format(attendee_id=attendee_id)
+    got = cache.get_many([ev_key, at_key])
+    return (got[ev_key], got[at_key]) if len(got) == 2 else None
+
+
+def cached_list_set(*, attendee_id: int, stamps: tuple, value, timeout: int) -> None:
+    """Store a list computed under `stamps`: pass the stamps read *before* computing it, so that a
+    change committed meanwhile (which bumps a stamp) leaves the entry unservable."""
+    cache.set(LIST_KEY.format(attendee_id=attendee_id), (stamps, value), timeout=timeout)
 
 
 def present_attendee_ids(event) -> dict[int, int | None]:

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 from asgiref.sync import async_to_sync
+from celery import current_task
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
@@ -258,13 +259,21 @@ def _in_thread(fn, kwargs: dict) -> None:
         connections.close_all()
 
 
+def _in_celery_worker() -> bool:
+    """True while a Celery worker (not an eager, inline call) executes a task in this thread."""
+    # `current_task` is a proxy, never None itself: it is falsy when no task runs in this thread.
+    return bool(current_task) and not current_task.request.is_eager
+
+
 def run_soon(fn, **kwargs) -> None:
     """Run `fn(**kwargs)` off the request thread when `LIVE_PUSH_THREADS` > 0 (the server: ASGI runs
     sync views one at a time on one thread, so a push computed there would queue every other
-    request behind it), inline otherwise (tests, commands). Never raises: the rows are committed."""
+    request behind it), inline otherwise (tests, commands) and inside a Celery worker's task (no
+    request waits there, and the task should finish with its work, not hand it to a thread).
+    Never raises: the rows are committed."""
     global _executor
     threads = getattr(settings, "LIVE_PUSH_THREADS", 0)
-    if threads <= 0:
+    if threads <= 0 or _in_celery_worker():
         try:
             fn(**kwargs)
         except Exception:

@@ -6,9 +6,12 @@ future service): whatever creates a block, the blocked attendee leaves both list
 
 - Block, Connection (any change), NotRelevant: bump the stamps of the attendees involved.
 - Attendee: a change of `consent_be_recommended` or `consent_training` can touch every list of
-  the event -> bump the event; a change of `consent_receive_recommendations` -> bump that attendee.
+  the event -> bump the event; a change of `consent_receive_recommendations` or of the external
+  id, or a deletion -> bump that attendee (the API caches who a caller's URL names under these
+  stamps too).
 - Event: any save (phase change, backend, cache TTLs, exposure share) -> bump the event, and
-  re-sync its periodic tasks after commit; a deleted event takes its periodic tasks with it.
+  re-sync its periodic tasks after commit; a deleted event is bumped and takes its periodic tasks
+  with it.
 - ModelVersion becoming published -> bump the event (new lists from the new model).
 - Connection created / accepted -> funnel stages "requested" / "accepted".
 - Attendee erased -> bump the event; on Personalize, hide them remotely and queue a retrain.
@@ -16,8 +19,16 @@ future service): whatever creates a block, the blocked attendee leaves both list
 Live push (`recommendations.push`), always after commit:
 - Block, Connection, NotRelevant, a consent change: push to the attendees involved (a block
   removes each from the other's open widget at once).
-- `events.outbox.interactions_committed`: apply the batch to the live model, push to the attendees
-  whose neighbour lists it recomputed, and send the organizers their engagement counts.
+- `events.signals.interactions_processing` (sent in the Celery worker that claims a committed
+  batch, inside its claiming transaction): once that claim commits, apply the batch to the live
+  model, push to the attendees whose neighbour lists it recomputed, and send the organizers their
+  engagement counts. This runs in the workers, not in the web processes that wrote the rows: the
+  model update is CPU-bound Python, and in a web process it held the GIL that every request of
+  that process needs (a load run at 200 interactions/s lost most of the serving capacity to it).
+  The recomputed lists go to the shared cache (`local.realtime_key`), where every web process
+  reads them; pushes reach the browsers through the channel layer (Redis) from any process. In the
+  embedded default the "worker" is the web process itself (Celery runs eagerly), and `run_soon`
+  keeps the work off the request thread there as before.
 - `events.presence.presence_changed`: push to the attendee who moved, to everyone in that room
   and to everyone whose open widget shows the mover ("here now" changed for them).
 """
@@ -30,9 +41,9 @@ from django.dispatch import receiver
 
 from events.enums import Backend, ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
-from events.outbox import interactions_committed
 from events.presence import presence_changed
 from events.privacy import attendee_erasing
+from events.signals import interactions_processing
 
 from .cache import attendee_cache_invalidate, event_cache_invalidate, present_attendee_ids
 from .funnel import Stage, funnel_record
@@ -70,11 +81,11 @@ def _connection_changed(sender, instance: Connection, created: bool = False, **k
 
 @receiver(pre_save, sender=Attendee)
 def _attendee_consents_before(sender, instance: Attendee, **kwargs):
-    # One indexed read per attendee save, to learn which consent changed; attendee saves are
-    # profile edits, rare next to reads of suggestions.
+    # One indexed read per attendee save, to learn which consent (or the external id) changed;
+    # attendee saves are profile edits, rare next to reads of suggestions.
     instance._consents_before = (
         Attendee.objects.filter(pk=instance.pk)
-        .values_list("consent_be_recommended", "consent_receive_recommendations", "consent_training")
+        .values_list("consent_be_recommended", "consent_receive_recommendations", "consent_training", "external_id")
         .first()
         if instance.pk
         else None
@@ -86,12 +97,13 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
     before = getattr(instance, "_consents_before", None)
     if created or before is None:
         return
-    be_recommended, receive, training = before
+    be_recommended, receive, training, external_id = before
     # Both "be recommended" and "use my activity" decide whether they appear in others' lists.
     everyone = be_recommended != instance.consent_be_recommended or training != instance.consent_training
     if everyone:
         event_cache_invalidate(event_id=instance.event_id)
-    if receive != instance.consent_receive_recommendations:
+    if receive != instance.consent_receive_recommendations or external_id != instance.external_id:
+        # A new external id: the API's cached caller -> attendee entry of the old one must go too.
         attendee_cache_invalidate(attendee_ids=[instance.pk])
     if everyone or receive != instance.consent_receive_recommendations:
         suggestions_push_on_commit(attendee_ids=[instance.pk])
@@ -119,7 +131,14 @@ def _model_version_changed(sender, instance: ModelVersion, **kwargs):
 def _event_deleted(sender, instance: Event, **kwargs):
     from .schedules import event_schedules_delete
 
+    event_cache_invalidate(event_id=instance.pk)
     event_schedules_delete(event=instance)
+
+
+@receiver(post_delete, sender=Attendee)
+def _attendee_deleted(sender, instance: Attendee, **kwargs):
+    # Nothing cached for them (their list, the API's caller -> attendee entry) may serve again.
+    attendee_cache_invalidate(attendee_ids=[instance.pk])
 
 
 @receiver(attendee_erasing)
@@ -131,15 +150,17 @@ def _attendee_erasing(sender, attendee: Attendee, **kwargs):
         personalize_erase_attendee(attendee=attendee)
 
 
-@receiver(interactions_committed)
-def _interactions_committed(sender, event_id: int, interaction_ids: list[int], **kwargs):
-    # Already after commit (the outbox sends this from `on_commit`).
-    run_soon(interactions_push, event_id=event_id, interaction_ids=interaction_ids)
+@receiver(interactions_processing)
+def _interactions_processing(sender, event_id: int, interaction_ids: list[int], **kwargs):
+    # Inside the worker's claiming transaction: wait for it to commit. A claim that rolls back is
+    # retried by the sweeper, and must not have updated the model or pushed in the meantime.
+    transaction.on_commit(lambda: run_soon(interactions_push, event_id=event_id, interaction_ids=interaction_ids))
 
 
 def interactions_push(*, event_id: int, interaction_ids: list[int]) -> None:
     """Engagement counts to the organizers; the batch into the live model; diffs to the attendees
-    whose neighbour lists it recomputed. Each step guarded: the counts must not depend on the model
+    whose neighbour lists it recomputed. Runs where the batch is processed (a Celery worker; see
+    the module docstring). Each step guarded: the counts must not depend on the model
     update, nor the other way round."""
     try:
         engagement_push(event_id=event_id, interaction_ids=interaction_ids)

@@ -24,8 +24,8 @@ their lists, and a viewer who withdrew it is served by the rules engine (declare
 next training leaves their interactions out anyway (`recommendations.local.load_event_data`);
 the filter makes the withdrawal take effect at once instead of at that training.
 
-The cache holds the filtered, capped pool (up to `POOL_SIZE`) per attendee under version stamps
-(`recommendations.cache`), so every invalidation is immediate. The "here now" boost is applied
+The cache holds the filtered, capped pool (up to `POOL_SIZE`) per attendee with the version stamps
+it was computed under (`recommendations.cache`), so every invalidation is immediate. The "here now" boost is applied
 after the cache, on every read, because presence changes by the second and lists by the quarter
 hour.
 """
@@ -40,7 +40,7 @@ from events.enums import Phase
 from events.models import Attendee, Block, Connection, Event, NotRelevant, Room
 
 from .backends import Candidate, Reason, Unavailable, get_backend
-from .cache import ATTENDEE_VERSION_KEY, PRESENCE_KEY, list_key
+from .cache import ATTENDEE_VERSION_KEY, PRESENCE_KEY, cached_list_get, cached_list_set
 from .exposure import exposure_demote
 from .models import BatchRecommendation, ModelVersion
 
@@ -118,20 +118,20 @@ def recommendations_for(
         return Recommendations(items=[], source="", phase=effective_phase, empty_reason=NO_CONSENT_RECEIVE)
 
     payload = None
-    key = None
+    stamps = None
     presence_key = PRESENCE_KEY.format(event_id=event.pk)
     if use_cache and phase is None:
-        key = list_key(event_id=event.pk, attendee_id=attendee.pk)
-        # The list and who is here now, in one round trip.
-        got = cache.get_many([key, presence_key])
-        payload, presence = got.get(key), got.get(presence_key)
+        # The stamps, the list and who is here now, in one round trip.
+        stamps, payload, got = cached_list_get(event_id=event.pk, attendee_id=attendee.pk, also=[presence_key])
+        presence = got.get(presence_key)
     else:
         presence = cache.get(presence_key)
     cached = payload is not None
     if payload is None:
         payload = _compute(event=event, attendee=attendee, phase=effective_phase, record_exposure=record_exposure)
-        if key is not None:
-            cache.set(key, payload, timeout=_ttl(event=event, source=payload["source"]))
+        if stamps is not None:
+            ttl = _ttl(event=event, source=payload["source"])
+            cached_list_set(attendee_id=attendee.pk, stamps=stamps, value=payload, timeout=ttl)
 
     items = [Suggestion(**item) for item in payload["items"]]
     if boost_presence and presence:

@@ -30,7 +30,7 @@ from events.models import Attendee, Connection
 
 from ..funnel import Stage, funnel_record, funnel_record_shown
 from ..serving import Recommendations, recommendations_for
-from .permissions import attendee_for_caller
+from .permissions import attendee_for_caller, attendee_for_reader
 from .serializers import (
     ConnectionOutputSerializer,
     ConnectionRequestInputSerializer,
@@ -104,7 +104,7 @@ class RecommendationsView(AttendeeView):
         """People to meet for this attendee, best first, each with a score and the reasons."""
         query = RecommendationsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        attendee = self.attendee(write=False)
+        attendee = attendee_for_reader(request, event_slug=event, external_id=external_id)
         result = recommendations_for(attendee=attendee, num_results=query.validated_data["num_results"])
         funnel_record_shown(viewer=attendee, result=result)
         return Response(recommendations_output(result))

@@ -68,5 +68,34 @@ def test_api_revoked_key_is_401(client):
     assert response.json() == {"detail": "Invalid or revoked API key."}
 
 
+def test_api_key_revoked_after_use_is_refused_at_once(client, django_assert_num_queries):
+    event = EventFactory()
+    key, secret = api_key_create(organization=event.organization, name="platform")
+    auth = {"HTTP_AUTHORIZATION": f"Api-Key {secret}"}
+    assert client.get("/api/v1/events/", **auth).status_code == 200
+    with django_assert_num_queries(2):  # the key comes from the cache: the page and its count only
+        assert client.get("/api/v1/events/", **auth).status_code == 200
+    api_key_revoke(api_key=key)
+    response = client.get("/api/v1/events/", **auth)
+    assert (response.status_code, response.json()) == (401, {"detail": "Invalid or revoked API key."})
+
+
+def test_api_key_deleted_after_use_is_refused_at_once(client):
+    event = EventFactory()
+    key, secret = api_key_create(organization=event.organization, name="platform")
+    auth = {"HTTP_AUTHORIZATION": f"Api-Key {secret}"}
+    assert client.get("/api/v1/events/", **auth).status_code == 200
+    key.delete()
+    assert client.get("/api/v1/events/", **auth).status_code == 401
+
+
+def test_api_key_wrong_secret_with_a_valid_prefix_is_refused(client):
+    event = EventFactory()
+    _, secret = api_key_create(organization=event.organization, name="platform")
+    assert client.get("/api/v1/events/", HTTP_AUTHORIZATION=f"Api-Key {secret}").status_code == 200
+    response = client.get("/api/v1/events/", HTTP_AUTHORIZATION=f"Api-Key {secret[:-2]}xx")
+    assert response.status_code == 401
+
+
 def test_healthz_reports_database_ok(client):
     assert client.get("/healthz").json() == {"status": "ok"}

@@ -6,13 +6,14 @@ import pytest
 from django.conf import settings
 from django.db import connection as db_connection
 
+from events import services
 from events.enums import ConnectionStatus
 from events.models import Block, Connection, NotRelevant
 from events.services import api_key_create
 from recommendations.api.permissions import NOT_FOUND
 from recommendations.api.serializers import NUM_RESULTS_RANGE
 from recommendations.models import FunnelEvent, ModelVersion
-from tests.factories import AttendeeFactory, UserFactory
+from tests.factories import AttendeeFactory, OrganizationFactory, UserFactory
 
 from . import backends
 from .factories import ServingEventFactory, attendees
@@ -216,12 +217,61 @@ def test_consent_bad_value_is_400(api, people):
 def test_list_endpoint_query_count_is_constant(api, people, django_assert_num_queries):
     viewer, *_ = people
     extra = attendees(viewer.event, 20)
-    api.get(url(viewer))  # fill the cache
-    # Warm: the key lookup and the attendee with its event; independent of the list length.
-    with django_assert_num_queries(2):
+    api.get(url(viewer))  # fill the caches: the list, the API key, who the URL names (ids only)
+    api.get(url(viewer))  # ... and, from the second request on, the attendee itself
+    # Warm: no query at all, whatever the list length.
+    with django_assert_num_queries(0):
         api.get(url(viewer), {"num_results": 1})
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(0):
         api.get(url(viewer), {"num_results": 3 + len(extra)})
+
+
+def warm(api, attendee) -> None:
+    """Three requests: from the third on, the key, the attendee and the list all come from the cache."""
+    for _ in range(3):
+        assert api.get(url(attendee)).status_code == 200
+
+
+def test_cached_caller_withdrawing_receive_consent_gets_empty_list_at_once(api, people):
+    viewer, *_ = people
+    warm(api, viewer)
+    services.attendee_set_consents(attendee=viewer, consent_receive_recommendations=False)
+    body = api.get(url(viewer)).json()
+    assert (body["items"], body["empty_reason"]) == ([], "This attendee has chosen not to receive suggestions.")
+
+
+def test_cached_caller_new_external_id_frees_the_old_one_at_once(api, people):
+    viewer, a, *_ = people
+    warm(api, viewer)
+    old_url = url(viewer)
+    viewer.external_id = "renamed"
+    viewer.save()
+    assert api.get(old_url).status_code == 404
+    assert external_ids(api.get(url(viewer)))[0] == a.external_id
+
+
+def test_cached_caller_deleted_attendee_is_404_at_once(api, people):
+    viewer, *_ = people
+    warm(api, viewer)
+    old_url = url(viewer)
+    viewer.delete()
+    assert api.get(old_url).status_code == 404
+
+
+def test_cached_caller_event_moved_to_another_organization_is_404_at_once(api, event, people):
+    viewer, *_ = people
+    warm(api, viewer)
+    event.organization = OrganizationFactory()
+    event.save()
+    assert api.get(url(viewer)).status_code == 404
+
+
+def test_cached_caller_is_per_key_organization(api, client, event, people):
+    viewer, *_ = people
+    warm(api, viewer)
+    _, other = api_key_create(organization=OrganizationFactory(), name="other platform")
+    response = client.get(url(viewer), HTTP_AUTHORIZATION=f"Api-Key {other}")
+    assert response.status_code == 404
 
 
 @pytest.mark.django_db(transaction=True)

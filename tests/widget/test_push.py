@@ -1,5 +1,7 @@
 """The diff, the sequence numbers and the "only when the list changes" rule of the live push."""
 
+import threading
+
 import pytest
 from django.core.cache import cache
 from django.db import transaction
@@ -75,3 +77,28 @@ def test_same_room_stranger_joins_the_list_with_the_room_as_reason(hall):
     )
     presence_leave(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
     assert recommendations_for(attendee=ada).items == []
+
+
+def test_run_soon_hands_the_work_to_a_thread_outside_a_worker(settings):
+    settings.LIVE_PUSH_THREADS = 1
+    ran = []
+    push.run_soon(lambda: ran.append(threading.current_thread().name))
+    push._executor.submit(lambda: None).result(timeout=5)  # one thread: queued behind the push
+    assert ran and ran[0].startswith("live-push")
+
+
+def test_run_soon_runs_inline_inside_a_worker_task(settings):
+    from celery import shared_task
+
+    settings.LIVE_PUSH_THREADS = 1
+    ran = []
+
+    @shared_task(name="tests.run_soon_probe")
+    def probe():
+        push.run_soon(lambda: ran.append(threading.current_thread().name))
+
+    probe.apply()  # eager (the embedded default): the web process's own run keeps the thread
+    push._executor.submit(lambda: None).result(timeout=5)
+    probe()  # called the way a worker calls it: a task context that is not eager
+    assert ran[0].startswith("live-push")
+    assert ran[1] == threading.current_thread().name
