@@ -487,13 +487,29 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
             recomputed = loaded.model.update(new)
         loaded.applied.update(rows["pk"].tolist())
         loaded.applied_upto = max(loaded.applied_upto, int(rows["pk"].max()))
-        lists = {}
         recomputed_ids = [int(loaded.attendee_ids[a]) for a in recomputed.tolist()]
-        for a in recomputed.tolist():
-            idx, scores = loaded.model.neighbours(a)
-            lists[realtime_key(version.pk, int(loaded.attendee_ids[a]))] = [
+        keys = {a: realtime_key(version.pk, int(loaded.attendee_ids[a])) for a in recomputed.tolist()}
+        previous = cache.get_many(list(keys.values())) if keys else {}
+        moved = set(att.tolist())
+        tables = {a: loaded.model.neighbours(a) for a in keys}
+        # Reasons only where the pair changed (it involves someone who moved): the web processes
+        # explain every other pair from their own copy of the published artifact, which lacks
+        # what happened since training (WHY not all pairs: explaining ~25 pairs for each of a few
+        # hundred rows would cost the worker more than the update itself).
+        changed = [(a, b) for a, (idx, _) in tables.items() for b in idx.tolist() if a in moved or b in moved]
+        reasons = render_pair_reasons(loaded, changed)
+        lists = {}
+        for a, (idx, scores) in tables.items():
+            items = [
                 [int(loaded.attendee_ids[b]), float(s)] for b, s in zip(idx.tolist(), scores.tolist(), strict=True)
             ]
+            old_why = (previous.get(keys[a]) or {}).get("why", {})
+            listed = {str(pk) for pk, _ in items}
+            why = {pk: r for pk, r in old_why.items() if pk in listed}  # still true: presence only adds up
+            for b in idx.tolist():
+                if (a, b) in reasons:
+                    why[str(int(loaded.attendee_ids[b]))] = [[r.kind, r.text, r.weight] for r in reasons[(a, b)]]
+            lists[keys[a]] = {"items": items, "why": why, "contexts": loaded.n_contexts_of(a)}
     cache.set_many(lists, timeout=REALTIME_TTL)
     return recomputed_ids
 
@@ -578,17 +594,22 @@ def explain_pair(loaded: LoadedModel, a: int, b: int) -> tuple[list[tuple[str, i
     return parts, reasons
 
 
-def render_reasons(loaded: LoadedModel, pairs: list[tuple[int, int]]) -> dict[int, tuple[Reason, ...]]:
+def render_pair_reasons(loaded: LoadedModel, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[Reason, ...]]:
     """Reasons for several (a index, b index) pairs, with one query per context kind for names."""
-    explained = {b: explain_pair(loaded, a, b) for a, b in pairs}
+    explained = {pair: explain_pair(loaded, *pair) for pair in pairs}
     names = _context_names([key for parts, _ in explained.values() for _, key, _, _ in parts])
     out = {}
-    for b, (parts, rest) in explained.items():
+    for pair, (parts, rest) in explained.items():
         reasons = [Reason(kind, text.replace("{name}", names.get(key, "?")), w) for kind, key, w, text in parts]
         reasons.extend(rest)
         reasons.sort(key=lambda r: -r.weight)
-        out[b] = tuple(reasons)
+        out[pair] = tuple(reasons)
     return out
+
+
+def render_reasons(loaded: LoadedModel, pairs: list[tuple[int, int]]) -> dict[int, tuple[Reason, ...]]:
+    """`render_pair_reasons` for pairs of one attendee, keyed by the other one's index."""
+    return {b: why for (_, b), why in render_pair_reasons(loaded, pairs).items()}
 
 
 class LocalModelBackend(RecommendationBackend):
@@ -633,35 +654,52 @@ class LocalModelBackend(RecommendationBackend):
             raise Unavailable(NO_PUBLISHED_VERSION.format(event=event.slug))
         loaded = loaded_model(version)
         a = loaded.index_of(attendee.pk)
-        model_part = self._model_candidates(loaded, version, attendee.pk, a, limit) if a is not None else []
-        share = min(1.0, loaded.n_contexts_of(a) / BLEND_FULL_AT) if a is not None else 0.0
+        # The live list (the Celery worker's model, updated in real time) first: it also covers an
+        # attendee who joined after training, whom this process's copy of the artifact lacks.
+        live = cache.get(realtime_key(version.pk, attendee.pk))
+        if isinstance(live, list):  # written by a process of the previous release: pairs only
+            live = {"items": live, "why": {}, "contexts": loaded.n_contexts_of(a) if a is not None else 0}
+        if live is not None:
+            model_part = self._live_candidates(loaded, live, a, limit)
+            contexts = int(live["contexts"])
+        elif a is not None:
+            model_part = self._model_candidates(loaded, a, limit)
+            contexts = loaded.n_contexts_of(a)
+        else:
+            model_part, contexts = [], 0
+        share = min(1.0, contexts / BLEND_FULL_AT)
         if share >= 1.0:
             return model_part[:limit]
         rules_part = rules_candidates(event=event, attendee=attendee, limit=limit)
         return blend(model_part, rules_part, share=share, limit=limit)
 
-    def _model_candidates(self, loaded, version, attendee_id: int, a: int, limit: int) -> list[Candidate]:
-        cached = cache.get(realtime_key(version.pk, attendee_id))
-        if cached is not None:
-            ranked = [(int(pk), float(s)) for pk, s in cached[:limit]]
-        else:
-            with loaded.lock:
-                idx, scores = loaded.model.neighbours(a, max(limit, 1))
-            ranked = [
-                (int(loaded.attendee_ids[b]), float(s)) for b, s in zip(idx.tolist(), scores.tolist(), strict=True)
-            ]
-        pairs = [(a, i) for pk, _ in ranked if (i := loaded.index_of(pk)) is not None]
+    def _model_candidates(self, loaded, a: int, limit: int) -> list[Candidate]:
         with loaded.lock:
-            reasons = render_reasons(loaded, pairs)
+            idx, scores = loaded.model.neighbours(a, max(limit, 1))
+        ranked = [(int(loaded.attendee_ids[b]), float(s)) for b, s in zip(idx.tolist(), scores.tolist(), strict=True)]
+        return self._explained(loaded, a, ranked, {})
+
+    def _live_candidates(self, loaded, live: dict, a: int | None, limit: int) -> list[Candidate]:
+        ranked = [(int(pk), float(s)) for pk, s in live["items"][:limit]]
+        why = {int(pk): tuple(Reason(*r) for r in reasons) for pk, reasons in live["why"].items()}
+        return self._explained(loaded, a, ranked, why)
+
+    def _explained(self, loaded, a: int | None, ranked, given: dict[int, tuple[Reason, ...]]) -> list[Candidate]:
+        """Candidates with their reasons: those `given` (the worker's, for pairs that changed since
+        training), else this process's explanation from the published artifact."""
+        pairs = [
+            (a, i) for pk, _ in ranked if pk not in given and a is not None and (i := loaded.index_of(pk)) is not None
+        ]
+        with loaded.lock:
+            reasons = render_reasons(loaded, pairs) if pairs else {}
         out = []
         for pk, score in ranked:
             i = loaded.index_of(pk)
-            why = reasons.get(i, ()) if i is not None else ()
+            why = given.get(pk) or (reasons.get(i, ()) if i is not None else ())
             if not why:
                 if score <= 0.0:
                     continue  # the engine's popularity filler with nothing to say: not a suggestion
-                # Only the live (real-time) lists can hold a pair the loaded artifact cannot explain.
-                why = (Reason("recent", RECENT_TEXT, score),)
+                why = (Reason("recent", RECENT_TEXT, score),)  # kept for entries of an older format
             out.append(Candidate(pk, score, why))
         return out
 

@@ -15,7 +15,10 @@ from recommendations.local import (
     SAME_TIME_TEXT,
     SPENT_TEXT,
     fit_local_model,
+    forget_loaded_models,
     load_event_data,
+    loaded_model,
+    published_version,
     realtime_apply,
     realtime_key,
     train_event_now,
@@ -170,8 +173,8 @@ def test_realtime_update_equals_a_full_retrain():
     assert {people[7].pk, people[0].pk, people[5].pk} <= touched
     for pk in touched:
         idx, scores = full.neighbours(ids.index(pk))
-        assert [b for b, _ in live[pk]] == [ids[i] for i in idx.tolist()]
-        assert np.allclose([s for _, s in live[pk]], scores.tolist())
+        assert [b for b, _ in live[pk]["items"]] == [ids[i] for i in idx.tolist()]
+        assert np.allclose([s for _, s in live[pk]["items"]], scores.tolist())
 
 
 def test_realtime_apply_is_idempotent_and_serving_reads_it():
@@ -188,9 +191,36 @@ def test_realtime_apply_is_idempotent_and_serving_reads_it():
     found = get_backend("local").candidates(event=event, attendee=cat, limit=5)
 
     assert (first, again) == (2, 0)  # the room's members: ana and cat; bob's row is untouched
-    assert cache.get(realtime_key(version.pk, cat.pk)) == [[ana.pk, 1.0], [bob.pk, 0.0]]  # bob: the filler
+    live = cache.get(realtime_key(version.pk, cat.pk))
+    assert live["items"] == [[ana.pk, 1.0], [bob.pk, 0.0]]  # bob: the filler
     assert [(c.attendee_id, c.score) for c in found] == [(ana.pk, 1.0)]
     assert found[0].reasons[0].text == "you both spent 10 min in 'Late room' at the same time"
+
+
+def test_a_web_process_serves_the_workers_live_list_with_its_reasons():
+    """The Celery worker applies the update to its model; a web process holds only the published
+    artifact (without cat, who joined after training). It still serves cat the live list with the
+    worker's reasons, and for dan explains the new pair with the worker's reason and the old one
+    from the artifact."""
+    event = EventFactory()
+    dan, eve = (AttendeeFactory(event=event) for _ in range(2))
+    room = RoomFactory(event=event, name="Late room")
+    visit(dan, room, dwell=600), visit(eve, room, dwell=600)
+    train_event_now(event=event, config=DIRECT_ONLY)
+    cat = AttendeeFactory(event=event)  # registered after training
+    late = visit(cat, room, at=0, dwell=1200)
+    realtime_apply(event_id=event.pk, interaction_ids=[late.pk])  # "in the worker"
+
+    forget_loaded_models()  # "in a web process": a fresh copy of the published artifact
+    assert loaded_model(published_version(event=event)).index_of(cat.pk) is None
+    for_cat = get_backend("local").candidates(event=event, attendee=cat, limit=5)
+    for_dan = get_backend("local").candidates(event=event, attendee=dan, limit=5)
+
+    same_time = "you both spent 10 min in 'Late room' at the same time"
+    assert {c.attendee_id: c.reasons[0].text for c in for_cat} == {dan.pk: same_time, eve.pk: same_time}
+    assert {c.attendee_id: c.reasons[0].text for c in for_dan} == {cat.pk: same_time, eve.pk: same_time}
+    live = cache.get(realtime_key(published_version(event=event).pk, dan.pk))
+    assert set(live["why"]) == {str(cat.pk)}  # the pair with eve came from the artifact
 
 
 def test_interactions_signal_receiver_updates_the_live_model():
@@ -203,4 +233,4 @@ def test_interactions_signal_receiver_updates_the_live_model():
 
     interactions_push(event_id=event.pk, interaction_ids=[late.pk])
 
-    assert cache.get(realtime_key(version.pk, bob.pk)) == [[ana.pk, 1.0]]
+    assert cache.get(realtime_key(version.pk, bob.pk))["items"] == [[ana.pk, 1.0]]
