@@ -12,7 +12,9 @@ model, then drives at the same time:
   starve the endpoint under test of the machine's two cores.
 
 It prints requests/s, p50, p99 and the error count of each, and the target: recommendations p99
-under 50 ms at 500 requests/s with zero errors. Everything runs on loopback and stops by itself.
+under 50 ms at 500 requests/s with zero errors; and, as the peer in the same run, the same uvicorn
+serving a fixed body with no Django (`benchmarks/bare_asgi.py`) at the same fixed rate: the
+machine's HTTP floor. Everything runs on loopback and stops by itself.
 """
 
 import argparse
@@ -140,6 +142,53 @@ def ingest_at_rate(base: str, key: str, rate: float, seconds: float, attendees: 
     return {"rps": n / elapsed, "p50": pct(0.50), "p99": pct(0.99), "errors": errors}
 
 
+def hey_fixed_rate(urls: list[str], seconds: int, headers: list[str]) -> list[dict]:
+    """One `hey` client per URL, each at TARGET_RPS / len(urls) requests/s, all at once."""
+    clients = [
+        subprocess.Popen(
+            ["hey", "-z", f"{seconds}s", "-c", "1", "-q", str(TARGET_RPS // len(urls)), *headers, url],
+            text=True,
+            stdout=subprocess.PIPE,
+        )
+        for url in urls
+    ]
+    return [parse_hey(p.communicate()[0]) for p in clients]
+
+
+def summary(results: list[dict]) -> dict:
+    """Fixed-rate clients together: summed rate, worst p50 / p99 of the clients, summed errors."""
+    return {
+        "rps": sum(r["rps"] for r in results),
+        "p50": max(r["p50"] for r in results),
+        "p99": max(r["p99"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "ok": sum(r["ok"] for r in results),
+    }
+
+
+def bare_asgi_floor(port: int, seconds: int, env: dict) -> dict:
+    """The peer, in the same run: uvicorn with the Procfile's two workers serving a fixed body
+    (`benchmarks/bare_asgi.py`, no Django), driven like the endpoint under test."""
+    server = subprocess.Popen(
+        [
+            str(Path(PY).parent / "uvicorn"),
+            "benchmarks.bare_asgi:app",
+            *("--port", str(port), "--workers", "2", "--no-access-log", "--log-level", "warning"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/")
+        return summary(hey_fixed_rate([f"http://127.0.0.1:{port}/?c={i}" for i in range(10)], seconds, []))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=30, help="Duration of each load phase.")
@@ -198,26 +247,7 @@ def main() -> None:
             )
         )
         ingest.start()
-        fixed = [
-            subprocess.Popen(
-                [
-                    "hey",
-                    "-z",
-                    f"{args.seconds}s",
-                    "-c",
-                    "1",
-                    "-q",
-                    str(TARGET_RPS // 10),
-                    "-H",
-                    auth,
-                    base + rec.format(i),
-                ],
-                text=True,
-                stdout=subprocess.PIPE,
-            )
-            for i in range(1, 11)
-        ]
-        fixed_results = [parse_hey(p.communicate()[0]) for p in fixed]
+        fixed = summary(hey_fixed_rate([base + rec.format(i) for i in range(1, 11)], args.seconds, ["-H", auth]))
         rotate = ROOT / "var" / "load_rotate.lua"
         rotate.parent.mkdir(parents=True, exist_ok=True)
         path = rec.replace("{:04d}", "%04d")
@@ -242,11 +272,9 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(procs.pid, signal.SIGKILL)
 
-    total = sum(r["ok"] for r in fixed_results)
-    p50 = max(r["p50"] for r in fixed_results)
-    p99 = max(r["p99"] for r in fixed_results)
-    errors = sum(r["errors"] for r in fixed_results)
-    rps = sum(r["rps"] for r in fixed_results)
+    print("load: the peer, a bare ASGI app under the same uvicorn (no Django) ...", flush=True)
+    peer = bare_asgi_floor(args.port + 1, args.seconds, env)
+    total, p50, p99, errors, rps = fixed["ok"], fixed["p50"], fixed["p99"], fixed["errors"], fixed["rps"]
     print()
     print(f"{'phase':<52} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     print(f"{'recommendations, fixed 500 req/s (hey, 10 clients)':<52} {rps:>9.1f} {p50:>8.1f} {p99:>8.1f} {errors:>7}")
@@ -258,6 +286,10 @@ def main() -> None:
         f"{'ingestion beside both, 50-item batches (fixed rate)':<52} {ingest_result['rps']:>9.1f} "
         f"{ingest_result['p50']:>8.1f} {ingest_result['p99']:>8.1f} {ingest_result['errors']:>7}"
         f"   = {ingest_result['rps'] * 50:.0f} interactions/s"
+    )
+    print(
+        f"{'peer: bare ASGI app, same uvicorn, fixed 500 req/s':<52} {peer['rps']:>9.1f} "
+        f"{peer['p50']:>8.1f} {peer['p99']:>8.1f} {peer['errors']:>7}   (alone: no Django, no ingestion)"
     )
     print(f"(fixed-rate p50/p99 are the worst of the ten clients; {total} successful requests)")
     verdict = "met" if p99 < TARGET_P99_MS and errors == 0 and rps >= TARGET_RPS * 0.95 else "NOT met"

@@ -26,7 +26,9 @@ interactions (see `events.groups` for the payload); the dashboard consumes it.
 """
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict
 
 from asgiref.sync import async_to_sync
@@ -50,6 +52,9 @@ WIDGET_SIZE = 6
 
 LAST_KEY = "push:last:{attendee_id}"  # the list last pushed (or first painted) to the attendee
 SEQ_KEY = "push:seq:{attendee_id}"  # the attendee's last sequence number
+LOCK_KEY = "push:lock:{attendee_id}"  # held while one process diffs and sends for the attendee
+LOCK_TTL = 5  # seconds; frees the lock of a process that died holding it
+LOCK_WAIT = 2.0  # seconds a push waits for another one of the same attendee before going ahead
 WATCH_KEY = "push:watch:{attendee_id}"  # open widget sockets of the attendee (any process)
 ORG_SEQ_KEY = "push:org-seq:{event_id}"
 WATCHERS_KEY = "push:watchers:{event_id}"  # set of the event's attendees with a widget open
@@ -195,6 +200,27 @@ def list_diff(old: list[dict], new: list[dict]) -> dict | None:
     return {"ids": new_ids, "added": added, "removed": removed, "moved": moved, "changed": changed}
 
 
+@contextmanager
+def attendee_push_lock(attendee_id: int):
+    """One pusher at a time per attendee, across threads and processes (web and Celery workers
+    both push): read the last list, diff, remember, number and send as one step. WHY: two pushers
+    diffing against the same last list would each send a diff from it, numbered n and n + 1 —
+    contiguous numbers, so the widget would apply the second on top of the first and show a wrong
+    list; or they would arrive out of order and force a re-fetch. `cache.add` is an atomic SET NX
+    on Redis (and on the embedded local-memory cache)."""
+    key = LOCK_KEY.format(attendee_id=attendee_id)
+    deadline = time.monotonic() + LOCK_WAIT
+    while not cache.add(key, 1, timeout=LOCK_TTL):
+        if time.monotonic() > deadline:
+            logger.warning("push lock of attendee %s still held after %.1f s; pushing anyway", attendee_id, LOCK_WAIT)
+            break
+        time.sleep(0.002)
+    try:
+        yield
+    finally:
+        cache.delete(key)
+
+
 def remember_list(*, attendee_id: int, items: list[dict]) -> None:
     cache.set(LAST_KEY.format(attendee_id=attendee_id), items, timeout=STATE_TTL)
 
@@ -203,9 +229,10 @@ def widget_state_reset(*, attendee: Attendee) -> tuple[int, list[dict]]:
     """For a widget that (re)connects: remember its current list as the base of the next diffs and
     return (current sequence number, list). The client re-fetches over REST when the number is not
     the one it holds."""
-    items = [suggestion_item(s) for s in widget_list(attendee=attendee).items]
-    remember_list(attendee_id=attendee.pk, items=items)
-    return current_seq(attendee_id=attendee.pk), items
+    with attendee_push_lock(attendee.pk):
+        items = [suggestion_item(s) for s in widget_list(attendee=attendee).items]
+        remember_list(attendee_id=attendee.pk, items=items)
+        return current_seq(attendee_id=attendee.pk), items
 
 
 # --- Pushing ----------------------------------------------------------------------------------------
@@ -227,20 +254,19 @@ def suggestions_push(*, attendee_ids, invalidate: bool = False) -> dict[int, int
     if invalidate:
         attendee_cache_invalidate(attendee_ids=ids)
     pushed: dict[int, int] = {}
-    attendees = Attendee.objects.select_related("event").filter(pk__in=ids)
-    lasts = cache.get_many([LAST_KEY.format(attendee_id=pk) for pk in ids])
-    for attendee in attendees:
-        new = [suggestion_item(s) for s in widget_list(attendee=attendee).items]
-        old = lasts.get(LAST_KEY.format(attendee_id=attendee.pk)) or []
-        diff = list_diff(old, new)
-        if diff is None:
-            continue
-        remember_list(attendee_id=attendee.pk, items=new)
-        seq = _incr(SEQ_KEY.format(attendee_id=attendee.pk))
-        _group_send(
-            groups.attendee_group(attendee.pk),
-            {"type": groups.SUGGESTIONS_CHANGED, "seq": seq, "event": attendee.event.slug, **diff},
-        )
+    for attendee in Attendee.objects.select_related("event").filter(pk__in=ids):
+        with attendee_push_lock(attendee.pk):
+            new = [suggestion_item(s) for s in widget_list(attendee=attendee).items]
+            old = cache.get(LAST_KEY.format(attendee_id=attendee.pk)) or []
+            diff = list_diff(old, new)
+            if diff is None:
+                continue
+            remember_list(attendee_id=attendee.pk, items=new)
+            seq = _incr(SEQ_KEY.format(attendee_id=attendee.pk))
+            _group_send(
+                groups.attendee_group(attendee.pk),
+                {"type": groups.SUGGESTIONS_CHANGED, "seq": seq, "event": attendee.event.slug, **diff},
+            )
         pushed[attendee.pk] = seq
     return pushed
 

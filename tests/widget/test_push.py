@@ -1,6 +1,7 @@
 """The diff, the sequence numbers and the "only when the list changes" rule of the live push."""
 
 import threading
+import time
 
 import pytest
 from django.core.cache import cache
@@ -102,3 +103,30 @@ def test_run_soon_runs_inline_inside_a_worker_task(settings):
     probe()  # called the way a worker calls it: a task context that is not eager
     assert ran[0].startswith("live-push")
     assert ran[1] == threading.current_thread().name
+
+
+def test_push_lock_serialises_pushers_of_one_attendee_across_threads():
+    """Two pushers of the same attendee (a web process and a worker, here two threads on the same
+    Redis) never interleave: the second waits until the first has diffed, numbered and sent."""
+    order: list[str] = []
+    holding = threading.Event()
+
+    def first():
+        with push.attendee_push_lock(4242):
+            holding.set()
+            time.sleep(0.2)
+            order.append("first done")
+
+    def second():
+        holding.wait(5)
+        with push.attendee_push_lock(4242):
+            order.append("second")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert order == ["first done", "second"]
+    with push.attendee_push_lock(4243):  # another attendee's lock is independent and free
+        assert cache.get(push.LOCK_KEY.format(attendee_id=4242)) is None
