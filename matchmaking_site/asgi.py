@@ -32,6 +32,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from matchmaking_site.fastpath import RecommendationsFastPath  # noqa: E402
 from matchmaking_site.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -56,7 +57,7 @@ class OriginValidatedUnlessToken:
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": RecommendationsFastPath(django_asgi_app),
         "websocket": OriginValidatedUnlessToken(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,0 +1,184 @@
+"""The short way in front of Django for a platform's cached suggestions request
+(`matchmaking_site/fastpath.py`): the same answer as Django, byte for byte and header for header,
+and Django's answer whenever anything is not already proven by the cache."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+from django.core.signals import request_started
+
+from events.services import api_key_create, api_key_revoke, block_create
+from matchmaking_site.asgi import SyncChainASGIHandler, application
+from matchmaking_site.fastpath import RecommendationsFastPath
+from recommendations.api.permissions import CALLER_TTL  # noqa: F401  (the entry the short way reads)
+from tests.factories import AttendeeFactory, OrganizationFactory
+
+from . import backends
+from .factories import ServingEventFactory, attendees
+
+# Django's ASGI handler runs each request's sync code on a thread of its own: the rows must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@async_to_sync
+async def _get(path: str, query: bytes = b"", headers: tuple = (), app=None) -> tuple[int, dict, bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+    }
+    app = ApplicationCommunicator(app or application, scope)
+    await app.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await app.receive_output(10)
+    body = b""
+    while True:
+        part = await app.receive_output(10)
+        body += part.get("body", b"")
+        if not part.get("more_body"):
+            break
+    await app.wait(10)  # let the handler finish (request_finished closes its database connection)
+    return start["status"], {k.decode().lower(): v.decode() for k, v in start["headers"]}, body
+
+
+class Djangos:
+    """Counts the requests Django's handler took (it sends `request_started` for each)."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __enter__(self):
+        request_started.connect(self.count)
+        return self
+
+    def __exit__(self, *exc):
+        request_started.disconnect(self.count)
+
+    def count(self, **kwargs):
+        self.n += 1
+
+
+@pytest.fixture
+def world():
+    event = ServingEventFactory(slug="fast-summit")
+    viewer, a, b = attendees(event, 3)
+    backends.SCORES["local"] = {viewer.pk: [(a.pk, 2.0), (b.pk, 1.0)]}
+    _, secret = api_key_create(organization=event.organization, name="platform")
+    path = f"/api/v1/events/{event.slug}/attendees/{viewer.external_id}/recommendations/"
+    return SimpleNamespace(event=event, viewer=viewer, a=a, b=b, secret=secret, path=path)
+
+
+def _auth(secret: str) -> tuple:
+    return ((b"authorization", f"Api-Key {secret}".encode()),)
+
+
+def _warm(path, secret, headers=None, app=None):
+    """Django answers the first requests and fills the key, caller and list entries."""
+    for _ in range(2):
+        status, _, _ = _get(path, headers=headers or _auth(secret), app=app)
+        assert status == 200
+
+
+def test_the_short_way_answers_like_django(world, settings):
+    w = world
+    _warm(w.path, w.secret)
+    with Djangos() as django_handled:
+        fast = _get(w.path, b"num_results=5", _auth(w.secret))
+    assert django_handled.n == 0  # served in front of Django
+    settings.API_FAST_PATH = False
+    with Djangos() as django_handled:
+        slow = _get(w.path, b"num_results=5", _auth(w.secret))
+    assert django_handled.n == 1
+    assert fast[0] == slow[0] == 200
+    assert fast[1] == slow[1]  # every header
+    assert fast[2] == slow[2]  # every byte
+    assert [item["external_id"] for item in json.loads(fast[2])["items"]] == [w.a.external_id, w.b.external_id]
+
+
+def test_behind_https_it_sends_the_same_security_headers(world, settings):
+    """Production settings: HTTPS required (redirect otherwise), HSTS; the proxy says https."""
+    w = world
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    settings.SECURE_HSTS_PRELOAD = True
+    # Django's middleware reads these settings when the handler is built: build one under them.
+    app = RecommendationsFastPath(SyncChainASGIHandler())
+    https = (*_auth(w.secret), (b"x-forwarded-proto", b"https"))
+    _warm(w.path, w.secret, https, app=app)
+    with Djangos() as django_handled:
+        fast = _get(w.path, b"", https, app=app)
+    assert django_handled.n == 0
+    settings.API_FAST_PATH = False
+    slow = _get(w.path, b"", https, app=app)
+    assert fast == slow
+    assert fast[1]["strict-transport-security"] == "max-age=3600; includeSubDomains; preload"
+    settings.API_FAST_PATH = True
+    with Djangos() as django_handled:
+        plain = _get(w.path, b"", _auth(w.secret), app=app)  # plain http: Django redirects
+    assert django_handled.n == 1 and plain[0] == 301
+
+
+def test_a_block_reaches_the_very_next_request(world):
+    w = world
+    _warm(w.path, w.secret)
+    block_create(blocker=w.viewer, blocked=w.a)  # bumps the viewer's stamp: the caller entry is stale
+    with Djangos() as django_handled:
+        status, _, body = _get(w.path, headers=_auth(w.secret))
+    assert django_handled.n == 1 and status == 200
+    assert [item["external_id"] for item in json.loads(body)["items"]] == [w.b.external_id]
+
+
+def test_a_revoked_key_is_refused_at_once(world):
+    w = world
+    _warm(w.path, w.secret)
+    key = w.event.organization.api_keys.get()
+    api_key_revoke(api_key=key)
+    status, _, _ = _get(w.path, headers=_auth(w.secret))
+    assert status in (401, 403)
+
+
+def test_another_organizations_key_never_gets_the_list(world):
+    w = world
+    _warm(w.path, w.secret)
+    _, other = api_key_create(organization=OrganizationFactory(), name="other platform")
+    for _ in range(3):  # whatever it caches for itself
+        status, _, body = _get(w.path, headers=_auth(other))
+        assert status == 404 and w.a.external_id.encode() not in body
+
+
+@pytest.mark.parametrize(
+    "query, headers",
+    [
+        (b"num_results=abc", ()),  # Django's 400 with a message per field
+        (b"num_results=0", ()),
+        (b"num_results=5&x=1", ()),
+        (b"", ((b"origin", b"https://platform.example"),)),  # CORS is Django's
+    ],
+)
+def test_anything_unusual_goes_to_django(world, query, headers):
+    w = world
+    _warm(w.path, w.secret)
+    with Djangos() as django_handled:
+        _get(w.path, query, _auth(w.secret) + headers)
+    assert django_handled.n == 1
+
+
+def test_unknown_attendee_goes_to_django_and_gets_404(world):
+    w = world
+    _warm(w.path, w.secret)
+    stranger = AttendeeFactory()  # another w.event
+    status, _, _ = _get(w.path.replace(w.viewer.external_id, stranger.external_id), headers=_auth(w.secret))
+    assert status == 404
