@@ -11,8 +11,9 @@ Then it runs the same serving function, funnel record and output as the view
 (`recommendations.api.views.RecommendationsView`) and answers with the same body and headers.
 Anything else, or anything unusual, goes to Django unchanged. WHY: on this path Django's request
 handling (middleware, URL resolution, DRF's request, negotiation and response) cost about twice
-the serving itself; `tests/trust/test_fastpath.py` holds the two answers equal."""
+the serving itself; `tests/recommendations/test_fastpath.py` holds the two answers equal."""
 
+import functools
 import logging
 import re
 from urllib.parse import parse_qsl
@@ -37,13 +38,23 @@ def _header(scope, name: bytes) -> bytes | None:
     return None
 
 
+@functools.cache
+def _default_num_results() -> int:
+    from recommendations.api.serializers import RecommendationsQuerySerializer
+
+    return RecommendationsQuerySerializer().fields["num_results"].default
+
+
 def _num_results(query: bytes) -> int | None:
+    """The view's `num_results` when the query is nothing else (default and range: the view's
+    serializer), None for anything the view's validation should answer."""
     from recommendations.serving import MAX_RESULTS
 
     if not query:
-        return 10
+        return _default_num_results()
     pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-    if len(pairs) != 1 or pairs[0][0] != "num_results" or not pairs[0][1].isdigit():
+    value = pairs[0][1] if len(pairs) == 1 and pairs[0][0] == "num_results" else ""
+    if not (value.isascii() and value.isdigit()):
         return None
     n = int(pairs[0][1])
     return n if 1 <= n <= MAX_RESULTS else None
