@@ -558,11 +558,13 @@ def _context_names(keys: list[int]) -> dict[int, str]:
     return out
 
 
-def explain_pair(loaded: LoadedModel, a: int, b: int) -> tuple[list[tuple[str, int, float, str]], list[Reason]]:
+def explain_pair(
+    loaded: LoadedModel, a: int, b: int, row_features: tuple | None = None
+) -> tuple[list[tuple[str, int, float, str]], list[Reason]]:
     """Model reasons for b suggested to a, before names are known: the context parts as
     (kind, context key, weight, template with {name}) and the rest as finished Reasons."""
     model = loaded.model
-    why = model.explain(a, b)
+    why = model.explain(a, b, row_features)
     parts = []
     direct = why.features.get("direct", 0.0)
     if why.direct_raw > 0 and direct:
@@ -596,7 +598,12 @@ def explain_pair(loaded: LoadedModel, a: int, b: int) -> tuple[list[tuple[str, i
 
 def render_pair_reasons(loaded: LoadedModel, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[Reason, ...]]:
     """Reasons for several (a index, b index) pairs, with one query per context kind for names."""
-    explained = {pair: explain_pair(loaded, *pair) for pair in pairs}
+    rows: dict[int, tuple] = {}  # each row's features once, however many of its pairs are explained
+    explained = {}
+    for a, b in pairs:
+        if a not in rows:
+            rows[a] = loaded.model.row_features(a)
+        explained[(a, b)] = explain_pair(loaded, a, b, rows[a])
     names = _context_names([key for parts, _ in explained.values() for _, key, _, _ in parts])
     out = {}
     for pair, (parts, rest) in explained.items():

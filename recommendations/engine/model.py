@@ -439,6 +439,10 @@ class Model:
                     via.setdefault(b, []).append((m, c))
         return direct, two, via, rep
 
+    def row_features(self, a: int) -> tuple:
+        """Row ``a``'s stage-2 features, to pass to :meth:`explain` for several of its pairs."""
+        return self._row_features(a)
+
     def _x1(self, d: float, dmax: float) -> float:
         if dmax <= 0.0:
             return 0.0
@@ -478,12 +482,13 @@ class Model:
             out[b, 1] = v / tmax if tmax > 0.0 else 0.0
         return out
 
-    def explain(self, a: int, b: int) -> Explanation:
+    def explain(self, a: int, b: int, row_features: tuple | None = None) -> Explanation:
         """Reasons for recommending ``b`` to ``a``: per-feature contributions (sum = score),
         the shared contexts with their contribution to the raw co-presence, and the people
-        ``a`` met who also met ``b``."""
+        ``a`` met who also met ``b``.  ``row_features`` (from :meth:`row_features`) saves
+        recomputing row ``a``'s features when several of its pairs are explained."""
         cfg = self.config
-        direct, two, via, rep = self._row_features(a)
+        direct, two, via, rep = row_features if row_features is not None else self._row_features(a)
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
         x1 = self._x1(direct.get(b, 0.0), dmax)
