@@ -53,7 +53,7 @@ def main() -> None:
     rooms = np.array(Room.objects.filter(event=event).values_list("pk", flat=True))
     rng = np.random.default_rng(11)
     start = Interaction.objects.filter(event=event).count()
-    times, rows = [], []
+    times, rows, paths = [], [], []
     for i in range(args.updates):
         row = Interaction.objects.create(
             event=event,
@@ -70,12 +70,17 @@ def main() -> None:
         t = time.perf_counter()
         rows.append(realtime_apply(event_id=event.pk, interaction_ids=[row.pk]))
         times.append((time.perf_counter() - t) * 1000)
+        paths.append(dict(loaded_model(version).model.last_update))
     ms = np.array(times[10:])  # the first calls compile the engine's small-batch kernels
     print(
         f"realtime_apply on {args.event} (v{version.number}), {ms.size} single interactions: "
         f"p50 {np.percentile(ms, 50):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms, max {ms.max():.1f} ms; "
         f"attendees recomputed per update: median {int(np.median(rows))}, max {max(rows)}"
     )
+    slowest = np.argsort(times)[::-1][: max(3, len(times) // 100)]
+    print("slowest calls (ms, attendees recomputed, engine rows by path):")
+    for i in slowest.tolist():
+        print(f"  {times[i]:.1f} ms, {rows[i]} attendees, {paths[i]}")
     data = load_event_data(event=event)
     t = time.perf_counter()
     fit(data.inputs, default_config(event=event))
