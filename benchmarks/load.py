@@ -6,7 +6,8 @@ production settings (DEBUG=false) against PostgreSQL and Redis, seeds the demo e
 model, then drives at the same time:
 
 - the recommendations endpoint at a fixed 500 requests/s (`hey`, 10 clients x 50 req/s, each
-  client one attendee: a warm cache), and then at full speed rotating over every attendee (`wrk`);
+  client one attendee: a warm cache; `--warmup` seconds at that rate first, not measured), and then
+  at full speed rotating over every attendee (`wrk`);
 - the ingestion endpoint beside them at a fixed rate (`--ingest-rate` batches of 50 room visits
   with unique ids per second, from a thread of this script), so that ingestion is real but does not
   starve the endpoint under test of the machine's two cores.
@@ -192,6 +193,7 @@ def bare_asgi_floor(port: int, seconds: int, env: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=30, help="Duration of each load phase.")
+    parser.add_argument("--warmup", type=int, default=5, help="Seconds at the fixed rate before measuring.")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/matchmaking_load")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
@@ -243,11 +245,15 @@ def main() -> None:
         ingest_result: dict = {}
         ingest = threading.Thread(
             target=lambda: ingest_result.update(
-                ingest_at_rate(base, api_key, args.ingest_rate, args.seconds * 2 + 2, args.attendees)
+                ingest_at_rate(base, api_key, args.ingest_rate, args.warmup + args.seconds * 2 + 2, args.attendees)
             )
         )
         ingest.start()
-        fixed = summary(hey_fixed_rate([base + rec.format(i) for i in range(1, 11)], args.seconds, ["-H", auth]))
+        urls = [base + rec.format(i) for i in range(1, 11)]
+        # Warm-up at the same rate, not measured: each uvicorn process's first requests (imports,
+        # connections, the engine's compiled kernels) are start-up, not steady state.
+        hey_fixed_rate(urls, args.warmup, ["-H", auth])
+        fixed = summary(hey_fixed_rate(urls, args.seconds, ["-H", auth]))
         rotate = ROOT / "var" / "load_rotate.lua"
         rotate.parent.mkdir(parents=True, exist_ok=True)
         path = rec.replace("{:04d}", "%04d")
