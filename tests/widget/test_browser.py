@@ -2,6 +2,7 @@
 test database: two attendees see each other appear, live, when they share a room; a block
 removes each from the other's widget. A screenshot of the widget is saved under test-artifacts/."""
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -139,3 +140,56 @@ def _embedded_scenario(browser, host_page):
         card.get_by_role("button", name="Not relevant").click()
     assert posted.value.status == 201
     expect(widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)
+
+
+def test_widget_refetches_over_rest_when_a_message_skips_a_number(transactional_db, server):
+    """The client's half of the sequence contract: a diff numbered past the next one is not
+    applied (the widget cannot know what it missed); the widget re-fetches its list over REST and
+    shows what the server says, not what the diff claimed."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from playwright.sync_api import expect
+
+    from events import groups
+
+    now = timezone.now()
+    event = EventFactory(
+        slug="gap-summit",
+        live_starts_at=now - timedelta(hours=1),
+        live_ends_at=now + timedelta(hours=8),
+        on_demand_ends_at=now + timedelta(days=30),
+    )
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    ghost = {"external_id": "ghost", "display_name": "Nobody Real", "headline": "", "company": ""}
+    ghost |= {"score": 1.0, "here_now": False, "reasons": []}
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        page.goto(login_url(server, ada))
+        widget = page.locator("[data-mm-widget]")
+        expect(widget.locator(".mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
+        seq = int(widget.get_attribute("data-seq") or 0)
+        diff = {"ids": ["ghost"], "added": [{"index": 0, "item": ghost}], "removed": [], "moved": [], "changed": []}
+        message = {"type": groups.SUGGESTIONS_CHANGED, "seq": seq + 2, "event": event.slug, **diff}
+        # From another thread: Playwright's sync API runs an event loop in this one.
+        send = threading.Thread(
+            target=async_to_sync(get_channel_layer().group_send), args=(groups.attendee_group(ada.pk), message)
+        )
+        with page.expect_request(lambda r: "/recommendations/" in r.url, timeout=LIVE_SECONDS) as refetch:
+            send.start()
+            send.join(10)
+        assert refetch.value.method == "GET"
+        expect(widget).to_have_attribute("data-seq", str(seq + 2), timeout=LIVE_SECONDS)
+        expect(widget.locator(".mmw-card", has_text="Nobody Real")).to_have_count(0)
+
+        # Control: the same diff, numbered next, is applied as it is, without a re-fetch.
+        fetches: list[str] = []
+        page.on("request", lambda r: fetches.append(r.url) if "/recommendations/" in r.url else None)
+        message["seq"] = seq + 3
+        send = threading.Thread(
+            target=async_to_sync(get_channel_layer().group_send), args=(groups.attendee_group(ada.pk), message)
+        )
+        send.start()
+        send.join(10)
+        expect(widget.locator(".mmw-card", has_text="Nobody Real")).to_have_count(1, timeout=LIVE_SECONDS)
+        expect(widget).to_have_attribute("data-seq", str(seq + 3))
+        assert fetches == []
