@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,38 +35,15 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from benchmarks.bench_events import LIVE_START, bench_event, drop_event  # noqa: E402
 from events.interchange import INTERACTIONS_HEADER  # noqa: E402
-from events.models import Attendee, Content, Event, InterestTag, Organization, Room  # noqa: E402
+from events.models import Attendee, Content, Event, InterestTag, Room  # noqa: E402
 
 N_ATTENDEES, N_ROOMS, N_CONTENT, N_TAGS = 5000, 100, 500, 50
-LIVE_START = datetime(2026, 6, 4, 9, 0, tzinfo=UTC)
-
-
-def drop_event(event: Event) -> None:
-    """Delete the bench rows in SQL: the ORM's cascade would load every interaction id first."""
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM events_roomvisit WHERE event_id = %s", [event.pk])
-        cursor.execute("DELETE FROM events_interaction WHERE event_id = %s", [event.pk])
-    Event.objects.filter(pk=event.pk).delete()
 
 
 def setup_event(slug: str) -> Event:
-    org, _ = Organization.objects.get_or_create(slug="bench-org", defaults={"name": "Bench"})
-    event = Event.objects.create(
-        organization=org,
-        slug=slug,
-        name=slug,
-        live_starts_at=LIVE_START,
-        live_ends_at=LIVE_START + timedelta(hours=9),
-        on_demand_ends_at=LIVE_START + timedelta(days=30),
-    )
-    Attendee.objects.bulk_create(
-        [Attendee(event=event, external_id=f"a{i}", display_name=f"A {i}") for i in range(N_ATTENDEES)]
-    )
-    Room.objects.bulk_create([Room(event=event, external_id=f"r{i}", name=f"R {i}") for i in range(N_ROOMS)])
-    Content.objects.bulk_create([Content(event=event, external_id=f"c{i}", title=f"C {i}") for i in range(N_CONTENT)])
-    InterestTag.objects.bulk_create([InterestTag(event=event, slug=f"t{i}", label=f"T {i}") for i in range(N_TAGS)])
-    return event
+    return bench_event(slug, attendees=N_ATTENDEES, rooms=N_ROOMS, contents=N_CONTENT, tags=N_TAGS)
 
 
 def generate(path: Path, rows: int, seed: int) -> None:
