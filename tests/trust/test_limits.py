@@ -1,7 +1,6 @@
 import json
 
 import pytest
-from django.core.cache import cache
 from rest_framework.throttling import ScopedRateThrottle
 
 from events.api.views import BODY_TOO_LARGE
@@ -9,14 +8,7 @@ from events.services import api_key_create
 from matchmaking_site.middleware import TOO_MANY_LOGINS
 from tests.factories import EventFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 
 def test_ingest_rate_limit_gives_429_with_retry_after(client, monkeypatch):
