@@ -305,12 +305,11 @@ class Model:
         self.tab_i[rows] = oi
         self.tab_s[rows] = os_
 
-    def _compute(self, rows: np.ndarray, full: bool = True) -> None:
-        old = self.deg[rows].copy() if not full else None
-        self._stage1(rows, serial=not full)
-        if full or self._pop_may_change(rows, old):
-            self.pop = _pop_order(self.deg, self._pop_len)
-        self._stage2(rows, serial=not full)
+    def _compute(self, rows: np.ndarray) -> None:
+        """Both stages for ``rows`` with the parallel kernels (a fit; updates go through `update`)."""
+        self._stage1(rows)
+        self.pop = _pop_order(self.deg, self._pop_len)
+        self._stage2(rows)
 
     def _members(self, rows: np.ndarray, ctx: list[int], changes: dict[int, dict[int, bool]]) -> np.ndarray:
         """Incremental stage 1 for members of the touched contexts ``ctx`` (``_kernels.member_rows``);
@@ -392,10 +391,11 @@ class Model:
         order = order[np.isfinite(s[order])]
         return order, s[order]
 
-    def _row_features(
+    def row_features(
         self, a: int
     ) -> tuple[dict[int, float], dict[int, float], dict[int, list[tuple[int, float]]], dict[int, float]]:
-        """Stage-2 features of row ``a`` (same arithmetic order as the kernel)."""
+        """Stage-2 features of row ``a`` (same arithmetic order as the kernel); pass them to
+        :meth:`explain` when several of its pairs are explained."""
         cfg = self.config
         k1 = cfg.candidate_pool
         f = min(cfg.two_hop_fanout, k1)
@@ -439,10 +439,6 @@ class Model:
                     via.setdefault(b, []).append((m, c))
         return direct, two, via, rep
 
-    def row_features(self, a: int) -> tuple:
-        """Row ``a``'s stage-2 features, to pass to :meth:`explain` for several of its pairs."""
-        return self._row_features(a)
-
     def _x1(self, d: float, dmax: float) -> float:
         if dmax <= 0.0:
             return 0.0
@@ -453,7 +449,7 @@ class Model:
     def score_row(self, a: int) -> np.ndarray:
         """Final score of every attendee as a candidate for ``a`` (dense, length n)."""
         cfg = self.config
-        direct, two, _, rep = self._row_features(a)
+        direct, two, _, rep = self.row_features(a)
         s = cfg.w_social * self.social
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
@@ -469,7 +465,7 @@ class Model:
         """Unweighted stage-2 features of every candidate for ``a``: (n, 4) =
         [direct / max_row, two_hop / max_row, log1p(shared contexts), log1p(degree)], in the order
         of :data:`FEATURE_WEIGHTS`.  For learning the weights."""
-        direct, two, _, rep = self._row_features(a)
+        direct, two, _, rep = self.row_features(a)
         out = np.zeros((self.n_attendees, 4))
         out[:, 3] = self.social
         for b, v in rep.items():
@@ -488,7 +484,7 @@ class Model:
         ``a`` met who also met ``b``.  ``row_features`` (from :meth:`row_features`) saves
         recomputing row ``a``'s features when several of its pairs are explained."""
         cfg = self.config
-        direct, two, via, rep = row_features if row_features is not None else self._row_features(a)
+        direct, two, via, rep = row_features if row_features is not None else self.row_features(a)
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
         x1 = self._x1(direct.get(b, 0.0), dmax)
