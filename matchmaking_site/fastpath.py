@@ -20,10 +20,8 @@ from urllib.parse import parse_qsl
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
-from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 logger = logging.getLogger(__name__)
@@ -85,12 +83,9 @@ def serve(scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
 
 
 def _serve(scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-    from events.api.auth import API_KEY_CACHE_KEY, TOUCH_EVERY_SECONDS
-    from events.api.auth import KEYWORD as API_KEYWORD
-    from events.services import hash_api_key
-    from recommendations.api.permissions import _caller_key
+    from events.api.auth import api_key_cached, api_key_secret
+    from recommendations.api.permissions import attendee_cached
     from recommendations.api.views import recommendations_output
-    from recommendations.cache import stamps_now
     from recommendations.funnel import funnel_record_shown
     from recommendations.serving import recommendations_for
 
@@ -108,23 +103,14 @@ def _serve(scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
     num_results = _num_results(scope.get("query_string", b""))
     if num_results is None:
         return None
-    auth = (_header(scope, b"authorization") or b"").decode("latin-1")
-    if not auth.startswith(f"{API_KEYWORD} "):
-        return None
-    key = cache.get(API_KEY_CACHE_KEY.format(hashed=hash_api_key(auth[len(API_KEYWORD) + 1 :].strip())))
-    if (
-        key is None
-        or key.last_used_at is None
-        or (timezone.now() - key.last_used_at).total_seconds() > TOUCH_EVERY_SECONDS
-    ):
-        return None  # Django's authentication records the key's use once a minute
-    entry = cache.get(
-        _caller_key(organization_id=key.organization_id, event_slug=match["event"], external_id=match["external_id"])
+    secret = api_key_secret((_header(scope, b"authorization") or b"").decode("latin-1"))
+    key = api_key_cached(secret) if secret is not None else None
+    if key is None:
+        return None  # Django authenticates, and records the key's use once a minute
+    attendee = attendee_cached(
+        organization_id=key.organization_id, event_slug=match["event"], external_id=match["external_id"]
     )
-    if entry is None or entry[3] is None:
-        return None
-    pk, event_id, stored_under, attendee = entry
-    if stamps_now(event_id=event_id, attendee_id=pk) != stored_under:
+    if attendee is None:
         return None
     result = recommendations_for(attendee=attendee, num_results=num_results)
     funnel_record_shown(viewer=attendee, result=result)

@@ -62,12 +62,29 @@ def api_key_changed(sender, instance: ApiKey, **kwargs) -> None:
     api_key_cache_forget(hashed_key=instance.hashed_key)
 
 
+def api_key_secret(header: str) -> str | None:
+    """The secret of an `Authorization: Api-Key <secret>` header, None for any other header."""
+    if not header.startswith(f"{KEYWORD} "):
+        return None
+    return header[len(KEYWORD) + 1 :].strip()
+
+
+def _touch_due(key: ApiKey, now) -> bool:
+    return key.last_used_at is None or (now - key.last_used_at).total_seconds() > TOUCH_EVERY_SECONDS
+
+
+def api_key_cached(secret: str) -> ApiKey | None:
+    """The valid key of `secret` if it is cached and its use was recorded within the last minute;
+    else None, and the caller authenticates in full (`ApiKeyAuthentication`), which records it."""
+    key = cache.get(API_KEY_CACHE_KEY.format(hashed=hash_api_key(secret)))
+    return None if key is None or _touch_due(key, timezone.now()) else key
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).decode(errors="replace")
-        if not header.startswith(f"{KEYWORD} "):
+        secret = api_key_secret(authentication.get_authorization_header(request).decode(errors="replace"))
+        if secret is None:
             return None
-        secret = header[len(KEYWORD) + 1 :].strip()
         parts = secret.split("_")
         if len(parts) < 3:
             raise exceptions.AuthenticationFailed(INVALID_KEY)
@@ -80,7 +97,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 raise exceptions.AuthenticationFailed(INVALID_KEY)
             cache.set(cache_key, key, timeout=API_KEY_CACHE_SECONDS)
         now = timezone.now()
-        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > TOUCH_EVERY_SECONDS:
+        if _touch_due(key, now):
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now
             cache.set(cache_key, key, timeout=API_KEY_CACHE_SECONDS)

@@ -33,6 +33,24 @@ def _caller_key(*, organization_id: int, event_slug: str, external_id: str) -> s
     return CALLER_KEY.format(organization_id=organization_id, digest=digest)
 
 
+def _cached(key: str) -> tuple[tuple | None, tuple | None, Attendee | None]:
+    """(the caller entry, the stamps now, the attendee if the entry holds it under those stamps)."""
+    entry = cache.get(key)
+    if entry is None:
+        return None, None, None
+    pk, event_id, stored_under, attendee = entry
+    stamps = stamps_now(event_id=event_id, attendee_id=pk)
+    current = attendee is not None and stamps is not None and stored_under == stamps
+    return entry, stamps, attendee if current else None
+
+
+def attendee_cached(*, organization_id: int, event_slug: str, external_id: str) -> Attendee | None:
+    """The attendee an API key of `organization_id` was already granted for this URL, while nothing
+    that matters to serving has changed since; None otherwise (ask `attendee_for_reader`)."""
+    key = _caller_key(organization_id=organization_id, event_slug=event_slug, external_id=external_id)
+    return _cached(key)[2]
+
+
 def attendee_for_reader(request, *, event_slug: str, external_id: str) -> Attendee:
     """`attendee_for_caller(..., write=False)`, without a database query on most requests of an
     API key (the platform fetching suggestions for its attendees). Other callers: uncached."""
@@ -40,13 +58,9 @@ def attendee_for_reader(request, *, event_slug: str, external_id: str) -> Attend
     if not isinstance(user, ApiKeyUser):
         return attendee_for_caller(request, event_slug=event_slug, external_id=external_id, write=False)
     key = _caller_key(organization_id=user.organization.pk, event_slug=event_slug, external_id=external_id)
-    entry = cache.get(key)
-    stamps = None
-    if entry is not None:
-        pk, event_id, stored_under, attendee = entry
-        stamps = stamps_now(event_id=event_id, attendee_id=pk)
-        if attendee is not None and stamps is not None and stored_under == stamps:
-            return attendee
+    entry, stamps, attendee = _cached(key)
+    if attendee is not None:
+        return attendee
     try:
         attendee = attendee_for_caller(request, event_slug=event_slug, external_id=external_id, write=False)
     except Http404:
