@@ -87,16 +87,24 @@ def _login(page, base: str, username: str, next_url: str):
     page.click("input[type=submit]")
 
 
+def _open_dashboard(browser, base: str, username: str, dashboard: str):
+    """A page logged in as `username` on the dashboard, its live socket connected."""
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    _login(page, base, username, dashboard)
+    expect(page.locator("#mm-live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    return page
+
+
 def test_dashboard_moves_live_as_interactions_arrive(server, world):
     from playwright.sync_api import expect
 
     event, secret, me, stranger = world
     dashboard = f"/admin/events/event/{event.pk}/dashboard/"
-    ARTIFACTS.mkdir(exist_ok=True)
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        _login(page, server, me.username, dashboard)
-        expect(page.locator("#mm-live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        page = _open_dashboard(browser, server, me.username, dashboard)
         expect(page.locator("#mm-total")).to_have_text("3")
         expect(page.locator("#mm-chart svg")).to_have_attribute("data-total", "3")
         expect(page.locator("#mm-qualifying-of")).to_have_text("3 / 1,000")
@@ -148,11 +156,8 @@ def test_the_seeded_demo_dashboard_shows_a_running_event(server, settings, tmp_p
     event = Event.objects.get(slug="demo")
     me = organizer(event.organization, username="demo-orga")
     dashboard = f"/admin/events/event/{event.pk}/dashboard/"
-    ARTIFACTS.mkdir(exist_ok=True)
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        _login(page, server, me.username, dashboard)
-        expect(page.locator("#mm-live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        page = _open_dashboard(browser, server, me.username, dashboard)
         expect(page.locator(".mm-phase")).to_have_text("Live (trained model)")
         expect(page.locator("#mm-serving")).to_have_text("Local model v1")
         expect(page.locator("#mm-occupancy li").first).to_be_visible()
