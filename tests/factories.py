@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from events.enums import InteractionType
 from events.models import Attendee, Content, Event, Interaction, InterestTag, Organization, Room
@@ -37,6 +38,14 @@ class EventFactory(factory.django.DjangoModelFactory):
     live_starts_at = LIVE_START
     live_ends_at = LIVE_START + timedelta(hours=9)
     on_demand_ends_at = LIVE_START + timedelta(days=30)
+
+
+class LiveEventFactory(EventFactory):
+    """An event live now: since an hour, for eight more hours, then on demand for 30 days."""
+
+    live_starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
+    live_ends_at = factory.LazyAttribute(lambda e: e.live_starts_at + timedelta(hours=9))
+    on_demand_ends_at = factory.LazyAttribute(lambda e: e.live_starts_at + timedelta(days=30, hours=1))
 
 
 class InterestTagFactory(factory.django.DjangoModelFactory):

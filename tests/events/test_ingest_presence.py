@@ -16,7 +16,7 @@ from events.enums import InteractionType
 from events.models import Interaction, RoomVisit
 from events.services import api_key_create
 from matchmaking_site.asgi import application
-from tests.factories import LIVE_START, AttendeeFactory, EventFactory, RoomFactory, UserFactory
+from tests.factories import LIVE_START, AttendeeFactory, EventFactory, LiveEventFactory, RoomFactory, UserFactory
 
 T0 = LIVE_START + timedelta(minutes=5)
 
@@ -173,13 +173,7 @@ async def _close_thread_connections():
 
 @pytest.fixture
 def signed_in(transactional_db, _close_thread_connections):
-    now = timezone.now()
-    event = EventFactory(
-        slug="summit",
-        live_starts_at=now - timedelta(hours=1),
-        live_ends_at=now + timedelta(hours=8),
-        on_demand_ends_at=now + timedelta(days=30),
-    )
+    event = LiveEventFactory(slug="summit")
     user = UserFactory()
     attendee = AttendeeFactory(event=event, user=user, external_id="ada")
     RoomFactory(event=event, external_id="keynote")

@@ -3,15 +3,13 @@ test database: two attendees see each other appear, live, when they share a room
 removes each from the other's widget. A screenshot of the widget is saved under test-artifacts/."""
 
 import threading
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from events.api.auth import attendee_login_token
-from tests.factories import AttendeeFactory, EventFactory, RoomFactory
+from tests.factories import AttendeeFactory, EventFactory, LiveEventFactory, RoomFactory
 from tests.live import asgi_server, chromium, server_env
 
 pytestmark = pytest.mark.browser
@@ -46,14 +44,7 @@ def login_url(base, attendee):
 
 def test_two_attendees_see_each_other_live_and_a_block_removes_both(transactional_db, server):
 
-    now = timezone.now()
-    event = EventFactory(
-        slug="live-summit",
-        name="Live Summit",
-        live_starts_at=now - timedelta(hours=1),
-        live_ends_at=now + timedelta(hours=8),
-        on_demand_ends_at=now + timedelta(days=30),
-    )
+    event = LiveEventFactory(slug="live-summit", name="Live Summit")
     RoomFactory(event=event, external_id="hall", name="Main hall")
     ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace", headline="Engineer")
     bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob Kahn", headline="Networks")
@@ -152,13 +143,7 @@ def test_widget_refetches_over_rest_when_a_message_skips_a_number(transactional_
 
     from events import groups
 
-    now = timezone.now()
-    event = EventFactory(
-        slug="gap-summit",
-        live_starts_at=now - timedelta(hours=1),
-        live_ends_at=now + timedelta(hours=8),
-        on_demand_ends_at=now + timedelta(days=30),
-    )
+    event = LiveEventFactory(slug="gap-summit")
     ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
     ghost = {"external_id": "ghost", "display_name": "Nobody Real", "headline": "", "company": ""}
     ghost |= {"score": 1.0, "here_now": False, "reasons": []}
