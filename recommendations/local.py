@@ -19,6 +19,7 @@ Inputs (see `load_event_data`):
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -384,6 +385,15 @@ class LoadedModel:
         self._context_index = {int(k): i for i, k in enumerate(self.context_keys.tolist())}
         self.applied: set[int] = set()
         self.applied_upto = self.trained_upto
+        # The reasons the real-time path gave for pairs that changed since training, per row
+        # (attendee index -> {candidate pk as str: ((kind, text, weight), ...)}): what each live
+        # list carries in "why". Kept here rather than read back from the cache (a read of every
+        # touched list per update), because this process's model is the one those lists come
+        # from; a process that starts afresh rebuilds it when it catches up on everything since
+        # training. WHY tuples of str and float: the garbage collector stops tracking containers
+        # of atomic values, so this map, which grows with the event, is not walked by every full
+        # collection (with lists it was, see `loaded_model`).
+        self.why: dict[int, dict[str, tuple]] = {}
         self.lock = threading.Lock()
 
     def index_of(self, attendee_id: int) -> int | None:
@@ -427,6 +437,12 @@ def loaded_model(version: ModelVersion) -> LoadedModel:
             while len(_LOADED) >= MAX_LOADED:
                 _LOADED.pop(next(iter(_LOADED)))
             _LOADED[version.pk] = loaded
+            # WHY: a real-time update allocates a few objects per touched row, so full collections
+            # come every few updates, and each walked everything the process holds (Django, the
+            # loaded indexes): 20-200 ms pauses on a worker at size M. What exists now is
+            # long-lived; frozen, it is left out of every later collection. With `why` as tuples:
+            # p99 of benchmarks/realtime_django.py at size M 43 ms, from 150.
+            gc.freeze()
         return loaded
 
 
@@ -487,29 +503,29 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
             recomputed = loaded.model.update(new)
         loaded.applied.update(rows["pk"].tolist())
         loaded.applied_upto = max(loaded.applied_upto, int(rows["pk"].max()))
-        recomputed_ids = [int(loaded.attendee_ids[a]) for a in recomputed.tolist()]
-        keys = {a: realtime_key(version.pk, int(loaded.attendee_ids[a])) for a in recomputed.tolist()}
-        previous = cache.get_many(list(keys.values())) if keys else {}
+        recomputed_ids = loaded.attendee_ids[recomputed].tolist()
         moved = set(att.tolist())
-        tables = {a: loaded.model.neighbours(a) for a in keys}
+        tables = {a: loaded.model.neighbours(a) for a in recomputed.tolist()}
         # Reasons only where the pair changed (it involves someone who moved): the web processes
         # explain every other pair from their own copy of the published artifact, which lacks
         # what happened since training (WHY not all pairs: explaining ~25 pairs for each of a few
         # hundred rows would cost the worker more than the update itself).
         changed = [(a, b) for a, (idx, _) in tables.items() for b in idx.tolist() if a in moved or b in moved]
-        reasons = render_pair_reasons(loaded, changed)
+        explained: dict[int, dict[str, tuple]] = {}
+        for (a, b), why in render_pair_reasons(loaded, changed).items():
+            pk_b = str(int(loaded.attendee_ids[b]))
+            explained.setdefault(a, {})[pk_b] = tuple((r.kind, r.text, r.weight) for r in why)
         lists = {}
-        for a, (idx, scores) in tables.items():
-            items = [
-                [int(loaded.attendee_ids[b]), float(s)] for b, s in zip(idx.tolist(), scores.tolist(), strict=True)
-            ]
-            old_why = (previous.get(keys[a]) or {}).get("why", {})
-            listed = {str(pk) for pk, _ in items}
-            why = {pk: r for pk, r in old_why.items() if pk in listed}  # still true: presence only adds up
-            for b in idx.tolist():
-                if (a, b) in reasons:
-                    why[str(int(loaded.attendee_ids[b]))] = [[r.kind, r.text, r.weight] for r in reasons[(a, b)]]
-            lists[keys[a]] = {"items": items, "why": why, "contexts": loaded.n_contexts_of(a)}
+        for (a, (idx, scores)), pk in zip(tables.items(), recomputed_ids, strict=True):
+            listed = loaded.attendee_ids[idx].tolist()
+            why = loaded.why.get(a)
+            if why:  # still true for the pairs still listed: presence only adds up
+                keep = set(map(str, listed))
+                why = {b: r for b, r in why.items() if b in keep}
+            why = {**(why or {}), **explained.get(a, {})}
+            loaded.why[a] = why
+            items = [[b, s] for b, s in zip(listed, scores.tolist(), strict=True)]
+            lists[realtime_key(version.pk, pk)] = {"items": items, "why": why, "contexts": loaded.n_contexts_of(a)}
     cache.set_many(lists, timeout=REALTIME_TTL)
     return recomputed_ids
 

@@ -223,6 +223,37 @@ def test_a_web_process_serves_the_workers_live_list_with_its_reasons():
     assert set(live["why"]) == {str(cat.pk)}  # the pair with eve came from the artifact
 
 
+def test_live_reasons_carry_over_later_updates_and_a_fresh_worker_rebuilds_them():
+    """The worker keeps the reasons it gave (it no longer reads its lists back from the cache):
+    a later update that re-lists cat for dan without changing their pair keeps cat's reason; a
+    worker that starts afresh gives the same reasons after catching up on everything since
+    training."""
+    event = EventFactory()
+    dan, eve = (AttendeeFactory(event=event) for _ in range(2))
+    room, hall = RoomFactory(event=event, name="Late room"), RoomFactory(event=event, name="Hall")
+    visit(dan, room, dwell=600), visit(eve, room, dwell=600), visit(dan, hall, dwell=600)
+    version = train_event_now(event=event, config=DIRECT_ONLY)
+    cat, fay = AttendeeFactory(event=event), AttendeeFactory(event=event)
+    realtime_apply(event_id=event.pk, interaction_ids=[visit(cat, room, dwell=1200).pk])
+    realtime_apply(event_id=event.pk, interaction_ids=[visit(fay, hall, dwell=600).pk])  # dan's row, not cat's pair
+
+    def why_for_dan():
+        return cache.get(realtime_key(version.pk, dan.pk))["why"]
+
+    first = why_for_dan()
+    assert set(first) == {str(cat.pk), str(fay.pk)}
+    assert first[str(cat.pk)][0][1] == "you both spent 10 min in 'Late room' at the same time"
+    assert first[str(fay.pk)][0][1] == "you both spent 10 min in 'Hall' at the same time"
+
+    forget_loaded_models()  # a worker that starts afresh: the next update makes it catch up
+    cache.delete(realtime_key(version.pk, dan.pk))
+    realtime_apply(event_id=event.pk, interaction_ids=[visit(eve, hall, at=5000, dwell=60).pk])
+    again = why_for_dan()
+    assert set(again) == {str(cat.pk), str(fay.pk), str(eve.pk)}  # eve moved: her pair is explained too
+    assert again[str(cat.pk)][0][1] == first[str(cat.pk)][0][1]
+    assert again[str(fay.pk)][0][1] == first[str(fay.pk)][0][1]
+
+
 def test_interactions_signal_receiver_updates_the_live_model():
     event = EventFactory()
     ana, bob = (AttendeeFactory(event=event) for _ in range(2))
