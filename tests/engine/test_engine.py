@@ -117,6 +117,61 @@ def test_explain_features_sum_to_table_score():
     assert checked == m.n_attendees * CFG.top_k
 
 
+def _row_features_loop(m: Model, a: int):
+    """The definition of the stage-2 features, as the kernel computes them, one entry at a time:
+    the reference the vectorised ``Model.row_features`` must equal bit for bit."""
+    cfg = m.config
+    k1, f = cfg.candidate_pool, min(cfg.two_hop_fanout, cfg.candidate_pool)
+    n1i, n1s = m.n1_i, m.n1_s
+    direct, rep, two, via = {}, {}, {}, {}
+    for j in range(k1):
+        b = int(n1i[a, j])
+        if b < 0:
+            break
+        direct[b], rep[b] = float(n1s[a, j]), math.log1p(float(m.n1_c[a, j]))
+    tot_a = 0.0
+    for j in range(f):
+        if n1i[a, j] < 0:
+            break
+        tot_a += float(n1s[a, j])
+    if tot_a > 0.0:
+        for j in range(f):
+            p = int(n1i[a, j])
+            if p < 0:
+                break
+            tot_p = 0.0
+            for q in range(f):
+                if n1i[p, q] < 0:
+                    break
+                tot_p += float(n1s[p, q])
+            if tot_p <= 0.0:
+                continue
+            for q in range(f):
+                b = int(n1i[p, q])
+                if b < 0:
+                    break
+                if b != a:
+                    c = float(n1s[a, j]) / tot_a * (float(n1s[p, q]) / tot_p)
+                    two[b] = two.get(b, 0.0) + c
+                    via.setdefault(b, []).append((p, c))
+    return direct, two, via, rep
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [CFG, EngineConfig(), EngineConfig(min_co_count=2, candidate_pool=8, two_hop_fanout=20, direct_transform="log")],
+)
+def test_row_features_equal_the_entry_by_entry_definition(cfg):
+    m = fit(_random_event(7, n_att=60, n_ctx=14, n=400), cfg)
+    m.update(_random_event(8, n_att=60, n_ctx=14, n=30))  # rows after a real-time update too
+    for a in range(m.n_attendees):
+        direct, two, via, rep = m.row_features(a)
+        ref_direct, ref_two, ref_via, ref_rep = _row_features_loop(m, a)
+        assert (direct, two, rep) == (ref_direct, ref_two, ref_rep)  # exact, not approximate
+        assert {b: via.get(b) for b in ref_two} == ref_via
+        assert via.get(a) == [] and via.get(-5) == []
+
+
 def test_neighbours_table_equals_on_the_fly_scoring():
     m = fit(_random_event(2), CFG)
     for a in range(m.n_attendees):
