@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sfhh09_quality import inputs
+from sfhh09_quality import inputs, training_pairs
 
 from recommendations.engine import EngineConfig, fit
 from recommendations.engine import sfhh09 as S
@@ -114,18 +114,7 @@ class Prepared:
         self.feats = {a: features(self.model, self.tab, a) for a in set(task.targets_all) | set(task.targets_new)}
 
     def rows(self):
-        """(target, X, y): every candidate for the "all" targets, the not-yet-met ones for the
-        "new-only" targets (both uses, as sfhh09_quality.learn_weights)."""
-        t = self.task
-        for targets, truths, new_only in ((t.targets_all, t.truth_all, False), (t.targets_new, t.truth_new, True)):
-            for a, truth in zip(targets, truths, strict=True):
-                y = np.zeros(t.n)
-                y[list(truth)] = 1.0
-                keep = np.ones(t.n, dtype=bool)
-                keep[a] = False
-                if new_only:
-                    keep[list(t.met[a])] = False
-                yield a, self.feats[a][keep], y[keep]
+        return training_pairs(self.task, self.feats.__getitem__)
 
 
 def train(kind: str, x: np.ndarray, y: np.ndarray):

@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,24 @@ def inputs(task: S.Task) -> InteractionArrays:
     return InteractionArrays(s.attendee, s.session, s.dwell, task.n, s.n_sessions, s.start - S.TICK_S, s.end)
 
 
+def training_pairs(task: S.Task, features_of) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(target, candidate features, labels) for both uses of the model: every candidate of an
+    "all" target, the not-yet-met candidates of a "new-only" target; label 1 = they meet in the
+    split's future. ``features_of(a)`` gives the (n, k) features of every candidate for ``a``."""
+    for targets, truths, new_only in (
+        (task.targets_all, task.truth_all, False),
+        (task.targets_new, task.truth_new, True),
+    ):
+        for a, truth in zip(targets, truths, strict=True):
+            lab = np.zeros(task.n)
+            lab[list(truth)] = 1.0
+            keep = np.ones(task.n, dtype=bool)
+            keep[a] = False
+            if new_only:
+                keep[list(task.met[a])] = False
+            yield a, features_of(a)[keep], lab[keep]
+
+
 def learn_weights(tasks: list[S.Task], cfg: EngineConfig, use: tuple[bool, ...] = ALL) -> EngineConfig:
     """Logistic regression on (target, candidate) pairs of the internal splits, label = the pair
     meets in that split's future.  Both uses are in the training set: every candidate for the
@@ -47,21 +66,9 @@ def learn_weights(tasks: list[S.Task], cfg: EngineConfig, use: tuple[bool, ...] 
     rank unmet people badly).  Dropped features get weight 0."""
     xs, ys = [], []
     for task in tasks:
-        m = fit(inputs(task), cfg)
-        for targets, truths, new_only in (
-            (task.targets_all, task.truth_all, False),
-            (task.targets_new, task.truth_new, True),
-        ):
-            for a, truth in zip(targets, truths, strict=True):
-                f = m.features(a)
-                lab = np.zeros(task.n)
-                lab[list(truth)] = 1.0
-                keep = np.ones(task.n, dtype=bool)
-                keep[a] = False
-                if new_only:
-                    keep[list(task.met[a])] = False
-                xs.append(f[keep])
-                ys.append(lab[keep])
+        for _, f, lab in training_pairs(task, fit(inputs(task), cfg).features):
+            xs.append(f)
+            ys.append(lab)
     x = np.vstack(xs)[:, list(np.flatnonzero(use))]
     y = np.concatenate(ys)
     coef = LogisticRegression(C=1.0, max_iter=2000).fit(x, y).coef_[0]
