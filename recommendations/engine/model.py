@@ -518,16 +518,20 @@ class Model:
         # exact per-context contributions (context ascending, same order as the kernel)
         A, C = self.A, self.C
         pa, na = int(A.ptr[a]), int(A.length[a])
+        pb, nb = int(A.ptr[b]), int(A.length[b])
+        # only the contexts both attended (both blocks are sorted): a busy attendee has hundreds
+        both, at_a, _ = np.intersect1d(
+            A.idx[pa : pa + na], A.idx[pb : pb + nb], assume_unique=True, return_indices=True
+        )
         ctx: list[tuple[int, float]] = []
         raw = 0.0
         shared = 0
-        for q in range(pa, pa + na):
-            c = int(A.idx[q])
+        for c, q in zip(both.tolist(), (at_a + pa).tolist(), strict=True):
             w = float(self.idf[c])
             if w == 0.0:
                 continue
             r = C.find(c, b)
-            if r < 0:
+            if r < 0:  # the two views hold the same pairs; never read C's last entry instead
                 continue
             shared += 1
             fct = 1.0
