@@ -23,6 +23,7 @@ class _ReusingClient(RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._redis: dict[int, object] = {}
+        self._scripts: dict[int, object] = {}
 
     def get_client(self, key=None, *, write=False):
         index = self._get_connection_pool_index(write)
@@ -30,6 +31,24 @@ class _ReusingClient(RedisCacheClient):
         if client is None:
             client = self._redis[index] = self._client(connection_pool=self._get_connection_pool(write))
         return client
+
+    # SET with an expiry for each key, in one command. WHY: the stock client sends MSET and then
+    # one EXPIRE per key inside MULTI/EXEC, and packing and reading back those commands was most
+    # of the cost of the real-time path's write of a large room's lists (one key per list):
+    # 600 lists, 6.2 ms stock, 4.3 ms as a script (hiredis). Atomic, like MULTI/EXEC.
+    _SET_MANY_EX = "for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1]) end"
+
+    def set_many(self, data, timeout):
+        if not data:
+            return
+        if timeout is None or timeout == 0:  # no expiry, or "expire now": the stock behaviour
+            super().set_many(data, timeout)
+            return
+        client = self.get_client(None, write=True)
+        script = self._scripts.get(id(client))
+        if script is None:
+            script = self._scripts[id(client)] = client.register_script(self._SET_MANY_EX)
+        script(keys=list(data), args=[timeout, *(self._serializer.dumps(v) for v in data.values())])
 
 
 class SharedPoolRedisCache(RedisCache):

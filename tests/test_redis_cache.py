@@ -30,3 +30,19 @@ def test_cache_backends_of_two_threads_share_one_redis_client():
 def test_redis_client_object_is_reused_across_commands():
     backend = caches["default"]
     assert backend._cache.get_client(write=True) is backend._cache.get_client(write=False)
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="the Redis cache backend is in use only with REDIS_URL")
+def test_set_many_writes_every_value_with_its_expiry():
+    backend = caches["default"]
+    values = {f"set-many-{i}": {"n": i, "blob": bytes([i]) * 3} for i in range(5)} | {"set-many-int": 7}
+    backend.set_many(values, timeout=120)
+    backend.set_many({"set-many-forever": "x"}, timeout=None)
+    assert backend.get_many(list(values)) == values
+    redis = backend._cache.get_client()
+    ttls = [redis.ttl(backend.make_key(k)) for k in values]
+    assert all(100 < t <= 120 for t in ttls), ttls
+    assert redis.ttl(backend.make_key("set-many-forever")) == -1  # no expiry
+    backend.set_many({"set-many-0": "gone"}, timeout=0)  # "expire now", as Django defines it
+    assert backend.get("set-many-0") is None
+    assert backend.incr("set-many-int") == 8  # integers stay plain, as with set()
