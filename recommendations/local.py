@@ -425,8 +425,13 @@ _LOADED_LOCK = threading.Lock()
 MAX_LOADED = 4  # versions kept per process (a few events served at once)
 
 
-def published_version(*, event: Event) -> ModelVersion | None:
-    return ModelVersion.objects.filter(event=event, backend=BACKEND_NAME, status=ModelVersion.Status.PUBLISHED).first()
+def published_version(*, event: Event | None = None, event_id: int | None = None) -> ModelVersion | None:
+    """The event's published local version. Given `event_id`, the event comes in the same query
+    (`version.event`): the real-time path asks for every interaction."""
+    published = ModelVersion.objects.filter(backend=BACKEND_NAME, status=ModelVersion.Status.PUBLISHED)
+    if event is not None:
+        return published.filter(event=event).first()
+    return published.select_related("event").filter(event_id=event_id).first()
 
 
 def loaded_model(version: ModelVersion) -> LoadedModel:
@@ -458,7 +463,38 @@ REALTIME_TTL = 24 * 3600  # longer than any retrain interval: a new version make
 
 
 def realtime_key(version_id: int, attendee_id: int) -> str:
+    """The live list of an attendee: packed int64 [contexts, ids x top_k, scores x top_k] (see
+    `live_list`), rewritten whenever the worker recomputes the row."""
     return f"recs:local:v{version_id}:a{attendee_id}"
+
+
+def realtime_why_key(version_id: int, attendee_id: int) -> str:
+    """The worker's reasons for that attendee's pairs that changed since training ({candidate pk
+    as str: ((kind, text, weight), ...)}), rewritten only when one of them changes."""
+    return f"recs:local:v{version_id}:why{attendee_id}"
+
+
+def live_list(version_id: int, attendee_id: int) -> dict | None:
+    """The live list as {"items": [[pk, score], ...], "why": {...}, "contexts": n}, or None.
+
+    WHY two keys and a packed table: an update into a large room recomputes hundreds of rows
+    but changes the reasons of only the pairs with the attendee who moved (one row's, as a rule);
+    rewriting every row's reasons and building its list as Python objects was most of the
+    worker's step (benchmarks/realtime_django.py). The reasons of pairs no longer listed are
+    dropped when the row's reasons are next rewritten."""
+    table_key, why_key = realtime_key(version_id, attendee_id), realtime_why_key(version_id, attendee_id)
+    got = cache.get_many([table_key, why_key])
+    table = got.get(table_key)
+    if table is None:
+        return None
+    if isinstance(table, (dict, list)):  # written by a process of an earlier release
+        return table
+    packed = np.frombuffer(table, dtype=np.int64)
+    k = (packed.size - 1) // 2
+    ids, scores = packed[1 : 1 + k], packed[1 + k :].view(np.float64)
+    listed = ids >= 0
+    items = [[b, s] for b, s in zip(ids[listed].tolist(), scores[listed].tolist(), strict=True)]
+    return {"items": items, "why": got.get(why_key) or {}, "contexts": int(packed[0])}
 
 
 def realtime_apply(*, event_id: int, interaction_ids: list[int]) -> int:
@@ -476,10 +512,10 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
     (id above what it applied), so a process that missed a signal catches up on the next one and
     every process converges on "artifact + everything since". Idempotent: ids already applied are
     skipped."""
-    event = Event.objects.filter(pk=event_id).first()
-    version = published_version(event=event) if event else None
+    version = published_version(event_id=event_id)
     if version is None:
         return []
+    event = version.event
     loaded = loaded_model(version)
     with loaded.lock:
         # A range on the primary key first, so that PostgreSQL reads only the rows after training.
@@ -504,28 +540,34 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
         loaded.applied.update(rows["pk"].tolist())
         loaded.applied_upto = max(loaded.applied_upto, int(rows["pk"].max()))
         recomputed_ids = loaded.attendee_ids[recomputed].tolist()
-        moved = set(att.tolist())
-        tables = {a: loaded.model.neighbours(a) for a in recomputed.tolist()}
+        model = loaded.model
+        tab_i, tab_s = model.tab_i[recomputed], model.tab_s[recomputed]
+        listed = tab_i >= 0
         # Reasons only where the pair changed (it involves someone who moved): the web processes
         # explain every other pair from their own copy of the published artifact, which lacks
         # what happened since training (WHY not all pairs: explaining ~25 pairs for each of a few
         # hundred rows would cost the worker more than the update itself).
-        changed = [(a, b) for a, (idx, _) in tables.items() for b in idx.tolist() if a in moved or b in moved]
+        moved_arr = np.fromiter(set(att.tolist()), dtype=np.int64)
+        pair = listed & (np.isin(recomputed, moved_arr)[:, None] | np.isin(tab_i, moved_arr))
+        row_of, col_of = np.nonzero(pair)
+        changed = list(zip(recomputed[row_of].tolist(), tab_i[row_of, col_of].tolist(), strict=True))
         explained: dict[int, dict[str, tuple]] = {}
         for (a, b), why in render_pair_reasons(loaded, changed).items():
             pk_b = str(int(loaded.attendee_ids[b]))
             explained.setdefault(a, {})[pk_b] = tuple((r.kind, r.text, r.weight) for r in why)
-        lists = {}
-        for (a, (idx, scores)), pk in zip(tables.items(), recomputed_ids, strict=True):
-            listed = loaded.attendee_ids[idx].tolist()
-            why = loaded.why.get(a)
-            if why:  # still true for the pairs still listed: presence only adds up
-                keep = set(map(str, listed))
-                why = {b: r for b, r in why.items() if b in keep}
-            why = {**(why or {}), **explained.get(a, {})}
-            loaded.why[a] = why
-            items = [[b, s] for b, s in zip(listed, scores.tolist(), strict=True)]
-            lists[realtime_key(version.pk, pk)] = {"items": items, "why": why, "contexts": loaded.n_contexts_of(a)}
+        k = tab_i.shape[1]
+        packed = np.empty((recomputed.size, 1 + 2 * k), dtype=np.int64)  # see `live_list`
+        packed[:, 0] = model.A.length[recomputed]
+        packed[:, 1 : 1 + k] = np.where(listed, loaded.attendee_ids[np.maximum(tab_i, 0)], -1)
+        packed[:, 1 + k :] = tab_s.view(np.int64)
+        lists = {realtime_key(version.pk, pk): packed[i].tobytes() for i, pk in enumerate(recomputed_ids)}
+        for i, a in enumerate(recomputed.tolist()):
+            if a in explained:  # the row's reasons changed: rewrite them, keeping those still listed
+                still = set(map(str, loaded.attendee_ids[tab_i[i][listed[i]]].tolist()))
+                why = {b: r for b, r in loaded.why.get(a, {}).items() if b in still}
+                why.update(explained[a])
+                loaded.why[a] = why
+                lists[realtime_why_key(version.pk, recomputed_ids[i])] = why
     cache.set_many(lists, timeout=REALTIME_TTL)
     return recomputed_ids
 
@@ -679,7 +721,7 @@ class LocalModelBackend(RecommendationBackend):
         a = loaded.index_of(attendee.pk)
         # The live list (the Celery worker's model, updated in real time) first: it also covers an
         # attendee who joined after training, whom this process's copy of the artifact lacks.
-        live = cache.get(realtime_key(version.pk, attendee.pk))
+        live = live_list(version.pk, attendee.pk)
         if isinstance(live, list):  # written by a process of the previous release: pairs only
             live = {"items": live, "why": {}, "contexts": loaded.n_contexts_of(a) if a is not None else 0}
         if live is not None:

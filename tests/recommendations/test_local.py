@@ -16,11 +16,13 @@ from recommendations.local import (
     SPENT_TEXT,
     fit_local_model,
     forget_loaded_models,
+    live_list,
     load_event_data,
     loaded_model,
     published_version,
     realtime_apply,
     realtime_key,
+    realtime_why_key,
     train_event_now,
 )
 from recommendations.models import ModelVersion
@@ -167,7 +169,7 @@ def test_realtime_update_equals_a_full_retrain():
 
     full = Model.load(f"{retrained.artifact}/model.npz")
     ids = load_event_data(event=event).attendee_ids.tolist()
-    live = {p.pk: cache.get(realtime_key(version.pk, p.pk)) for p in people}
+    live = {p.pk: live_list(version.pk, p.pk) for p in people}
     touched = {pk for pk, lst in live.items() if lst is not None}
     assert recomputed == len(touched)
     assert {people[7].pk, people[0].pk, people[5].pk} <= touched
@@ -191,7 +193,7 @@ def test_realtime_apply_is_idempotent_and_serving_reads_it():
     found = get_backend("local").candidates(event=event, attendee=cat, limit=5)
 
     assert (first, again) == (2, 0)  # the room's members: ana and cat; bob's row is untouched
-    live = cache.get(realtime_key(version.pk, cat.pk))
+    live = live_list(version.pk, cat.pk)
     assert live["items"] == [[ana.pk, 1.0], [bob.pk, 0.0]]  # bob: the filler
     assert [(c.attendee_id, c.score) for c in found] == [(ana.pk, 1.0)]
     assert found[0].reasons[0].text == "you both spent 10 min in 'Late room' at the same time"
@@ -219,7 +221,7 @@ def test_a_web_process_serves_the_workers_live_list_with_its_reasons():
     same_time = "you both spent 10 min in 'Late room' at the same time"
     assert {c.attendee_id: c.reasons[0].text for c in for_cat} == {dan.pk: same_time, eve.pk: same_time}
     assert {c.attendee_id: c.reasons[0].text for c in for_dan} == {cat.pk: same_time, eve.pk: same_time}
-    live = cache.get(realtime_key(published_version(event=event).pk, dan.pk))
+    live = live_list(published_version(event=event).pk, dan.pk)
     assert set(live["why"]) == {str(cat.pk)}  # the pair with eve came from the artifact
 
 
@@ -238,7 +240,7 @@ def test_live_reasons_carry_over_later_updates_and_a_fresh_worker_rebuilds_them(
     realtime_apply(event_id=event.pk, interaction_ids=[visit(fay, hall, dwell=600).pk])  # dan's row, not cat's pair
 
     def why_for_dan():
-        return cache.get(realtime_key(version.pk, dan.pk))["why"]
+        return live_list(version.pk, dan.pk)["why"]
 
     first = why_for_dan()
     assert set(first) == {str(cat.pk), str(fay.pk)}
@@ -246,7 +248,7 @@ def test_live_reasons_carry_over_later_updates_and_a_fresh_worker_rebuilds_them(
     assert first[str(fay.pk)][0][1] == "you both spent 10 min in 'Hall' at the same time"
 
     forget_loaded_models()  # a worker that starts afresh: the next update makes it catch up
-    cache.delete(realtime_key(version.pk, dan.pk))
+    cache.delete_many([realtime_key(version.pk, dan.pk), realtime_why_key(version.pk, dan.pk)])
     realtime_apply(event_id=event.pk, interaction_ids=[visit(eve, hall, at=5000, dwell=60).pk])
     again = why_for_dan()
     assert set(again) == {str(cat.pk), str(fay.pk), str(eve.pk)}  # eve moved: her pair is explained too
@@ -264,4 +266,4 @@ def test_interactions_signal_receiver_updates_the_live_model():
 
     interactions_push(event_id=event.pk, interaction_ids=[late.pk])
 
-    assert cache.get(realtime_key(version.pk, bob.pk))["items"] == [[ana.pk, 1.0]]
+    assert live_list(version.pk, bob.pk)["items"] == [[ana.pk, 1.0]]
