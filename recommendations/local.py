@@ -386,11 +386,10 @@ class LoadedModel:
         self.applied: set[int] = set()
         self.applied_upto = self.trained_upto
         # The reasons the real-time path gave for pairs that changed since training, per row
-        # (attendee index -> {candidate pk as str: ((kind, text, weight), ...)}): what each live
-        # list carries in "why". Kept here rather than read back from the cache (a read of every
-        # touched list per update), because this process's model is the one those lists come
-        # from; a process that starts afresh rebuilds it when it catches up on everything since
-        # training. WHY tuples of str and float: the garbage collector stops tracking containers
+        # (attendee index -> {candidate pk as str: ((kind, text, weight), ...)}): what each row's
+        # reasons key holds (`realtime_why_key`). Kept here rather than read back from the cache,
+        # because this process's model is the one those lists come from; a process that starts
+        # afresh rebuilds it when it catches up on everything since training. WHY tuples of str and float: the garbage collector stops tracking containers
         # of atomic values, so this map, which grows with the event, is not walked by every full
         # collection (with lists it was, see `loaded_model`).
         self.why: dict[int, dict[str, tuple]] = {}
