@@ -389,9 +389,10 @@ class LoadedModel:
         # (attendee index -> {candidate pk as str: ((kind, text, weight), ...)}): what each row's
         # reasons key holds (`realtime_why_key`). Kept here rather than read back from the cache,
         # because this process's model is the one those lists come from; a process that starts
-        # afresh rebuilds it when it catches up on everything since training. WHY tuples of str and float: the garbage collector stops tracking containers
-        # of atomic values, so this map, which grows with the event, is not walked by every full
-        # collection (with lists it was, see `loaded_model`).
+        # afresh rebuilds it when it catches up on everything since training. WHY tuples of str
+        # and float: the garbage collector stops tracking containers of atomic values, so this
+        # map, which grows with the event, is not walked by every full collection (with lists it
+        # was, see `loaded_model`).
         self.why: dict[int, dict[str, tuple]] = {}
         self.lock = threading.Lock()
 
