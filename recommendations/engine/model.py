@@ -516,28 +516,25 @@ class Model:
             + cfg.w_social * float(self.social[b])
         )
         # exact per-context contributions (context ascending, same order as the kernel)
-        A, C = self.A, self.C
+        A = self.A  # b's entries are read from its own block: A and C hold the same payload
         pa, na = int(A.ptr[a]), int(A.length[a])
         pb, nb = int(A.ptr[b]), int(A.length[b])
         # only the contexts both attended (both blocks are sorted): a busy attendee has hundreds
-        both, at_a, _ = np.intersect1d(
+        both, at_a, at_b = np.intersect1d(
             A.idx[pa : pa + na], A.idx[pb : pb + nb], assume_unique=True, return_indices=True
         )
         ctx: list[tuple[int, float]] = []
         raw = 0.0
         shared = 0
-        for c, q in zip(both.tolist(), (at_a + pa).tolist(), strict=True):
+        for c, q, r in zip(both.tolist(), (at_a + pa).tolist(), (at_b + pb).tolist(), strict=True):
             w = float(self.idf[c])
             if w == 0.0:
-                continue
-            r = C.find(c, b)
-            if r < 0:  # the two views hold the same pairs; never read C's last entry instead
                 continue
             shared += 1
             fct = 1.0
             if cfg.same_time_bonus != 0.0:
-                fct = 1.0 + cfg.same_time_bonus * _overlap_py(A.s[q], A.e[q], C.s[r], C.e[r])
-            contrib = float(A.v[q]) * w * float(C.v[r]) * fct
+                fct = 1.0 + cfg.same_time_bonus * _overlap_py(A.s[q], A.e[q], A.s[r], A.e[r])
+            contrib = float(A.v[q]) * w * float(A.v[r]) * fct
             ctx.append((c, contrib))
             raw += contrib
         ctx.sort(key=lambda t: -t[1])

@@ -161,7 +161,7 @@ def _row_features_loop(m: Model, a: int):
     "cfg",
     [CFG, EngineConfig(), EngineConfig(min_co_count=2, candidate_pool=8, two_hop_fanout=20, direct_transform="log")],
 )
-def test_row_features_equal_the_entry_by_entry_definition(cfg):
+def test_row_features_and_explain_agree_with_stage_1_after_an_update(cfg):
     m = fit(_random_event(7, n_att=60, n_ctx=14, n=400), cfg)
     m.update(_random_event(8, n_att=60, n_ctx=14, n=30))  # rows after a real-time update too
     for a in range(m.n_attendees):
@@ -170,6 +170,11 @@ def test_row_features_equal_the_entry_by_entry_definition(cfg):
         assert (direct, two, rep) == (ref_direct, ref_two, ref_rep)  # exact, not approximate
         assert {b: via.get(b) for b in ref_two} == ref_via
         assert via.get(a) == [] and via.get(-5) == []
+        for j, b in enumerate(m.n1_i[a].tolist()):  # explain's shared contexts add up to stage 1
+            if b >= 0:
+                e = m.explain(a, b, (direct, two, via, rep))
+                assert e.direct_raw == pytest.approx(m.n1_s[a, j], rel=1e-12)
+                assert e.shared_contexts == m.n1_c[a, j]
 
 
 def test_neighbours_table_equals_on_the_fly_scoring():
