@@ -3,29 +3,22 @@ in-memory cache and channel layer, no broker), nothing but the Makefile. It must
 attendee's sign-in link, serve the event, and keep the demo live: the traffic simulator walks
 attendees between rooms, so the event's interactions keep growing while the page is open."""
 
-import http.cookiejar
 import os
 import re
-import signal
-import socket
 import sqlite3
 import subprocess
 import threading
 import time
 import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.live import ROOT, free_port, http, stop
+
 pytestmark = pytest.mark.slow
 LINK = re.compile(r"Attendee:\s+.*?(http://\S+)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_for(demo: subprocess.Popen, condition, seconds: float, what: str, output: list[str]):
@@ -46,7 +39,7 @@ def _interactions(db: Path) -> int:
 
 
 def test_make_demo_signs_an_attendee_in_and_keeps_the_event_live(tmp_path):
-    port = _free_port()
+    port = free_port()
     db = tmp_path / "demo.sqlite3"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
     env.update(DATABASE_URL=f"sqlite:///{db}", MODEL_ARTIFACT_ROOT=str(tmp_path / "models"))
@@ -71,14 +64,8 @@ def test_make_demo_signs_an_attendee_in_and_keeps_the_event_live(tmp_path):
         )
         base = f"http://127.0.0.1:{port}"
 
-        def healthy():
-            try:
-                return urllib.request.urlopen(f"{base}/healthz", timeout=2).status == 200
-            except OSError:
-                return False
-
-        _wait_for(demo, healthy, 60, "the server did not answer /healthz", output)
-        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        _wait_for(demo, lambda: http("GET", f"{base}/healthz", timeout=2)[0] == 200, 60, "no /healthz", output)
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
         page = browser.open(link, timeout=10)  # signs in, then lands on the event's lobby
         html = page.read().decode()
         assert page.status == 200
@@ -88,9 +75,4 @@ def test_make_demo_signs_an_attendee_in_and_keeps_the_event_live(tmp_path):
         _wait_for(demo, lambda: _interactions(db) > first, 60, "the simulator added no interaction", output)
         assert demo.poll() is None, "".join(output[-40:])  # still serving
     finally:
-        os.killpg(demo.pid, signal.SIGTERM)
-        try:
-            demo.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
+        stop(demo)
