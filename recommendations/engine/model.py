@@ -85,6 +85,10 @@ class _Blocks:
         b.used = m
         return b
 
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """(ptr, length, idx, v, s, e): the block as the kernels take it, in their parameter order."""
+        return self.ptr, self.length, self.idx, self.v, self.s, self.e
+
     def members(self, g: int) -> np.ndarray:
         p = self.ptr[g]
         return self.idx[p : p + self.length[g]]
@@ -262,18 +266,8 @@ class Model:
             sc = tuple(x[:1] for x in sc)
         (K.stage1_serial if serial else K.stage1)(
             rows,
-            A.ptr,
-            A.length,
-            A.idx,
-            A.v,
-            A.s,
-            A.e,
-            C.ptr,
-            C.length,
-            C.idx,
-            C.v,
-            C.s,
-            C.e,
+            *A.arrays(),
+            *C.arrays(),
             self.idf,
             float(cfg.same_time_bonus),
             int(cfg.min_co_count),
@@ -353,15 +347,8 @@ class Model:
             ptr,
             np.asarray(idx, dtype=np.int64),
             np.asarray(new, dtype=np.int8),
-            A.ptr,
-            A.length,
-            A.idx,
-            A.v,
-            A.s,
-            A.e,
-            C.ptr,
-            C.length,
-            C.idx,
+            *A.arrays(),
+            *C.arrays()[:3],  # ptr, length, idx: the values come from A
             self.idf,
             float(cfg.same_time_bonus),
             int(cfg.min_co_count),
