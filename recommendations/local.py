@@ -547,8 +547,8 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
         # explain every other pair from their own copy of the published artifact, which lacks
         # what happened since training (WHY not all pairs: explaining ~25 pairs for each of a few
         # hundred rows would cost the worker more than the update itself).
-        moved_arr = np.fromiter(set(att.tolist()), dtype=np.int64)
-        pair = listed & (np.isin(recomputed, moved_arr)[:, None] | np.isin(tab_i, moved_arr))
+        moved = np.unique(att)
+        pair = listed & (np.isin(recomputed, moved)[:, None] | np.isin(tab_i, moved))
         row_of, col_of = np.nonzero(pair)
         changed = list(zip(recomputed[row_of].tolist(), tab_i[row_of, col_of].tolist(), strict=True))
         explained: dict[int, dict[str, tuple]] = {}
