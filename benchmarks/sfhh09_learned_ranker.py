@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sfhh09_quality import inputs, training_pairs
+from sfhh09_quality import inputs, target_weights, training_pairs
 
 from recommendations.engine import EngineConfig, fit
 from recommendations.engine import sfhh09 as S
@@ -117,9 +117,10 @@ class Prepared:
         return training_pairs(self.task, self.feats.__getitem__)
 
 
-def train(kind: str, x: np.ndarray, y: np.ndarray):
-    if kind == "linear":
-        coef = LogisticRegression(C=1.0, max_iter=3000).fit(x, y).coef_[0]
+def train(kind: str, x: np.ndarray, y: np.ndarray, w: np.ndarray):
+    if kind in ("linear", "linear, per target"):
+        sw = w / w.mean() if kind == "linear, per target" else None
+        coef = LogisticRegression(C=1.0, max_iter=3000).fit(x, y, sample_weight=sw).coef_[0]
         return lambda f: f @ coef
     gbm = HistGradientBoostingClassifier(random_state=0, **GBM).fit(x, y)
     return lambda f: gbm.predict_proba(f)[:, 1]
@@ -138,6 +139,7 @@ def main() -> None:
     fold = np.random.default_rng(0).integers(0, 5, internal[0].task.n)
     models = [
         ("linear, engine's 4 features", "linear", BASE),
+        ("linear, 4 features, per-target weights", "linear, per target", BASE),
         ("linear, + 4 non-temporal pair features", "linear", NON_TEMPORAL),
         ("gradient boosting, engine's 4 features", "gbm", BASE),
         ("gradient boosting, all 11 features", "gbm", ALL),
@@ -155,7 +157,8 @@ def main() -> None:
         for k in range(5):
             x = np.vstack([f[:, cols] for r in rows for a, f, _ in r if fold[a] != k])
             y = np.concatenate([lab for r in rows for a, _, lab in r if fold[a] != k])
-            score = train(kind, x, y)
+            w = np.concatenate([target_weights(lab) for r in rows for a, _, lab in r if fold[a] != k])
+            score = train(kind, x, y, w)
             for i, p in enumerate(internal):
                 for a, f in p.feats.items():
                     if fold[a] == k:
@@ -173,8 +176,9 @@ def main() -> None:
     )
     x_all = np.vstack([f for r in rows for _, f, _ in r])
     y_all = np.concatenate([lab for r in rows for _, _, lab in r])
+    w_all = np.concatenate([target_weights(lab) for r in rows for _, _, lab in r])
     for name, kind, cols in models:
-        score = train(kind, x_all[:, cols], y_all)
+        score = train(kind, x_all[:, cols], y_all, w_all)
         cache = {a: score(f[:, cols]) for a, f in proto.feats.items()}
         r = S.evaluate(proto.task, cache.__getitem__)
         d = S.versus_baselines(proto.task, cache.__getitem__)
