@@ -38,9 +38,19 @@ class _ReusingClient(RedisCacheClient):
     # 600 lists, 6.2 ms stock, 4.3 ms as a script (hiredis). Atomic, like MULTI/EXEC.
     _SET_MANY_EX = "for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1]) end"
 
+    # Keys per command. WHY: Redis runs a script (or a MULTI/EXEC) to the end before it serves
+    # anyone else, and the client waits for the reply at most its socket timeout (0.5 s). A worker
+    # catching up on 5,000 interactions at size M writes ~70,000 keys: in one call, Redis stalled
+    # every other client and the call timed out, so the lists were lost (benchmarks/realtime_django.py
+    # --catch-up). A chunk of this size takes a few milliseconds.
+    SET_MANY_CHUNK = 500
+
     def set_many(self, data, timeout):
-        if not data:
-            return
+        items = list(data.items())
+        for i in range(0, len(items), self.SET_MANY_CHUNK):
+            self._set_many(dict(items[i : i + self.SET_MANY_CHUNK]), timeout)
+
+    def _set_many(self, data, timeout):
         if timeout is None or timeout == 0:  # no expiry, or "expire now": the stock behaviour
             super().set_many(data, timeout)
             return
