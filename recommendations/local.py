@@ -38,7 +38,7 @@ from events.enums import InteractionType
 from events.models import Attendee, Content, Event, Interaction, InterestTag, Room
 
 from .backends import Candidate, Reason, RecommendationBackend, Unavailable
-from .engine import EngineConfig, InteractionArrays, Model, fit
+from .engine import EngineConfig, Explanation, InteractionArrays, Model, fit
 from .models import ModelVersion
 from .rules import rules_candidates
 
@@ -543,6 +543,18 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
         model = loaded.model
         tab_i, tab_s = model.tab_i[recomputed], model.tab_s[recomputed]
         listed = tab_i >= 0
+        k = tab_i.shape[1]
+        packed = np.empty((recomputed.size, 1 + 2 * k), dtype=np.int64)  # see `live_list`
+        packed[:, 0] = model.A.length[recomputed]
+        packed[:, 1 : 1 + k] = np.where(listed, loaded.attendee_ids[np.maximum(tab_i, 0)], -1)
+        packed[:, 1 + k :] = tab_s.view(np.int64)
+        lists = {realtime_key(version.pk, pk): packed[i].tobytes() for i, pk in enumerate(recomputed_ids)}
+        if recomputed.size >= Model.BULK_ROWS:
+            # A catch-up (a worker that starts afresh mid-event) explains hundreds of thousands of
+            # pairs, which takes tens of seconds at size M: the new rankings go out first, and their
+            # pairs are explained from the artifact by the serving processes until the reasons follow.
+            cache.set_many(lists, timeout=REALTIME_TTL)
+            lists = {}
         # Reasons only where the pair changed (it involves someone who moved): the web processes
         # explain every other pair from their own copy of the published artifact, which lacks
         # what happened since training (WHY not all pairs: explaining ~25 pairs for each of a few
@@ -555,12 +567,6 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
         for (a, b), why in render_pair_reasons(loaded, changed).items():
             pk_b = str(int(loaded.attendee_ids[b]))
             explained.setdefault(a, {})[pk_b] = tuple((r.kind, r.text, r.weight) for r in why)
-        k = tab_i.shape[1]
-        packed = np.empty((recomputed.size, 1 + 2 * k), dtype=np.int64)  # see `live_list`
-        packed[:, 0] = model.A.length[recomputed]
-        packed[:, 1 : 1 + k] = np.where(listed, loaded.attendee_ids[np.maximum(tab_i, 0)], -1)
-        packed[:, 1 + k :] = tab_s.view(np.int64)
-        lists = {realtime_key(version.pk, pk): packed[i].tobytes() for i, pk in enumerate(recomputed_ids)}
         for i, a in enumerate(recomputed.tolist()):
             if a in explained:  # the row's reasons changed: rewrite them, keeping those still listed
                 still = set(map(str, loaded.attendee_ids[tab_i[i][listed[i]]].tolist()))
@@ -594,13 +600,6 @@ RECENT_TEXT = "you were together recently"
 MAX_CONTEXT_REASONS = 3
 
 
-def _overlap(sa: float, ea: float, sb: float, eb: float) -> float:
-    shortest = min(ea - sa, eb - sb)
-    if shortest <= 0:
-        return 1.0 if min(ea, eb) >= max(sa, sb) else 0.0
-    return max(0.0, min(1.0, (min(ea, eb) - max(sa, sb)) / shortest))
-
-
 def _context_names(keys: list[int]) -> dict[int, str]:
     by_kind: dict[int, list[int]] = {}
     for key in keys:
@@ -616,27 +615,25 @@ def _context_names(keys: list[int]) -> dict[int, str]:
     return out
 
 
-def explain_pair(
-    loaded: LoadedModel, a: int, b: int, row_features: tuple | None = None
-) -> tuple[list[tuple[str, int, float, str]], list[Reason]]:
-    """Model reasons for b suggested to a, before names are known: the context parts as
-    (kind, context key, weight, template with {name}) and the rest as finished Reasons."""
-    model = loaded.model
-    why = model.explain(a, b, row_features)
+def _pair_reasons(why: Explanation, keys: np.ndarray) -> tuple[list[tuple[str, int, float, str]], list[Reason]]:
+    """Model reasons for one pair, before names are known: the context parts as (kind, context key,
+    weight, template with {name}) and the rest as finished Reasons. `keys`: the product's key of
+    each engine context."""
     parts = []
     direct = why.features.get("direct", 0.0)
     if why.direct_raw > 0 and direct:
-        for c, contrib in why.contexts[:MAX_CONTEXT_REASONS]:
-            key = int(loaded.context_keys[c])
+        for (c, contrib), (w_a, w_b, overlap) in zip(
+            why.contexts[:MAX_CONTEXT_REASONS], why.presence[:MAX_CONTEXT_REASONS], strict=True
+        ):
+            key = int(keys[c])
             kind = key >> 48
             weight = direct * contrib / why.direct_raw
             if kind == ROOM:
-                pa, pb = model.A.find(a, c), model.C.find(c, b)
-                minutes = max(1, round(min(float(model.A.w[pa]), float(model.C.w[pb])) / 60))
-                text = SPENT_TEXT.replace("{minutes}", str(minutes))
-                if _overlap(model.A.s[pa], model.A.e[pa], model.C.s[pb], model.C.e[pb]) >= 0.5:
-                    text += SAME_TIME_TEXT
-                parts.append(("shared_room" if "same" not in text else "same_time", key, weight, text))
+                text = SPENT_TEXT.replace("{minutes}", str(max(1, round(min(w_a, w_b) / 60))))
+                if overlap >= 0.5:
+                    parts.append(("same_time", key, weight, text + SAME_TIME_TEXT))
+                else:
+                    parts.append(("shared_room", key, weight, text))
             elif kind == CONTENT:
                 parts.append(("shared_content", key, weight, WATCHED_TEXT))
             else:
@@ -655,14 +652,16 @@ def explain_pair(
 
 
 def render_pair_reasons(loaded: LoadedModel, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[Reason, ...]]:
-    """Reasons for several (a index, b index) pairs, with one query per context kind for names."""
-    rows: dict[int, tuple] = {}  # each row's features once, however many of its pairs are explained
-    explained = {}
+    """Reasons for several (a index, b index) pairs: each row's pairs explained together
+    (`Model.explain_row`), one query per context kind for the names."""
+    by_row: dict[int, list[int]] = {}
     for a, b in pairs:
-        if a not in rows:
-            rows[a] = loaded.model.row_features(a)
-        explained[(a, b)] = explain_pair(loaded, a, b, rows[a])
-    names = _context_names([key for parts, _ in explained.values() for _, key, _, _ in parts])
+        by_row.setdefault(a, []).append(b)
+    explained = {}
+    for a, bs in by_row.items():
+        for b, why in zip(bs, loaded.model.explain_row(a, bs), strict=True):
+            explained[(a, b)] = _pair_reasons(why, loaded.context_keys)
+    names = _context_names(list({key for parts, _ in explained.values() for _, key, _, _ in parts}))
     out = {}
     for pair, (parts, rest) in explained.items():
         reasons = [Reason(kind, text.replace("{name}", names.get(key, "?")), w) for kind, key, w, text in parts]

@@ -4,15 +4,24 @@ service. Scheduled per event by `recommendations.schedules`."""
 import logging
 
 from celery import shared_task
+from celery.signals import worker_process_init
 
 from events.enums import Phase
 from events.models import Event
 
+from .engine import warm_up
 from .funnel import funnel_flush_shown
 from .phases import event_refresh_phase
 from .training import batch_run, run_training, training_runs_fail_stale
 
 logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def warm_up_engine(**kwargs) -> None:
+    """Load the engine's kernels when a worker process starts, not on the first live interaction
+    it handles (`engine.warm_up`)."""
+    warm_up()
 
 
 def _event(event_id: int) -> Event | None:

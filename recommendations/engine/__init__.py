@@ -11,7 +11,16 @@ Public API::
     model.save("model.npz"); Model.load("model.npz")
 """
 
-from .model import FEATURE_WEIGHTS, Model, fit, merge_duplicates
+from .model import FEATURE_WEIGHTS, Model, fit, merge_duplicates, warm_up
 from .types import EngineConfig, Explanation, InteractionArrays
 
-__all__ = ["FEATURE_WEIGHTS", "EngineConfig", "Explanation", "InteractionArrays", "Model", "fit", "merge_duplicates"]
+__all__ = [
+    "FEATURE_WEIGHTS",
+    "EngineConfig",
+    "Explanation",
+    "InteractionArrays",
+    "Model",
+    "fit",
+    "merge_duplicates",
+    "warm_up",
+]

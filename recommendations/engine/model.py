@@ -184,23 +184,34 @@ def _leading(row: np.ndarray) -> int:
 
 
 class _Via:
-    """Two-hop paths of one row, looked up per candidate: ``get(b)`` = [(partner, part), ...]
-    in the order the parts were added (only the explained pairs pay for the lookup)."""
+    """Two-hop paths of one row, looked up per candidate: ``get_many(bs)[b]`` = [(partner, part),
+    ...] (only the explained pairs pay for the lookup)."""
 
     __slots__ = ("b", "c", "m")
 
     def __init__(self, b: np.ndarray, m: np.ndarray, c: np.ndarray) -> None:
         self.b, self.m, self.c = b, m, c
 
-    def get(self, b: int, default: list | None = None) -> list[tuple[int, float]]:
-        hit = self.b == b
-        if not hit.any():
-            return [] if default is None else default
-        return list(zip(self.m[hit].tolist(), self.c[hit].tolist(), strict=True))
+    def get_many(self, bs: list[int]) -> dict[int, list[tuple[int, float]]]:
+        """The paths to each of ``bs`` that has any, strongest first (ties in the order they were
+        added). In numpy: a busy row's candidates have dozens of paths each."""
+        hit = np.flatnonzero(np.isin(self.b, bs))
+        hit = hit[np.lexsort((-self.c[hit], self.b[hit]))]  # by candidate, then weight desc; stable
+        keys, first = np.unique(self.b[hit], return_index=True)
+        m, c = self.m[hit].tolist(), self.c[hit].tolist()
+        bounds = [*first.tolist(), hit.size]
+        return {
+            b: list(zip(m[lo:hi], c[lo:hi], strict=True))
+            for b, lo, hi in zip(keys.tolist(), bounds[:-1], bounds[1:], strict=True)
+        }
 
 
 class Model:
     """Fitted recommender state.  Build with :func:`fit` or :meth:`Model.load`."""
+
+    # From this many rows to recompute, an update takes the fit's parallel kernels for every row
+    # instead of the single-threaded incremental path (see `update`).
+    BULK_ROWS = 4096
 
     def __init__(
         self, cfg: EngineConfig, n_att: int, n_ctx: int, A: _Blocks, C: _Blocks, t_ref: float, cap: int
@@ -484,57 +495,50 @@ class Model:
         the shared contexts with their contribution to the raw co-presence, and the people
         ``a`` met who also met ``b``.  ``row_features`` (from :meth:`row_features`) saves
         recomputing row ``a``'s features when several of its pairs are explained."""
+        return self.explain_row(a, [b], row_features)[0]
+
+    def explain_row(self, a: int, bs: list[int], row_features: tuple | None = None) -> list[Explanation]:
+        """:meth:`explain` for several candidates of one attendee: the row's features once, the
+        shared contexts of every pair in one kernel call."""
         cfg = self.config
         direct, two, via, rep = row_features if row_features is not None else self.row_features(a)
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
-        x1 = self._x1(direct.get(b, 0.0), dmax)
-        x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
-        feats = {
-            "direct": cfg.w_direct * x1,
-            "two_hop": cfg.w_two_hop * x2,
-            "repeat": cfg.w_repeat * rep.get(b, 0.0),
-            "social": cfg.w_social * float(self.social[b]),
-        }
-        score = (
-            cfg.w_direct * x1
-            + cfg.w_two_hop * x2
-            + cfg.w_repeat * rep.get(b, 0.0)
-            + cfg.w_social * float(self.social[b])
-        )
-        # exact per-context contributions (context ascending, same order as the kernel)
         A = self.A  # b's entries are read from its own block: A and C hold the same payload
-        pa, na = int(A.ptr[a]), int(A.length[a])
-        pb, nb = int(A.ptr[b]), int(A.length[b])
-        # only the contexts both attended (both blocks are sorted): a busy attendee has hundreds
-        both, at_a, at_b = np.intersect1d(
-            A.idx[pa : pa + na], A.idx[pb : pb + nb], assume_unique=True, return_indices=True
+        off, ctx, con, wa, wb, ov = K.shared_contexts(
+            a, np.asarray(bs, dtype=np.int64), *A.arrays(), A.w, self.idf, float(cfg.same_time_bonus)
         )
-        ctx: list[tuple[int, float]] = []
-        raw = 0.0
-        shared = 0
-        for c, q, r in zip(both.tolist(), (at_a + pa).tolist(), (at_b + pb).tolist(), strict=True):
-            w = float(self.idf[c])
-            if w == 0.0:
-                continue
-            shared += 1
-            fct = 1.0
-            if cfg.same_time_bonus != 0.0:
-                fct = 1.0 + cfg.same_time_bonus * _overlap_py(A.s[q], A.e[q], A.s[r], A.e[r])
-            contrib = float(A.v[q]) * w * float(A.v[r]) * fct
-            ctx.append((c, contrib))
-            raw += contrib
-        ctx.sort(key=lambda t: -t[1])
-        vv = sorted(via.get(b, []), key=lambda t: -t[1])
-        return Explanation(
-            score=score,
-            features=feats,
-            direct_raw=raw,
-            contexts=ctx,
-            via=vv,
-            degree_b=int(self.deg[b]),
-            shared_contexts=shared,
-        )
+        off, ctx, con = off.tolist(), ctx.tolist(), con.tolist()
+        presence = list(zip(wa.tolist(), wb.tolist(), ov.tolist(), strict=True))
+        paths = via.get_many(bs)
+        b_arr = np.asarray(bs, dtype=np.int64)
+        social, deg = self.social[b_arr].tolist(), self.deg[b_arr].tolist()
+        w1, w2, w3, w4 = cfg.w_direct, cfg.w_two_hop, cfg.w_repeat, cfg.w_social
+        out = []
+        for t, b in enumerate(bs):
+            x1 = self._x1(direct.get(b, 0.0), dmax)
+            x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
+            x3, x4 = rep.get(b, 0.0), social[t]
+            lo, hi = off[t], off[t + 1]
+            raw = 0.0
+            for c in con[lo:hi]:  # context ascending, as stage 1 adds
+                raw += c
+            # strongest first; ties keep the lower context first (a stable sort of ascending contexts)
+            order = sorted(range(lo, hi), key=con.__getitem__, reverse=True) if hi - lo > 1 else range(lo, hi)
+            found = paths.get(b)  # strongest first
+            out.append(
+                Explanation(
+                    score=w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4,
+                    features={"direct": w1 * x1, "two_hop": w2 * x2, "repeat": w3 * x3, "social": w4 * x4},
+                    direct_raw=raw,
+                    contexts=[(ctx[j], con[j]) for j in order],
+                    via=found or [],
+                    degree_b=deg[t],
+                    shared_contexts=hi - lo,
+                    presence=[presence[j] for j in order],
+                )
+            )
+        return out
 
     # ------------------------------------------------------------------ real time
     def update(self, new: InteractionArrays) -> np.ndarray:
@@ -593,6 +597,16 @@ class Model:
         inc = np.array(sorted(members - full), dtype=np.int64)
         rows = np.union1d(f, inc)
         old_deg = self.deg[rows].copy()
+        if rows.size >= self.BULK_ROWS:
+            # WHY: a large batch (a worker catching up on everything since training) touches most
+            # rows. The incremental path is built for one interaction's latency: one thread, and a
+            # guard that cannot prove many rows of such a batch, which it then recomputes. At size M,
+            # 5,000 interactions (49,754 rows) took 9.9 s that way; a full refit takes 1.4 s.
+            self._stage1(rows)
+            self.last_update = {"full": int(rows.size), "incremental": 0, "fallback": 0}
+            self.pop = _pop_order(self.deg, self._pop_len)
+            self._stage2(rows)
+            return rows
         if f.size:
             self._stage1(f, serial=True)
         again = self._members(inc, regular, changes) if inc.size else _EMPTY_I
@@ -676,10 +690,6 @@ class Model:
         return m
 
 
-def _overlap_py(sa: float, ea: float, sb: float, eb: float) -> float:
-    return float(K._overlap.py_func(float(sa), float(ea), float(sb), float(eb)))
-
-
 def _build(
     cfg: EngineConfig,
     att: np.ndarray,
@@ -731,3 +741,15 @@ def fit(inputs: InteractionArrays, config: EngineConfig | None = None, reference
     m = _build(cfg, att, ctx, w, s, e, inputs.n_attendees, inputs.n_contexts, t_ref, None)
     m._compute(np.arange(inputs.n_attendees, dtype=np.int64))
     return m
+
+
+def warm_up() -> None:
+    """Load every kernel in this process (numba reads each from its on-disk cache on first use,
+    about 1.5 s for the single-row ones): a fit, an update that takes the full and the incremental
+    single-row paths, and an explanation, on a four-person event. WHY: a worker otherwise pays it
+    on the first live interaction it handles, or on the first one after a catch-up (which takes the
+    parallel kernels); `recommendations.tasks` calls this when a worker process starts."""
+    one = np.ones(3)
+    m = fit(InteractionArrays(np.arange(3), np.zeros(3, dtype=np.int64), 60 * one, 4, 1, 0 * one, 60 * one))
+    m.update(InteractionArrays(np.array([3]), np.array([0]), np.array([60.0]), 4, 1, np.array([0.0]), np.array([60.0])))
+    m.explain_row(0, [1, 2])

@@ -110,8 +110,9 @@ class Explanation:
 
     ``features`` holds the weighted feature contributions; they sum to ``score`` (the same
     number the neighbour table holds).  ``contexts`` lists (context index, contribution to
-    ``direct``) — these sum to ``direct_raw``.  ``via`` lists (attendee index, 2-hop weight):
-    "people you both met".  ``degree_b`` backs a "very sociable" reason.
+    ``direct``) — these sum to ``direct_raw``; ``presence`` holds, in the same order, (a's weight,
+    b's weight, overlap of their presence intervals) in each.  ``via`` lists (attendee index,
+    2-hop weight): "people you both met".  ``degree_b`` backs a "very sociable" reason.
     """
 
     score: float
@@ -121,3 +122,4 @@ class Explanation:
     via: list[tuple[int, float]] = field(default_factory=list)
     degree_b: int = 0
     shared_contexts: int = 0
+    presence: list[tuple[float, float, float]] = field(default_factory=list)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recommendations.engine import EngineConfig, InteractionArrays, Model, fit
+from recommendations.engine import _kernels as K
 
 LN2 = math.log(2.0)
 
@@ -168,13 +172,24 @@ def test_row_features_and_explain_agree_with_stage_1_after_an_update(cfg):
         direct, two, via, rep = m.row_features(a)
         ref_direct, ref_two, ref_via, ref_rep = _row_features_loop(m, a)
         assert (direct, two, rep) == (ref_direct, ref_two, ref_rep)  # exact, not approximate
-        assert {b: via.get(b) for b in ref_two} == ref_via
-        assert via.get(a) == [] and via.get(-5) == []
+        # strongest first, ties in the order the kernel added them (Python's sort is stable)
+        assert via.get_many(list(ref_two)) == {b: sorted(p, key=lambda t: -t[1]) for b, p in ref_via.items()}
+        assert via.get_many([a, -5]) == {}
         for j, b in enumerate(m.n1_i[a].tolist()):  # explain's shared contexts add up to stage 1
             if b >= 0:
                 e = m.explain(a, b, (direct, two, via, rep))
                 assert e.direct_raw == pytest.approx(m.n1_s[a, j], rel=1e-12)
                 assert e.shared_contexts == m.n1_c[a, j]
+        # a whole row at once says what its pairs say one at a time; `presence` is each one's stay
+        listed = [b for b in m.tab_i[a].tolist() if b >= 0]
+        together = m.explain_row(a, listed)
+        assert together == [m.explain(a, b) for b in listed]
+        for b, e in zip(listed, together, strict=True):
+            assert len(e.presence) == len(e.contexts) == e.shared_contexts
+            for (c, _), (w_a, w_b, overlap) in zip(e.contexts, e.presence, strict=True):
+                pa, pb = m.A.find(a, c), m.A.find(b, c)
+                assert (w_a, w_b) == (m.A.w[pa], m.A.w[pb])
+                assert overlap == K._overlap.py_func(m.A.s[pa], m.A.e[pa], m.A.s[pb], m.A.e[pb])
 
 
 def test_neighbours_table_equals_on_the_fly_scoring():
@@ -277,6 +292,24 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(m2.tab_s, m.tab_s)
 
 
+def test_a_large_update_takes_the_parallel_kernels_and_stays_exact(monkeypatch):
+    """A batch that recomputes at least `Model.BULK_ROWS` rows (a worker catching up) computes them
+    all with the fit's parallel kernels; every row then equals a full refit, as on the other path."""
+    monkeypatch.setattr(Model, "BULK_ROWS", 20)
+    cfg = EngineConfig(**(CFG.to_dict() | {"context_cap": 40}))
+    full = _random_event(9, n_att=60, n_ctx=30, n=700)
+    m = fit(_slice(full, slice(0, 400), 60, 30), cfg)
+    rows = m.update(_slice(full, slice(400, 700), 60, 30))
+    assert m.last_update == {"full": rows.size, "incremental": 0, "fallback": 0} and rows.size >= 20
+    ref = fit(full, cfg, reference_time=m.t_ref)
+    assert m.n1_i.tolist() == ref.n1_i.tolist()
+    np.testing.assert_allclose(m.n1_s, ref.n1_s, rtol=1e-12, atol=0)
+    assert m.deg.tolist() == ref.deg.tolist()
+    assert m.pop.tolist() == ref.pop.tolist()
+    assert m.tab_i.tolist() == ref.tab_i.tolist()
+    np.testing.assert_allclose(m.tab_s, ref.tab_s, rtol=1e-12, atol=0)
+
+
 def test_duplicate_rows_merge_weights_and_interval():
     x = _x([0, 0, 1], [0, 0, 0], [30.0, 30.0, 60.0], 2, 1, [10.0, 100.0, 0.0], [40.0, 130.0, 60.0])
     m = fit(x, EngineConfig(same_time_bonus=0.0))
@@ -320,3 +353,17 @@ def test_update_members_incrementally_and_stay_exact(cfg):
         assert used["fallback"] > 0
     else:  # idf is constant: stored partners never fall, the guard always holds
         assert used["fallback"] == 0
+
+
+def test_warm_up_loads_every_kernel_the_live_path_uses():
+    """In a fresh process (kernels are loaded lazily), `warm_up` leaves none for the first live
+    interaction to load."""
+    code = (
+        "from recommendations.engine import _kernels as K, warm_up\n"
+        "warm_up()\n"
+        "names = ['stage1', 'stage2', 'stage1_serial', 'stage2_serial', 'member_rows', 'shared_contexts']\n"
+        "print([n for n in names if not getattr(K, n).signatures])\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

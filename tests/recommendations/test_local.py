@@ -7,6 +7,7 @@ from django.core.cache import cache
 
 from events.models import InterestTag
 from events.services import attendee_set_tags
+from recommendations import local
 from recommendations.backends import Reason, Unavailable, get_backend
 from recommendations.engine import EngineConfig, Model
 from recommendations.local import (
@@ -254,6 +255,31 @@ def test_live_reasons_carry_over_later_updates_and_a_fresh_worker_rebuilds_them(
     assert set(again) == {str(cat.pk), str(fay.pk), str(eve.pk)}  # eve moved: her pair is explained too
     assert again[str(cat.pk)][0][1] == first[str(cat.pk)][0][1]
     assert again[str(fay.pk)][0][1] == first[str(fay.pk)][0][1]
+
+
+def test_a_catch_up_writes_the_new_lists_before_it_explains_them(monkeypatch):
+    """A batch that recomputes `Model.BULK_ROWS` rows or more (a worker catching up) publishes
+    the lists first: while its pairs are being explained, the serving processes already read the
+    new ranking. The reasons follow, as for a small batch."""
+    event = EventFactory()
+    ana, bob = (AttendeeFactory(event=event) for _ in range(2))
+    room = RoomFactory(event=event, name="Atrium")
+    visit(ana, room, dwell=600)
+    version = train_event_now(event=event, config=DIRECT_ONLY)
+    late = visit(bob, room, at=60, dwell=600)
+    monkeypatch.setattr(Model, "BULK_ROWS", 2)
+    seen_while_explaining = []
+    render = local.render_pair_reasons
+
+    def observing(loaded, pairs):
+        seen_while_explaining.append(live_list(version.pk, ana.pk))
+        return render(loaded, pairs)
+
+    monkeypatch.setattr(local, "render_pair_reasons", observing)
+    realtime_apply(event_id=event.pk, interaction_ids=[late.pk])
+    assert seen_while_explaining[0]["items"] == [[bob.pk, 1.0]]
+    assert seen_while_explaining[0]["why"] == {}  # not explained yet
+    assert live_list(version.pk, ana.pk)["why"][str(bob.pk)][0][1].startswith("you both spent 10 min in 'Atrium'")
 
 
 def test_interactions_signal_receiver_updates_the_live_model():
