@@ -394,6 +394,7 @@ class LoadedModel:
         # map, which grows with the event, is not walked by every full collection (with lists it
         # was, see `loaded_model`).
         self.why: dict[int, dict[str, tuple]] = {}
+        self.names: dict[int, tuple[str, float]] = {}  # context key -> (name, when fetched): `_context_names`
         self.lock = threading.Lock()
 
     def index_of(self, attendee_id: int) -> int | None:
@@ -598,20 +599,34 @@ SOCIABLE_TEXT = "well connected: in sessions with {n} people here"
 REPEAT_TEXT = "you were together in {n} sessions"
 RECENT_TEXT = "you were together recently"
 MAX_CONTEXT_REASONS = 3
+NAMES_SECONDS = 60
 
 
-def _context_names(keys: list[int]) -> dict[int, str]:
+def _context_names(loaded: LoadedModel, keys: list[int]) -> dict[int, str]:
+    """Names of contexts by key: from the loaded version's copy when fetched in the last
+    NAMES_SECONDS, else one query per kind. WHY: every explanation names its rooms, and the query
+    was a database round trip on every real-time step and every request explained from the
+    artifact; a renamed room shows in new reasons within a minute, as the rules index does."""
+    now = time.monotonic()
+    out: dict[int, str] = {}
     by_kind: dict[int, list[int]] = {}
     for key in keys:
-        by_kind.setdefault(key >> 48, []).append(key & ((1 << 48) - 1))
-    out: dict[int, str] = {}
+        known = loaded.names.get(key)
+        if known is not None and now - known[1] < NAMES_SECONDS:
+            out[key] = known[0]
+        else:
+            by_kind.setdefault(key >> 48, []).append(key & ((1 << 48) - 1))
     for kind, model, field_name in (
         (ROOM, Room, "name"),
         (CONTENT, Content, "title"),
         (INTEREST, InterestTag, "label"),
     ):
-        for pk, name in model.objects.filter(pk__in=by_kind.get(kind, [])).values_list("pk", field_name):
-            out[(kind << 48) | pk] = name
+        if kind not in by_kind:
+            continue
+        for pk, name in model.objects.filter(pk__in=by_kind[kind]).values_list("pk", field_name):
+            key = (kind << 48) | pk
+            out[key] = name
+            loaded.names[key] = (name, now)
     return out
 
 
@@ -661,7 +676,7 @@ def render_pair_reasons(loaded: LoadedModel, pairs: list[tuple[int, int]]) -> di
     for a, bs in by_row.items():
         for b, why in zip(bs, loaded.model.explain_row(a, bs), strict=True):
             explained[(a, b)] = _pair_reasons(why, loaded.context_keys)
-    names = _context_names(list({key for parts, _ in explained.values() for _, key, _, _ in parts}))
+    names = _context_names(loaded, list({key for parts, _ in explained.values() for _, key, _, _ in parts}))
     out = {}
     for pair, (parts, rest) in explained.items():
         reasons = [Reason(kind, text.replace("{name}", names.get(key, "?")), w) for kind, key, w, text in parts]

@@ -282,6 +282,29 @@ def test_a_catch_up_writes_the_new_lists_before_it_explains_them(monkeypatch):
     assert live_list(version.pk, ana.pk)["why"][str(bob.pk)][0][1].startswith("you both spent 10 min in 'Atrium'")
 
 
+def test_context_names_come_from_the_loaded_version_for_a_minute(monkeypatch, django_assert_num_queries):
+    """Explaining names the rooms once a minute, not on every real-time step and request: a
+    second explanation asks the database nothing; a renamed room shows once its name is older
+    than NAMES_SECONDS."""
+    event = EventFactory()
+    ana, bob = (AttendeeFactory(event=event) for _ in range(2))
+    room = RoomFactory(event=event, name="Atrium")
+    visit(ana, room, dwell=600), visit(bob, room, dwell=600)
+    loaded = loaded_model(train_event_now(event=event, config=DIRECT_ONLY))
+    pair = (loaded.index_of(ana.pk), loaded.index_of(bob.pk))
+
+    def text():
+        return local.render_pair_reasons(loaded, [pair])[pair][0].text
+
+    assert "'Atrium'" in text()
+    room.name = "Great Hall"
+    room.save()
+    with django_assert_num_queries(0):
+        assert "'Atrium'" in text()
+    monkeypatch.setattr(local, "NAMES_SECONDS", 0)
+    assert "'Great Hall'" in text()
+
+
 def test_interactions_signal_receiver_updates_the_live_model():
     event = EventFactory()
     ana, bob = (AttendeeFactory(event=event) for _ in range(2))
