@@ -505,13 +505,11 @@ class Model:
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
         A = self.A  # b's entries are read from its own block: A and C hold the same payload
-        off, ctx, con, wa, wb, ov = K.shared_contexts(
-            a, np.asarray(bs, dtype=np.int64), *A.arrays(), A.w, self.idf, float(cfg.same_time_bonus)
-        )
+        b_arr = np.asarray(bs, dtype=np.int64)
+        off, ctx, con, wa, wb, ov = K.shared_contexts(a, b_arr, *A.arrays(), A.w, self.idf, float(cfg.same_time_bonus))
         off, ctx, con = off.tolist(), ctx.tolist(), con.tolist()
         presence = list(zip(wa.tolist(), wb.tolist(), ov.tolist(), strict=True))
         paths = via.get_many(bs)
-        b_arr = np.asarray(bs, dtype=np.int64)
         social, deg = self.social[b_arr].tolist(), self.deg[b_arr].tolist()
         w1, w2, w3, w4 = cfg.w_direct, cfg.w_two_hop, cfg.w_repeat, cfg.w_social
         out = []
@@ -601,7 +599,7 @@ class Model:
             # WHY: a large batch (a worker catching up on everything since training) touches most
             # rows. The incremental path is built for one interaction's latency: one thread, and a
             # guard that cannot prove many rows of such a batch, which it then recomputes. At size M,
-            # 5,000 interactions (49,754 rows) took 9.9 s that way; a full refit takes 1.4 s.
+            # 5,000 interactions (49,754 rows) took 12-20 s that way, 2.1 s this way.
             self._stage1(rows)
             self.last_update = {"full": int(rows.size), "incremental": 0, "fallback": 0}
             self.pop = _pop_order(self.deg, self._pop_len)
@@ -744,11 +742,12 @@ def fit(inputs: InteractionArrays, config: EngineConfig | None = None, reference
 
 
 def warm_up() -> None:
-    """Load every kernel in this process (numba reads each from its on-disk cache on first use,
-    about 1.5 s for the single-row ones): a fit, an update that takes the full and the incremental
-    single-row paths, and an explanation, on a four-person event. WHY: a worker otherwise pays it
-    on the first live interaction it handles, or on the first one after a catch-up (which takes the
-    parallel kernels); `recommendations.tasks` calls this when a worker process starts."""
+    """Load every kernel in this process: numba reads most from its disk cache on first use, and
+    compiles the single-row ones, which are not cached (about 1.5 s). A fit, an update that takes
+    the full and the incremental single-row paths, and an explanation, on a four-person event.
+    WHY: a worker otherwise pays it on the first live interaction it handles, or on the first one
+    after a catch-up (which takes the parallel kernels); `recommendations.tasks` calls this when a
+    worker process starts."""
     one = np.ones(3)
     m = fit(InteractionArrays(np.arange(3), np.zeros(3, dtype=np.int64), 60 * one, 4, 1, 0 * one, 60 * one))
     m.update(InteractionArrays(np.array([3]), np.array([0]), np.array([60.0]), 4, 1, np.array([0.0]), np.array([60.0])))
