@@ -669,8 +669,8 @@ def shared_contexts(a, bs, a_ptr, a_len, a_idx, a_v, a_s, a_e, a_w, idf, bonus):
     """The counted contexts ``a`` shares with each of ``bs`` (ascending), for explanations: returns
     (offsets: pair t owns entries off[t]:off[t + 1], context, contribution to ``direct(a, b)``,
     a's weight there, b's weight there, overlap of their intervals). The contribution is
-    :func:`_pair`'s expression with ``a`` first, as :meth:`Model.explain` computed it one pair at a
-    time (WHY a kernel: a worker catching up explains hundreds of thousands of pairs)."""
+    :func:`_pair`'s expression with ``a`` first, as the explanations have always computed it (WHY
+    a kernel: a worker catching up explains hundreds of thousands of pairs)."""
     pa = a_ptr[a]
     na = a_len[a]
     bound = 0
