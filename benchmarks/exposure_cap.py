@@ -13,8 +13,8 @@ largest share of lists one attendee is in, and how many distinct attendees are s
 The recommenders are the data set's reference baselines, computed here (no Django, no database):
 popularity (the worst case for exposure: everyone gets the same ten), Adamic-Adar on the history
 graph, and repeat contacts padded by popularity; and the product's local model (the engine, fitted
-on the day-0 sessions of `recommendations.engine.sfhh09`): with the configuration that
-`benchmarks/sfhh09_quality.py` chooses on day 0 only, and with `EngineConfig()` defaults.
+on the day-0 sessions of `recommendations.engine.sfhh09`): with the FACE_TO_FACE preset (what
+`benchmarks/sfhh09_quality.py` chooses on day 0 only), and with `EngineConfig()` defaults.
 """
 
 import argparse
@@ -26,22 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recommendations.engine import EngineConfig, InteractionArrays, fit  # noqa: E402  (pure numpy/numba)
+from recommendations.engine import FACE_TO_FACE, EngineConfig, InteractionArrays, fit  # noqa: E402  (pure numpy/numba)
 from recommendations.engine import sfhh09 as S  # noqa: E402
 from recommendations.exposure import apply_exposure_cap  # noqa: E402  (pure: no Django setup needed)
-
-# The configuration benchmarks/sfhh09_quality.py chooses from day-0 internal splits ("A" in
-# docs/local-recommender.md).
-TUNED = EngineConfig(
-    recency_half_life=14400.0,
-    context_cap=8,
-    direct_transform="log",
-    value_transform="sqrt",
-    w_direct=0.843,
-    w_two_hop=1.41,
-    w_repeat=0.832,
-    w_social=0.089,
-)
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sfhh09" / "tij_SFHH.dat"
 TICK = 20
@@ -120,7 +107,7 @@ def engine_lists(new_only: bool, cut, people: list[int]) -> dict[str, dict[int, 
         sessions.end,
     )
     out = {}
-    for name, cfg in (("local model tuned", TUNED), ("local model default", EngineConfig())):
+    for name, cfg in (("local model FACE_TO_FACE", FACE_TO_FACE), ("local model default", EngineConfig())):
         model = fit(x, cfg)
         ranked = {}
         for v in people:

@@ -218,7 +218,7 @@ BAD_CONFIG = "Unknown engine setting(s): {names}; known: {known}."
 
 
 def engine_config(overrides: dict | None = None) -> EngineConfig:
-    """The engine's defaults (tuned on sfhh09, see benchmarks/sfhh09_quality.py), then
+    """The engine's defaults (generic values for rooms and talks, see EngineConfig), then
     settings.LOCAL_MODEL_CONFIG, then `overrides` (e.g. `train --config '{"w_repeat": 0.2}'`)."""
     values = EngineConfig().to_dict() | dict(getattr(settings, "LOCAL_MODEL_CONFIG", {}) or {}) | dict(overrides or {})
     unknown = sorted(set(values) - set(EngineConfig().to_dict()))

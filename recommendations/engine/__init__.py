@@ -12,9 +12,10 @@ Public API::
 """
 
 from .model import FEATURE_WEIGHTS, Model, fit, merge_duplicates, warm_up
-from .types import EngineConfig, Explanation, InteractionArrays
+from .types import FACE_TO_FACE, EngineConfig, Explanation, InteractionArrays
 
 __all__ = [
+    "FACE_TO_FACE",
     "FEATURE_WEIGHTS",
     "EngineConfig",
     "Explanation",

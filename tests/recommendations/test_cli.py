@@ -170,3 +170,7 @@ def test_evaluate_sfhh09_prints_the_figures_next_to_the_baselines():
     goals = [x.split()[0:2] for x in lines if x.startswith("  ") and ("vs " in x)]
     assert goals == [["all", "R@10"], ["all", "P@10"], ["new", "R@10"], ["new", "P@10"]]
     assert all(x.rstrip().endswith(("better", "worse", "not distinguishable")) for x in lines if " vs " in x)
+    # Trained with the contact-session preset, the model finds new people better than popularity
+    # beyond the noise (with the product's room defaults that interval straddles 0).
+    assert "engine settings: FACE_TO_FACE preset (contact sessions)" in out
+    assert next(x for x in lines if x.lstrip().startswith("new R@10 vs popularity")).endswith("better")
