@@ -38,7 +38,7 @@ from events.enums import InteractionType
 from events.models import Attendee, Content, Event, Interaction, InterestTag, Room
 
 from .backends import Candidate, Reason, RecommendationBackend, Unavailable
-from .engine import EngineConfig, Explanation, InteractionArrays, Model, fit
+from .engine import FACE_TO_FACE, EngineConfig, Explanation, InteractionArrays, Model, fit
 from .models import ModelVersion
 from .rules import rules_candidates
 
@@ -215,6 +215,25 @@ class LocalFit:
 
 
 BAD_CONFIG = "Unknown engine setting(s): {names}; known: {known}."
+# Named settings for `train --config NAME` (and evaluate_sfhh09): contexts of another kind than rooms.
+CONFIG_PRESETS = {"face-to-face": FACE_TO_FACE}
+BAD_CONFIG_TEXT = "expected a JSON object or a preset name ({presets}), got {value!r}."
+
+
+def parse_config(text: str) -> dict | None:
+    """The overrides a `--config` option names: a preset's settings, a JSON object, or None when
+    empty. Raises ValueError with one line saying what is wrong."""
+    if not text:
+        return None
+    if text in CONFIG_PRESETS:
+        return CONFIG_PRESETS[text].to_dict()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError(BAD_CONFIG_TEXT.format(presets=", ".join(CONFIG_PRESETS), value=text))
+    return value
 
 
 def engine_config(overrides: dict | None = None) -> EngineConfig:

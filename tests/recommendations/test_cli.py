@@ -10,8 +10,8 @@ from django.core.management.base import CommandError
 
 from events.management.commands.create_event import BAD_NUMBER, EVENT_EXISTS
 from events.models import Attendee, Event, Interaction
-from recommendations.engine import EngineConfig
-from recommendations.local import BAD_CONFIG, NO_PUBLISHED_VERSION
+from recommendations.engine import FACE_TO_FACE, EngineConfig
+from recommendations.local import BAD_CONFIG, BAD_CONFIG_TEXT, NO_PUBLISHED_VERSION
 from recommendations.management.commands._common import UNKNOWN_EVENT
 from recommendations.management.commands._import import import_csv
 from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS
@@ -90,6 +90,18 @@ def test_cli_path_create_import_train_batch(tmp_path, settings):
     assert by_id["p8"]["output"] == {"recommendedItems": [], "scores": []}  # no qualifying data, no rules
 
 
+def test_train_takes_a_preset_by_name(tmp_path, settings):
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
+    write_csv(tmp_path / "i.csv")
+    run("create_event", slug="conf", name="Conf")
+    import_file("conf", tmp_path / "i.csv")
+
+    run("train", event="conf", config="face-to-face")
+
+    config = ModelVersion.objects.get().config
+    assert {k: config[k] for k in FACE_TO_FACE.to_dict()} == FACE_TO_FACE.to_dict()
+
+
 def test_train_twice_on_the_same_inputs_keeps_one_version(tmp_path, settings):
     settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
     write_csv(tmp_path / "i.csv")
@@ -120,6 +132,11 @@ def test_train_twice_on_the_same_inputs_keeps_one_version(tmp_path, settings):
             "train",
             {"event": "conf", "config": '{"w_nope": 1}'},
             "--config: " + BAD_CONFIG.format(names="w_nope", known=", ".join(sorted(EngineConfig().to_dict()))),
+        ),
+        (
+            "train",
+            {"event": "conf", "config": "face-to-fcae"},
+            "--config: " + BAD_CONFIG_TEXT.format(presets="face-to-face", value="face-to-fcae"),
         ),
         (
             "batch_recommendations",

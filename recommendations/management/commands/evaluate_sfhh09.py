@@ -28,7 +28,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from events.interchange import CsvInteraction, write_interactions_csv
 from events.models import Event
-from recommendations.engine import FACE_TO_FACE
 from recommendations.engine import sfhh09 as S
 
 from ._import import import_csv
@@ -65,7 +64,7 @@ class Command(BaseCommand):
         # The sessions are 60 s contact components, not rooms: train with the settings learned for
         # that kind of context (on SFHH09 day 0 only) unless told otherwise.
         settings_used = "FACE_TO_FACE preset (contact sessions)" if config is None else f"--config {config}"
-        config = json.dumps(FACE_TO_FACE.to_dict()) if config is None else config
+        config = "face-to-face" if config is None else config
         history, future = S.split_days(S.load_contacts(data))
         task = S.make_task(history, future)
         with tempfile.TemporaryDirectory() as tmp:

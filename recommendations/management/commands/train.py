@@ -1,14 +1,12 @@
-"""manage.py train --event S: train the local model synchronously and print a summary.
+"""manage.py train --event S [--config JSON|PRESET]: train the local model synchronously and print a summary.
 
 The summary is one `key: value` per line, stable for scripts:
 version, status, attendees, contexts, interactions, seconds, then one line per offline metric."""
 
-import json
-
 from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Interaction
-from recommendations.local import engine_config, train_event_now
+from recommendations.local import CONFIG_PRESETS, engine_config, parse_config, train_event_now
 
 from ._common import get_event
 
@@ -20,12 +18,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--event", required=True, help="Event slug.")
-        parser.add_argument("--config", default="", help="Engine settings as JSON, e.g. '{\"w_repeat\": 0.2}'.")
+        parser.add_argument(
+            "--config",
+            default="",
+            help="Engine settings as JSON, e.g. '{\"w_repeat\": 0.2}', or a preset name: "
+            + ", ".join(CONFIG_PRESETS)
+            + " (contexts that are face-to-face contact sessions rather than rooms).",
+        )
 
     def handle(self, *args, event, config, **options):
         ev = get_event(event)
         try:
-            cfg = engine_config(json.loads(config) if config else None)
+            cfg = engine_config(parse_config(config))
         except (ValueError, TypeError) as exc:
             raise CommandError(f"--config: {exc}") from exc
         if not Interaction.objects.filter(event=ev, qualifies=True).exists():
