@@ -103,6 +103,7 @@ class EventAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "backend",
+                    "engine_preset",
                     "qualifying_threshold",
                     "min_active_contexts",
                     "dwell_thresholds",

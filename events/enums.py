@@ -15,6 +15,13 @@ class Backend(models.TextChoices):
     PERSONALIZE = "personalize", "Amazon Personalize"
 
 
+class EnginePreset(models.TextChoices):
+    """What an event's contexts are, for the local model's settings (recommendations.local.CONFIG_PRESETS)."""
+
+    ROOMS = "", "Rooms, talks and content (default settings)"
+    FACE_TO_FACE = "face-to-face", "Face-to-face contact sessions (proximity badges)"
+
+
 class InteractionType(models.TextChoices):
     JOIN_ROOM = "join_room", "Joined a room"
     LEAVE_ROOM = "leave_room", "Left a room"

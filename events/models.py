@@ -18,6 +18,7 @@ from .enums import (
     Backend,
     ConnectionStatus,
     ContextKind,
+    EnginePreset,
     InteractionSource,
     InteractionType,
     Phase,
@@ -73,6 +74,14 @@ class Event(models.Model):
         help_text="Weight of one interaction of each type in the model.",
     )
     backend = models.CharField(max_length=20, choices=Backend.choices, default=Backend.LOCAL)
+    engine_preset = models.CharField(
+        max_length=20,
+        choices=EnginePreset.choices,
+        default=EnginePreset.ROOMS,
+        blank=True,
+        help_text="What the contexts are, for the local model's settings: rooms and talks, or short "
+        "face-to-face contact sessions from proximity badges (a retrain applies a change).",
+    )
     rules_cache_seconds = models.PositiveIntegerField(default=600)
     model_cache_seconds = models.PositiveIntegerField(default=900)
     exposure_cap_share = models.FloatField(

@@ -34,7 +34,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q
 
-from events.enums import InteractionType
+from events.enums import EnginePreset, InteractionType
 from events.models import Attendee, Content, Event, Interaction, InterestTag, Room
 
 from .backends import Candidate, Reason, RecommendationBackend, Unavailable
@@ -215,8 +215,9 @@ class LocalFit:
 
 
 BAD_CONFIG = "Unknown engine setting(s): {names}; known: {known}."
-# Named settings for `train --config NAME` (and evaluate_sfhh09): contexts of another kind than rooms.
-CONFIG_PRESETS = {"face-to-face": FACE_TO_FACE}
+# Named settings, for contexts of another kind than rooms: `Event.engine_preset` and
+# `train --config NAME` (keys = the values of events.enums.EnginePreset but the default "").
+CONFIG_PRESETS = {EnginePreset.FACE_TO_FACE.value: FACE_TO_FACE}
 BAD_CONFIG_TEXT = "expected a JSON object or a preset name ({presets}), got {value!r}."
 
 
@@ -246,9 +247,11 @@ def engine_config(overrides: dict | None = None) -> EngineConfig:
     return EngineConfig.from_dict(values)
 
 
-def default_config(*, event: Event) -> EngineConfig:
-    """The configuration an event trains with; one place to make it per event later."""
-    return engine_config()
+def default_config(*, event: Event, overrides: dict | None = None) -> EngineConfig:
+    """The configuration an event trains with: the defaults, settings.LOCAL_MODEL_CONFIG, the
+    event's preset (``Event.engine_preset``), then ``overrides`` (``train --config``)."""
+    preset = CONFIG_PRESETS.get(event.engine_preset)
+    return engine_config((preset.to_dict() if preset is not None else {}) | dict(overrides or {}))
 
 
 def artifact_dir(*, event: Event, fingerprint: str) -> Path:

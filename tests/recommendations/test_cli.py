@@ -8,10 +8,11 @@ import pytest
 from django.core.management import call_command, get_commands
 from django.core.management.base import CommandError
 
-from events.management.commands.create_event import BAD_NUMBER, EVENT_EXISTS
+from events.enums import EnginePreset
+from events.management.commands.create_event import BAD_NUMBER, BAD_PRESET, EVENT_EXISTS
 from events.models import Attendee, Event, Interaction
 from recommendations.engine import FACE_TO_FACE, EngineConfig
-from recommendations.local import BAD_CONFIG, BAD_CONFIG_TEXT, NO_PUBLISHED_VERSION
+from recommendations.local import BAD_CONFIG, BAD_CONFIG_TEXT, CONFIG_PRESETS, NO_PUBLISHED_VERSION
 from recommendations.management.commands._common import UNKNOWN_EVENT
 from recommendations.management.commands._import import import_csv
 from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS
@@ -102,6 +103,25 @@ def test_train_takes_a_preset_by_name(tmp_path, settings):
     assert {k: config[k] for k in FACE_TO_FACE.to_dict()} == FACE_TO_FACE.to_dict()
 
 
+def test_an_event_created_with_a_preset_trains_with_it_and_a_config_adjusts_it(tmp_path, settings):
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
+    write_csv(tmp_path / "i.csv")
+    run("create_event", slug="conf", name="Conf", preset="face-to-face")
+    import_file("conf", tmp_path / "i.csv")
+
+    run("train", event="conf")
+    run("train", event="conf", config='{"w_social": 0.5}')
+
+    first, second = (v.config for v in ModelVersion.objects.order_by("number"))
+    assert Event.objects.get(slug="conf").engine_preset == "face-to-face"
+    assert {k: first[k] for k in FACE_TO_FACE.to_dict()} == FACE_TO_FACE.to_dict()
+    assert {k: second[k] for k in FACE_TO_FACE.to_dict()} == FACE_TO_FACE.to_dict() | {"w_social": 0.5}
+
+
+def test_every_engine_preset_an_event_can_choose_has_its_settings():
+    assert set(CONFIG_PRESETS) == set(EnginePreset.values) - {EnginePreset.ROOMS.value}
+
+
 def test_train_twice_on_the_same_inputs_keeps_one_version(tmp_path, settings):
     settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
     write_csv(tmp_path / "i.csv")
@@ -126,6 +146,11 @@ def test_train_twice_on_the_same_inputs_keeps_one_version(tmp_path, settings):
             "create_event",
             {"slug": "x", "name": "X", "min_dwell": "-1"},
             BAD_NUMBER.format(option="--min-dwell", value="-1"),
+        ),
+        (
+            "create_event",
+            {"slug": "x", "name": "X", "preset": "badges"},
+            BAD_PRESET.format(known="'', 'face-to-face'", value="badges"),
         ),
         ("train", {"event": "nope"}, UNKNOWN_EVENT.format(slug="nope")),
         (

@@ -1,4 +1,5 @@
 """manage.py create_event --slug S --name N [--threshold N] [--min-dwell SECONDS] [--organization SLUG]
+    [--preset face-to-face]
 
 Part of the scriptable CLI path (create_event -> import_interactions -> train -> batch_recommendations).
 Prints the new event's slug and id on one line."""
@@ -7,11 +8,12 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from events.enums import InteractionType
+from events.enums import EnginePreset, InteractionType
 from events.models import Event, Organization
 
 EVENT_EXISTS = "An event with slug {slug!r} already exists."
 BAD_NUMBER = "{option} must be a number >= 0, got {value!r}."
+BAD_PRESET = "--preset must be one of {known}, got {value!r}."
 DEFAULT_ORGANIZATION = "default"
 # The interaction types whose value is a dwell in seconds: --min-dwell applies to all of them.
 DWELL_TYPES = (InteractionType.JOIN_ROOM.value, InteractionType.VIEW_CONTENT.value)
@@ -28,11 +30,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--organization", default=DEFAULT_ORGANIZATION, help="Organization slug (created if missing)."
         )
+        parser.add_argument(
+            "--preset",
+            default=EnginePreset.ROOMS.value,
+            help="What the contexts are, for the local model's settings: "
+            + ", ".join(f"{p.value!r} ({p.label})" for p in EnginePreset),
+        )
 
-    def handle(self, *args, slug, name, threshold, min_dwell, organization, **options):
+    def handle(self, *args, slug, name, threshold, min_dwell, organization, preset, **options):
         if Event.objects.filter(slug=slug).exists():
             raise CommandError(EVENT_EXISTS.format(slug=slug))
-        fields = {}
+        if preset not in EnginePreset.values:
+            raise CommandError(BAD_PRESET.format(value=preset, known=", ".join(repr(v) for v in EnginePreset.values)))
+        fields = {"engine_preset": preset}
         if threshold is not None:
             fields["qualifying_threshold"] = _number("--threshold", threshold, int)
         if min_dwell is not None:

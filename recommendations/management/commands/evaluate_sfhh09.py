@@ -12,8 +12,8 @@ CSV: USER_ID = session token "s<n>" (a 60 s connected component of contacts; bec
 ITEM_ID = "p<person id>", TIMESTAMP = first tick - 20 s (a tick covers the 20 s before it),
 EVENT_TYPE = join_room, EVENT_VALUE = dwell (20 s x ticks). The event is created with
 --min-dwell 0: every contact tick is a real face-to-face contact, there are no accidental clicks.
-It trains with the engine's FACE_TO_FACE preset unless ``--config`` is given (``'{}'``: the
-product's defaults, which are meant for rooms and talks).
+The event is created with ``--preset face-to-face`` (the engine's FACE_TO_FACE settings) unless
+``--config`` is given (``'{}'``: the product's defaults, which are meant for rooms and talks).
 """
 
 import io
@@ -64,7 +64,7 @@ class Command(BaseCommand):
         # The sessions are 60 s contact components, not rooms: train with the settings learned for
         # that kind of context (on SFHH09 day 0 only) unless told otherwise.
         settings_used = "FACE_TO_FACE preset (contact sessions)" if config is None else f"--config {config}"
-        config = "face-to-face" if config is None else config
+        preset = "face-to-face" if config is None else ""
         history, future = S.split_days(S.load_contacts(data))
         task = S.make_task(history, future)
         with tempfile.TemporaryDirectory() as tmp:
@@ -73,7 +73,7 @@ class Command(BaseCommand):
             csv_path, batch_path = folder / "sfhh09_day0.csv", folder / "sfhh09_batch.jsonl"
             n_rows = _write_csv(task, csv_path)
             quiet = {"stdout": io.StringIO()}
-            call_command("create_event", slug=slug, name="SFHH09 (evaluation)", min_dwell="0", **quiet)
+            call_command("create_event", slug=slug, name="SFHH09 (evaluation)", min_dwell="0", preset=preset, **quiet)
             event = Event.objects.get(slug=slug)
             if "import_interactions" in get_commands():
                 call_command(
@@ -84,7 +84,7 @@ class Command(BaseCommand):
                 import_csv(event=event, path=str(csv_path))
                 how = "internal CSV import (import_interactions not installed)"
             t_train = time.perf_counter()
-            call_command("train", event=slug, config=config, stdout=self.stdout)
+            call_command("train", event=slug, config=config or "", stdout=self.stdout)
             train_s = time.perf_counter() - t_train
             # Enough results that the new-only list still has K after removing everyone met on day 0.
             num = K + max(len(m) for m in task.met)

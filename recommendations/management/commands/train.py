@@ -6,7 +6,7 @@ version, status, attendees, contexts, interactions, seconds, then one line per o
 from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Interaction
-from recommendations.local import CONFIG_PRESETS, engine_config, parse_config, train_event_now
+from recommendations.local import CONFIG_PRESETS, default_config, parse_config, train_event_now
 
 from ._common import get_event
 
@@ -21,15 +21,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--config",
             default="",
-            help="Engine settings as JSON, e.g. '{\"w_repeat\": 0.2}', or a preset name: "
+            help="Engine settings as JSON, over the event's preset, e.g. '{\"w_repeat\": 0.2}', or a preset name: "
             + ", ".join(CONFIG_PRESETS)
-            + " (contexts that are face-to-face contact sessions rather than rooms).",
+            + " (default: the event's own preset, Event.engine_preset).",
         )
 
     def handle(self, *args, event, config, **options):
         ev = get_event(event)
         try:
-            cfg = engine_config(parse_config(config))
+            cfg = default_config(event=ev, overrides=parse_config(config))
         except (ValueError, TypeError) as exc:
             raise CommandError(f"--config: {exc}") from exc
         if not Interaction.objects.filter(event=ev, qualifies=True).exists():
