@@ -23,6 +23,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -41,10 +43,12 @@ SHARES = [1.0, 0.2, 0.1, 0.05, 0.02]
 def load(path: Path):
     history: dict[tuple[int, int], int] = defaultdict(int)
     future: dict[tuple[int, int], int] = defaultdict(int)
-    for line in path.read_text().splitlines():
-        t, i, j = (int(x) for x in line.split())
-        pair = (min(i, j), max(i, j))
-        (history if t // 86400 == 0 else future)[pair] += TICK
+    rows = [tuple(int(x) for x in line.split()) for line in path.read_text().splitlines() if line.strip()]
+    days = S.day_index(np.array([r[0] for r in rows], dtype=np.int64))
+    for (_, i, j), day in zip(rows, days.tolist(), strict=True):
+        if day <= 1:
+            pair = (min(i, j), max(i, j))
+            (history if day == 0 else future)[pair] += TICK
     return history, future
 
 
@@ -56,7 +60,7 @@ def neighbours(pairs: dict[tuple[int, int], int]) -> dict[int, dict[int, int]]:
     return out
 
 
-def ranked_lists(history_pairs, new_only: bool) -> dict[str, dict[int, list[int]]]:
+def ranked_lists(history_pairs, new_only: bool, path: Path) -> dict[str, dict[int, list[int]]]:
     hist = neighbours(history_pairs)
     people = sorted(hist)
     degree = {p: len(hist[p]) for p in people}
@@ -76,7 +80,7 @@ def ranked_lists(history_pairs, new_only: bool) -> dict[str, dict[int, list[int]
         return out
 
     lists = {"popularity": {}, "adamic-adar": {}, "repeat+popularity": {}}
-    lists |= engine_lists(new_only, cut, people)
+    lists |= engine_lists(new_only, cut, people, path)
     for v in people:
         lists["popularity"][v] = cut(v, by_popularity)
         scores: dict[int, float] = defaultdict(float)
@@ -91,9 +95,9 @@ def ranked_lists(history_pairs, new_only: bool) -> dict[str, dict[int, list[int]
     return lists
 
 
-def engine_lists(new_only: bool, cut, people: list[int]) -> dict[str, dict[int, list[int]]]:
+def engine_lists(new_only: bool, cut, people: list[int], path: Path) -> dict[str, dict[int, list[int]]]:
     """Depth-50 lists of the local model, keyed by raw person id like the baselines' lists."""
-    history, _ = S.split_days(S.load_contacts(DEFAULT_DATA))
+    history, _ = S.split_days(S.load_contacts(path))
     sessions = S.build_sessions(history)
     ids = history.person_ids
     index = {int(pid): i for i, pid in enumerate(ids.tolist())}
@@ -156,7 +160,7 @@ def main() -> int:
     for target, truth, new_only in (("all", truth_all, False), ("new-only", truth_new, True)):
         print(f"\n target: {target}")
         print(f"  {'recommender':<18} {'share':>6} {'R@10':>7} {'P@10':>7} {'max share':>10} {'distinct':>9}")
-        for name, lists in ranked_lists(history, new_only).items():
+        for name, lists in ranked_lists(history, new_only, args.data).items():
             base = None
             for share in SHARES:
                 top = apply_exposure_cap(lists, share, k=K)

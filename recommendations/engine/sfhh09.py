@@ -3,7 +3,8 @@
 Pure python + numpy (no Django).  The protocol is the one in
 ``/work/shared/data/sfhh09/README.md``:
 
-* history = day 0, future = day 1 (``day = t // 86400``; rows are never shuffled);
+* history = day 0, future = day 1 (a day ends at the first quiet gap of 4 h or more, the night:
+  see :func:`day_index`; rows are never shuffled);
 * a "session" (the recommender's *context*) is one connected component of the contact
   graph inside a 60 s window (``window = t // 60``);
 * interaction = (session, attendee, first tick ts, dwell = 20 s x ticks of that attendee
@@ -29,6 +30,8 @@ import numpy as np
 DEFAULT_PATH = Path("/work/shared/data/sfhh09/tij_SFHH.dat")
 TICK_S = 20
 DAY_S = 86400
+# A quiet gap this long between two contacts is a night: the next contact starts a new day.
+NIGHT_GAP_S = 4 * 3600
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,28 @@ def subset(c: Contacts, mask: np.ndarray) -> Contacts:
     return Contacts(t=c.t[mask], i=c.i[mask], j=c.j[mask], person_ids=c.person_ids)
 
 
+def day_index(t: np.ndarray) -> np.ndarray:
+    """The day of each row: a day ends at a quiet gap of ``NIGHT_GAP_S`` or more between contacts.
+
+    WHY not ``t // 86400``: that needs ``t`` counted from a midnight, as in SFHH09 (where both give
+    the same split), but most files of this kind count from the epoch (the day boundary then falls
+    wherever the epoch puts it, and "day 0" is empty) or from the start of recording. Data without
+    any such gap (a ward that never sleeps) is cut in 24-hour windows from its first row."""
+    t = np.asarray(t, dtype=np.int64)
+    if not t.size:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(t, kind="stable")
+    nights = np.diff(t[order]) >= NIGHT_GAP_S
+    if not nights.any():
+        return (t - t.min()) // DAY_S
+    day = np.empty(t.size, dtype=np.int64)
+    day[order] = np.concatenate([[0], np.cumsum(nights)])
+    return day
+
+
 def split_days(c: Contacts) -> tuple[Contacts, Contacts]:
-    day = c.t // DAY_S
+    """(day 0, day 1): the history and the future of the protocol."""
+    day = day_index(c.t)
     return subset(c, day == 0), subset(c, day == 1)
 
 

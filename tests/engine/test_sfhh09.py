@@ -30,6 +30,23 @@ def test_split_days_counts_rows_per_day(contacts):
     assert (h.t.shape[0], f.t.shape[0]) == (45_776, 24_485)
 
 
+def test_the_split_does_not_depend_on_where_the_clock_starts(contacts):
+    # Most files of this kind count seconds from the epoch: the day boundary must still be the night.
+    shifted = S.Contacts(t=contacts.t + 1_480_000_123, i=contacts.i, j=contacts.j, person_ids=contacts.person_ids)
+    h, f = S.split_days(shifted)
+    assert (h.t.shape[0], f.t.shape[0]) == (45_776, 24_485)
+    assert np.array_equal(h.t - 1_480_000_123, S.split_days(contacts)[0].t)
+
+
+def test_day_index_cuts_at_nights_and_falls_back_to_24_hour_windows():
+    hour = 3600
+    three_days = np.array([9, 11, 14, 32, 35, 57, 58], dtype=np.int64) * hour  # nights 14->32, 35->57
+    assert S.day_index(three_days).tolist() == [0, 0, 0, 1, 1, 2, 2]
+    assert S.day_index(three_days[::-1]).tolist() == [2, 2, 1, 1, 0, 0, 0]  # by time, not by row order
+    never_quiet = np.arange(0, 60 * hour, 3 * hour, dtype=np.int64) + 7
+    assert S.day_index(never_quiet).tolist() == [0] * 8 + [1] * 8 + [2] * 4
+
+
 def test_build_sessions_60s_day0_matches_readme(contacts):
     h, _ = S.split_days(contacts)
     st = S.session_stats(S.build_sessions(h, 60))
