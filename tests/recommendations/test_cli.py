@@ -16,6 +16,7 @@ from recommendations.local import BAD_CONFIG, BAD_CONFIG_TEXT, CONFIG_PRESETS, N
 from recommendations.management.commands._common import UNKNOWN_EVENT
 from recommendations.management.commands._import import import_csv
 from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS
+from recommendations.management.commands.evaluate_sfhh09 import NO_TARGETS
 from recommendations.models import ModelVersion
 
 pytestmark = [pytest.mark.django_db, pytest.mark.real_backends]
@@ -196,6 +197,29 @@ def test_simulate_event_size_s_writes_the_generated_event():
     assert (event.attendees.count(), event.rooms.count(), event.interactions.count()) == (2000, 200, 20000)
     assert Attendee.interests.through.objects.filter(attendee__event=event).count() == 2000
     assert event.interactions.filter(processed_at__isnull=True).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "100 1 2\n120 1 x\n",
+            "{path}: expected rows of three integers 't i j' (seconds, person, person): could not convert "
+            "string 'x' to int64 at row 1, column 3.",
+        ),
+        ("100 1 2\n120 1 2\n", NO_TARGETS.format(path="{path}", history=2, future=0)),
+    ],
+)
+def test_evaluate_sfhh09_refuses_a_file_it_cannot_use_in_one_line_and_keeps_the_event(tmp_path, text, message):
+    run("create_event", slug="sfhh09-test", name="Kept")
+    path = tmp_path / "tij.dat"
+    path.write_text(text)
+
+    with pytest.raises(CommandError) as exc:
+        run("evaluate_sfhh09", slug="sfhh09-test", replace=True, data=str(path))
+
+    assert str(exc.value) == message.format(path=path)
+    assert Event.objects.get(slug="sfhh09-test").name == "Kept"
 
 
 def test_evaluate_sfhh09_prints_the_figures_next_to_the_baselines():

@@ -34,6 +34,11 @@ from ._import import import_csv
 
 EVENT_EXISTS = "Event {slug!r} exists; pass --replace to delete and re-create it."
 NO_DATA = "SFHH09 data not found at {path}."
+BAD_DATA = "{path}: expected rows of three integers 't i j' (seconds, person, person): {error}"
+NO_TARGETS = (
+    "{path}: nobody to evaluate: {history} contact rows on the first day, {future} on the second "
+    "(a day ends at a quiet gap of 4 h); the protocol needs people met on day 0 who meet someone on day 1."
+)
 K = 10
 
 
@@ -55,18 +60,23 @@ class Command(BaseCommand):
     def handle(self, *args, slug, replace, data, workdir, config, **options):
         if not Path(data).exists():
             raise CommandError(NO_DATA.format(path=data))
+        started = time.perf_counter()
+        try:
+            history, future = S.split_days(S.load_contacts(data))
+        except ValueError as exc:  # numpy names the row and column it could not read
+            raise CommandError(BAD_DATA.format(path=data, error=exc)) from None
+        task = S.make_task(history, future)
+        if not task.targets_all:
+            raise CommandError(NO_TARGETS.format(path=data, history=history.t.size, future=future.t.size))
         existing = Event.objects.filter(slug=slug).first()
         if existing is not None:
             if not replace:
                 raise CommandError(EVENT_EXISTS.format(slug=slug))
             existing.delete()
-        started = time.perf_counter()
         # The sessions are 60 s contact components, not rooms: train with the settings learned for
         # that kind of context (on SFHH09 day 0 only) unless told otherwise.
         settings_used = "FACE_TO_FACE preset (contact sessions)" if config is None else f"--config {config}"
         preset = "face-to-face" if config is None else ""
-        history, future = S.split_days(S.load_contacts(data))
-        task = S.make_task(history, future)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(workdir or tmp)
             folder.mkdir(parents=True, exist_ok=True)
