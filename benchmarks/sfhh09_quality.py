@@ -10,7 +10,7 @@ split's winner of a 64-config grid did not transfer, see benchmarks/README.md). 
 ablations (each with weights re-learned on the internal split) are then evaluated once on the
 real protocol (day 0 -> day 1).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/sfhh09_quality.py [--per-target-weights]
+    PYTHONPATH=. .venv/bin/python benchmarks/sfhh09_quality.py [--per-target-weights] [--data PATH]
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ ALL = (True, True, True, True)
 # --per-target-weights: weight each target's training pairs as the measure does (see target_weights);
 # a mixed result, kept reproducible (docs/local-recommender.md, "per-target weights").
 PER_TARGET = "--per-target-weights" in sys.argv[1:]
+# --data PATH: run the whole procedure on another event's file in the same format (its own day 0
+# chooses; its day 1 only scores). The FACE_TO_FACE check then says whether it picks the same.
+DATA = Path(sys.argv[sys.argv.index("--data") + 1]) if "--data" in sys.argv[1:-1] else S.DEFAULT_PATH
 # Context size caps in the grid: a percentile of the event's context sizes (floor 2), which scales
 # with the event, and the two absolute caps of the first grids (8: tuned for 60 s contact
 # components; 64: no effective cap here). WHY percentiles: an absolute cap is specific to one kind
@@ -169,7 +172,7 @@ def other_events(configs: list[tuple[str, EngineConfig]], halves: int = 10) -> N
     the contacts among its members). Evaluation only: nothing here chooses a configuration. WHY:
     one split of one event separates the configurations by less than its noise; a configuration
     that generalises should keep its place on these too."""
-    days = S.split_days(S.load_contacts())
+    days = S.split_days(S.load_contacts(DATA))
     swapped = S.make_task(days[1], days[0])
     rng = np.random.default_rng(1)
     people = days[0].n_people
@@ -196,8 +199,9 @@ def other_events(configs: list[tuple[str, EngineConfig]], halves: int = 10) -> N
 
 def main() -> None:
     t0 = time.time()
-    internal = [S.internal_task(frac=f) for f in (0.4, 0.5, 0.6)]
-    proto = S.protocol_task()
+    internal = [S.internal_task(DATA, frac=f) for f in (0.4, 0.5, 0.6)]
+    proto = S.protocol_task(DATA)
+    print(f"data: {DATA}")
     print(
         f"protocol: {len(proto.targets_all)} evaluated (all), {len(proto.targets_new)} (new-only); "
         f"internal splits (day 0 cut at 40/50/60 %): {[len(t.targets_all) for t in internal]} / "
