@@ -109,8 +109,9 @@ class EngineConfig:
 # grid search with the matchmaking objective, the four weights by logistic regression on three
 # internal time splits; the script says whether its pick still equals this). Only scale-free
 # settings: the cap is the 85th percentile of the event's session sizes, not a number of people.
-# ``manage.py evaluate_sfhh09`` trains with it unless given ``--config``; not the product default,
-# whose contexts are rooms (on the synthetic room events a cap at p85 drops popular community rooms).
+# An event chooses it (``Event.engine_preset``, ``create_event --preset face-to-face``), and
+# ``manage.py evaluate_sfhh09`` does unless given ``--config``. Not the product default, whose
+# contexts are rooms (on the synthetic room events a cap at p85 drops popular community rooms).
 FACE_TO_FACE = EngineConfig(
     popularity_discount=0.5,
     min_co_count=2,
