@@ -48,7 +48,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--slug", default="sfhh09-eval")
         parser.add_argument("--replace", action="store_true", help="Delete the event of that slug first.")
-        parser.add_argument("--data", default=str(S.DEFAULT_PATH))
+        parser.add_argument(
+            "--data",
+            default=str(S.DEFAULT_PATH),
+            help="A contact file in the same format, rows 't i j' (default: SFHH09); a day ends at a 4 h quiet gap.",
+        )
         parser.add_argument(
             "--config",
             default=None,
