@@ -222,6 +222,19 @@ def test_evaluate_sfhh09_refuses_a_file_it_cannot_use_in_one_line_and_keeps_the_
     assert Event.objects.get(slug="sfhh09-test").name == "Kept"
 
 
+def test_evaluate_sfhh09_takes_an_event_where_someone_met_more_people_than_a_batch_list_holds(tmp_path):
+    # Person 1 meets 600 people on day 0 (one 20 s contact each), and 2 and 3 meet on day 1 for 60 s.
+    day0 = [f"{36_000 + 20 * j} 1 {j}" for j in range(2, 602)] + ["36000 2 3"]
+    day1 = [f"{86_400 + 36_000 + 20 * k} 2 3" for k in range(3)]
+    path = tmp_path / "big.dat"
+    path.write_text("\n".join(day0 + day1) + "\n")
+
+    out = run("evaluate_sfhh09", slug="big", data=str(path))
+
+    assert "2 evaluated (all)" in out
+    assert next(x for x in out.splitlines() if x.startswith("repeat + popularity")).split()[3] == "1.000"
+
+
 def test_evaluate_sfhh09_prints_the_figures_next_to_the_baselines():
     out = run("evaluate_sfhh09", slug="sfhh09-test")
 

@@ -31,6 +31,7 @@ from events.models import Event
 from recommendations.engine import sfhh09 as S
 
 from ._import import import_csv
+from .batch_recommendations import MAX_RESULTS
 
 EVENT_EXISTS = "Event {slug!r} exists; pass --replace to delete and re-create it."
 NO_DATA = "SFHH09 data not found at {path}."
@@ -100,8 +101,10 @@ class Command(BaseCommand):
             t_train = time.perf_counter()
             call_command("train", event=slug, config=config or "", stdout=self.stdout)
             train_s = time.perf_counter() - t_train
-            # Enough results that the new-only list still has K after removing everyone met on day 0.
-            num = K + max(len(m) for m in task.met)
+            # Enough results that the new-only list still has K after removing everyone met on day 0,
+            # within what the batch command serves (someone who met more people than that on the
+            # first day of a large event may get fewer than K new ones).
+            num = min(K + max(len(m) for m in task.met), MAX_RESULTS)
             call_command("batch_recommendations", event=slug, num_results=num, output=str(batch_path), **quiet)
             lists = _read_batch(batch_path)
         scorer = _batch_scorer(task, lists)
