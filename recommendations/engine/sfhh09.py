@@ -49,7 +49,8 @@ class Contacts:
 
 
 def load_contacts(path: str | Path = DEFAULT_PATH) -> Contacts:
-    raw = np.loadtxt(path, dtype=np.int64).reshape(-1, 3)
+    # The first three columns: some files of this kind add the two people's classes (t i j Ci Cj).
+    raw = np.loadtxt(path, dtype=np.int64, usecols=(0, 1, 2), ndmin=2)
     ids, inv = np.unique(raw[:, 1:], return_inverse=True)
     inv = inv.reshape(-1, 2)
     return Contacts(t=raw[:, 0].copy(), i=inv[:, 0].copy(), j=inv[:, 1].copy(), person_ids=ids)

@@ -38,6 +38,14 @@ def test_the_split_does_not_depend_on_where_the_clock_starts(contacts):
     assert np.array_equal(h.t - 1_480_000_123, S.split_days(contacts)[0].t)
 
 
+def test_load_contacts_reads_the_first_three_columns_of_files_that_add_classes(tmp_path):
+    path = tmp_path / "school.dat"
+    path.write_text("100\t7\t9\t5A\t5B\n120\t7\t3\t5A\tTeachers\n")
+    c = S.load_contacts(path)
+    assert (c.t.tolist(), c.person_ids.tolist()) == ([100, 120], [3, 7, 9])
+    assert (c.person_ids[c.i].tolist(), c.person_ids[c.j].tolist()) == ([7, 7], [9, 3])
+
+
 def test_day_index_cuts_at_nights_and_falls_back_to_24_hour_windows():
     hour = 3600
     three_days = np.array([9, 11, 14, 32, 35, 57, 58], dtype=np.int64) * hour  # nights 14->32, 35->57

@@ -52,7 +52,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--data",
             default=str(S.DEFAULT_PATH),
-            help="A contact file in the same format, rows 't i j' (default: SFHH09); a day ends at a 4 h quiet gap.",
+            help="A contact file in the same format, rows 't i j' (more columns are ignored; default: SFHH09); a day "
+            "ends at a 4 h quiet gap.",
         )
         parser.add_argument(
             "--config",
