@@ -23,8 +23,6 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -33,7 +31,6 @@ from recommendations.engine import sfhh09 as S  # noqa: E402
 from recommendations.exposure import apply_exposure_cap  # noqa: E402  (pure: no Django setup needed)
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sfhh09" / "tij_SFHH.dat"
-TICK = 20
 MEANINGFUL_SECONDS = 60
 DEPTH = 50
 K = 10
@@ -41,15 +38,13 @@ SHARES = [1.0, 0.2, 0.1, 0.05, 0.02]
 
 
 def load(path: Path):
-    history: dict[tuple[int, int], int] = defaultdict(int)
-    future: dict[tuple[int, int], int] = defaultdict(int)
-    rows = [tuple(int(x) for x in line.split()) for line in path.read_text().splitlines() if line.strip()]
-    days = S.day_index(np.array([r[0] for r in rows], dtype=np.int64))
-    for (_, i, j), day in zip(rows, days.tolist(), strict=True):
-        if day <= 1:
-            pair = (min(i, j), max(i, j))
-            (history if day == 0 else future)[pair] += TICK
-    return history, future
+    """Contact seconds per pair of raw person ids (lower first): (day 0, day 1), as the protocol
+    module splits and sums them."""
+    history, future = S.split_days(S.load_contacts(path))
+    ids = history.person_ids.tolist()  # sorted: the lower dense index is the lower raw id
+    return tuple(
+        {(ids[a], ids[b]): seconds for (a, b), seconds in S.pair_durations(day).items()} for day in (history, future)
+    )
 
 
 def neighbours(pairs: dict[tuple[int, int], int]) -> dict[int, dict[int, int]]:
