@@ -26,6 +26,7 @@ import numpy as np
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 
+from events.enums import EnginePreset
 from events.interchange import CsvInteraction, write_interactions_csv
 from events.models import Event
 from recommendations.engine import sfhh09 as S
@@ -82,7 +83,7 @@ class Command(BaseCommand):
         # The sessions are 60 s contact components, not rooms: train with the settings learned for
         # that kind of context (on SFHH09 day 0 only) unless told otherwise.
         settings_used = "FACE_TO_FACE preset (contact sessions)" if config is None else f"--config {config}"
-        preset = "face-to-face" if config is None else ""
+        preset = EnginePreset.FACE_TO_FACE.value if config is None else EnginePreset.ROOMS.value
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(workdir or tmp)
             folder.mkdir(parents=True, exist_ok=True)
