@@ -21,9 +21,10 @@ from django.utils import timezone
 from events.enums import Phase
 from events.models import Attendee, Event, Interaction, PhaseTransition, RoomVisit
 from events.presence import HEARTBEAT_TIMEOUT
+from recommendations.local import served_as
 from recommendations.models import BatchRecommendation, FunnelEvent, ModelVersion, TrainingRun
 from recommendations.phases import active_context_count
-from recommendations.serving import SOURCE_BATCH, SOURCE_RULES, source_chain
+from recommendations.serving import SOURCE_BATCH, SOURCE_LOCAL, SOURCE_RULES, source_chain
 
 # "Active now": in a room now, or did anything in the last few minutes (a content view sent by a
 # platform has no open visit, but its viewer is clearly here).
@@ -46,6 +47,7 @@ SOURCE_LABELS = {
     "local": "Local model",
     "personalize": "Amazon Personalize",
     "batch": "Batch table",
+    "popularity": "Most active attendees",
 }
 NOTHING_SERVING = "Nothing: the event is closed and has no batch table."
 FALLBACK_NO_MODEL = "{wanted} has no published model yet"
@@ -222,6 +224,8 @@ def serving_source(*, event: Event, published: ModelVersion | None, batch_lists:
         skipped.append(FALLBACK_NO_MODEL.format(wanted=SOURCE_LABELS.get(source, source)))
     else:
         return {"source": "", "label": NOTHING_SERVING, "fallback": "; ".join(skipped), "chain": chain}
+    if source == SOURCE_LOCAL and published is not None:
+        source = served_as(published)  # the event's own split may have chosen the popularity baseline
     label = SOURCE_LABELS.get(source, source)
     if source not in (SOURCE_RULES, SOURCE_BATCH) and published is not None:
         label = f"{label} v{published.number}"
@@ -249,33 +253,58 @@ def _readiness(*, event: Event, qualifying: int, published: ModelVersion | None,
 
 
 # Counts and settings stored beside the metrics, not metrics themselves.
-NOT_METRICS = {"k", "evaluated", "split", "baseline"}
+NOT_METRICS = {"k", "evaluated", "evaluated_new", "split", "baseline", "ranker"}
 # Prefixes under which a fit stores the same metric for a reference: the publish gate's baseline
-# (named by the "baseline" entry, the rules engine when absent) and popularity.
-REFERENCE_PREFIXES = {"baseline_": "rules", "popularity_": "popularity"}
+# (named by the "baseline" entry, the rules engine when absent) and the obvious lists the local
+# model is chosen against (`recommendations.local.ranker_metrics`). The best reference is shown.
+REFERENCE_PREFIXES = {"baseline_": "rules", "popularity_": "popularity", "repeat_popularity_": "repeat + popularity"}
 
 
 def headline_metrics(metrics: dict) -> list[dict]:
-    """Each numeric offline metric with its reference beside it (e.g. recall@10 0.07, popularity 0.05)."""
+    """Each numeric offline metric with its best reference beside it (e.g. new recall@10 0.10,
+    popularity 0.07)."""
     out = []
     for name, value in sorted(metrics.items()):
         if name in NOT_METRICS or any(name.startswith(p) for p in REFERENCE_PREFIXES):
             continue
         if not isinstance(value, int | float):
             continue
-        reference = next(
-            (
-                {
-                    "label": metrics.get("baseline", label) if p == "baseline_" else label,
-                    "value": round(metrics[p + name], 4),
-                }
-                for p, label in REFERENCE_PREFIXES.items()
-                if isinstance(metrics.get(p + name), int | float)
-            ),
-            None,
-        )
+        references = [
+            {
+                "label": metrics.get("baseline", label) if p == "baseline_" else label,
+                "value": round(metrics[p + name], 4),
+            }
+            for p, label in REFERENCE_PREFIXES.items()
+            if isinstance(metrics.get(p + name), int | float)
+        ]
+        reference = max(references, key=lambda r: r["value"]) if references else None
         out.append({"name": name, "value": round(value, 4), "reference": reference})
     return out
+
+
+RANKER_KINDS = {
+    "learned": "learned for this event",
+    "baseline": "the obvious list won on this event",
+    "prior": "too little data to learn: configured settings",
+    "fixed": "fixed settings",
+}
+
+
+def ranker_summary(metrics: dict) -> dict | None:
+    """How the version ranks, for its row: what was chosen, why, and for a learned ranking each
+    feature's share ("for this event: repeat meetings 0.41, people met in common 0.30, ...")."""
+    ranker = metrics.get("ranker")
+    if not isinstance(ranker, dict):
+        return None
+    # largest first (PostgreSQL's jsonb does not keep the order the shares were stored in)
+    importance = sorted((ranker.get("importance") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    shares = ", ".join(f"{label} {share:.2f}" for label, share in importance)
+    return {
+        "name": ranker.get("name", ""),
+        "kind": RANKER_KINDS.get(ranker.get("kind", ""), ranker.get("kind", "")),
+        "weights": f"for this event: {shares}" if shares else "",
+        "reason": ranker.get("reason", ""),
+    }
 
 
 def _version(v: ModelVersion) -> dict:
@@ -286,6 +315,7 @@ def _version(v: ModelVersion) -> dict:
         "training_seconds": round(v.training_seconds, 2),
         "artifact_bytes": v.artifact_bytes,
         "metrics": headline_metrics(v.metrics),
+        "ranker": ranker_summary(v.metrics),
         "n_attendees": v.n_attendees,
         "n_interactions": v.n_interactions,
         "status": v.status,

@@ -246,6 +246,7 @@ RECOMMENDATION_BACKENDS = {
     "rules": "recommendations.rules.RulesBackend",
     "local": "recommendations.local.LocalModelBackend",
     "personalize": "recommendations.personalize.backend.PersonalizeBackend",
+    "popularity": "recommendations.popularity.PopularityBackend",
 }
 
 # --- Serving and training (see recommendations/training.py and recommendations/schedules.py) ---------

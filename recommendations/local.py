@@ -39,7 +39,9 @@ from events.models import Attendee, Content, Event, Interaction, InterestTag, Ro
 
 from .backends import Candidate, Reason, RecommendationBackend, Unavailable
 from .engine import FACE_TO_FACE, EngineConfig, Explanation, InteractionArrays, Model, fit
+from .engine.ranker import POPULARITY_PARTNERS, REPEAT_POPULARITY, SPLIT_AT, Choice, K, choose_ranker
 from .models import ModelVersion
+from .popularity import NAME as POPULARITY_SOURCE
 from .rules import rules_candidates
 
 logger = logging.getLogger(__name__)
@@ -49,9 +51,10 @@ _KIND_SHIFT = np.int64(1) << np.int64(48)  # context key = kind << 48 | pk: uniq
 DWELL_TYPES = frozenset({InteractionType.JOIN_ROOM.value, InteractionType.VIEW_CONTENT.value})
 NO_DWELL_SECONDS = 60.0
 BACKEND_NAME = "local"
-PRIMARY_METRIC = "recall_at_10"
 
 NO_PUBLISHED_VERSION = "No published local model for event {event!r} yet; run `manage.py train --event {event}`."
+# Bumped when `recommendations.engine.ranker` decides differently (it is part of the fingerprint).
+RANKER_PROCEDURE = 1
 ARTIFACT_MISSING = "The artifact of model version {version} is missing at {path}."
 
 
@@ -72,9 +75,12 @@ class EventData:
     def n_rows(self) -> int:
         return int(self.inputs.attendee.shape[0])
 
-    def fingerprint(self, config: EngineConfig) -> str:
+    def fingerprint(self, config: EngineConfig, *, learn: bool = True) -> str:
         h = hashlib.sha256()
         h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+        # How the ranking is decided is an input too: the same rows under another procedure (or
+        # with the choice switched off) are another version.
+        h.update(f"ranker:{RANKER_PROCEDURE if learn else 'fixed'}".encode())
         for arr in (
             self.attendee_ids,
             self.context_keys,
@@ -258,15 +264,19 @@ def artifact_dir(*, event: Event, fingerprint: str) -> Path:
     return Path(settings.MODEL_ARTIFACT_ROOT) / f"event-{event.pk}" / fingerprint[:20]
 
 
-def fit_local_model(*, event: Event, config: EngineConfig | None = None) -> LocalFit:
-    """Read the inputs, fit, compute the offline metrics, store the artifact. Same inputs and
-    config give the same fingerprint and the same artifact directory (written once)."""
+def fit_local_model(*, event: Event, config: EngineConfig | None = None, learn: bool = True) -> LocalFit:
+    """Read the inputs, decide how this event ranks (`recommendations.engine.ranker`: learned on
+    its own earlier interactions, validated on its later ones, against the obvious lists), fit
+    the chosen configuration on everything, store the artifact. Same inputs and config give the
+    same fingerprint and the same artifact directory (written once). ``learn=False`` fits
+    ``config`` as it is (still scored beside the baselines)."""
     started = time.perf_counter()
-    cfg = config or default_config(event=event)
+    base = config or default_config(event=event)
     data = load_event_data(event=event)
-    fingerprint = data.fingerprint(cfg)
+    fingerprint = data.fingerprint(base, learn=learn)
+    choice = choose_ranker(data.inputs, base, learn=learn)
+    cfg = choice.config
     model = fit(data.inputs, cfg)
-    metrics = offline_metrics(data=data, config=cfg)
     folder = artifact_dir(event=event, fingerprint=fingerprint)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.npz")
@@ -287,7 +297,7 @@ def fit_local_model(*, event: Event, config: EngineConfig | None = None) -> Loca
     }
     return LocalFit(
         fingerprint=fingerprint,
-        metrics=metrics,
+        metrics=ranker_metrics(choice),
         artifact=str(folder),
         artifact_bytes=size,
         stats=stats,
@@ -296,91 +306,51 @@ def fit_local_model(*, event: Event, config: EngineConfig | None = None) -> Loca
     )
 
 
-# Offline metrics on a time split of the event's own interactions: the model is fitted on the first
-# SPLIT_AT share of the rows (by time) and asked, for each attendee active in both parts, for 10
-# attendees; the truth is who shared a small context (<= TRUTH_MAX_CONTEXT people: a session, a
-# table, a meeting, not the keynote) with them in the later part. Popularity (distinct co-present
-# partners in the earlier part) is scored the same way in the same run as the baseline. At most
-# MAX_EVALUATED attendees, evenly spread over the index, keep the cost bounded on large events.
-SPLIT_AT = 0.7
-TRUTH_MAX_CONTEXT = 50
-MAX_EVALUATED = 2000
-K = 10
-
-
-def offline_metrics(*, data: EventData, config: EngineConfig) -> dict:
-    x = data.inputs
-    n_rows = x.attendee.shape[0]
-    out: dict = {"split": f"time, first {SPLIT_AT:.0%} of rows", "k": K, "evaluated": 0}
-    if n_rows < 10:
+def ranker_metrics(choice: Choice) -> dict:
+    """A version's offline metrics: the chosen ranking's figures on the event's own time split
+    (history -> future, see `recommendations.engine.ranker`), the obvious lists' figures beside
+    them, and the choice itself (`metrics["ranker"]`: name, kind, reason, feature shares, the whole
+    table). No figures when the event was too small to hold anything out."""
+    out: dict = {"split": f"time, first {SPLIT_AT:.0%} of rows", "k": K, "ranker": choice.to_dict()}
+    chosen = choice.validation.get(choice.name)
+    if chosen is None:
+        out["evaluated"] = 0
         return out
-    t = x.starts()
-    cut = float(np.quantile(t, SPLIT_AT))
-    early, late = t < cut, t >= cut
-    if not early.any() or not late.any():
-        return out
-    hist = InteractionArrays(
-        x.attendee[early],
-        x.context[early],
-        x.weight[early],
-        x.n_attendees,
-        x.n_contexts,
-        x.starts()[early],
-        x.ends()[early],
-    )
-    model = fit(hist, config)
-    truth = _future_partners(x.attendee[late], x.context[late], x.n_contexts)
-    active = np.zeros(x.n_attendees, dtype=bool)
-    active[x.attendee[early]] = True
-    targets = [a for a in sorted(truth) if active[a]]
-    if len(targets) > MAX_EVALUATED:
-        targets = [targets[i] for i in np.linspace(0, len(targets) - 1, MAX_EVALUATED).astype(int)]
-    if not targets:
-        return out
-    pop_order = np.lexsort((np.arange(x.n_attendees), -model.deg))
-    sums = {"model": [0.0, 0.0, 0.0], "popularity": [0.0, 0.0, 0.0]}
-    for a in targets:
-        true = truth[a]
-        recs = {
-            "model": model.neighbours(a, K)[0].tolist(),
-            "popularity": [int(b) for b in pop_order[: K + 1] if b != a][:K],
-        }
-        for name, rec in recs.items():
-            hits = len(true.intersection(rec))
-            s = sums[name]
-            s[0] += hits / len(true)
-            s[1] += hits / K
-            s[2] += 1.0 if hits else 0.0
-    n = len(targets)
-    out["evaluated"] = n
-    for name, (r, p, h) in sums.items():
-        prefix = "" if name == "model" else "popularity_"
-        out[f"{prefix}recall_at_10"] = round(r / n, 4)
-        out[f"{prefix}precision_at_10"] = round(p / n, 4)
-        out[f"{prefix}hit_at_10"] = round(h / n, 4)
+    out["evaluated"] = chosen.n_all
+    out["evaluated_new"] = chosen.n_new
+    out["recall_at_10"] = round(chosen.all_r, 4)
+    out["precision_at_10"] = round(chosen.all_p, 4)
+    out["new_recall_at_10"] = round(chosen.new_r, 4)
+    out["new_precision_at_10"] = round(chosen.new_p, 4)
+    for name in (POPULARITY_PARTNERS, REPEAT_POPULARITY):
+        s = choice.validation.get(name)
+        if s is not None:
+            prefix = "popularity_" if name == POPULARITY_PARTNERS else "repeat_popularity_"
+            out[f"{prefix}precision_at_10"] = round(s.all_p, 4)
+            out[f"{prefix}new_recall_at_10"] = round(s.new_r, 4)
     return out
 
 
-def _future_partners(att: np.ndarray, ctx: np.ndarray, n_ctx: int) -> dict[int, set[int]]:
-    members: dict[int, set[int]] = {}
-    for a, c in zip(att.tolist(), ctx.tolist(), strict=True):
-        members.setdefault(c, set()).add(a)
-    out: dict[int, set[int]] = {}
-    for group in members.values():
-        if 2 <= len(group) <= TRUTH_MAX_CONTEXT:
-            for a in group:
-                out.setdefault(a, set()).update(group - {a})
-    return out
+def served_as(version: ModelVersion) -> str:
+    """The source a version's suggestions are shown as: "popularity" when the event's own split
+    chose a popularity baseline (the engine then ranks by sociability or activity alone, and says
+    so in its reasons), else "local"."""
+    ranker = (version.metrics or {}).get("ranker") or {}
+    if ranker.get("kind") == "baseline" and str(ranker.get("name", "")).startswith("popularity"):
+        return POPULARITY_SOURCE
+    return BACKEND_NAME
 
 
-def train_event_now(*, event: Event, trigger: str = "cli", config: EngineConfig | None = None) -> ModelVersion:
+def train_event_now(
+    *, event: Event, trigger: str = "cli", config: EngineConfig | None = None, learn: bool = True
+) -> ModelVersion:
     """Train synchronously through the one training path (`recommendations.training.run_training`:
     a TrainingRun row, idempotence by fingerprint, the publish gate) and return the version the
     run made or found. Raises ValueError with the run's message when no version came out of it
     (the fit failed, or another run of the event is in progress)."""
     from .training import run_training  # training imports serving, which loads this module
 
-    run = run_training(event=event, trigger=trigger, config=config)
+    run = run_training(event=event, trigger=trigger, config=config, learn=learn)
     if run.model_version is None:
         raise ValueError(run.message)
     return run.model_version
@@ -618,6 +588,7 @@ CHOSE_TEXT = "you both chose {name}"
 MUTUAL_TEXT = "{n} people you have both been in sessions with"
 MUTUAL_ONE_TEXT = "1 person you have both been in a session with"
 SOCIABLE_TEXT = "well connected: in sessions with {n} people here"
+ACTIVE_TEXT = "meets many people: {minutes} min in company here"
 REPEAT_TEXT = "you were together in {n} sessions"
 RECENT_TEXT = "you were together recently"
 MAX_CONTEXT_REASONS = 3
@@ -655,10 +626,11 @@ def _context_names(loaded: LoadedModel, keys: list[int]) -> dict[int, str]:
 def _pair_reasons(why: Explanation, keys: np.ndarray) -> tuple[list[tuple[str, int, float, str]], list[Reason]]:
     """Model reasons for one pair, before names are known: the context parts as (kind, context key,
     weight, template with {name}) and the rest as finished Reasons. `keys`: the product's key of
-    each engine context."""
+    each engine context. Only evidence that counts *for* the pair is a reason: a feature the
+    event's learned weights count against (a negative contribution) is left out."""
     parts = []
     direct = why.features.get("direct", 0.0)
-    if why.direct_raw > 0 and direct:
+    if why.direct_raw > 0 and direct > 0:
         for (c, contrib), (w_a, w_b, overlap) in zip(
             why.contexts[:MAX_CONTEXT_REASONS], why.presence[:MAX_CONTEXT_REASONS], strict=True
         ):
@@ -676,15 +648,19 @@ def _pair_reasons(why: Explanation, keys: np.ndarray) -> tuple[list[tuple[str, i
             else:
                 parts.append(("shared_interest", key, weight, CHOSE_TEXT))
     reasons = []
-    if why.via and why.features.get("two_hop"):
+    features = why.features
+    if why.via and features.get("two_hop", 0.0) > 0:
         n = len(why.via)
         reasons.append(
-            Reason("mutual_contacts", MUTUAL_ONE_TEXT if n == 1 else MUTUAL_TEXT.format(n=n), why.features["two_hop"])
+            Reason("mutual_contacts", MUTUAL_ONE_TEXT if n == 1 else MUTUAL_TEXT.format(n=n), features["two_hop"])
         )
-    if why.shared_contexts > 1 and why.features.get("repeat"):
-        reasons.append(Reason("repeat", REPEAT_TEXT.format(n=why.shared_contexts), why.features["repeat"]))
-    if why.degree_b and why.features.get("social"):
-        reasons.append(Reason("sociable", SOCIABLE_TEXT.format(n=why.degree_b), why.features["social"]))
+    if why.shared_contexts > 1 and features.get("repeat", 0.0) > 0:
+        reasons.append(Reason("repeat", REPEAT_TEXT.format(n=why.shared_contexts), features["repeat"]))
+    if why.degree_b and features.get("social", 0.0) > 0:
+        reasons.append(Reason("sociable", SOCIABLE_TEXT.format(n=why.degree_b), features["social"]))
+    if why.company_seconds >= 60 and features.get("activity", 0.0) > 0:
+        minutes = round(why.company_seconds / 60)
+        reasons.append(Reason("active", ACTIVE_TEXT.format(minutes=minutes), features["activity"]))
     return parts, reasons
 
 
@@ -719,23 +695,24 @@ class LocalModelBackend(RecommendationBackend):
 
     name = BACKEND_NAME
 
-    def training_fingerprint(self, *, event, config: EngineConfig | None = None) -> str:
-        return load_event_data(event=event).fingerprint(config or default_config(event=event))
+    def training_fingerprint(self, *, event, config: EngineConfig | None = None, learn: bool = True) -> str:
+        return load_event_data(event=event).fingerprint(config or default_config(event=event), learn=learn)
 
-    def fit(self, *, event, config: EngineConfig | None = None):
+    def fit(self, *, event, config: EngineConfig | None = None, learn: bool = True):
         # Imported here: training imports serving, which loads backends (this module) by path.
         from .training import FitResult
 
-        result = fit_local_model(event=event, config=config)
-        # The baseline of the publish gate, when no version serves yet, is the same time split
-        # scored by popularity (the strongest simple baseline on real events; the rules engine
-        # needs declared data that imported events often lack): a model that cannot beat it on
-        # the event's own data is kept, not published.
-        popularity = result.metrics.get(f"popularity_{PRIMARY_METRIC}")
+        result = fit_local_model(event=event, config=config, learn=learn)
+        # No baseline for the publish gate: the fit already put the obvious lists (popularity,
+        # repeat + popularity) against the learned ones on the event's own split and serves
+        # whichever won, so the first version always serves (WHY: a gate that kept a first
+        # version which lost to popularity left the event with nothing at all).
+        ranker = result.metrics["ranker"]
         return FitResult(
             metrics=dict(result.metrics),
-            baseline_metrics={PRIMARY_METRIC: popularity} if popularity is not None else {},
-            baseline_name="popularity baseline",
+            baseline_metrics={},
+            baseline_name="",
+            reference=f"{ranker['name']} chosen on the event's own split ({ranker['kind']})",
             artifact=result.artifact,
             artifact_bytes=result.artifact_bytes,
             n_attendees=result.stats["attendees"],

@@ -42,7 +42,9 @@ from events.models import Attendee, Block, Connection, Event, NotRelevant, Room
 from .backends import Candidate, Reason, Unavailable, get_backend
 from .cache import ATTENDEE_VERSION_KEY, PRESENCE_KEY, cached_list_get, cached_list_set
 from .exposure import exposure_demote
+from .local import served_as
 from .models import BatchRecommendation, ModelVersion
+from .popularity import NAME as POPULARITY
 
 MAX_RESULTS = 50
 # The cached pool holds the longest list served; the presence boost reorders within it. (Twice
@@ -54,6 +56,10 @@ BATCH_CACHE_SECONDS = 24 * 3600
 SOURCE_RULES = "rules"
 SOURCE_LOCAL = "local"
 SOURCE_BATCH = "batch"
+SOURCE_POPULARITY = POPULARITY
+# Full lists: what the answering source leaves short is filled by these, in order, each entry
+# marked with the source that gave it (never when the event is closed: nothing new is computed).
+FILL_SOURCES = (SOURCE_RULES, SOURCE_POPULARITY)
 
 # "Here now": a candidate in the viewer's room right now is the easiest meeting there is; one
 # merely online is still easier than one who is not. Multiplicative, so it reorders among
@@ -83,6 +89,7 @@ class Suggestion:
     score: float
     reasons: list[dict]
     here_now: bool = False
+    source: str = ""  # the source that suggested this entry (see FILL_SOURCES)
 
 
 @dataclass
@@ -234,19 +241,18 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
         except Unavailable:
             continue
         source = name
+        if name == SOURCE_LOCAL and model_version is not None:
+            source = served_as(model_version)  # the version may be the popularity baseline
         break
 
+    rows: dict[int, dict] = {}
+    ranked = _consenting(event, candidates, excluded, rows, activity_based=source not in ("", SOURCE_RULES))
+    origin = dict.fromkeys((c.attendee_id for c in ranked), source)
+    if phase != Phase.CLOSED and len(ranked) < POOL_SIZE:
+        ranked = _filled(event=event, attendee=attendee, ranked=ranked, origin=origin, excluded=excluded, rows=rows)
+    if ranked and origin[ranked[0].attendee_id] != source:
+        source = origin[ranked[0].attendee_id]  # the source that answered had nothing to say
     empty_reason = EVENT_CLOSED if phase == Phase.CLOSED and not source else ""
-    by_id = {c.attendee_id: c for c in candidates if c.attendee_id not in excluded}
-    # Other events and withdrawn consent are checked against the database, not trusted from the
-    # source: a batch row or a model may predate the change.
-    consenting = Attendee.objects.filter(event=event, pk__in=by_id, consent_be_recommended=True)
-    if source and source != SOURCE_RULES:
-        consenting = consenting.filter(consent_training=True)  # suggested from activity they withdrew
-    rows = {row["pk"]: row for row in consenting.values("pk", "external_id", "display_name", "headline", "company")}
-    ranked = sorted((c for c in by_id.values() if c.attendee_id in rows), key=lambda c: (-c.score, c.attendee_id))[
-        :POOL_SIZE
-    ]
     ids = [c.attendee_id for c in ranked]
     if record_exposure and ids:
         ids = exposure_demote(event=event, viewer_id=attendee.pk, ranked_ids=ids)
@@ -265,6 +271,7 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
                 "company": row["company"],
                 "score": round(float(c.score), 6),
                 "reasons": [{"kind": r.kind, "text": r.text, "weight": r.weight} for r in c.reasons],
+                "source": origin[pk],
             }
         )
     return {
@@ -275,6 +282,57 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
         "model_version": model_version.number if model_version else None,
         "empty_reason": empty_reason,
     }
+
+
+def _consenting(
+    event: Event, candidates: list[Candidate], excluded: set[int], rows: dict[int, dict], *, activity_based: bool
+) -> list[Candidate]:
+    """`candidates` without the excluded ones and those who do not consent, best first (ties:
+    lower id first), at most POOL_SIZE; `rows` gets the display fields of those kept.
+
+    Other events and withdrawn consent are checked against the database, not trusted from the
+    source: a batch row or a model may predate the change. A source built from activity
+    (`activity_based`) also drops candidates who withdrew `consent_training`."""
+    by_id = {c.attendee_id: c for c in candidates if c.attendee_id not in excluded}
+    if not by_id:
+        return []
+    consenting = Attendee.objects.filter(event=event, pk__in=by_id, consent_be_recommended=True)
+    if activity_based:
+        consenting = consenting.filter(consent_training=True)  # suggested from activity they withdrew
+    for row in consenting.values("pk", "external_id", "display_name", "headline", "company"):
+        rows[row["pk"]] = row
+    kept = (c for c in by_id.values() if c.attendee_id in rows)
+    return sorted(kept, key=lambda c: (-c.score, c.attendee_id))[:POOL_SIZE]
+
+
+def _filled(
+    *,
+    event: Event,
+    attendee: Attendee,
+    ranked: list[Candidate],
+    origin: dict[int, str],
+    excluded: set[int],
+    rows: dict[int, dict],
+) -> list[Candidate]:
+    """`ranked`, filled up to POOL_SIZE from FILL_SOURCES in order. A filled entry scores below
+    every entry before it, in its source's order, so that later reorderings (the exposure cap, the
+    presence boost) keep the sources in sequence unless they mean to move one."""
+    out = list(ranked)
+    for name in FILL_SOURCES:
+        if len(out) >= POOL_SIZE:
+            break
+        if name in origin.values():
+            continue
+        wanted = POOL_SIZE - len(out)
+        more = get_backend(name).candidates(event=event, attendee=attendee, limit=wanted + len(excluded) + len(out))
+        more = [c for c in more if c.attendee_id not in origin]
+        more = _consenting(event, more, excluded, rows, activity_based=name == SOURCE_POPULARITY)[:wanted]
+        floor = min((c.score for c in out if c.score > 0), default=1.0)
+        for i, c in enumerate(more):
+            score = floor * (1.0 - (i + 1) / (len(more) + 1)) * 0.999
+            out.append(Candidate(c.attendee_id, score, c.reasons))
+            origin[c.attendee_id] = name
+    return out
 
 
 # Read on every "here now" read of a viewer in a room (the live push does many): a rename shows
@@ -327,6 +385,7 @@ def _same_room_newcomers(
             company=rows[pk]["company"],
             score=round(score, 6),
             reasons=[],
+            source="here_now",
         )
         for pk in ids
     ]

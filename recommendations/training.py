@@ -105,6 +105,9 @@ class FitResult:
     config: dict = field(default_factory=dict)
     remote_arn: str = ""
     baseline_name: str = "rules engine"  # what `baseline_metrics` scored, for the gate's message
+    # What the first version is measured against when there are no baseline metrics, for the
+    # run's message (the local model compares itself with the obvious lists while fitting).
+    reference: str = ""
 
 
 @runtime_checkable
@@ -114,9 +117,10 @@ class TrainableBackend(Protocol):
     def fit(self, *, event: Event) -> FitResult: ...
 
 
-# A backend may also take an explicit engine configuration (the `train --config` of the CLI):
-# `training_fingerprint(*, event, config)` and `fit(*, event, config)`; `run_training(config=...)`
-# passes it on. A backend without that keyword (Personalize) is only trained with its own.
+# A backend may also take an explicit engine configuration (the `train --config` of the CLI) and
+# `learn=False` (`train --fixed`: no per-event choice): `training_fingerprint(*, event, config,
+# learn)` and `fit(*, event, config, learn)`; `run_training(config=..., learn=...)` passes them on.
+# A backend without those keywords (Personalize) is only trained with its own.
 
 
 def _finish(run: TrainingRun, status: str, message: str, **fields) -> TrainingRun:
@@ -162,7 +166,7 @@ def _start(*, event: Event, kind: str, trigger: str) -> TrainingRun:
     return run
 
 
-def run_training(*, event: Event, trigger: str = "manual", config=None) -> TrainingRun:
+def run_training(*, event: Event, trigger: str = "manual", config=None, learn: bool = True) -> TrainingRun:
     """Train `event`'s backend once, idempotently, and publish the result if it passes the gate.
     The one path for every trigger: the schedule, the admin, the API and `manage.py train` (which
     may pass an explicit engine `config`)."""
@@ -170,13 +174,13 @@ def run_training(*, event: Event, trigger: str = "manual", config=None) -> Train
     if run.status != TrainingRun.Status.RUNNING:
         return run
     try:
-        return _train(run=run, event=event, trigger=trigger, config=config)
+        return _train(run=run, event=event, trigger=trigger, config=config, learn=learn)
     except Exception as exc:
         logger.exception("training run %s of event %s failed", run.pk, event.pk)
         return _finish(run, TrainingRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
 
 
-def _train(*, run: TrainingRun, event: Event, trigger: str, config=None) -> TrainingRun:
+def _train(*, run: TrainingRun, event: Event, trigger: str, config=None, learn: bool = True) -> TrainingRun:
     backend = get_backend(event.backend)
     if not isinstance(backend, TrainableBackend):
         return _finish(run, TrainingRun.Status.FAILED, NOT_TRAINABLE.format(backend=str(event.backend)))
@@ -190,7 +194,7 @@ def _train(*, run: TrainingRun, event: Event, trigger: str, config=None) -> Trai
                 run, TrainingRun.Status.SKIPPED, TOO_FEW_NEW.format(new=new, number=last.number, needed=needed)
             )
 
-    explicit = {} if config is None else {"config": config}
+    explicit = ({} if config is None else {"config": config}) | ({} if learn else {"learn": False})
     fingerprint = backend.training_fingerprint(event=event, **explicit)
     _step(run, "fingerprint", fingerprint=fingerprint)
     same = ModelVersion.objects.filter(event=event, input_fingerprint=fingerprint).order_by("-number").first()
@@ -241,7 +245,7 @@ def _version_create_and_gate(
         reference = f"{fit.baseline_name}: {old}"
     else:
         reason = ""
-        reference = "nothing to compare"
+        reference = fit.reference or "nothing to compare"
     publish = not reason
     if publish and serving is not None:
         serving.status = ModelVersion.Status.SUPERSEDED

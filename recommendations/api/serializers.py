@@ -35,11 +35,15 @@ class SuggestionOutputSerializer(serializers.Serializer):
     score = serializers.FloatField()
     here_now = serializers.BooleanField()
     reasons = ReasonOutputSerializer(many=True)
+    source = serializers.CharField(
+        help_text="The source of this entry: the one that answered, or rules / popularity where they "
+        "filled a list it left short, here_now for someone in the viewer's room"
+    )
 
 
 class RecommendationsOutputSerializer(serializers.Serializer):
     items = SuggestionOutputSerializer(many=True)
-    source = serializers.CharField(help_text="rules, local, personalize or batch: the source that answered")
+    source = serializers.CharField(help_text="rules, local, personalize, batch or popularity: the source that answered")
     model_version = serializers.IntegerField(allow_null=True, help_text="Number of the model version, if any")
     phase = serializers.CharField()
     cached = serializers.BooleanField()

@@ -74,6 +74,7 @@ def recommendations_output(result: Recommendations) -> dict:
                 "score": item.score,
                 "here_now": item.here_now,
                 "reasons": item.reasons,
+                "source": item.source,
             }
             for item in result.items
         ],

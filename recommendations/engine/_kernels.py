@@ -246,6 +246,22 @@ def stage1(
             )
 
 
+@njit(cache=True)
+def activity(rows, a_ptr, a_len, a_idx, a_w, idf, c_len, scale, out):
+    """log1p(sum of w / scale * ln(size) over each row's contexts that count (idf > 0: within the
+    cap, at least two members)): ``Model._refresh_prior``."""
+    for j in range(rows.shape[0]):
+        a = rows[j]
+        t = 0.0
+        p0 = a_ptr[a]
+        for q in range(p0, p0 + a_len[a]):
+            c = a_idx[q]
+            if idf[c] == 0.0:
+                continue
+            t += a_w[q] / scale * np.log(float(c_len[c]))
+        out[j] = np.log1p(t)
+
+
 @njit(cache=True, inline="always")
 def norm_direct(d, dmax, log_mode):
     if dmax <= 0.0:

@@ -42,7 +42,7 @@ from .types import EngineConfig, Explanation, InteractionArrays
 
 _EMPTY_I = np.empty(0, dtype=np.int64)
 #: config fields weighting the columns of :meth:`Model.features`
-FEATURE_WEIGHTS = ("w_direct", "w_two_hop", "w_repeat", "w_social")
+FEATURE_WEIGHTS = ("w_direct", "w_two_hop", "w_repeat", "w_social", "w_activity")
 
 
 class _Blocks:
@@ -166,14 +166,15 @@ def _idf(sizes: np.ndarray, cap: int, alpha: float) -> np.ndarray:
     return out
 
 
-def _pop_order(deg: np.ndarray, p: int) -> np.ndarray:
-    """The ``p`` highest-degree attendees, by degree desc then index asc (deterministic)."""
-    n = deg.shape[0]
+def _pop_order(prior: np.ndarray, p: int) -> np.ndarray:
+    """The ``p`` attendees with the highest prior (``Model.prior``: sociability and activity, as
+    weighted), by prior desc then index asc (deterministic): the fill list of stage 2."""
+    n = prior.shape[0]
     if p >= n:
-        return np.lexsort((np.arange(n), -deg)).astype(np.int64)
-    thr = np.partition(deg, n - p)[n - p]
-    sel = np.flatnonzero(deg >= thr)
-    sel = sel[np.lexsort((sel, -deg[sel]))][:p]
+        return np.lexsort((np.arange(n), -prior)).astype(np.int64)
+    thr = np.partition(prior, n - p)[n - p]
+    sel = np.flatnonzero(prior >= thr)
+    sel = sel[np.lexsort((sel, -prior[sel]))][:p]
     return sel.astype(np.int64)
 
 
@@ -234,7 +235,10 @@ class Model:
         self.deg = np.zeros(n_att, dtype=np.int64)
         self.tab_i = np.full((n_att, cfg.top_k), -1, dtype=np.int64)
         self.tab_s = np.full((n_att, cfg.top_k), -np.inf, dtype=np.float64)
-        self.social = np.zeros(n_att, dtype=np.float64)
+        self.social = np.zeros(n_att, dtype=np.float64)  # log1p(deg)
+        self.activity = np.zeros(n_att, dtype=np.float64)  # see `_refresh_prior`
+        # What a candidate scores before any pair evidence: w_social * social + w_activity * activity.
+        self.prior = np.zeros(n_att, dtype=np.float64)
         self.pop = _EMPTY_I
         self.last_update: dict[str, int] = {}  # rows of the last update: full / incremental / fallback
 
@@ -297,7 +301,21 @@ class Model:
         self.guard_i[rows] = np.where(oi[:, k1] >= 0, oi[:, k1], K.GUARD_NONE)
         self.guard_s[rows] = np.where(oi[:, k1] >= 0, os_[:, k1], 0.0)
         self.deg[rows] = od
-        self.social[rows] = np.log1p(od.astype(np.float64))
+        self._refresh_prior(rows)
+
+    def _refresh_prior(self, rows: np.ndarray) -> None:
+        """Sociability (log1p of distinct partners), activity and their weighted sum for ``rows``.
+
+        activity = log1p(sum over the attendee's contexts within the cap of dwell / dwell_scale *
+        ln(context size)): time spent among people, more for larger groups, saturating. WHY beside
+        the degree: in a dense event everyone has been near everyone (degree says nothing), but the
+        people who spend their time in company are still the ones most likely met tomorrow."""
+        cfg = self.config
+        self.social[rows] = np.log1p(self.deg[rows].astype(np.float64))
+        out = np.empty(rows.shape[0], dtype=np.float64)
+        K.activity(rows, self.A.ptr, self.A.length, self.A.idx, self.A.w, self.idf, self.C.length, cfg.dwell_scale, out)
+        self.activity[rows] = out
+        self.prior[rows] = cfg.w_social * self.social[rows] + cfg.w_activity * out
 
     def _stage2(self, rows: np.ndarray, serial: bool = False) -> None:
         cfg = self.config
@@ -314,11 +332,11 @@ class Model:
             self.n1_c,
             int(cfg.two_hop_fanout),
             self.pop,
-            self.social,
+            self.prior,
             float(cfg.w_direct),
             float(cfg.w_two_hop),
             float(cfg.w_repeat),
-            float(cfg.w_social),
+            1.0,  # the prior is already weighted
             cfg.direct_transform == "log",
             cfg.top_k,
             sc[3],
@@ -335,7 +353,7 @@ class Model:
     def _compute(self, rows: np.ndarray) -> None:
         """Both stages for ``rows`` with the parallel kernels (a fit; updates go through `update`)."""
         self._stage1(rows)
-        self.pop = _pop_order(self.deg, self._pop_len)
+        self.pop = _pop_order(self.prior, self._pop_len)
         self._stage2(rows)
 
     def _members(self, rows: np.ndarray, ctx: list[int], changes: dict[int, dict[int, bool]]) -> np.ndarray:
@@ -371,23 +389,23 @@ class Model:
             self.deg,
             fallback,
         )
-        self.social[rows] = np.log1p(self.deg[rows].astype(np.float64))
+        self._refresh_prior(rows)
         return rows[fallback == 1]
 
     def _pop_may_change(self, rows: np.ndarray, old: np.ndarray | None) -> bool:
-        """The fill list (top-P by degree desc, index asc) can only change if a changed row was
+        """The fill list (top-P by prior desc, index asc) can only change if a changed row was
         in it or now ranks above its last element (WHY: skip an O(n) partition per update)."""
         p = self.pop
         if old is None or p.shape[0] < self._pop_len or p.shape[0] == 0:
             return True
-        changed = rows[self.deg[rows] != old]
+        changed = rows[self.prior[rows] != old]
         if changed.size == 0:
             return False
         if np.isin(changed, p).any():
             return True
         last = int(p[-1])
-        dl = self.deg[last]
-        dc = self.deg[changed]
+        dl = self.prior[last]
+        dc = self.prior[changed]
         return bool(np.any((dc > dl) | ((dc == dl) & (changed < last))))
 
     # ------------------------------------------------------------------ queries
@@ -451,6 +469,16 @@ class Model:
                 via = _Via(bs, np.broadcast_to(ms[:, None], theirs.shape)[keep], cs)
         return direct, two, via, rep
 
+    def company_seconds(self, rows: np.ndarray) -> np.ndarray:
+        """Each row's weight (dwell seconds) in contexts that count (within the cap, with at least
+        one other member): the minutes behind its activity, for the reasons."""
+        out = np.zeros(rows.shape[0])
+        for j, a in enumerate(rows.tolist()):
+            p, n = int(self.A.ptr[a]), int(self.A.length[a])
+            ctx = self.A.idx[p : p + n]
+            out[j] = float(self.A.w[p : p + n][self.idf[ctx] > 0.0].sum())
+        return out
+
     def _x1(self, d: float, dmax: float) -> float:
         if dmax <= 0.0:
             return 0.0
@@ -462,24 +490,25 @@ class Model:
         """Final score of every attendee as a candidate for ``a`` (dense, length n)."""
         cfg = self.config
         direct, two, _, rep = self.row_features(a)
-        s = cfg.w_social * self.social
+        s = self.prior.copy()
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
         tmax = max(two.values(), default=0.0)
         for b in set(direct) | set(two):
             x1 = self._x1(direct.get(b, 0.0), dmax)
             x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
-            s[b] = (
-                cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_repeat * rep.get(b, 0.0) + cfg.w_social * self.social[b]
-            )
+            s[b] = cfg.w_direct * x1 + cfg.w_two_hop * x2 + cfg.w_repeat * rep.get(b, 0.0) + self.prior[b]
         return s
 
-    def features(self, a: int) -> np.ndarray:
-        """Unweighted stage-2 features of every candidate for ``a``: (n, 4) =
-        [direct / max_row, two_hop / max_row, log1p(shared contexts), log1p(degree)], in the order
-        of :data:`FEATURE_WEIGHTS`.  For learning the weights."""
+    def features(self, a: int, candidates: np.ndarray | None = None) -> np.ndarray:
+        """Unweighted stage-2 features of every candidate for ``a`` (or of ``candidates``): (n, 5) =
+        [direct / max_row, two_hop / max_row, log1p(shared contexts), log1p(degree), activity], in
+        the order of :data:`FEATURE_WEIGHTS`.  For learning the weights."""
+        if candidates is not None:
+            return self.features(a)[np.asarray(candidates, dtype=np.int64)]
         direct, two, _, rep = self.row_features(a)
-        out = np.zeros((self.n_attendees, 4))
+        out = np.zeros((self.n_attendees, 5))
         out[:, 3] = self.social
+        out[:, 4] = self.activity
         for b, v in rep.items():
             out[b, 2] = v
         dmax = float(self.n1_s[a, 0]) if self.n1_i[a, 0] >= 0 else 0.0
@@ -511,12 +540,14 @@ class Model:
         presence = list(zip(wa.tolist(), wb.tolist(), ov.tolist(), strict=True))
         paths = via.get_many(bs)
         social, deg = self.social[b_arr].tolist(), self.deg[b_arr].tolist()
-        w1, w2, w3, w4 = cfg.w_direct, cfg.w_two_hop, cfg.w_repeat, cfg.w_social
+        activity = self.activity[b_arr].tolist()
+        company = self.company_seconds(b_arr).tolist()
+        w1, w2, w3, w4, w5 = cfg.w_direct, cfg.w_two_hop, cfg.w_repeat, cfg.w_social, cfg.w_activity
         out = []
         for t, b in enumerate(bs):
             x1 = self._x1(direct.get(b, 0.0), dmax)
             x2 = two.get(b, 0.0) / tmax if tmax > 0.0 else 0.0
-            x3, x4 = rep.get(b, 0.0), social[t]
+            x3, x4, x5 = rep.get(b, 0.0), social[t], activity[t]
             lo, hi = off[t], off[t + 1]
             raw = 0.0
             for c in con[lo:hi]:  # context ascending, as stage 1 adds
@@ -526,14 +557,21 @@ class Model:
             found = paths.get(b)  # strongest first
             out.append(
                 Explanation(
-                    score=w1 * x1 + w2 * x2 + w3 * x3 + w4 * x4,
-                    features={"direct": w1 * x1, "two_hop": w2 * x2, "repeat": w3 * x3, "social": w4 * x4},
+                    score=w1 * x1 + w2 * x2 + w3 * x3 + (w4 * x4 + w5 * x5),
+                    features={
+                        "direct": w1 * x1,
+                        "two_hop": w2 * x2,
+                        "repeat": w3 * x3,
+                        "social": w4 * x4,
+                        "activity": w5 * x5,
+                    },
                     direct_raw=raw,
                     contexts=[(ctx[j], con[j]) for j in order],
                     via=found or [],
                     degree_b=deg[t],
                     shared_contexts=hi - lo,
                     presence=[presence[j] for j in order],
+                    company_seconds=company[t],
                 )
             )
         return out
@@ -594,7 +632,7 @@ class Model:
         f = np.array(sorted(full), dtype=np.int64)
         inc = np.array(sorted(members - full), dtype=np.int64)
         rows = np.union1d(f, inc)
-        old_deg = self.deg[rows].copy()
+        old_prior = self.prior[rows].copy()
         if rows.size >= self.BULK_ROWS:
             # WHY: a large batch (a worker catching up on everything since training) touches most
             # rows. The incremental path is built for one interaction's latency: one thread, and a
@@ -602,7 +640,7 @@ class Model:
             # 5,000 interactions (49,754 rows) took 12-20 s that way, 2.1 s this way.
             self._stage1(rows)
             self.last_update = {"full": int(rows.size), "incremental": 0, "fallback": 0}
-            self.pop = _pop_order(self.deg, self._pop_len)
+            self.pop = _pop_order(self.prior, self._pop_len)
             self._stage2(rows)
             return rows
         if f.size:
@@ -611,8 +649,10 @@ class Model:
         if again.size:
             self._stage1(again, serial=True)
         self.last_update = {"full": int(f.size), "incremental": int(inc.size - again.size), "fallback": int(again.size)}
-        if self._pop_may_change(rows, old_deg):
-            self.pop = _pop_order(self.deg, self._pop_len)
+        # The touched contexts changed size, so every member's activity did (members are in rows).
+        self._refresh_prior(rows)
+        if self._pop_may_change(rows, old_prior):
+            self.pop = _pop_order(self.prior, self._pop_len)
         self._stage2(rows, serial=True)
         return rows
 
@@ -627,6 +667,8 @@ class Model:
         self.guard_i = np.concatenate([self.guard_i, np.full(extra, K.GUARD_NONE, dtype=np.int64)])
         self.deg = np.concatenate([self.deg, np.zeros(extra, dtype=np.int64)])
         self.social = np.concatenate([self.social, np.zeros(extra)])
+        self.activity = np.concatenate([self.activity, np.zeros(extra)])
+        self.prior = np.concatenate([self.prior, np.zeros(extra)])
         self.tab_i = np.vstack([self.tab_i, np.full((extra, cfg.top_k), -1, dtype=np.int64)])
         self.tab_s = np.vstack([self.tab_s, np.full((extra, cfg.top_k), -np.inf)])
         self.n_attendees = n
@@ -682,8 +724,8 @@ class Model:
         m.n1_i[:], m.n1_s[:], m.n1_c[:], m.deg[:] = z["n1_i"], z["n1_s"], z["n1_c"], z["deg"]
         if "guard_i" in z.files:  # format 2; older artifacts leave them unknown (rows recompute in full)
             m.guard_s[:], m.guard_i[:] = z["guard_s"], z["guard_i"]
-        m.social = np.log1p(m.deg.astype(np.float64))
-        m.pop = _pop_order(m.deg, m._pop_len)
+        m._refresh_prior(np.arange(n_att, dtype=np.int64))
+        m.pop = _pop_order(m.prior, m._pop_len)
         m.tab_i[:], m.tab_s[:] = z["tab_i"], z["tab_s"]
         return m
 

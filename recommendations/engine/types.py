@@ -75,6 +75,13 @@ class EngineConfig:
                                                          # ``two_hop_fanout`` partners (resource allocation)
               + w_repeat * log1p(shared_contexts(a,b))   # repeated meetings (count, not strength)
               + w_social * log1p(degree_b)               # sociability: distinct co-present partners
+              + w_activity * log1p(activity_b)           # time among people: sum over b's capped
+                                                         # contexts of dwell / dwell_scale * ln(size)
+
+    The last two depend on the candidate only (its *prior*: ``Model.prior``); ranked by them alone
+    the list is "the most sociable people of the event", the obvious baseline. The weights are
+    learned per event at training time (``recommendations.engine.ranker``); these defaults are
+    what an event too small to learn from gets.
     """
 
     popularity_discount: float = 1.0
@@ -90,6 +97,7 @@ class EngineConfig:
     w_two_hop: float = 0.5
     w_repeat: float = 0.0
     w_social: float = 0.1
+    w_activity: float = 0.0
     direct_transform: str = "linear"  # "linear": direct/max_row; "log": log1p(direct)/log1p(max_row)
     candidate_pool: int = 32
     two_hop_fanout: int = 20
@@ -145,3 +153,4 @@ class Explanation:
     degree_b: int = 0
     shared_contexts: int = 0
     presence: list[tuple[float, float, float]] = field(default_factory=list)
+    company_seconds: float = 0.0  # b's time in contexts that count (within the cap, with others)

@@ -4,6 +4,7 @@ chart move without a reload; an organizer of another organization gets a 404. A 
 saved under test-artifacts/."""
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.request import Request, urlopen
@@ -163,5 +164,9 @@ def test_the_seeded_demo_dashboard_shows_a_running_event(server, settings, tmp_p
         expect(page.locator("#mm-occupancy li").first).to_be_visible()
         expect(page.locator("#mm-funnel")).to_contain_text("Local model")
         expect(page.locator("#mm-models")).to_contain_text("Published (serving)")
-        expect(page.locator("#mm-models")).to_contain_text("vs popularity baseline")  # the gate's reference
+        # how v1 ranks for this event, and each figure beside the obvious lists' on the same split
+        expect(page.locator("#mm-models .mm-ranker")).to_contain_text(
+            re.compile(r"\((learned for this event|the obvious list won on this event)\)")
+        )
+        expect(page.locator("#mm-models")).to_contain_text(re.compile(r"vs (popularity|repeat \+ popularity) 0\.\d"))
         page.screenshot(path=str(ARTIFACTS / "dashboard-demo.png"), full_page=True)

@@ -149,6 +149,43 @@ def test_snapshot_models_runs_and_funnel(small):
     assert snap["funnel"]["total"] == {"shown": 5, "opened": 2, "requested": 1, "accepted": 0}
 
 
+def test_a_versions_row_says_how_it_ranks_for_this_event(small):
+    ranker = {
+        "name": "learned (face-to-face)",
+        "kind": "learned",
+        "reason": "learned (face-to-face) beats the obvious lists on the event's own later activity: ...",
+        "importance": {"repeat meetings": 0.41, "people met in common": 0.3, "sociability": 0.29},
+    }
+    ModelVersion.objects.create(
+        event=small,
+        number=1,
+        status=ModelVersion.Status.PUBLISHED,
+        input_fingerprint="a",
+        metrics={
+            "precision_at_10": 0.15,
+            "popularity_precision_at_10": 0.05,
+            "repeat_popularity_precision_at_10": 0.14,
+            "new_recall_at_10": 0.1,
+            "popularity_new_recall_at_10": 0.07,
+            "repeat_popularity_new_recall_at_10": 0.06,
+            "evaluated": 271,
+            "ranker": ranker,
+        },
+    )
+    (version,) = dashboard_snapshot(event=small, now=NOW)["models"]
+    assert version["ranker"] == {
+        "name": "learned (face-to-face)",
+        "kind": "learned for this event",
+        "weights": "for this event: repeat meetings 0.41, people met in common 0.30, sociability 0.29",
+        "reason": ranker["reason"],
+    }
+    # each figure beside the best of the obvious lists on the same split
+    assert version["metrics"] == [
+        {"name": "new_recall_at_10", "value": 0.1, "reference": {"label": "popularity", "value": 0.07}},
+        {"name": "precision_at_10", "value": 0.15, "reference": {"label": "repeat + popularity", "value": 0.14}},
+    ]
+
+
 def test_exposure_share_of_the_most_suggested_one_percent():
     event = EventFactory()
     people = Attendee.objects.bulk_create(

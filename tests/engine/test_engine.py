@@ -253,6 +253,45 @@ def test_update_incremental_equals_full_refit():
         np.testing.assert_allclose(m.tab_s[rows], ref.tab_s[rows], rtol=1e-12, atol=0)
 
 
+ACTIVE = EngineConfig(**(CFG.to_dict() | {"context_cap": 40, "w_social": 0.3, "w_activity": 0.5}))
+
+
+def test_activity_is_time_in_company_weighted_by_the_log_of_group_size_hand_checked():
+    # a and b: 120 s in a pair; a, c, d: 60 s in a three; e alone (a context of one counts nothing)
+    x = _x([0, 1, 0, 2, 3, 4], [0, 0, 1, 1, 1, 2], [120.0, 120.0, 60.0, 60.0, 60.0, 600.0], 5, 3)
+    m = fit(x, EngineConfig(context_cap=10, w_social=0.0, w_activity=1.0))
+    expected = [
+        np.log1p(2 * np.log(2) + np.log(3)),
+        np.log1p(2 * np.log(2)),
+        np.log1p(np.log(3)),
+        np.log1p(np.log(3)),
+        0,
+    ]
+    np.testing.assert_allclose(m.activity, expected, rtol=1e-12)
+    np.testing.assert_allclose(m.prior, expected, rtol=1e-12)  # the prior is the weighted sum
+    assert m.company_seconds(np.arange(5)).tolist() == [180.0, 120.0, 60.0, 60.0, 0.0]
+    # ranked by the prior alone, the list is "the most active people"
+    assert m.neighbours(4)[0].tolist()[:4] == [0, 1, 2, 3]
+
+
+def test_single_updates_keep_activity_the_prior_and_the_fill_list_exact():
+    """The prior (sociability and activity, weighted) of every row equals a full refit after each
+    update: a touched context changes the activity of all its members, who are all recomputed."""
+    full = _random_event(9, n_att=60, n_ctx=30, n=700)
+    m = fit(_slice(full, slice(0, 400), 60, 30), ACTIVE)
+    seen = _slice(full, slice(0, 400), 60, 30)
+    for j in range(400, 520):
+        one = _slice(full, slice(j, j + 1), 60, 30)
+        rows = m.update(one).tolist()
+        seen = _concat(seen, one, 60, 30)
+        ref = fit(seen, ACTIVE, reference_time=m.t_ref)
+        np.testing.assert_allclose(m.activity, ref.activity, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(m.prior, ref.prior, rtol=1e-12, atol=0)
+        assert m.pop.tolist() == ref.pop.tolist()
+        assert m.tab_i[rows].tolist() == ref.tab_i[rows].tolist()
+        np.testing.assert_allclose(m.tab_s[rows], ref.tab_s[rows], rtol=1e-12, atol=0)
+
+
 def test_update_batch_equals_full_refit_for_recomputed_rows():
     full = _random_event(6, n_att=40, n_ctx=10, n=220)
     m = fit(_slice(full, slice(0, 180), 40, 10), CFG)
@@ -283,7 +322,7 @@ def test_save_load_round_trip(tmp_path):
     m.save(p)
     m2 = Model.load(p)
     assert m2.config == m.config and m2.cap == m.cap and m2.t_ref == m.t_ref
-    for name in ("n1_i", "n1_s", "n1_c", "deg", "tab_i", "tab_s", "idf", "pop", "social"):
+    for name in ("n1_i", "n1_s", "n1_c", "deg", "tab_i", "tab_s", "idf", "pop", "social", "activity", "prior"):
         np.testing.assert_array_equal(getattr(m2, name), getattr(m, name))
     assert m2.explain(0, int(m.tab_i[0, 0])) == m.explain(0, int(m.tab_i[0, 0]))
     upd = _x([3], [2], [500.0], 40, 10, [10.0], [510.0])
@@ -361,7 +400,7 @@ def test_warm_up_loads_every_kernel_the_live_path_uses():
     code = (
         "from recommendations.engine import _kernels as K, warm_up\n"
         "warm_up()\n"
-        "names = ['stage1', 'stage2', 'stage1_serial', 'stage2_serial', 'member_rows', 'shared_contexts']\n"
+        "names = ['stage1', 'stage2', 'stage1_serial', 'stage2_serial', 'member_rows', 'shared_contexts', 'activity']\n"
         "print([n for n in names if not getattr(K, n).signatures])\n"
     )
     root = Path(__file__).resolve().parents[2]

@@ -77,4 +77,6 @@ BACKENDS = {
     "rules": "tests.recommendations.backends.RulesDouble",
     "local": "tests.recommendations.backends.LocalDouble",
     "personalize": "tests.recommendations.backends.PersonalizeDouble",
+    # The real one: it reads the facts only, so a test states them instead of a table.
+    "popularity": "recommendations.popularity.PopularityBackend",
 }

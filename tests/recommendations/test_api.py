@@ -63,6 +63,7 @@ def test_recommendations_response_shape(api, event, people):
                 "score": 3.0,
                 "here_now": False,
                 "reasons": [{"kind": "local_test", "text": "from local", "weight": 3.0}],
+                "source": "local",
             },
             {
                 "external_id": b.external_id,
@@ -72,6 +73,7 @@ def test_recommendations_response_shape(api, event, people):
                 "score": 2.0,
                 "here_now": False,
                 "reasons": [{"kind": "local_test", "text": "from local", "weight": 2.0}],
+                "source": "local",
             },
         ],
         "source": "local",

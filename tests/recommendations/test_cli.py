@@ -12,10 +12,10 @@ from events.enums import EnginePreset
 from events.management.commands.create_event import BAD_NUMBER, BAD_PRESET, EVENT_EXISTS
 from events.models import Attendee, Event, Interaction
 from recommendations.engine import FACE_TO_FACE, EngineConfig
-from recommendations.local import BAD_CONFIG, BAD_CONFIG_TEXT, CONFIG_PRESETS, NO_PUBLISHED_VERSION
+from recommendations.local import BAD_CONFIG, BAD_CONFIG_TEXT, CONFIG_PRESETS
 from recommendations.management.commands._common import UNKNOWN_EVENT
 from recommendations.management.commands._import import import_csv
-from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS
+from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS, NO_VERSION
 from recommendations.management.commands.evaluate_sfhh09 import NO_TARGETS
 from recommendations.models import ModelVersion
 
@@ -89,7 +89,31 @@ def test_cli_path_create_import_train_batch(tmp_path, settings):
     assert by_id["p1"]["output"]["recommendedItems"][:2] == ["p2", "p3"]
     assert by_id["p5"]["output"]["recommendedItems"][:2] == ["p6", "p4"]
     assert all(len(line["output"]["scores"]) == len(line["output"]["recommendedItems"]) for line in lines)
-    assert by_id["p8"]["output"] == {"recommendedItems": [], "scores": []}  # no qualifying data, no rules
+    assert {line["output"]["sources"][0] for line in lines if line["input"]["itemId"] != "p8"} == {"local"}
+    # p8 has no qualifying activity and declared nothing: the most active attendees fill the list
+    # (p1, p2 and p5 were in rooms 55 min each; ties by registration order).
+    assert by_id["p8"]["output"]["recommendedItems"] == ["p1", "p2", "p5"]
+    assert by_id["p8"]["output"]["sources"] == ["popularity"] * 3
+    assert "entries by source: local 21, popularity 3 (model v1: configured)" in batch
+
+
+def test_batch_without_a_published_version_still_writes_every_list_and_says_from_what(tmp_path, settings):
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
+    write_csv(tmp_path / "i.csv")
+    run("create_event", slug="conf", name="Conf", threshold="5", min_dwell="60")
+    import_file("conf", tmp_path / "i.csv")
+    out_path = tmp_path / "batch.jsonl"
+
+    batch = run("batch_recommendations", event="conf", num_results=4, output=str(out_path))
+
+    lines = [json.loads(line) for line in out_path.read_text().splitlines()]
+    assert len(lines) == 8
+    assert all(len(line["output"]["recommendedItems"]) == 4 for line in lines)
+    assert {src for line in lines for src in line["output"]["sources"]} == {"popularity"}
+    by_id = {line["input"]["itemId"]: line["output"]["recommendedItems"] for line in lines}
+    assert by_id["p1"] == ["p2", "p5", "p6", "p4"]  # the most active, without p1 themselves
+    assert batch.endswith(NO_VERSION.format(event="conf") + "\n")
+    assert "entries by source: popularity 32" in batch
 
 
 def test_train_takes_a_preset_by_name(tmp_path, settings):
@@ -168,11 +192,6 @@ def test_train_twice_on_the_same_inputs_keeps_one_version(tmp_path, settings):
             "batch_recommendations",
             {"event": "conf", "num_results": 0, "output": "-"},
             BAD_NUM_RESULTS.format(max=MAX_RESULTS, value=0),
-        ),
-        (
-            "batch_recommendations",
-            {"event": "conf", "num_results": 5, "output": "-"},
-            NO_PUBLISHED_VERSION.format(event="conf"),
         ),
     ],
 )

@@ -17,6 +17,11 @@ pytestmark = pytest.mark.django_db
 
 
 def ids(result):
+    """The entries of the source that answered (a short list is filled by later sources)."""
+    return [item.attendee_id for item in result.items if item.source == result.source]
+
+
+def every(result):
     return [item.attendee_id for item in result.items]
 
 
@@ -123,21 +128,27 @@ def test_closed_serves_last_batch_or_nothing(event, people):
 def test_filter_self(event, people):
     viewer, a, *_ = people
     backends.SCORES["local"] = {viewer.pk: [(viewer.pk, 9.0), (a.pk, 1.0)]}
-    assert ids(recommendations_for(attendee=viewer)) == [a.pk]
+    result = recommendations_for(attendee=viewer)
+    assert ids(result) == [a.pk]
+    assert viewer.pk not in every(result)  # nor in what fills the list
 
 
 def test_filter_other_event(event, people):
     viewer, a, *_ = people
     stranger = AttendeeFactory(event=ServingEventFactory())
     backends.SCORES["local"] = {viewer.pk: [(stranger.pk, 9.0), (a.pk, 1.0)]}
-    assert ids(recommendations_for(attendee=viewer)) == [a.pk]
+    result = recommendations_for(attendee=viewer)
+    assert ids(result) == [a.pk]
+    assert stranger.pk not in every(result)  # nor in what fills the list
 
 
 def test_filter_candidate_without_consent_be_recommended(event, people):
     viewer, a, b, *_ = people
     attendee_set_consents(attendee=a, consent_be_recommended=False)
     backends.SCORES["local"] = {viewer.pk: [(a.pk, 9.0), (b.pk, 1.0)]}
-    assert ids(recommendations_for(attendee=viewer)) == [b.pk]
+    result = recommendations_for(attendee=viewer)
+    assert ids(result) == [b.pk]
+    assert a.pk not in every(result)  # nor in what fills the list
 
 
 def test_viewer_without_consent_receive_gets_empty_list_with_reason(event, people):
@@ -183,7 +194,9 @@ def test_filter_blocks_both_directions(event, people, direction):
     else:
         block_create(blocker=a, blocked=viewer)
     backends.SCORES["local"] = {viewer.pk: [(a.pk, 9.0), (b.pk, 1.0)]}
-    assert ids(recommendations_for(attendee=viewer)) == [b.pk]
+    result = recommendations_for(attendee=viewer)
+    assert ids(result) == [b.pk]
+    assert a.pk not in every(result)  # nor in what fills the list
 
 
 @pytest.mark.parametrize("status", [ConnectionStatus.REQUESTED, ConnectionStatus.ACCEPTED, ConnectionStatus.DECLINED])
@@ -193,14 +206,18 @@ def test_filter_connections_of_any_status_both_directions(event, people, status,
     requester, recipient = (viewer, a) if viewer_requested else (a, viewer)
     Connection.objects.create(event=event, requester=requester, recipient=recipient, status=status)
     backends.SCORES["local"] = {viewer.pk: [(a.pk, 9.0), (b.pk, 1.0)]}
-    assert ids(recommendations_for(attendee=viewer)) == [b.pk]
+    result = recommendations_for(attendee=viewer)
+    assert ids(result) == [b.pk]
+    assert a.pk not in every(result)  # nor in what fills the list
 
 
 def test_filter_not_relevant_is_one_direction(event, people):
     viewer, a, b, *_ = people
     not_relevant_create(attendee=viewer, target=a)
     backends.SCORES["local"] = {viewer.pk: [(a.pk, 9.0), (b.pk, 1.0)], a.pk: [(viewer.pk, 1.0)]}
-    assert ids(recommendations_for(attendee=viewer)) == [b.pk]
+    result = recommendations_for(attendee=viewer)
+    assert ids(result) == [b.pk]
+    assert a.pk not in every(result)  # nor in what fills the list
     assert ids(recommendations_for(attendee=a)) == [viewer.pk]
 
 

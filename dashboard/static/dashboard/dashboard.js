@@ -110,7 +110,8 @@
     const rows = models.map((m) => {
       const metrics = m.metrics.map((x) => el("div", {}, x.name.replace(/_at_/, "@").replace(/_/g, " ") + " ", el("b", {}, x.value), x.reference ? el("span", { class: "mm-muted" }, " vs " + x.reference.label + " " + x.reference.value) : ""));
       return el("tr", {},
-        el("td", {}, el("b", {}, "v" + m.number), el("div", { class: "mm-muted" }, m.backend)),
+        el("td", {}, el("b", {}, "v" + m.number), el("div", { class: "mm-muted" }, m.backend),
+          m.ranker ? el("div", { class: "mm-ranker", title: m.ranker.reason }, el("b", {}, m.ranker.name), " (" + m.ranker.kind + ")", m.ranker.weights ? el("div", { class: "mm-muted" }, m.ranker.weights) : "") : ""),
         el("td", {}, when(m.created_at)),
         el("td", { class: "mm-num" }, m.training_seconds + " s"),
         el("td", { class: "mm-num" }, bytes(m.artifact_bytes)),

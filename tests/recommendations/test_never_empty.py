@@ -1,0 +1,141 @@
+"""Never worse than the obvious, never empty: the product serves the list its own split chose,
+fills every short list, and a version the gate kept never empties one (real backends)."""
+
+from datetime import timedelta
+
+import pytest
+
+from events.models import Interaction, Room
+from recommendations.local import served_as, train_event_now
+from recommendations.models import ModelVersion
+from recommendations.popularity import ACTIVE_TEXT
+from recommendations.serving import POOL_SIZE, recommendations_for
+from tests.engine.worlds import groups, misleading_history
+from tests.factories import LIVE_START, AttendeeFactory, InteractionFactory, RoomFactory
+
+from .factories import ServingEventFactory, attendees
+
+pytestmark = [pytest.mark.django_db, pytest.mark.real_backends]
+
+
+def load(event, x):
+    """An engine world as the event's facts: attendee i, room c, a stay of `weight` seconds."""
+    people = attendees(event, x.n_attendees)
+    rooms = Room.objects.bulk_create(
+        [Room(event=event, external_id=f"r{c}", name=f"Table {c}") for c in range(x.n_contexts)]
+    )
+    Interaction.objects.bulk_create(
+        Interaction(
+            event=event,
+            attendee=people[a],
+            room=rooms[c],
+            type="join_room",
+            value=w,
+            occurred_at=LIVE_START + timedelta(seconds=s),
+            client_event_id=f"w{j}",
+            qualifies=True,
+        )
+        for j, (a, c, w, s) in enumerate(
+            zip(x.attendee.tolist(), x.context.tolist(), x.weight.tolist(), x.starts().tolist(), strict=True)
+        )
+    )
+    return people
+
+
+def test_an_event_whose_own_split_favours_popularity_serves_popularity_with_its_reasons():
+    event = ServingEventFactory()
+    people = load(event, misleading_history())
+
+    version = train_event_now(event=event)
+
+    assert version.status == ModelVersion.Status.PUBLISHED
+    assert version.metrics["ranker"]["name"] == "popularity (partners)"
+    assert version.metrics["ranker"]["kind"] == "baseline"
+    assert served_as(version) == "popularity"
+    result = recommendations_for(attendee=people[10], num_results=10)
+    assert result.source == "popularity"
+    assert {item.source for item in result.items} == {"popularity"}
+    hubs = {p.pk for p in people[:4]}
+    assert {item.attendee_id for item in result.items[:4]} == hubs  # the most sociable first
+    top = result.items[0]
+    assert [r["kind"] for r in top.reasons] == ["sociable"]
+    assert top.reasons[0]["text"].startswith("well connected: in sessions with ")
+
+
+def test_an_event_of_groups_serves_its_learned_ranking():
+    event = ServingEventFactory()
+    people = load(event, groups())
+
+    version = train_event_now(event=event)
+
+    ranker = version.metrics["ranker"]
+    assert (ranker["kind"], served_as(version)) == ("learned", "local")
+    assert set(ranker["importance"]) == {
+        "time together",
+        "people met in common",
+        "repeat meetings",
+        "sociability",
+        "time among people",
+    }
+    assert version.metrics["precision_at_10"] > version.metrics["popularity_precision_at_10"]
+    result = recommendations_for(attendee=people[0], num_results=5)
+    assert result.source == "local"
+    assert all(item.attendee_id in {p.pk for p in people[:10]} for item in result.items)
+
+
+def test_a_kept_version_never_empties_a_list():
+    event = ServingEventFactory()
+    viewer, a, b = attendees(event, 3)
+    room = RoomFactory(event=event, name="Hall")
+    for person, minutes in ((a, 50), (b, 20), (viewer, 5)):
+        InteractionFactory(attendee=person, room=room, value=minutes * 60)
+    ModelVersion.objects.create(
+        event=event, number=1, status=ModelVersion.Status.KEPT, input_fingerprint="f", not_published_reason="worse"
+    )
+
+    result = recommendations_for(attendee=viewer)
+
+    assert result.source == "popularity"
+    assert [(i.attendee_id, i.source) for i in result.items] == [(a.pk, "popularity"), (b.pk, "popularity")]
+    assert result.items[0].reasons[0]["text"] == ACTIVE_TEXT.format(minutes=50)
+
+
+def test_a_short_list_is_filled_by_rules_then_popularity_each_entry_marked():
+    event = ServingEventFactory()
+    n = POOL_SIZE + 5
+    people = attendees(event, n)
+    viewer, partner = people[0], people[1]
+    for i, person in enumerate(people[2:], start=2):  # everyone else active; longer stays first
+        InteractionFactory(attendee=person, room=RoomFactory(event=event), value=6000 - 60 * i)
+    for _ in range(5):  # five rooms: enough that the model speaks alone (no blend with the rules)
+        room = RoomFactory(event=event)
+        InteractionFactory(attendee=viewer, room=room, value=600)
+        InteractionFactory(attendee=partner, room=room, value=600)
+    tag = event.interest_tags.create(slug="mlops", label="MLOps")
+    for person in (viewer, people[7]):
+        person.interests.add(tag)
+    train_event_now(event=event)
+
+    result = recommendations_for(attendee=viewer, num_results=50, use_cache=False)
+
+    assert len(result.items) == 50  # full: more than 50 others consent
+    sources = [item.source for item in result.items]
+    first_rules, first_popular = sources.index("rules"), sources.index("popularity")
+    assert sources[0] == "local" and result.items[0].attendee_id == partner.pk
+    assert first_rules < first_popular  # in order: the model's, the rules', then popularity
+    assert result.items[first_rules].attendee_id == people[7].pk
+    assert result.items[first_popular].attendee_id == people[2].pk  # the most active
+    assert len({item.attendee_id for item in result.items}) == 50
+    scores = [item.score for item in result.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_viewer_nobody_knows_anything_about_still_gets_the_most_active():
+    event = ServingEventFactory()
+    viewer, a = attendees(event, 2)
+    AttendeeFactory(event=event, consent_be_recommended=False)  # never suggested
+    InteractionFactory(attendee=a, room=RoomFactory(event=event), value=900)
+
+    result = recommendations_for(attendee=viewer)
+
+    assert [(i.attendee_id, i.source) for i in result.items] == [(a.pk, "popularity")]
