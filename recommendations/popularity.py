@@ -14,12 +14,13 @@ from django.core.cache import cache
 from django.db.models import Case, F, FloatField, Sum, Value, When
 
 from events.enums import InteractionType
-from events.models import Interaction
+from events.models import Attendee, Interaction
 
 from .backends import Candidate, Reason, RecommendationBackend
 
 NAME = "popularity"
 ACTIVE_TEXT = "one of the most active here: {minutes} min in sessions"
+ATTENDING_TEXT = "also at this event"
 # The ranking is the whole event's; it changes slowly and every list that falls short reads it.
 CACHE_KEY = "rec:popularity:{event_id}"
 CACHE_SECONDS = 60
@@ -29,7 +30,11 @@ DWELL_TYPES = (InteractionType.JOIN_ROOM.value, InteractionType.VIEW_CONTENT.val
 
 
 def ranking(*, event_id: int) -> list[tuple[int, float]]:
-    """(attendee id, active seconds), most active first (ties: lower id first), cached briefly."""
+    """(attendee id, active seconds), most active first (ties: lower id first), then, while the
+    list is shorter than MAX_RANKED, everyone else of the event with 0 seconds in registration
+    order (WHY: a list must be full when enough people consent, even before anyone did anything:
+    at the start of an event nobody is active, and someone who declared nothing has no rules
+    match). Cached briefly."""
     key = CACHE_KEY.format(event_id=event_id)
     got = cache.get(key)
     if got is not None:
@@ -47,6 +52,10 @@ def ranking(*, event_id: int) -> list[tuple[int, float]]:
         .order_by("-active", "attendee_id")[:MAX_RANKED]
     )
     out = [(row["attendee_id"], float(row["active"])) for row in rows]
+    if len(out) < MAX_RANKED:
+        active = {pk for pk, _ in out}
+        rest = Attendee.objects.filter(event_id=event_id).order_by("pk").values_list("pk", flat=True)
+        out += [(pk, 0.0) for pk in rest[: MAX_RANKED + len(active)] if pk not in active][: MAX_RANKED - len(out)]
     cache.set(key, out, timeout=CACHE_SECONDS)
     return out
 
@@ -54,14 +63,18 @@ def ranking(*, event_id: int) -> list[tuple[int, float]]:
 def popularity_candidates(
     *, event_id: int, exclude: set[int] | frozenset[int] = frozenset(), limit: int
 ) -> list[Candidate]:
-    """The `limit` most active attendees not in `exclude`, scored by their active hours."""
+    """The `limit` most active attendees not in `exclude`, scored by their active hours; then the
+    ones not active yet, who say so."""
     out = []
     for pk, seconds in ranking(event_id=event_id):
         if pk in exclude:
             continue
-        minutes = max(1, round(seconds / 60))
-        hours = seconds / 3600
-        out.append(Candidate(pk, hours, (Reason("popular", ACTIVE_TEXT.format(minutes=minutes), hours),)))
+        if seconds > 0:
+            hours = seconds / 3600
+            reason = Reason("popular", ACTIVE_TEXT.format(minutes=max(1, round(seconds / 60))), hours)
+            out.append(Candidate(pk, hours, (reason,)))
+        else:
+            out.append(Candidate(pk, 0.0, (Reason("attending", ATTENDING_TEXT, 0.0),)))
         if len(out) >= limit:
             break
     return out

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_PATH = Path("/work/shared/data/sfhh09/tij_SFHH.dat")
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "sfhh09" / "tij_SFHH.dat"  # CC0, see its README
 TICK_S = 20
 DAY_S = 86400
 # A quiet gap this long between two contacts is a night: the next contact starts a new day.

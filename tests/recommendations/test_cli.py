@@ -3,6 +3,7 @@ create_event -> import (CSV) -> train -> batch_recommendations -> JSON lines."""
 
 import io
 import json
+import re
 
 import pytest
 from django.core.management import call_command, get_commands
@@ -11,12 +12,14 @@ from django.core.management.base import CommandError
 from events.enums import EnginePreset
 from events.management.commands.create_event import BAD_NUMBER, BAD_PRESET, EVENT_EXISTS
 from events.models import Attendee, Event, Interaction
+from recommendations import evaluation as E
 from recommendations.engine import FACE_TO_FACE, EngineConfig
 from recommendations.local import BAD_CONFIG, BAD_CONFIG_TEXT, CONFIG_PRESETS
 from recommendations.management.commands._common import UNKNOWN_EVENT
 from recommendations.management.commands._import import import_csv
 from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS, NO_VERSION
-from recommendations.management.commands.evaluate_sfhh09 import NO_TARGETS
+from recommendations.management.commands.evaluate_contacts import BAD_PRESET as BAD_EVAL_PRESET
+from recommendations.management.commands.evaluate_contacts import BAD_SURVEY_LINE, NO_DATA, NO_TARGETS
 from recommendations.models import ModelVersion
 
 pytestmark = [pytest.mark.django_db, pytest.mark.real_backends]
@@ -270,5 +273,64 @@ def test_evaluate_sfhh09_prints_the_figures_next_to_the_baselines():
     assert all(x.rstrip().endswith(("better", "worse", "not distinguishable")) for x in lines if " vs " in x)
     # Trained with the contact-session preset, the model finds new people better than popularity
     # beyond the noise (with the product's room defaults that interval straddles 0).
-    assert "engine settings: FACE_TO_FACE preset (contact sessions)" in out
+    assert "engine settings: preset 'face-to-face'" in out
     assert next(x for x in lines if x.lstrip().startswith("new R@10 vs popularity")).endswith("better")
+
+
+def _conference(path, *, t0: int) -> None:
+    """Two days of contacts among six people, from `t0` (Unix time or an offset alike): on day 0,
+    1-2, 3-4 and 5-6 talk; 1 also meets 3. On day 1, 1 meets 2 again and meets 5 for the first time."""
+    rows = []
+    for k in range(6):
+        rows += [(t0 + 36_000 + 20 * k, a, b) for a, b in ((1, 2), (3, 4), (5, 6))]
+    rows += [(t0 + 40_000, 1, 3)]
+    day1 = t0 + 86_400 + 36_000
+    rows += [(day1 + 20 * k, 1, 2) for k in range(4)] + [(day1 + 200 + 20 * k, 1, 5) for k in range(4)]
+    path.write_text("".join(f"{t} {a} {b}\n" for t, a, b in sorted(rows)))
+
+
+@pytest.mark.parametrize("t0", [0, 1_480_000_000], ids=["offset", "unix-time"])
+def test_evaluate_contacts_takes_any_t_i_j_file_and_the_cold_start_from_a_survey(tmp_path, t0):
+    data, survey = tmp_path / "tij.dat", tmp_path / "meta.dat"
+    _conference(data, t0=t0)
+    survey.write_text(
+        "".join(
+            f"{pid}\t0\tF\tC1\tL1\t{seniority}\t{background}\t3\tNo\n"
+            for pid, seniority, background in ((1, 2, 1), (2, 2, 2), (3, 4, 1), (4, "NA", "NA"), (5, 2, 1), (6, 5, 3))
+        )
+    )
+
+    out = run("evaluate_contacts", slug="conf", data=str(data), metadata=str(survey))
+
+    lines = out.splitlines()
+    assert re.search(r"^contacts: \d+ day-0 session rows imported via import_interactions --create-missing", out, re.M)
+    assert "3 evaluated (all), 2 (new-only)" in out  # 1 (2 again, 5 new), 2 (1 again), 5 (1, new)
+    assert "lists served by the product from: local" in out
+    tables = [i for i, x in enumerate(lines) if x.startswith("method")]
+    first_rows = [lines[i + 1].split("  ")[0] for i in tables]
+    assert first_rows == ["local model (Django path)", "rules engine alone (no contacts)"]
+    # Six people: every list holds everyone, so each method finds every partner (the plumbing,
+    # not the quality, is what this checks; the quality is benchmarks/contact_quality.py's).
+    assert lines[tables[1] + 1].split()[-7:] == ["1.000", "0.133", "1.000", "|", "1.000", "0.100", "1.000"]
+    assert sum(" vs " in x for x in lines) == 4 + 3
+    assert Event.objects.filter(slug__in=["conf", "conf-cold"]).count() == 2
+
+
+def test_evaluate_contacts_refuses_bad_input_in_one_line_before_deleting_anything(tmp_path):
+    run("create_event", slug="conf", name="Kept")
+    good, survey = tmp_path / "tij.dat", tmp_path / "meta.dat"
+    _conference(good, t0=0)
+    survey.write_text("1\t0\tF\n")
+    cases = [
+        ({"data": str(tmp_path / "missing.dat")}, NO_DATA.format(path=tmp_path / "missing.dat")),
+        ({"data": str(good), "preset": "badges"}, BAD_EVAL_PRESET.format(known="'', 'face-to-face'", value="badges")),
+        (
+            {"data": str(good), "metadata": str(survey)},
+            BAD_SURVEY_LINE.format(path=survey, line=1, n=9, columns=", ".join(E.SURVEY_COLUMNS), got=3),
+        ),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(CommandError) as exc:
+            run("evaluate_contacts", slug="conf", replace=True, **kwargs)
+        assert str(exc.value) == message
+    assert Event.objects.get(slug="conf").name == "Kept"

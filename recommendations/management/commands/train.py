@@ -1,4 +1,4 @@
-"""manage.py train --event S [--config JSON|PRESET]: train the local model synchronously and print a summary.
+"""manage.py train --event S [--config JSON|PRESET] [--fixed]: train the local model synchronously and print a summary.
 
 The summary is one `key: value` per line, stable for scripts:
 version, status, attendees, contexts, interactions, seconds, then one line per offline metric."""
@@ -26,7 +26,14 @@ class Command(BaseCommand):
             + " (default: the event's own preset, Event.engine_preset).",
         )
 
-    def handle(self, *args, event, config, **options):
+        parser.add_argument(
+            "--fixed",
+            action="store_true",
+            help="Train with these settings as they are: no per-event choice of how to rank "
+            "(by default every training learns it on the event's own earlier interactions).",
+        )
+
+    def handle(self, *args, event, config, fixed=False, **options):
         ev = get_event(event)
         try:
             cfg = default_config(event=ev, overrides=parse_config(config))
@@ -35,7 +42,7 @@ class Command(BaseCommand):
         if not Interaction.objects.filter(event=ev, qualifies=True).exists():
             raise CommandError(NOTHING_TO_TRAIN.format(slug=event))
         try:
-            version = train_event_now(event=ev, trigger="cli", config=cfg)
+            version = train_event_now(event=ev, trigger="cli", config=cfg, learn=not fixed)
         except ValueError as exc:
             raise CommandError(f"Training failed for {event!r}: {exc}") from exc
         lines = {
@@ -48,7 +55,15 @@ class Command(BaseCommand):
         }
         if version.not_published_reason:
             lines["not_published"] = version.not_published_reason
+        ranker = version.metrics.get("ranker") or {}
+        if ranker:
+            lines["ranker"] = f"{ranker.get('name')} ({ranker.get('kind')})"
+            lines["ranker.reason"] = ranker.get("reason", "")
+            if ranker.get("importance"):
+                shares = sorted(ranker["importance"].items(), key=lambda kv: -kv[1])
+                lines["ranker.weights"] = ", ".join(f"{label} {share:.2f}" for label, share in shares)
         for key, value in version.metrics.items():
-            lines[f"metric.{key}"] = value
+            if key != "ranker":
+                lines[f"metric.{key}"] = value
         for key, value in lines.items():
             self.stdout.write(f"{key}: {value}")
