@@ -30,7 +30,7 @@ from recommendations.engine import FACE_TO_FACE, EngineConfig, InteractionArrays
 from recommendations.engine import sfhh09 as S  # noqa: E402
 from recommendations.exposure import apply_exposure_cap  # noqa: E402  (pure: no Django setup needed)
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sfhh09" / "tij_SFHH.dat"
+DEFAULT_DATA = S.DEFAULT_PATH  # data/sfhh09 (CC0)
 MEANINGFUL_SECONDS = 60
 DEPTH = 50
 K = 10

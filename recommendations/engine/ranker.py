@@ -11,8 +11,8 @@ The procedure (`choose_ranker`), all on the event's own interactions:
 1. **Split by time.** The earliest ``SPLIT_AT`` (half) of the rows are the history, the rest the
    future.
 2. **Truth.** Two attendees *meet* in the future when their expected face time there reaches
-   ``MEET_SECONDS``: over every context they share (``2 <= size <= TRUTH_MAX_CONTEXT``), the shorter
-   of their two stays times the chance that two of its members talk, ``min(1, TALK_SHARE / size)``.
+   ``MEET_SECONDS``: over every context they share (``2 <= size <= TRUTH_MAX_CONTEXT``), their two
+   stays (geometric mean) times the chance that two of its members talk, ``min(1, TALK_SHARE / size)``.
    In a pair's own session that is all their time together; in a room of 40 a twentieth of it;
    a keynote counts for nothing. They have *met* in the history when they probably talked there
    (the chance that they talked in at least one shared context, same model, is at least
@@ -67,7 +67,8 @@ MEET_SECONDS = 60.0
 TALK_SHARE = 2.0
 MET_PROBABILITY = 0.5
 K = 10
-MAX_TARGETS = 2000
+MAX_TARGETS = 1000  # attendees scored on the split, at most: enough to separate rankers
+FIT_TARGETS = 500  # of them, whose pairs fit the five weights (five weights need far fewer pairs than that)
 MIN_TARGETS = 20
 TOLERANCE = 0.95
 # A learned ranking replaces the obvious list only when it is better by this much on average:
@@ -75,7 +76,7 @@ TOLERANCE = 0.95
 # the one an organizer can explain.
 MARGIN = 1.02
 FILL = 64  # candidates added per row from the top of each popularity order (the engine's fill list)
-PAIRS = 200_000  # negatives drawn for the fit, at most, over all targets (all positives are kept)
+PAIRS = 100_000  # negatives drawn for the fit, at most, over all targets (all positives are kept)
 
 #: the stage-1 structures the weights are learned on; their weights are placeholders
 STRUCTURE_FIELDS = (
@@ -154,50 +155,43 @@ def time_split(x: InteractionArrays, at: float = SPLIT_AT) -> tuple[InteractionA
     return part(early), part(~early)
 
 
-def _pair_sums(x: InteractionArrays, per_context) -> sparse.csr_matrix:
-    """Sum over shared contexts (2 <= size <= TRUTH_MAX_CONTEXT) of ``per_context(weights, size)``,
-    an (m, m) block for a context's m members, as an (n, n) sparse matrix without its diagonal."""
+def _pair_sums(x: InteractionArrays, entry, rows: np.ndarray | None = None) -> sparse.csr_matrix:
+    """Sum over the contexts two attendees share (2 <= size <= TRUTH_MAX_CONTEXT) of the product of
+    their two entries, ``entry(weights, sizes)`` per (attendee, context): the sparse product
+    E[rows] @ E.T (every row when ``rows`` is None), without self-pairs. WHY a product: one pass of
+    compiled sparse arithmetic, where a loop over the contexts in Python took seconds at 50,000
+    attendees; WHY rows: the split needs the pairs of the attendees it scores, not of everyone."""
     att, ctx, w, _, _ = merge_duplicates(x)
-    order = np.argsort(ctx, kind="stable")
-    att, ctx, w = att[order], ctx[order], w[order]
-    bounds = np.flatnonzero(np.diff(ctx)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [ctx.shape[0]]])
-    rows, cols, vals = [], [], []
-    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
-        m = hi - lo
-        if m < 2 or m > TRUTH_MAX_CONTEXT:
-            continue
-        members = att[lo:hi]
-        block = per_context(w[lo:hi], m)
-        rows.append(np.repeat(members, m))
-        cols.append(np.tile(members, m))
-        vals.append(block.reshape(-1))
+    size = np.bincount(ctx, minlength=x.n_contexts)[ctx]
+    keep = (size >= 2) & (size <= TRUTH_MAX_CONTEXT)
     n = x.n_attendees
-    if not rows:
-        return sparse.csr_matrix((n, n))
-    out = sparse.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
-    out.setdiag(0.0)
-    out.eliminate_zeros()
-    return out
+    values = entry(w[keep], size[keep].astype(np.float64))
+    e = sparse.csr_matrix((values, (att[keep], ctx[keep])), shape=(n, x.n_contexts))
+    if rows is None:
+        rows = np.arange(n, dtype=np.int64)
+    out = (e[rows] @ e.T).tocoo()
+    mine = out.col != rows[out.row]  # no self-pairs
+    return sparse.csr_matrix((out.data[mine], (out.row[mine], out.col[mine])), shape=(rows.shape[0], n))
 
 
-def _talk_chance(size: int) -> float:
-    return min(1.0, TALK_SHARE / size)
+def _talk_chance(sizes: np.ndarray) -> np.ndarray:
+    return np.minimum(1.0, TALK_SHARE / sizes)
 
 
-def meetings(x: InteractionArrays) -> sparse.csr_matrix:
-    """Pairs whose expected face time in ``x`` reaches MEET_SECONDS (boolean, symmetric)."""
-    face = _pair_sums(x, lambda w, m: np.minimum.outer(w, w) * _talk_chance(m))
+def meetings(x: InteractionArrays, rows: np.ndarray | None = None) -> sparse.csr_matrix:
+    """Pairs whose expected face time in ``x`` reaches MEET_SECONDS (boolean; one matrix row per
+    ``rows``, default everyone): over their shared contexts, the geometric mean of their two stays
+    times the talk chance."""
+    face = _pair_sums(x, lambda w, sizes: np.sqrt(w * _talk_chance(sizes)), rows)
     return face >= MEET_SECONDS
 
 
-def met_before(x: InteractionArrays) -> sparse.csr_matrix:
+def met_before(x: InteractionArrays, rows: np.ndarray | None = None) -> sparse.csr_matrix:
     """Pairs who probably talked in ``x``: the chance that they did in at least one shared context
     (independent contexts, ``_talk_chance`` each) reaches MET_PROBABILITY."""
-    # -log(1 - p) per shared context; p = 1 (a pair's own session) counts as certain.
-    never = _pair_sums(x, lambda w, m: np.full((m, m), -math.log1p(-min(_talk_chance(m), 0.999999))))
-    return never >= -math.log1p(-MET_PROBABILITY)
+    # sum of -log(1 - p) over shared contexts; p = 1 (a pair's own session) counts as near certain.
+    never = _pair_sums(x, lambda w, sizes: np.sqrt(-np.log1p(-np.minimum(_talk_chance(sizes), 0.999999))), rows)
+    return never >= -math.log1p(-MET_PROBABILITY) - 1e-12
 
 
 # --- Scores ---------------------------------------------------------------------------------------
@@ -251,19 +245,33 @@ class _Split:
     targets: np.ndarray  # attendees scored on "all" (active in the history, meet in the future)
 
 
-def _rows_of(m: sparse.csr_matrix, rows: np.ndarray) -> dict[int, np.ndarray]:
-    return {int(a): m.indices[m.indptr[a] : m.indptr[a + 1]].astype(np.int64) for a in rows.tolist()}
+def _rows_of(m: sparse.csr_matrix, rows: np.ndarray, keys: np.ndarray) -> dict[int, np.ndarray]:
+    """Matrix row i (for attendee keys[i]) as a sorted array of column indices, for ``rows``."""
+    return {int(keys[i]): np.sort(m.indices[m.indptr[i] : m.indptr[i + 1]]).astype(np.int64) for i in rows.tolist()}
 
 
 def _make_split(history: InteractionArrays, future: InteractionArrays, seed: int) -> _Split:
-    meet = meetings(future)
+    """Targets: attendees active in the history who meet someone in the future, at most
+    MAX_TARGETS drawn with ``seed``; their future meetings and the people they met before."""
     active = np.zeros(history.n_attendees, dtype=bool)
     active[history.attendee] = True
-    has_future = np.diff(meet.indptr) > 0
-    targets = np.flatnonzero(active & has_future)
-    if targets.shape[0] > MAX_TARGETS:
-        targets = np.sort(np.random.default_rng(seed).choice(targets, MAX_TARGETS, replace=False))
-    return _Split(_rows_of(meet, targets), _rows_of(met_before(history), targets), targets)
+    later = np.zeros(future.n_attendees, dtype=bool)
+    later[future.attendee] = True
+    pool = np.flatnonzero(active & later)
+    rng = np.random.default_rng(seed)
+    if pool.shape[0] > 2 * MAX_TARGETS:  # enough spare for those who meet nobody
+        pool = np.sort(rng.choice(pool, 2 * MAX_TARGETS, replace=False))
+    meet = meetings(future, pool)
+    with_future = np.flatnonzero(np.diff(meet.indptr) > 0)
+    if with_future.shape[0] > MAX_TARGETS:
+        with_future = np.sort(rng.choice(with_future, MAX_TARGETS, replace=False))
+    targets = pool[with_future]
+    met = met_before(history, targets)
+    return _Split(
+        _rows_of(meet, with_future, pool),
+        _rows_of(met, np.arange(targets.shape[0]), targets),
+        targets,
+    )
 
 
 def _evidence(model: Model, a: int) -> tuple[np.ndarray, np.ndarray]:
@@ -295,6 +303,8 @@ class _Rows:
     split: _Split
     cands: dict[int, np.ndarray]
     feats: dict[int, np.ndarray]
+    future_sets: dict[int, set[int]]
+    met_sets: dict[int, set[int]]
 
     def prior_features(self, b: np.ndarray) -> np.ndarray:
         out = np.zeros((b.shape[0], len(FEATURE_WEIGHTS)))
@@ -304,9 +314,11 @@ class _Rows:
 
 
 def _rows(model: Model, split: _Split) -> _Rows:
-    out = _Rows(model, split, {}, {})
+    out = _Rows(model, split, {}, {}, {}, {})
     for a in split.targets.tolist():
         out.cands[a], out.feats[a] = _evidence(model, a)
+        out.future_sets[a] = set(split.future[a].tolist())
+        out.met_sets[a] = set(split.met[a].tolist())
     return out
 
 
@@ -320,31 +332,37 @@ def _fill(rows: _Rows, w: np.ndarray) -> np.ndarray:
 
 def _score(rows: _Rows, weights: dict[int, np.ndarray]) -> Score:
     """A ranker on the split, as the engine would rank: for each target ``a``, its candidates
-    with pair evidence and the ranker's fill list, by ``weights[a]``, ties on the
-    lower index; a future partner outside both cannot be reached and counts as missed."""
+    with pair evidence and the ranker's fill list, by ``weights[a]``, ties on the lower index; a
+    future partner outside both cannot be reached and counts as missed."""
     sums = np.zeros(4)
     n_all = n_new = 0
-    fills: dict[bytes, np.ndarray] = {}
-    split = rows.split
+    fills: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
     for a, feats in rows.feats.items():
         w = weights[a]
-        fill = fills.setdefault(w.tobytes(), _fill(rows, w))
-        extra = fill[~np.isin(fill, rows.cands[a]) & (fill != a)]
-        cands = np.concatenate([rows.cands[a], extra])
-        s = np.concatenate([feats, rows.prior_features(extra)]) @ w
-        order = cands[np.lexsort((cands, -s))]
-        future, met = split.future[a], split.met[a]
-        truth = np.isin(order, future)
-        n_true = future.shape[0]
-        hits = int(np.count_nonzero(truth[:K]))
+        key = w.tobytes()
+        if key not in fills:
+            fill = _fill(rows, w)
+            fills[key] = (fill, rows.prior_features(fill) @ w)
+        fill, fill_scores = fills[key]
+        fresh_fill = ~np.isin(fill, rows.cands[a], assume_unique=True) & (fill != a)
+        cands = np.concatenate([rows.cands[a], fill[fresh_fill]])
+        s = np.concatenate([feats @ w, fill_scores[fresh_fill]])
+        order = cands[np.lexsort((cands, -s))].tolist()
+        future, met = rows.future_sets[a], rows.met_sets[a]
+        hits = sum(1 for b in order[:K] if b in future)
         sums[0] += hits / K
-        sums[1] += hits / n_true
+        sums[1] += hits / len(future)
         n_all += 1
-        new_future = np.setdiff1d(future, met, assume_unique=True)
-        if new_future.shape[0]:
-            fresh = order[~np.isin(order, met)][:K]
-            hits = int(np.count_nonzero(np.isin(fresh, new_future)))
-            sums[2] += hits / new_future.shape[0]
+        new_future = future - met
+        if new_future:
+            shown = []
+            for b in order:  # the first K not met before: what "people you have not met" shows
+                if b not in met:
+                    shown.append(b)
+                    if len(shown) == K:
+                        break
+            hits = sum(1 for b in shown if b in new_future)
+            sums[2] += hits / len(new_future)
             sums[3] += hits / K
             n_new += 1
     return Score(
@@ -364,37 +382,63 @@ def _weights_of(cfg: EngineConfig) -> np.ndarray:
 def _training_set(rows: _Rows, targets: list[int], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted pairs for the fit, for both uses of the list: every candidate of a target ("all")
     and its not-yet-met candidates ("new"). A target's candidates are everyone else: those with
-    pair evidence, and the rest, who differ only by their prior. Every positive is kept; at most
-    ``PAIRS`` negatives in all are drawn (with ``seed``) and weighted up to the number they
-    stand for, so the fit sees the whole event's base rates (WHY: drawn from the popular fill
-    lists only, the negatives taught the fit that activity predicts *not* meeting)."""
+    pair evidence, and the rest, who differ only by their prior. Every positive is kept; of the
+    negatives of each kind at most ``PAIRS`` in all are drawn (with ``seed``) and weighted up to the
+    number they stand for, so the fit sees the whole event's base rates (WHY: drawn from the
+    popular fill lists only, the negatives taught the fit that activity predicts *not* meeting)."""
     rng = np.random.default_rng(seed)
     n = rows.model.n_attendees
-    per_kind = max(20, PAIRS // max(1, 4 * len(targets)))  # two uses x two kinds of negatives
+    per_kind = max(20, PAIRS // max(1, 4 * min(len(targets), FIT_TARGETS)))  # two uses x two kinds
     xs, ys, ws = [], [], []
-    everyone = np.arange(n, dtype=np.int64)
+
+    def add(feats: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> None:
+        xs.append(feats)
+        ys.append(labels)
+        ws.append(weights)
+
+    if len(targets) > FIT_TARGETS:
+        targets = sorted(rng.choice(targets, FIT_TARGETS, replace=False).tolist())
+    no_one = np.zeros(0, dtype=np.int64)
     for a in targets:
         future, met = rows.split.future[a], rows.split.met[a]
         cands, feats = rows.cands[a], rows.feats[a]
-        others = np.setdiff1d(everyone, np.append(cands, a), assume_unique=True)
+        future_c = np.isin(cands, future, assume_unique=True)
+        met_c = np.isin(cands, met, assume_unique=True)
         for use_new in (False, True):
-            excluded = met if use_new else np.zeros(0, dtype=np.int64)
-            if not np.setdiff1d(future, excluded, assume_unique=True).shape[0]:
+            excluded = met if use_new else no_one
+            wanted = np.setdiff1d(future, excluded, assume_unique=True) if use_new else future
+            if not wanted.shape[0]:
                 continue
-            keep_c = ~np.isin(cands, excluded)
-            c_feats, c_true = feats[keep_c], np.isin(cands[keep_c], future)
-            o = others[~np.isin(others, excluded)]
-            o_true = np.isin(o, future)
-            for f, t, pool in ((c_feats, c_true, None), (None, o_true, o)):
-                pos, neg = np.flatnonzero(t), np.flatnonzero(~t)
-                w_neg = 1.0
-                if neg.shape[0] > per_kind:
-                    w_neg = neg.shape[0] / per_kind
-                    neg = np.sort(rng.choice(neg, per_kind, replace=False))
-                idx = np.concatenate([pos, neg])
-                xs.append(f[idx] if f is not None else rows.prior_features(pool[idx]))
-                ys.append(t[idx])
-                ws.append(np.concatenate([np.ones(pos.shape[0]), np.full(neg.shape[0], w_neg)]))
+            # candidates with pair evidence: all positives, a weighted draw of the negatives
+            keep = ~met_c if use_new else np.ones(cands.shape[0], dtype=bool)
+            truth = future_c & keep
+            pos, neg = np.flatnonzero(truth), np.flatnonzero(keep & ~truth)
+            w_neg = 1.0
+            if neg.shape[0] > per_kind:
+                w_neg = neg.shape[0] / per_kind
+                neg = np.sort(rng.choice(neg, per_kind, replace=False))
+            idx = np.concatenate([pos, neg])
+            add(feats[idx], truth[idx], np.concatenate([np.ones(pos.shape[0]), np.full(neg.shape[0], w_neg)]))
+            # everyone else (no pair evidence): the positives, and negatives drawn at random
+            in_cands = np.isin(wanted, cands, assume_unique=True)
+            others_pos = wanted[~in_cands]
+            blocked = np.unique(np.concatenate([cands, excluded, wanted, [a]]))
+            n_neg = n - blocked.shape[0]
+            if others_pos.shape[0]:
+                add(
+                    rows.prior_features(others_pos),
+                    np.ones(others_pos.shape[0], dtype=bool),
+                    np.ones(others_pos.shape[0]),
+                )
+            if n_neg > 0:
+                draw = rng.integers(0, n, size=min(n_neg, per_kind) * 2 + 8)
+                draw = draw[~np.isin(draw, blocked)][: min(n_neg, per_kind)]
+                if draw.shape[0]:
+                    add(
+                        rows.prior_features(draw),
+                        np.zeros(draw.shape[0], dtype=bool),
+                        np.full(draw.shape[0], n_neg / draw.shape[0]),
+                    )
     if not xs:
         return np.zeros((0, len(FEATURE_WEIGHTS))), np.zeros(0, dtype=bool), np.zeros(0)
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
