@@ -33,7 +33,8 @@ def _attendee_for(*, event_slug: str, user_id: int | None, token: str) -> Attend
 
 class SuggestionsConsumer(AsyncJsonWebsocketConsumer):
     """`ws/events/<event>/suggestions/` (`?token=` for the embedded widget). On connect: joins the
-    attendee's group and says {"type": "hello", "seq": n}; then forwards `suggestions.changed`
+    attendee's group and says {"type": "hello", "seq": n, "ids": [...], "items": [...]} (the list
+    the next diffs apply to); then forwards `suggestions.changed`
     messages. Close codes: 4401 no (valid) credentials, 4404 not an attendee of that event."""
 
     attendee_id: int | None = None
@@ -59,7 +60,10 @@ class SuggestionsConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         seq, items = await database_sync_to_async(self._start)(attendee)
-        await self.send_json({"type": "hello", "seq": seq, "ids": [item["external_id"] for item in items]})
+        # The list itself, not only its ids: what the page painted may show the same people with
+        # other reasons (someone listed walked into the viewer's room before the socket opened).
+        ids = [item["external_id"] for item in items]
+        await self.send_json({"type": "hello", "seq": seq, "ids": ids, "items": items})
 
     def _start(self, attendee: Attendee):
         push.watch_start(attendee_id=attendee.pk, event_id=attendee.event_id)

@@ -126,8 +126,11 @@
   Widget.prototype.onMessage = function (msg) {
     if (msg.type === "hello") {
       this.connects += 1;
-      var same = msg.seq === this.seq && msg.ids.join("\n") === this.items.map(function (i) { return i.external_id; }).join("\n");
       this.seq = msg.seq;
+      // The hello carries the list the next diffs apply to: take it as it is (the painted one may
+      // show the same people with other reasons). An older server sends the ids only: refetch.
+      if (msg.items) { this.items = msg.items; this.render(); return; }
+      var same = msg.ids.join("\n") === this.items.map(function (i) { return i.external_id; }).join("\n");
       if (this.connects > 1 || !same) this.refetch();
       else this.render();
       return;

@@ -8,7 +8,7 @@ import pytest
 from events.models import Interaction, Room
 from recommendations.local import served_as, train_event_now
 from recommendations.models import ModelVersion
-from recommendations.popularity import ACTIVE_TEXT
+from recommendations.popularity import ACTIVE_TEXT, ATTENDING_TEXT
 from recommendations.serving import POOL_SIZE, recommendations_for
 from tests.engine.worlds import groups, misleading_history
 from tests.factories import LIVE_START, AttendeeFactory, InteractionFactory, RoomFactory
@@ -139,3 +139,13 @@ def test_a_viewer_nobody_knows_anything_about_still_gets_the_most_active():
     result = recommendations_for(attendee=viewer)
 
     assert [(i.attendee_id, i.source) for i in result.items] == [(a.pk, "popularity")]
+
+
+def test_before_anyone_did_anything_a_list_holds_the_other_attendees_and_says_so():
+    event = ServingEventFactory()
+    viewer, a, b = attendees(event, 3)
+
+    result = recommendations_for(attendee=viewer)
+
+    assert [(i.attendee_id, i.source) for i in result.items] == [(a.pk, "popularity"), (b.pk, "popularity")]
+    assert result.items[0].reasons == [{"kind": "attending", "text": ATTENDING_TEXT, "weight": 0.0}]
