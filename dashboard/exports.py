@@ -40,9 +40,22 @@ class Echo:
         return value
 
 
+# A cell a spreadsheet would read as a formula starts with one of these (OWASP, "CSV Injection"):
+# such a text cell is written with a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(row: list) -> list:
+    """The row with every text cell that could run as a formula neutralised (numbers, dates and
+    booleans are not text and pass as they are). WHY here: these files are opened by organizers in
+    spreadsheets, and names come from attendees (`=HYPERLINK(...)` as a display name)."""
+    return [f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_STARTS) else cell for cell in row]
+
+
 def with_header(header: list[str], rows: Iterable[list]) -> Iterator[list]:
     yield header
-    yield from rows
+    for row in rows:
+        yield spreadsheet_safe(row)
 
 
 def engagement_rows(*, event: Event) -> tuple[list[str], Iterator[list]]:

@@ -45,8 +45,12 @@ REJECTED = "rejected"
 NOT_AN_OBJECT = "An interaction must be a JSON object."
 REQUIRED = "{field} is required."
 NOT_AN_ID = "{field} must be a non-empty string of at most 128 characters."
-UNKNOWN_TYPE = "Unknown interaction type {value!r}; expected one of: " + ", ".join(InteractionType.values) + "."
-UNKNOWN_CONTEXT_KIND = "Unknown context kind {value!r}; expected one of: " + ", ".join(ContextKind.values) + "."
+# PostgreSQL's text cannot hold NUL: refused here, per field, not left to fail the whole batch.
+NUL_IN_TEXT = "{field} must not contain NUL characters."
+# An error quotes at most this much of the bad value (a 100 KB value is not echoed back whole).
+QUOTED_CHARS = 100
+UNKNOWN_TYPE = "Unknown interaction type {value}; expected one of: " + ", ".join(InteractionType.values) + "."
+UNKNOWN_CONTEXT_KIND = "Unknown context kind {value}; expected one of: " + ", ".join(ContextKind.values) + "."
 ROOM_TYPE_NEEDS_ROOM = "{type} needs a room context, not {kind}."
 NOT_A_NUMBER = "value must be a number."
 NOT_A_TIMESTAMP = "occurred_at must be an ISO 8601 date-time with a time zone, or epoch seconds."
@@ -108,7 +112,15 @@ def _id(raw: dict, field: str) -> str:
         value = str(value)
     if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
         raise ValueError(NOT_AN_ID.format(field=field))
+    if "\x00" in value:
+        raise ValueError(NUL_IN_TEXT.format(field=field))
     return value
+
+
+def quoted(value) -> str:
+    """`value` as an error message quotes it: at most QUOTED_CHARS characters of its repr."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARS else text[: QUOTED_CHARS - 3] + "..."
 
 
 def parse_timestamp(value) -> datetime:
@@ -146,9 +158,9 @@ def parse_value(value) -> float | None:
 
 def check_kind_and_type(*, type: str, kind: str) -> None:
     if type not in TYPES:
-        raise ValueError(UNKNOWN_TYPE.format(value=type))
+        raise ValueError(UNKNOWN_TYPE.format(value=quoted(type)))
     if kind not in CONTEXT_KINDS:
-        raise ValueError(UNKNOWN_CONTEXT_KIND.format(value=kind))
+        raise ValueError(UNKNOWN_CONTEXT_KIND.format(value=quoted(kind)))
     if type in ROOM_TYPES and kind != ContextKind.ROOM:
         raise ValueError(ROOM_TYPE_NEEDS_ROOM.format(type=type, kind=kind))
 
@@ -167,9 +179,9 @@ def parse_item(index: int, raw) -> PendingInteraction:
     if kind is None:
         raise ValueError(REQUIRED.format(field="context_kind"))
     if not isinstance(type_, str):
-        raise ValueError(UNKNOWN_TYPE.format(value=type_))
+        raise ValueError(UNKNOWN_TYPE.format(value=quoted(type_)))
     if not isinstance(kind, str):
-        raise ValueError(UNKNOWN_CONTEXT_KIND.format(value=kind))
+        raise ValueError(UNKNOWN_CONTEXT_KIND.format(value=quoted(kind)))
     check_kind_and_type(type=type_, kind=kind)
     if "occurred_at" not in raw:
         raise ValueError(REQUIRED.format(field="occurred_at"))

@@ -141,13 +141,29 @@ def recommendations_for(
             cached_list_set(attendee_id=attendee.pk, stamps=stamps, value=payload, timeout=ttl)
 
     items = [Suggestion(**item) for item in payload["items"]]
+    source = payload["source"]
+    filled_to = payload.get("filled_to", len(items))
+    if len(items) < num_results and num_results > filled_to and payload["phase"] != Phase.CLOSED:
+        # Full lists, filled on read and only as far as asked, then kept with the cached pool
+        # (WHY not on every miss: the model's live lists hold 25, and filling every pool to 50 on
+        # each miss cost the endpoint two thirds of its throughput; most reads ask for 10).
+        primary = payload["items"]
+        items = _filled(event=event, attendee=attendee, items=items, source=source, num_results=num_results)
+        if items and not primary:
+            source = items[0].source  # the source that answered had nothing to say
+        if stamps is not None:
+            filled = [_item_dict(item) for item in items]
+            value = payload | {"items": filled, "filled_to": num_results, "source": source}
+            cached_list_set(
+                attendee_id=attendee.pk, stamps=stamps, value=value, timeout=_ttl(event=event, source=source)
+            )
     if boost_presence and presence:
         items = _boost_present(
             event=event, viewer=attendee, items=items, present=dict(presence), num_results=num_results
         )
     return Recommendations(
         items=items[:num_results],
-        source=payload["source"],
+        source=source,
         phase=payload["phase"],
         model_version_id=payload["model_version_id"],
         model_version=payload["model_version"],
@@ -248,10 +264,6 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
     rows: dict[int, dict] = {}
     ranked = _consenting(event, candidates, excluded, rows, activity_based=source not in ("", SOURCE_RULES))
     origin = dict.fromkeys((c.attendee_id for c in ranked), source)
-    if phase != Phase.CLOSED and len(ranked) < POOL_SIZE:
-        ranked = _filled(event=event, attendee=attendee, ranked=ranked, origin=origin, excluded=excluded, rows=rows)
-    if ranked and origin[ranked[0].attendee_id] != source:
-        source = origin[ranked[0].attendee_id]  # the source that answered had nothing to say
     empty_reason = EVENT_CLOSED if phase == Phase.CLOSED and not source else ""
     ids = [c.attendee_id for c in ranked]
     if record_exposure and ids:
@@ -305,33 +317,56 @@ def _consenting(
     return sorted(kept, key=lambda c: (-c.score, c.attendee_id))[:POOL_SIZE]
 
 
+def _item_dict(item: Suggestion) -> dict:
+    return {
+        "attendee_id": item.attendee_id,
+        "external_id": item.external_id,
+        "display_name": item.display_name,
+        "headline": item.headline,
+        "company": item.company,
+        "score": item.score,
+        "reasons": item.reasons,
+        "source": item.source,
+    }
+
+
 def _filled(
-    *,
-    event: Event,
-    attendee: Attendee,
-    ranked: list[Candidate],
-    origin: dict[int, str],
-    excluded: set[int],
-    rows: dict[int, dict],
-) -> list[Candidate]:
-    """`ranked`, filled up to POOL_SIZE from FILL_SOURCES in order. A filled entry scores below
-    every entry before it, in its source's order, so that later reorderings (the exposure cap, the
-    presence boost) keep the sources in sequence unless they mean to move one."""
-    out = list(ranked)
+    *, event: Event, attendee: Attendee, items: list[Suggestion], source: str, num_results: int
+) -> list[Suggestion]:
+    """`items`, filled up to `num_results` from FILL_SOURCES in order (each entry marked with its
+    source), through the same filters as every source. A filled entry scores below every entry
+    before it, in its source's order, so that the presence boost keeps the sources in sequence
+    unless it means to move one."""
+    out = list(items)
+    excluded = _excluded_ids_cached(attendee=attendee) | {item.attendee_id for item in out}
+    rows: dict[int, dict] = {}
     for name in FILL_SOURCES:
-        if len(out) >= POOL_SIZE:
+        wanted = num_results - len(out)
+        if wanted <= 0:
             break
-        if name in origin.values():
+        if name == source:
             continue
-        wanted = POOL_SIZE - len(out)
-        more = get_backend(name).candidates(event=event, attendee=attendee, limit=wanted + len(excluded) + len(out))
-        more = [c for c in more if c.attendee_id not in origin]
+        try:
+            more = get_backend(name).candidates(event=event, attendee=attendee, limit=wanted + len(excluded))
+        except Unavailable:
+            continue
         more = _consenting(event, more, excluded, rows, activity_based=name == SOURCE_POPULARITY)[:wanted]
-        floor = min((c.score for c in out if c.score > 0), default=1.0)
+        floor = min((item.score for item in out if item.score > 0), default=1.0)
         for i, c in enumerate(more):
-            score = floor * (1.0 - (i + 1) / (len(more) + 1)) * 0.999
-            out.append(Candidate(c.attendee_id, score, c.reasons))
-            origin[c.attendee_id] = name
+            row = rows[c.attendee_id]
+            out.append(
+                Suggestion(
+                    attendee_id=c.attendee_id,
+                    external_id=row["external_id"],
+                    display_name=row["display_name"],
+                    headline=row["headline"],
+                    company=row["company"],
+                    score=round(floor * (1.0 - (i + 1) / (len(more) + 1)) * 0.999, 6),
+                    reasons=[{"kind": r.kind, "text": r.text, "weight": r.weight} for r in c.reasons],
+                    source=name,
+                )
+            )
+            excluded.add(c.attendee_id)
     return out
 
 

@@ -177,6 +177,17 @@ def test_suggestions_export_is_one_row_per_suggestion_of_the_batch_table(client,
     ]
 
 
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://x.example","hi")', "+1", "-2+3", "@SUM(A1)", "\tX", "\rX"])
+def test_exports_neutralise_names_a_spreadsheet_would_run_as_formulas(client, me, mine, name):
+    room = RoomFactory(event=mine, external_id="=cmd", name="@room")
+    eve = AttendeeFactory(event=mine, external_id="eve", display_name=name)
+    InteractionFactory(attendee=eve, room=room, value=75.0, occurred_at=LIVE_START)
+    client.force_login(me)
+    rows = list(csv.reader(io.StringIO(b"".join(client.get(urls(mine)["export"]).streaming_content).decode())))
+    assert rows[1][2:6] == ["'" + name, "room", "'=cmd", "'@room"]
+    assert rows[1][7] == "75.0"  # numbers are not text: untouched
+
+
 def test_unknown_export_is_404(client, me, mine):
     client.force_login(me)
     assert client.get(reverse("admin:events_event_dashboard_export", args=[mine.pk, "secrets"])).status_code == 404

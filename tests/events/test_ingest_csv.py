@@ -108,7 +108,7 @@ def test_import_reports_each_bad_row_with_line_number_and_exits_nonzero(tmp_path
         "line 4: " + ingestion.UNKNOWN_CONTEXT.format(kind="room", id="nowhere", event="summit"),
         "line 5: " + interchange.BAD_TIMESTAMP.format(value="yesterday"),
         "line 6: " + interchange.NEGATIVE_EVENT_VALUE.format(value="-3"),
-        "line 7: " + ingestion.UNKNOWN_TYPE.format(value="dance"),
+        "line 7: " + ingestion.UNKNOWN_TYPE.format(value="'dance'"),
         "line 8: " + interchange.WRONG_FIELD_COUNT.format(expected=5, got=3),
         "line 9: "
         + ingestion.OUTSIDE_WINDOW.format(

@@ -221,6 +221,9 @@ def test_list_endpoint_query_count_is_constant(api, people, django_assert_num_qu
     extra = attendees(viewer.event, 20)
     api.get(url(viewer))  # fill the caches: the list, the API key, who the URL names (ids only)
     api.get(url(viewer))  # ... and, from the second request on, the attendee itself
+    # The model gives 3: the first read of a longer list fills it (rules, then the most active)
+    # and keeps the filled list with the cached one.
+    api.get(url(viewer), {"num_results": 3 + len(extra)})
     # Warm: no query at all, whatever the list length.
     with django_assert_num_queries(0):
         api.get(url(viewer), {"num_results": 1})
