@@ -145,8 +145,8 @@ def recommendations_for(
     filled_to = payload.get("filled_to", len(items))
     if len(items) < num_results and num_results > filled_to and payload["phase"] != Phase.CLOSED:
         # Full lists, filled on read and only as far as asked, then kept with the cached pool
-        # (WHY not on every miss: the model's live lists hold 25, and filling every pool to 50 on
-        # each miss cost the endpoint two thirds of its throughput; most reads ask for 10).
+        # (WHY not in every pool on a miss: the model's live lists hold 25, so every miss would
+        # pay for the rules and popularity queries, while most reads ask for 10).
         primary = payload["items"]
         items = _filled(event=event, attendee=attendee, items=items, source=source, num_results=num_results)
         if items and not primary:
