@@ -21,9 +21,9 @@ from django.utils import timezone
 from events.enums import Phase
 from events.models import Attendee, Event, Interaction, PhaseTransition, RoomVisit
 from events.presence import HEARTBEAT_TIMEOUT
-from recommendations.local import served_as
 from recommendations.models import BatchRecommendation, FunnelEvent, ModelVersion, TrainingRun
 from recommendations.phases import active_context_count
+from recommendations.popularity import served_as
 from recommendations.serving import SOURCE_BATCH, SOURCE_LOCAL, SOURCE_RULES, source_chain
 
 # "Active now": in a room now, or did anything in the last few minutes (a content view sent by a

@@ -41,7 +41,6 @@ from .backends import Candidate, Reason, RecommendationBackend, Unavailable
 from .engine import FACE_TO_FACE, EngineConfig, Explanation, InteractionArrays, Model, fit
 from .engine.ranker import POPULARITY_PARTNERS, REPEAT_POPULARITY, SPLIT_AT, Choice, K, choose_ranker
 from .models import ModelVersion
-from .popularity import NAME as POPULARITY_SOURCE
 from .rules import rules_candidates
 
 logger = logging.getLogger(__name__)
@@ -329,16 +328,6 @@ def ranker_metrics(choice: Choice) -> dict:
             out[f"{prefix}precision_at_10"] = round(s.all_p, 4)
             out[f"{prefix}new_recall_at_10"] = round(s.new_r, 4)
     return out
-
-
-def served_as(version: ModelVersion) -> str:
-    """The source a version's suggestions are shown as: "popularity" when the event's own split
-    chose a popularity baseline (the engine then ranks by sociability or activity alone, and says
-    so in its reasons), else "local"."""
-    ranker = (version.metrics or {}).get("ranker") or {}
-    if ranker.get("kind") == "baseline" and str(ranker.get("name", "")).startswith("popularity"):
-        return POPULARITY_SOURCE
-    return BACKEND_NAME
 
 
 def train_event_now(

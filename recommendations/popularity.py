@@ -3,7 +3,8 @@
 The obvious list, and the last source of every list: when no trained version serves (none yet, or
 the gate kept it), when the rules engine has nothing to say (nobody declared anything), and to fill
 a list that the sources before it left short. It reads only the facts: an attendee's qualifying
-activity (dwell seconds for room joins and content views, `NO_DWELL_SECONDS` for the rest), of
+activity, counted as the local model counts it (dwell seconds for room joins and content views,
+`recommendations.local.NO_DWELL_SECONDS` for the rest), of
 attendees who let their activity be used (`consent_training`). The serving path applies the other
 filters (consents, blocks, connections, not-relevant marks), as for every source.
 """
@@ -13,10 +14,12 @@ from __future__ import annotations
 from django.core.cache import cache
 from django.db.models import Case, F, FloatField, Sum, Value, When
 
-from events.enums import InteractionType
 from events.models import Attendee, Interaction
 
 from .backends import Candidate, Reason, RecommendationBackend
+from .local import BACKEND_NAME as LOCAL
+from .local import DWELL_TYPES, NO_DWELL_SECONDS
+from .models import ModelVersion
 
 NAME = "popularity"
 ACTIVE_TEXT = "one of the most active here: {minutes} min in sessions"
@@ -25,8 +28,16 @@ ATTENDING_TEXT = "also at this event"
 CACHE_KEY = "rec:popularity:{event_id}"
 CACHE_SECONDS = 60
 MAX_RANKED = 1000  # longer than any list served (the batch command's 500 included)
-NO_DWELL_SECONDS = 60.0  # as the local model counts a chat or a question (recommendations.local)
-DWELL_TYPES = (InteractionType.JOIN_ROOM.value, InteractionType.VIEW_CONTENT.value)
+
+
+def served_as(version: ModelVersion) -> str:
+    """The source a version's suggestions are shown as: "popularity" when the event's own split
+    chose a popularity baseline (the engine then ranks by sociability or activity alone, and says
+    so in its reasons), else "local"."""
+    ranker = (version.metrics or {}).get("ranker") or {}
+    if ranker.get("kind") == "baseline" and str(ranker.get("name", "")).startswith("popularity"):
+        return NAME
+    return LOCAL
 
 
 def ranking(*, event_id: int) -> list[tuple[int, float]]:
@@ -40,7 +51,7 @@ def ranking(*, event_id: int) -> list[tuple[int, float]]:
     if got is not None:
         return got
     seconds = Case(
-        When(type__in=DWELL_TYPES, then=F("value")),
+        When(type__in=sorted(DWELL_TYPES), then=F("value")),
         default=Value(NO_DWELL_SECONDS),
         output_field=FloatField(),
     )
@@ -81,7 +92,7 @@ def popularity_candidates(
 
 
 class PopularityBackend(RecommendationBackend):
-    """The most active attendees; always available (an event with no activity yet gets nothing)."""
+    """The most active attendees, then the event's other attendees; always available."""
 
     name = NAME
 

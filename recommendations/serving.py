@@ -42,9 +42,9 @@ from events.models import Attendee, Block, Connection, Event, NotRelevant, Room
 from .backends import Candidate, Reason, Unavailable, get_backend
 from .cache import ATTENDEE_VERSION_KEY, PRESENCE_KEY, cached_list_get, cached_list_set
 from .exposure import exposure_demote
-from .local import served_as
 from .models import BatchRecommendation, ModelVersion
 from .popularity import NAME as POPULARITY
+from .popularity import served_as
 
 MAX_RESULTS = 50
 # The cached pool holds the longest list served; the presence boost reorders within it. (Twice

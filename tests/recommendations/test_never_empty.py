@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 
 from events.models import Interaction, Room
-from recommendations.local import served_as, train_event_now
+from recommendations.local import train_event_now
 from recommendations.models import ModelVersion
-from recommendations.popularity import ACTIVE_TEXT, ATTENDING_TEXT
+from recommendations.popularity import ACTIVE_TEXT, ATTENDING_TEXT, served_as
 from recommendations.serving import POOL_SIZE, recommendations_for
 from tests.engine.worlds import groups, misleading_history
 from tests.factories import LIVE_START, AttendeeFactory, InteractionFactory, RoomFactory

@@ -9,7 +9,7 @@ beside it:
 
 Every attendee gets a list, as full as the event allows (`num_results` when that many others
 consent): the published local model's suggestions first (source "local", or "popularity" when the
-event's own split chose a popularity baseline: `recommendations.local.served_as`), then the rules
+event's own split chose a popularity baseline: `recommendations.popularity.served_as`), then the rules
 engine's, then the most active attendees (`recommendations.popularity`). Without a published version (none trained yet,
 or the gate kept it) the lists come from the rules engine and popularity, and the summary says so.
 Candidates who do not consent to be recommended are left out; the rest of the post-filters (blocks,
@@ -24,10 +24,10 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Attendee
-from recommendations.local import loaded_model, published_version, served_as
-from recommendations.popularity import NAME as POPULARITY
-from recommendations.popularity import popularity_candidates
-from recommendations.rules import rules_candidates
+from recommendations.backends import get_backend
+from recommendations.local import loaded_model, published_version
+from recommendations.popularity import served_as
+from recommendations.serving import FILL_SOURCES
 
 from ._common import get_event
 
@@ -89,15 +89,12 @@ def write_batch(*, event, version, num_results: int, out) -> tuple[int, Counter]
         entries: list[tuple[int, float, str]] = []  # (attendee pk, score, source)
         if loaded is not None:
             entries = _model_entries(loaded, pk, hidden, hidden_idx, num_results, served_as(version))
-        for name in ("rules", POPULARITY):
+        for name in FILL_SOURCES:  # what the serving path fills a short list with, in its order
             if len(entries) >= num_results:
                 break
             taken = {b for b, _, _ in entries} | hidden | {pk}
-            limit = num_results + len(taken)
-            if name == "rules":
-                more = rules_candidates(event=event, attendee=Attendee(pk=pk, event=event), limit=limit)
-            else:
-                more = popularity_candidates(event_id=event.pk, exclude={pk}, limit=limit)
+            viewer = Attendee(pk=pk, event=event)
+            more = get_backend(name).candidates(event=event, attendee=viewer, limit=num_results + len(taken))
             entries += [(c.attendee_id, c.score, name) for c in more if c.attendee_id not in taken][
                 : num_results - len(entries)
             ]
