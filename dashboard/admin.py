@@ -10,10 +10,11 @@ buttons.
 
 import csv
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -21,6 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from events.admin import EventAdmin
 from events.models import Event
+from recommendations import schedules
+from recommendations.personalize.schedules import personalize_schedules
 
 from . import exports
 from .charts import interactions_chart_svg
@@ -34,6 +37,22 @@ SNAPSHOT_CACHE_SECONDS = 3
 
 UNKNOWN_ACTION = "Unknown action {action!r}; expected one of: {known}."
 UNKNOWN_EXPORT = "Unknown export {what!r}."
+
+
+class SchedulesForm(forms.Form):
+    train_every_minutes = forms.IntegerField(
+        label="Retrain every (minutes)",
+        min_value=schedules.TRAIN_EVERY_MINUTES_MIN,
+        max_value=schedules.TRAIN_EVERY_MINUTES_MAX,
+        help_text="While the event is live. A run with too few new interactions is skipped, so often is cheap.",
+    )
+    batch_hour = forms.IntegerField(
+        label="Daily batch at (hour, event time)",
+        min_value=0,
+        max_value=23,
+        help_text="During the on-demand window.",
+    )
+
 
 admin.site.unregister(Event)
 
@@ -67,6 +86,7 @@ class EventDashboardAdmin(EventAdmin):
                 wrap(self.action_view),
                 name=f"{prefix}_action",
             ),
+            path("<int:object_id>/schedules/", wrap(self.schedules_view), name=f"{prefix}_schedules"),
             path(
                 "<int:object_id>/dashboard/export/<str:what>.csv",
                 wrap(self.export_view),
@@ -162,3 +182,27 @@ class EventDashboardAdmin(EventAdmin):
         )
         response["Content-Disposition"] = f'attachment; filename="{event.slug}-{what}.csv"'
         return response
+
+    def schedules_view(self, request, object_id):
+        """The event's retraining and batch schedules: its own two rows, and only their frequency.
+        Viewing needs view permission on the event, saving needs change permission."""
+        event = self._event_or_404(request, object_id, change=request.method == "POST")
+        current = schedules.event_schedules_get(event=event)
+        initial = {"train_every_minutes": current.train_every_minutes, "batch_hour": current.batch_hour}
+        form = SchedulesForm(request.POST if request.method == "POST" else None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            schedules.event_schedules_set(event=event, **form.cleaned_data)
+            self.message_user(request, "Schedules saved.", level=messages.SUCCESS)
+            return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{event.name}: schedules",
+            "opts": self.model._meta,
+            "original": event,
+            "event": event,
+            "form": form,
+            "rows": [("Retrain", current.train), ("Daily batch", current.batch)]
+            + [(f"Amazon Personalize {job}", row) for job, row in personalize_schedules(event=event)],
+            "can_change": self.has_change_permission(request, event),
+        }
+        return TemplateResponse(request, "dashboard/event_schedules.html", context)

@@ -2,9 +2,7 @@
 rows that are facts (interactions) are read-only."""
 
 from django.contrib import admin
-from django.db.models import Q
-from django_celery_beat.admin import PeriodicTaskAdmin
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from .models import (
     ApiKey,
@@ -20,7 +18,7 @@ from .models import (
     Room,
     RoomVisit,
 )
-from .selectors import events_for_user, organizations_for_user
+from .selectors import events_for_user, organizations_for_user, tenant_choices
 
 
 def scoped_list_filter(list_filter):
@@ -31,7 +29,29 @@ def scoped_list_filter(list_filter):
     ]
 
 
-class EventScopedAdmin(admin.ModelAdmin):
+class TenantFormsMixin:
+    """Every foreign-key and many-to-many choice in this admin's forms (and the raw-id and
+    autocomplete fields, which validate against the same queryset) offers only rows of the user's
+    organizations: an organizer can neither see another organization's rows in a form nor submit
+    one by its id. The rule for what belongs to whom is `events.selectors.tenant_choices`."""
+
+    def _scope(self, db_field, request, kwargs):
+        if "queryset" in kwargs:
+            return
+        scoped = tenant_choices(model=db_field.related_model, user=request.user)
+        if scoped is not None:
+            kwargs["queryset"] = scoped
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        self._scope(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        self._scope(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class EventScopedAdmin(TenantFormsMixin, admin.ModelAdmin):
     """Shows only rows of events the user organizes, and offers only those events, and rows of
     those events, in filters and forms."""
 
@@ -46,24 +66,9 @@ class EventScopedAdmin(admin.ModelAdmin):
     def get_list_filter(self, request):
         return scoped_list_filter(super().get_list_filter(request))
 
-    def _scoped_choices(self, db_field, request, kwargs):
-        related = db_field.related_model
-        if related is Event:
-            kwargs["queryset"] = events_for_user(user=request.user)
-        elif any(f.name == "event" for f in related._meta.get_fields()) and not request.user.is_superuser:
-            kwargs["queryset"] = related._default_manager.filter(event__in=events_for_user(user=request.user))
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        self._scoped_choices(db_field, request, kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        self._scoped_choices(db_field, request, kwargs)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
-
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(TenantFormsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -74,10 +79,12 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(TenantFormsMixin, admin.ModelAdmin):
     list_display = ["name", "organization", "prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = scoped_list_filter(["organization"])
-    readonly_fields = ["prefix", "hashed_key", "created_at", "last_used_at"]
+    # A key belongs to its organization for life: moving it would hand that organization's events
+    # to whoever holds the secret.
+    readonly_fields = ["organization", "prefix", "hashed_key", "created_at", "last_used_at"]
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -89,7 +96,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(TenantFormsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "organization", "phase", "backend", "live_starts_at", "live_ends_at"]
     list_filter = ["phase", "backend", "organization"]
     search_fields = ["name", "slug"]
@@ -120,11 +127,6 @@ class EventAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return events_for_user(user=request.user)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "organization":
-            kwargs["queryset"] = organizations_for_user(user=request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(InterestTag)
@@ -249,20 +251,27 @@ admin.site.site_title = "Matchmaking"
 admin.site.index_title = "Run your events"
 
 
-# Periodic tasks (django-celery-beat): organizers edit their events' schedules, and see no other
-# event's. A schedule belongs to an event through its `event_id` keyword argument; schedules with
-# none (the outbox and presence sweepers) are infrastructure, for superusers only.
-admin.site.unregister(PeriodicTask)
+# Periodic tasks (django-celery-beat): the raw rows take any registered task with any arguments,
+# so a task could be pointed at another organization's event. They are for superusers only;
+# organizers edit their own events' schedules on the event's "Schedules" page
+# (dashboard.admin, recommendations.schedules), which writes nothing but a frequency.
+class SuperuserOnlyMixin:
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    has_add_permission = has_module_permission
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    has_delete_permission = has_change_permission
 
 
-@admin.register(PeriodicTask)
-class EventScopedPeriodicTaskAdmin(PeriodicTaskAdmin):
-    def get_queryset(self, request):
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        owned = Q(pk__in=[])
-        for event_id in events_for_user(user=request.user).values_list("pk", flat=True):
-            key = f'"event_id": {event_id}'  # as json.dumps writes it; the next character ends the number
-            owned |= Q(kwargs__contains=f"{key},") | Q(kwargs__contains=f"{key}}}")
-        return qs.filter(owned)
+BEAT_MODELS = [PeriodicTask, IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule]
+for _model in BEAT_MODELS:
+    _base = type(admin.site._registry[_model])
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(f"SuperuserOnly{_base.__name__}", (SuperuserOnlyMixin, _base), {}))

@@ -2,7 +2,8 @@
 
 from collections.abc import Iterator
 
-from django.db.models import QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
 
 from .enums import ContextKind
 from .interchange import CsvInteraction, context_token
@@ -21,6 +22,39 @@ def events_for_user(*, user) -> QuerySet[Event]:
     if user.is_superuser:
         return qs
     return qs.filter(organization__organizers=user).distinct()
+
+
+def users_for_user(*, user) -> QuerySet:
+    """Accounts an organizer may pick in a form (an organization's organizers, an attendee's
+    login): their colleagues in their organizations, the accounts of their events' attendees, and
+    themselves; every account for superusers. Another organization's people are not listed."""
+    qs = get_user_model().objects.all()
+    if user.is_superuser:
+        return qs
+    orgs = organizations_for_user(user=user)
+    return qs.filter(
+        Q(pk=user.pk) | Q(organizations__in=orgs) | Q(attendances__event__organization__in=orgs)
+    ).distinct()
+
+
+def tenant_choices(*, model, user) -> QuerySet | None:
+    """The rows of `model` that `user` may pick in a form or filter, or None when `model` belongs
+    to no organization (a choice list, a schedule). One rule for every tenant-owned model:
+    organizations, events, and rows of an event or of an organization."""
+    if model is Organization:
+        return organizations_for_user(user=user)
+    if model is Event:
+        return events_for_user(user=user)
+    if model is get_user_model():
+        return users_for_user(user=user)
+    fields = {f.name: f for f in model._meta.get_fields() if f.many_to_one}
+    if "event" in fields and fields["event"].related_model is Event:
+        qs = model._default_manager.all()
+        return qs if user.is_superuser else qs.filter(event__in=events_for_user(user=user))
+    if "organization" in fields and fields["organization"].related_model is Organization:
+        qs = model._default_manager.all()
+        return qs if user.is_superuser else qs.filter(organization__in=organizations_for_user(user=user))
+    return None
 
 
 def interactions_for_export(*, event: Event, qualifying_only: bool = False) -> Iterator[CsvInteraction]:

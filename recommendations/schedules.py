@@ -7,6 +7,10 @@ Each event gets two `PeriodicTask` rows, named `matchmaking:<event slug>:<job>`:
 - `batch`: the daily batch at `BATCH_HOUR` in the event's time zone during the on-demand window
   (start_time = live end, expires = on-demand end).
 
+Organizers change the frequencies with `event_schedules_set` (the event's "Schedules" page in the
+admin): the train interval and the batch hour, nothing else. The raw rows, which take any task with
+any arguments, are for superusers only.
+
 `event_schedules_sync` is idempotent and runs after every save of an event. It creates missing
 rows and keeps the *windows* (start, expiry, enabled) in line with the event, but never overwrites
 the *frequency* of an existing row: that is the organizer's edit to keep. Once the event is closed,
@@ -18,6 +22,7 @@ the flush of the funnel's "shown" buffer.
 """
 
 import json
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -28,6 +33,8 @@ from events.models import Event
 
 TASK_NAME = "matchmaking:{slug}:{job}"
 BATCH_HOUR = 3  # local time of the event: after the day's last session, before the next morning
+TRAIN_EVERY_MINUTES_MIN = 1
+TRAIN_EVERY_MINUTES_MAX = 24 * 60
 
 TASK_TRAIN = "recommendations.train_event"
 TASK_BATCH = "recommendations.batch_event"
@@ -86,3 +93,45 @@ def event_schedules_sync(*, event: Event) -> dict[str, PeriodicTask]:
 def event_schedules_delete(*, event: Event) -> int:
     deleted, _ = PeriodicTask.objects.filter(name__startswith=TASK_NAME.format(slug=event.slug, job="")).delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class EventSchedules:
+    train: PeriodicTask
+    batch: PeriodicTask
+
+    @property
+    def train_every_minutes(self) -> int:
+        interval = self.train.interval
+        if interval is None:
+            return settings.RECOMMENDATION_TRAIN_EVERY_MINUTES
+        return interval.every * {IntervalSchedule.HOURS: 60, IntervalSchedule.DAYS: 1440}.get(interval.period, 1)
+
+    @property
+    def batch_hour(self) -> int:
+        crontab = self.batch.crontab
+        return int(crontab.hour) if crontab is not None and crontab.hour.isdigit() else BATCH_HOUR
+
+
+def event_schedules_get(*, event: Event) -> EventSchedules:
+    """The event's two rows, created (and their windows brought in line) if missing."""
+    rows = event_schedules_sync(event=event)
+    return EventSchedules(train=rows["train"], batch=rows["batch"])
+
+
+@transaction.atomic
+def event_schedules_set(*, event: Event, train_every_minutes: int, batch_hour: int) -> EventSchedules:
+    """What an organizer may change: how often the event retrains while live, and at which local
+    hour its daily batch runs. Task, arguments and windows stay the product's."""
+    if not TRAIN_EVERY_MINUTES_MIN <= train_every_minutes <= TRAIN_EVERY_MINUTES_MAX:
+        raise ValueError(f"train_every_minutes must be between {TRAIN_EVERY_MINUTES_MIN} and {TRAIN_EVERY_MINUTES_MAX}")
+    if not 0 <= batch_hour <= 23:
+        raise ValueError("batch_hour must be between 0 and 23")
+    current = event_schedules_get(event=event)
+    current.train.interval = _interval(train_every_minutes)
+    current.train.crontab = None
+    current.train.save()
+    current.batch.crontab = _daily(hour=batch_hour, tz=event.timezone)
+    current.batch.interval = None
+    current.batch.save()
+    return current

@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
-from events.admin import scoped_list_filter
+from events.admin import TenantFormsMixin, scoped_list_filter
 from events.models import Event
 from events.selectors import events_for_user
 from recommendations.models import TrainingRun
@@ -34,7 +34,7 @@ class StartRunForm(forms.Form):
 
 
 @admin.register(PersonalizeRun)
-class PersonalizeRunAdmin(admin.ModelAdmin):
+class PersonalizeRunAdmin(TenantFormsMixin, admin.ModelAdmin):
     change_list_template = "admin/personalize/personalizerun_change_list.html"
     list_display = ["id", "event", "kind", "status", "trigger", "current_step", "attempts", "created_at", "message"]
     list_filter = scoped_list_filter(["kind", "status", "event"])
@@ -134,7 +134,7 @@ class PersonalizeRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(RemoteResource)
-class RemoteResourceAdmin(admin.ModelAdmin):
+class RemoteResourceAdmin(TenantFormsMixin, admin.ModelAdmin):
     list_display = ["event", "kind", "name", "status", "arn", "updated_at"]
     list_filter = scoped_list_filter(["event", "kind", "status"])
     readonly_fields = ["event", "kind", "name", "arn", "status", "extra", "updated_at"]

@@ -1,4 +1,5 @@
-"""The event's Personalize schedules as django-celery-beat rows, editable in the admin.
+"""The event's Personalize schedules as django-celery-beat rows (superusers edit them in the admin;
+organizers see them on the event's Schedules page).
 
 Created when an event is saved with the personalize backend, disabled when it is switched away.
 The tasks themselves re-check their conditions (live window, new interactions, phase), so an
@@ -23,6 +24,13 @@ def task_names(event: Event) -> dict[str, str]:
         "batch": f"personalize batch: {event.slug}",
         "teardown": f"personalize teardown: {event.slug}",
     }
+
+
+def personalize_schedules(*, event: Event) -> list[tuple[str, PeriodicTask]]:
+    """The event's Personalize rows that exist, as (job, row), for the event's Schedules page."""
+    names = task_names(event)
+    rows = {row.name: row for row in PeriodicTask.objects.filter(name__in=names.values())}
+    return [(job, rows[name]) for job, name in names.items() if name in rows]
 
 
 def personalize_schedules_sync(*, event: Event) -> list[PeriodicTask]:

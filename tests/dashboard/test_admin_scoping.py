@@ -3,29 +3,17 @@ and not its names in the filter sidebar or in form choices.
 
 The other organization's rows all carry the marker "ZQX" (event name and slug, organization, attendee, room, ...),
 so one substring check per page covers rows, filters and choices. Every list, filter and
-form of the admin is covered, including django-celery-beat's periodic tasks.
+form of the admin is covered. django-celery-beat's raw rows are for superusers only
+(tests/trust/test_admin_tenancy.py); every form field of every admin is checked there too.
 """
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from events.models import ApiKey, Block, Connection, NotRelevant
-from recommendations.models import BatchRecommendation, FunnelEvent, MatchmakingRule, ModelVersion, TrainingRun
-from recommendations.personalize.models import RemoteResource
-from recommendations.schedules import event_schedules_sync
-from tests.factories import (
-    AttendeeFactory,
-    ContentFactory,
-    EventFactory,
-    InteractionFactory,
-    InterestTagFactory,
-    OrganizationFactory,
-    RoomFactory,
-)
+from tests.factories import EventFactory, OrganizationFactory
 
-from .factories import organizer
+from .factories import organizer, tenant_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -34,35 +22,14 @@ pytestmark = pytest.mark.django_db
 MARK = "ZQX-leak"
 
 
-def _rows(event, label: str):
-    a = AttendeeFactory(event=event, display_name=f"{label} attendee", external_id=f"{label}-a")
-    b = AttendeeFactory(event=event, display_name=f"{label} other", external_id=f"{label}-b")
-    room = RoomFactory(event=event, name=f"{label} room", external_id=f"{label}-room")
-    ContentFactory(event=event, title=f"{label} content", external_id=f"{label}-content")
-    tag = InterestTagFactory(event=event, label=f"{label} tag", slug=f"{label.lower()}-tag")
-    InteractionFactory(attendee=a, room=room, client_event_id=f"{label}-ce")
-    Connection.objects.create(event=event, requester=a, recipient=b)
-    Block.objects.create(event=event, blocker=b, blocked=a)
-    NotRelevant.objects.create(event=event, attendee=a, target=b)
-    ApiKey.objects.create(organization=event.organization, name=f"{label} key", prefix=f"{label}pfx", hashed_key="x")
-    version = ModelVersion.objects.create(event=event, number=1, input_fingerprint=label)
-    TrainingRun.objects.create(event=event, message=f"{label} run")
-    TrainingRun.objects.create(event=event, kind=TrainingRun.Kind.PERSONALIZE, message=f"{label} remote run")
-    BatchRecommendation.objects.create(event=event, attendee=a, source="rules", computed_at=timezone.now())
-    FunnelEvent.objects.create(event=event, viewer=a, suggested=b, stage="shown", source="rules", model_version=version)
-    MatchmakingRule.objects.create(event=event, kind="boost_tag", tag=tag, value=1.5, note=f"{label} rule")
-    RemoteResource.objects.create(event=event, kind="campaign", name=f"{label}-campaign")
-    event_schedules_sync(event=event)
-
-
 @pytest.fixture
 def organizer_client(client):
     mine = EventFactory(name="Mine summit", slug="mine-summit")
     theirs = EventFactory(
         name=f"{MARK} summit", slug=f"{MARK.lower()}-summit", organization=OrganizationFactory(name=f"{MARK} org")
     )
-    _rows(mine, "Mine")
-    _rows(theirs, MARK)
+    tenant_rows(mine, "Mine")
+    tenant_rows(theirs, MARK)
     assert PeriodicTask.objects.filter(name__contains=MARK.lower()).exists()  # the marker is there to leak
     client.force_login(organizer(mine.organization))
     return client
@@ -87,7 +54,6 @@ CHANGELISTS = [
     "recommendations_matchmakingrule",
     "personalize_personalizerun",
     "personalize_remoteresource",
-    "django_celery_beat_periodictask",
 ]
 
 
