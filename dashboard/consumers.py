@@ -2,10 +2,10 @@
 Only routes: who may listen is decided by `events_for_user`, as for the page and its JSON."""
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from events.groups import organizers_group
 from events.selectors import events_for_user
+from matchmaking_site.websocket import JsonConsumer
 
 # Close codes (4000-4999 are the application's): the client should not retry on these.
 CLOSE_NOT_SIGNED_IN = 4401
@@ -22,7 +22,7 @@ def _may_watch(user, event_id: int) -> bool:
     )
 
 
-class DashboardConsumer(AsyncJsonWebsocketConsumer):
+class DashboardConsumer(JsonConsumer):
     """Sends {"type": "engagement.update", "seq", "reason", ...} whenever the event's counters,
     runs or models move; the page then re-reads the snapshot over HTTP."""
 

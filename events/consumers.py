@@ -2,8 +2,9 @@
 runs only inside `database_sync_to_async`."""
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
+
+from matchmaking_site.websocket import JsonConsumer
 
 from . import groups, presence
 
@@ -13,7 +14,7 @@ CLOSE_NOT_FOUND = 4404
 UNKNOWN_MESSAGE = "Unknown message type."
 
 
-class PingConsumer(AsyncJsonWebsocketConsumer):
+class PingConsumer(JsonConsumer):
     """Answers {"type": "ping"} with {"type": "pong", "server_time": ...}; lets clients and
     monitoring check the WebSocket stack (origin validation, auth middleware, routing) end to end."""
 
@@ -27,7 +28,7 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "message": UNKNOWN_MESSAGE})
 
 
-class RoomPresenceConsumer(AsyncJsonWebsocketConsumer):
+class RoomPresenceConsumer(JsonConsumer):
     """Held open by an attendee's room page: connect = join, disconnect = leave, and
     {"type": "heartbeat"} every `presence.HEARTBEAT_INTERVAL` keeps the visit open; a client that
     stops sending them (closed lid, lost network) is closed by the periodic sweeper at its last

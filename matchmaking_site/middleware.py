@@ -1,9 +1,10 @@
-"""Request-level protections: login rate limits, and a clean 503 while the database is down."""
+"""Request-level protections: login rate limits, a clean 503 while the database is down, and JSON
+errors (never a debug page, never internals) on every API path."""
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 
 LOGIN_PATHS = ("/admin/login/", "/accounts/login/")
 TOO_MANY_LOGINS = "Too many login attempts. Try again in {seconds} seconds."
@@ -55,3 +56,73 @@ class DatabaseUnavailableMiddleware:
         response = JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503)
         response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response
+
+
+API_PREFIX = "/api/"
+API_ERROR_MESSAGES = {
+    400: "Bad request.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "Request body too large.",
+    500: "Server error.",
+}
+
+
+class ApiJsonErrorsMiddleware:
+    """Under /api/ every error is JSON, whatever DEBUG is: a path no route matches (Django's 404
+    page), an unhandled exception (its 500 page, with the traceback while DEBUG is on), a body
+    Django refuses (400, 413). The answer is a fixed message per status; the exception is still
+    logged by Django ("django.request") before its page is replaced here. DRF's own responses are
+    left alone: they are already JSON, or the browsable API's page a browser asked for.
+
+    Placed outside DatabaseUnavailableMiddleware, which turns a lost database into its own 503."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith(API_PREFIX)
+            and getattr(response, "accepted_renderer", None) is None
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            status = response.status_code
+            message = API_ERROR_MESSAGES.get(status) or API_ERROR_MESSAGES[500 if status >= 500 else 400]
+            replaced = JsonResponse({"detail": message}, status=status)
+            for header in ("Retry-After", "Allow", "WWW-Authenticate"):
+                if header in response:
+                    replaced[header] = response[header]
+            return replaced
+        return response
+
+
+NUL_IN_PATH = "The path must not contain NUL characters."
+NUL_IN_PARAMETER = "Null characters are not allowed."  # DRF's and Django's own words for a field
+
+
+class RefuseNulMiddleware:
+    """PostgreSQL text refuses NUL, so a NUL that reached a query was a 500. Bodies are checked
+    field by field (DRF and Django forms refuse NUL in every text field, ingestion per item); the
+    URL is checked here, once for every view: a NUL in the path or in a query parameter is a 400
+    naming where it was."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        errors = {}
+        if "\x00" in request.path:
+            errors["detail"] = NUL_IN_PATH
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                errors[key.replace("\x00", "\\x00")] = [NUL_IN_PARAMETER]
+        if not errors:
+            return self.get_response(request)
+        if request.path.startswith(API_PREFIX):
+            return JsonResponse(errors, status=400)
+        return HttpResponseBadRequest(
+            NUL_IN_PATH if "detail" in errors else NUL_IN_PARAMETER, content_type="text/plain"
+        )

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "matchmaking_site.middleware.ApiJsonErrorsMiddleware",
+    "matchmaking_site.middleware.RefuseNulMiddleware",
     "matchmaking_site.middleware.DatabaseUnavailableMiddleware",
     "recommendations.api.cors.WidgetCorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -189,7 +191,15 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # JSON bodies are capped in size and nesting before they are parsed (a 5,000-deep body was a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "matchmaking_site.jsonlimits.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "matchmaking_site.schema.AutoSchema",
+    # Field errors quote at most 100 characters of the bad value.
+    "EXCEPTION_HANDLER": "matchmaking_site.exceptions.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "events.api.auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -206,6 +216,8 @@ REST_FRAMEWORK = {
         "attendee": env.str("THROTTLE_ATTENDEE", default="600/min"),
     },
 }
+# Attendee sign-in links (manage.py attendee_login_link): single use, valid this many minutes.
+LOGIN_LINK_MINUTES = env.int("LOGIN_LINK_MINUTES", default=30)
 # Admin (and any other) login attempts per client address and per username, before 429.
 LOGIN_RATE_LIMIT = env.int("LOGIN_RATE_LIMIT", default=10)
 LOGIN_RATE_WINDOW_SECONDS = env.int("LOGIN_RATE_WINDOW_SECONDS", default=300)

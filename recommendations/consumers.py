@@ -5,12 +5,12 @@ come from `recommendations.push`, and the ORM runs only inside `database_sync_to
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from events import groups
 from events.api.auth import attendee_token_read
 from events.consumers import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN, UNKNOWN_MESSAGE
 from events.models import Attendee
+from matchmaking_site.websocket import JsonConsumer
 
 from . import push
 
@@ -31,7 +31,7 @@ def _attendee_for(*, event_slug: str, user_id: int | None, token: str) -> Attend
     return qs.filter(user_id=user_id).first()
 
 
-class SuggestionsConsumer(AsyncJsonWebsocketConsumer):
+class SuggestionsConsumer(JsonConsumer):
     """`ws/events/<event>/suggestions/` (`?token=` for the embedded widget). On connect: joins the
     attendee's group and says {"type": "hello", "seq": n, "ids": [...], "items": [...]} (the list
     the next diffs apply to); then forwards `suggestions.changed`

@@ -189,23 +189,3 @@ class AttendeeTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "Attendee-Token <token>"}
-
-
-# --- Attendee login links (the demo, and events without single sign-on) ---------------------------
-
-LOGIN_LINK_SALT = "events.attendee-login-link"
-LOGIN_LINK_MAX_AGE = 7 * 24 * 3600
-
-
-def attendee_login_token(*, attendee) -> str:
-    return signing.TimestampSigner(salt=LOGIN_LINK_SALT).sign_object({"e": attendee.event_id, "a": attendee.pk})
-
-
-def attendee_login_read(token: str, *, max_age: int = LOGIN_LINK_MAX_AGE) -> tuple[int, int] | None:
-    try:
-        payload = signing.TimestampSigner(salt=LOGIN_LINK_SALT).unsign_object(token, max_age=max_age)
-    except (signing.BadSignature, ValueError, TypeError):
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("e"), int) or not isinstance(payload.get("a"), int):
-        return None
-    return payload["e"], payload["a"]

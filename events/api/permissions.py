@@ -22,6 +22,7 @@ def events_for_caller(user) -> QuerySet[Event]:
 
 
 NOT_FOUND = "No such attendee in this event."
+EVENT_NOT_FOUND = "No such event."
 
 
 def attendee_for_caller(request, *, event_slug: str, external_id: str, write: bool) -> Attendee:
@@ -39,8 +40,16 @@ def attendee_for_caller(request, *, event_slug: str, external_id: str, write: bo
         if attendee is None and not write:
             attendee = _one(qs.filter(event__in=events_for_user(user=user)))
     if attendee is None:
-        raise Http404(NOT_FOUND)
+        # Only on the way to a 404: say which of the two the caller got wrong. An event the caller
+        # may not see is "no such event", exactly like one that does not exist.
+        raise Http404(NOT_FOUND if _event_visible(user, event_slug) else EVENT_NOT_FOUND)
     return attendee
+
+
+def _event_visible(user, event_slug: str) -> bool:
+    if isinstance(user, AttendeeTokenUser):
+        return Event.objects.filter(pk=user.event_id, slug=event_slug).exists()
+    return events_for_caller(user).filter(slug=event_slug).exists()
 
 
 def _one(qs) -> Attendee | None:

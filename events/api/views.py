@@ -3,9 +3,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from matchmaking_site.jsonlimits import BoundedJSONParser
 
 from ..ingestion import ACCEPTED, DUPLICATE, MAX_BATCH, REJECTED, ingest_payload
 from ..models import Attendee
@@ -49,7 +50,7 @@ class EventDetailView(generics.RetrieveAPIView):
 class InteractionBatchView(APIView):
     """Record a batch of interactions from an external platform."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     throttle_scope = "ingest"
 
     @extend_schema(

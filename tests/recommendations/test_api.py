@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connection as db_connection
 
 from events import services
+from events.api.permissions import EVENT_NOT_FOUND
 from events.enums import ConnectionStatus
 from events.models import Block, Connection, NotRelevant
 from events.services import api_key_create
@@ -97,11 +98,21 @@ def test_num_results_bounds_are_accepted(api, people):
     assert api.get(url(people[0]), {"num_results": 50}).status_code == 200
 
 
+def test_the_404_says_whether_the_event_or_the_attendee_is_unknown(api, people):
+    """It said "No such attendee in this event" for an event that does not exist."""
+    viewer = people[0]
+    unknown_event = f"/api/v1/events/no-such-event/attendees/{viewer.external_id}/recommendations/"
+    assert (api.get(unknown_event).status_code, api.get(unknown_event).json()) == (404, {"detail": EVENT_NOT_FOUND})
+    unknown_person = f"/api/v1/events/{viewer.event.slug}/attendees/nobody/recommendations/"
+    assert (api.get(unknown_person).status_code, api.get(unknown_person).json()) == (404, {"detail": NOT_FOUND})
+
+
 def test_other_organizations_event_is_404(client, people):
     viewer = people[0]
     _, secret = api_key_create(organization=ServingEventFactory().organization, name="other platform")
     response = client.get(url(viewer), HTTP_AUTHORIZATION=f"Api-Key {secret}")
-    assert (response.status_code, response.json()) == (404, {"detail": NOT_FOUND})
+    # Exactly what an event that does not exist answers: nothing confirms it is there.
+    assert (response.status_code, response.json()) == (404, {"detail": EVENT_NOT_FOUND})
     response = client.post(
         url(viewer, "blocks/"), {"attendee": people[1].external_id}, HTTP_AUTHORIZATION=f"Api-Key {secret}"
     )

@@ -1,0 +1,39 @@
+"""The base of every WebSocket consumer: JSON frames bounded like the REST API's bodies, and a
+frame that is not a JSON object answered with an error message instead of closing the socket."""
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from . import jsonlimits
+
+MAX_FRAME_CHARS = 64 * 1024  # clients send pings, heartbeats and small commands
+NOT_AN_OBJECT = "A message is a JSON object with a `type`."
+TOO_LARGE = "Message over {limit} characters."
+TEXT_ONLY = "Send JSON as text frames."
+
+
+class JsonConsumer(AsyncJsonWebsocketConsumer):
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is None:
+            await self.send_json({"type": "error", "message": TEXT_ONLY})
+            return
+        if len(text_data) > MAX_FRAME_CHARS:
+            await self.send_json({"type": "error", "message": TOO_LARGE.format(limit=MAX_FRAME_CHARS)})
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError as exc:
+            await self.send_json({"type": "error", "message": str(exc)})
+            return
+        if not isinstance(content, dict):
+            await self.send_json({"type": "error", "message": NOT_AN_OBJECT})
+            return
+        await self.receive_json(content, **kwargs)
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        try:
+            return jsonlimits.loads(text_data)
+        except jsonlimits.JsonTooDeep:
+            raise
+        except ValueError as exc:
+            raise ValueError(jsonlimits.NOT_JSON.format(error=exc)) from exc
