@@ -364,6 +364,20 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
+class LoginLink(models.Model):
+    """A sign-in link for an attendee: single use, short-lived. Only a hash of its token is kept;
+    the link is shown once, by whoever issued it (`manage.py attendee_login_link`)."""
+
+    attendee = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="login_links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"login link of {self.attendee_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
 class PhaseTransition(models.Model):
     """When and why an event moved from one matchmaking phase to the next (cold -> live -> ...)."""
 

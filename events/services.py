@@ -8,7 +8,7 @@ message constants below, which tests reuse.
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -26,6 +26,7 @@ from .models import (
     Event,
     Interaction,
     InterestTag,
+    LoginLink,
     NotRelevant,
     Organization,
     Room,
@@ -253,6 +254,51 @@ def attendee_set_consents(
 
 
 # --- Attendee sign-in -----------------------------------------------------------------------------
+
+# Sign-in links are single use and short-lived: a link forwarded, logged by a proxy or left in a
+# mailbox is worth nothing once used or after this long. The page the link opens shows the expiry
+# and signs in only on its button (a POST), so that a mail scanner that fetches links does not
+# spend them.
+LOGIN_LINK_MINUTES_MAX = 7 * 24 * 60
+
+
+def login_link_issue(*, attendee: Attendee, minutes: int) -> tuple[LoginLink, str]:
+    """A new link's row and its token, which is never stored (only its hash) nor shown again."""
+    if not 1 <= minutes <= LOGIN_LINK_MINUTES_MAX:
+        raise ValueError(f"minutes must be between 1 and {LOGIN_LINK_MINUTES_MAX}")
+    token = secrets.token_urlsafe(32)
+    link = LoginLink.objects.create(
+        attendee=attendee,
+        token_hash=hash_api_key(token),
+        expires_at=timezone.now() + timedelta(minutes=minutes),
+    )
+    return link, token
+
+
+def login_link_find(*, event_slug: str, token: str) -> LoginLink | None:
+    """The unused, unexpired link of `token` for an attendee of that event; None otherwise."""
+    return (
+        LoginLink.objects.select_related("attendee", "attendee__event")
+        .filter(
+            token_hash=hash_api_key(token),
+            attendee__event__slug=event_slug,
+            used_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .first()
+    )
+
+
+def login_link_redeem(*, event_slug: str, token: str) -> Attendee | None:
+    """Spend the link: exactly one of two concurrent redemptions gets the attendee (the update
+    matches an unused row once), the other gets None, as does an expired, used or unknown link."""
+    link = login_link_find(event_slug=event_slug, token=token)
+    if link is None:
+        return None
+    spent = LoginLink.objects.filter(pk=link.pk, used_at__isnull=True, expires_at__gt=timezone.now()).update(
+        used_at=timezone.now()
+    )
+    return link.attendee if spent == 1 else None
 
 
 @transaction.atomic

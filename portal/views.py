@@ -17,13 +17,12 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
 from events import services
-from events.api.auth import attendee_login_read
 from events.enums import ConnectionStatus
 from events.models import Attendee, Connection, Content, Event, Room
 from events.presence import present_in_rooms
 from recommendations import push
 
-LOGIN_LINK_INVALID = "This sign-in link is invalid or has expired. Ask the organizers for a new one."
+LOGIN_LINK_INVALID = "This sign-in link is invalid, was used already or has expired. Ask the organizers for a new one."
 NOT_AN_ATTENDEE = "You are not signed in as an attendee of this event."
 
 
@@ -64,19 +63,23 @@ def _page(request, attendee: Attendee, template: str, **context) -> HttpResponse
     )
 
 
+@ensure_csrf_cookie
 def login_link(request: HttpRequest, event: str, token: str) -> HttpResponse:
-    """Sign in with a link printed by `manage.py attendee_login_link` (or sent by the organizers)."""
-    read = attendee_login_read(token)
-    attendee = (
-        Attendee.objects.select_related("event").filter(pk=read[1], event_id=read[0], event__slug=event).first()
-        if read
-        else None
-    )
-    if attendee is None:
+    """A sign-in link (printed by `manage.py attendee_login_link`, or sent by the organizers).
+    Opening it shows who it signs in and until when it is valid; its button spends it (a POST:
+    a mail scanner that fetches the link does not) and exchanges it for a session."""
+    if request.method == "POST":
+        attendee = services.login_link_redeem(event_slug=event, token=token)
+        if attendee is None:
+            return render(request, "portal/not_signed_in.html", {"message": LOGIN_LINK_INVALID}, status=403)
+        user = services.attendee_user_ensure(attendee=attendee)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("portal:lobby", event=event)
+    link = services.login_link_find(event_slug=event, token=token)
+    if link is None:
         return render(request, "portal/not_signed_in.html", {"message": LOGIN_LINK_INVALID}, status=403)
-    user = services.attendee_user_ensure(attendee=attendee)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    return redirect("portal:lobby", event=event)
+    context = {"attendee": link.attendee, "event": link.attendee.event, "expires_at": link.expires_at}
+    return render(request, "portal/login_link.html", context)
 
 
 def _occupants(event: Event) -> dict[int, list[Attendee]]:

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
@@ -66,7 +67,11 @@ def test_make_demo_signs_an_attendee_in_and_keeps_the_event_live(tmp_path):
 
         _wait_for(demo, lambda: http("GET", f"{base}/healthz", timeout=2)[0] == 200, 60, "no /healthz", output)
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
-        page = browser.open(link, timeout=10)  # signs in, then lands on the event's lobby
+        confirm = browser.open(link, timeout=10).read().decode()  # the link's page: who, until when
+        assert "This link works once" in confirm, confirm[:500]
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', confirm).group(1)
+        body = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf}).encode()
+        page = browser.open(link, data=body, timeout=10)  # its button signs in, then the lobby
         html = page.read().decode()
         assert page.status == 200
         assert "People to meet" in html, html[:500]

@@ -200,3 +200,26 @@ def test_api_key_hash_stored_not_secret():
     assert secret.startswith(f"mm_{key.prefix}_")
     assert secret not in key.hashed_key
     assert key.hashed_key == services.hash_api_key(secret)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_login_link_redeemed_concurrently_signs_in_exactly_once():
+    attendee = AttendeeFactory()
+    _, token = services.login_link_issue(attendee=attendee, minutes=5)
+    barrier = threading.Barrier(4)
+    winners: list = []
+
+    def redeem():
+        barrier.wait()
+        try:
+            winners.append(services.login_link_redeem(event_slug=attendee.event.slug, token=token))
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=redeem) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [w.pk for w in winners if w is not None] == [attendee.pk]
+    assert winners.count(None) == 3

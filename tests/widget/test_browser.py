@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from events.api.auth import attendee_login_token
+from events.services import login_link_issue
 from tests.factories import AttendeeFactory, EventFactory, LiveEventFactory, RoomFactory
 from tests.live import asgi_server, chromium, server_env
 
@@ -36,10 +36,15 @@ LOCAL_NETWORK_CHECKS_OFF = (
 
 
 def login_url(base, attendee):
-    path = reverse(
-        "portal:login-link", kwargs={"event": attendee.event.slug, "token": attendee_login_token(attendee=attendee)}
-    )
-    return base + path
+    _, token = login_link_issue(attendee=attendee, minutes=30)
+    return base + reverse("portal:login-link", kwargs={"event": attendee.event.slug, "token": token})
+
+
+def sign_in(page, url):
+    """Open the link and press its button, as an attendee does: the link's page spends it."""
+    page.goto(url)
+    page.click("#pt-sign-in")
+    page.wait_for_url("**/e/*/")
 
 
 def test_two_attendees_see_each_other_live_and_a_block_removes_both(transactional_db, server):
@@ -61,11 +66,11 @@ def _live_scenario(browser, server, ada_login, bob_login):
     bob_page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     # Ada sits in the main hall; Bob is in the lobby. Neither has a reason to meet yet: each is in
     # the other's list only because nobody else is at the event ("also at this event").
-    ada_page.goto(ada_login)
+    sign_in(ada_page, ada_login)
     expect(ada_page.locator("h1")).to_have_text("Welcome, Ada Lovelace")
     ada_page.goto(f"{server}/e/live-summit/rooms/hall/")
     expect(ada_page.locator("[data-mm-presence-text]")).to_have_text("You are in this room", timeout=LIVE_SECONDS)
-    bob_page.goto(bob_login)
+    sign_in(bob_page, bob_login)
     ada_widget = ada_page.locator("[data-mm-widget]")
     bob_widget = bob_page.locator("[data-mm-widget]")
     expect(ada_widget.locator(".mmw-card .mmw-reason")).to_have_text("Also at this event")
@@ -148,9 +153,10 @@ def test_widget_refetches_over_rest_when_a_message_skips_a_number(transactional_
     ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
     ghost = {"external_id": "ghost", "display_name": "Nobody Real", "headline": "", "company": ""}
     ghost |= {"score": 1.0, "here_now": False, "reasons": []}
+    ada_login = login_url(server, ada)  # the ORM before Playwright's event loop runs in this thread
     with chromium() as browser:
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-        page.goto(login_url(server, ada))
+        sign_in(page, ada_login)
         widget = page.locator("[data-mm-widget]")
         expect(widget.locator(".mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
         seq = int(widget.get_attribute("data-seq") or 0)

@@ -3,15 +3,14 @@
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from events.api.auth import attendee_login_token
 from events.enums import ConnectionStatus
-from events.models import Connection, RoomVisit
-from events.services import connection_request
+from events.models import Connection, LoginLink, RoomVisit
+from events.services import connection_request, login_link_issue
 from portal.views import LOGIN_LINK_INVALID, NOT_AN_ATTENDEE
 from tests.factories import AttendeeFactory, EventFactory, InterestTagFactory, RoomFactory
 
@@ -27,10 +26,14 @@ def summit():
     return event, ada, bob
 
 
+def link(attendee, minutes=30) -> str:
+    _, token = login_link_issue(attendee=attendee, minutes=minutes)
+    return reverse("portal:login-link", kwargs={"event": attendee.event.slug, "token": token})
+
+
 def signed_in(attendee) -> Client:
     client = Client()
-    token = attendee_login_token(attendee=attendee)
-    response = client.get(reverse("portal:login-link", kwargs={"event": attendee.event.slug, "token": token}))
+    response = client.post(link(attendee))
     assert response.status_code == 302
     return client
 
@@ -48,10 +51,71 @@ def test_login_link_signs_in_and_links_a_user(summit):
 def test_login_link_forged_or_of_another_event_is_refused(summit):
     _, ada, _ = summit
     EventFactory(slug="expo")
-    token = attendee_login_token(attendee=ada)
+    _, token = login_link_issue(attendee=ada, minutes=30)
     for path in ("/e/summit/login/forged/", f"/e/expo/login/{token}/"):
-        response = Client().get(path)
+        for response in (Client().get(path), Client().post(path)):
+            assert (response.status_code, response.context["message"]) == (403, LOGIN_LINK_INVALID)
+
+
+def test_opening_a_login_link_shows_its_expiry_and_spends_nothing(summit):
+    """Mail scanners fetch links: a GET shows whom the link signs in and until when, and signs
+    no one in; the page's button (a POST) does."""
+    _, ada, _ = summit
+    url = link(ada, minutes=20)
+    client = Client()
+    page = client.get(url)
+    assert page.status_code == 200
+    expires_at = LoginLink.objects.get(attendee=ada).expires_at
+    html = page.content.decode()
+    assert "Ada" in html and expires_at.strftime("%Y-%m-%d %H:%M") + " UTC" in html
+    assert client.get("/e/summit/").status_code == 403  # not signed in by looking
+    assert client.get(url).status_code == 200  # still unspent
+    assert client.post(url).status_code == 302
+    assert client.get("/e/summit/").status_code == 200
+
+
+def test_a_login_link_works_once(summit):
+    _, ada, _ = summit
+    url = link(ada)
+    assert Client().post(url).status_code == 302
+    for response in (Client().get(url), Client().post(url)):
         assert (response.status_code, response.context["message"]) == (403, LOGIN_LINK_INVALID)
+    assert LoginLink.objects.get(attendee=ada).used_at is not None
+
+
+def test_a_login_link_expires(summit):
+    _, ada, _ = summit
+    url = link(ada, minutes=5)
+    LoginLink.objects.filter(attendee=ada).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = Client().post(url)
+    assert (response.status_code, response.context["message"]) == (403, LOGIN_LINK_INVALID)
+    assert LoginLink.objects.get(attendee=ada).used_at is None
+
+
+def test_only_a_hash_of_the_token_is_stored(summit):
+    _, ada, _ = summit
+    url = link(ada)
+    token = url.rstrip("/").rsplit("/", 1)[1]
+    assert not LoginLink.objects.filter(token_hash__contains=token).exists()
+    assert len(LoginLink.objects.get(attendee=ada).token_hash) == 64
+
+
+@pytest.mark.usefixtures("summit")
+def test_the_command_prints_a_fresh_single_use_link_with_its_expiry(capsys):
+    call_command("attendee_login_link", event="summit", attendee="ada", minutes=15)
+    first = capsys.readouterr().out
+    call_command("attendee_login_link", event="summit", attendee="ada")
+    second = capsys.readouterr().out
+    assert "single use, valid until" in first and "(15 min)" in first and "(30 min)" in second
+    url_1, url_2 = first.split()[-1], second.split()[-1]
+    assert url_1 != url_2
+    assert Client().post(url_1.removeprefix("http://127.0.0.1:8000")).status_code == 302
+
+
+@pytest.mark.usefixtures("summit")
+def test_the_command_refuses_a_bad_lifetime_in_one_line():
+    with pytest.raises(CommandError, match=r"^--minutes: 0 is not between 1 and 10080$"):
+        call_command("attendee_login_link", event="summit", minutes=0)
 
 
 def test_pages_refuse_anonymous_and_other_events(summit):
