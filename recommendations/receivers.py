@@ -48,9 +48,10 @@ from events.signals import interactions_processing
 from .cache import attendee_cache_invalidate, event_cache_invalidate, present_attendee_ids
 from .funnel import Stage, funnel_record
 from .local import realtime_recompute
-from .models import ModelVersion
+from .models import MatchmakingRule, ModelVersion
 from .personalize.services import personalize_erase_attendee
 from .push import engagement_push, run_soon, suggestions_push, suggestions_push_on_commit, watchers_showing
+from .rules import allow_map_invalidate
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ def _attendee_consents_before(sender, instance: Attendee, **kwargs):
     # attendee saves are profile edits, rare next to reads of suggestions.
     instance._consents_before = (
         Attendee.objects.filter(pk=instance.pk)
-        .values_list("consent_be_recommended", "consent_receive_recommendations", "consent_training", "external_id")
+        .values_list(
+            "consent_be_recommended", "consent_receive_recommendations", "consent_training", "external_id", "group"
+        )
         .first()
         if instance.pk
         else None
@@ -97,9 +100,14 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
     before = getattr(instance, "_consents_before", None)
     if created or before is None:
         return
-    be_recommended, receive, training, external_id = before
-    # Both "be recommended" and "use my activity" decide whether they appear in others' lists.
-    everyone = be_recommended != instance.consent_be_recommended or training != instance.consent_training
+    be_recommended, receive, training, external_id, group = before
+    # "Be recommended", "use my activity" and the group (who may meet whom) decide whether they
+    # appear in others' lists.
+    everyone = (
+        be_recommended != instance.consent_be_recommended
+        or training != instance.consent_training
+        or group != instance.group
+    )
     if everyone:
         event_cache_invalidate(event_id=instance.event_id)
     if receive != instance.consent_receive_recommendations or external_id != instance.external_id:
@@ -107,6 +115,16 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
         attendee_cache_invalidate(attendee_ids=[instance.pk])
     if everyone or receive != instance.consent_receive_recommendations:
         suggestions_push_on_commit(attendee_ids=[instance.pk])
+
+
+@receiver([post_save, post_delete], sender=MatchmakingRule)
+def _rule_changed(sender, instance: MatchmakingRule, raw: bool = False, **kwargs):
+    # Every list of the event may change: "who may meet whom" filters every source, and weights and
+    # boosts reorder the rules engine's lists.
+    if raw:
+        return
+    allow_map_invalidate(event_id=instance.event_id)
+    event_cache_invalidate(event_id=instance.event_id)
 
 
 @receiver(post_save, sender=Event)

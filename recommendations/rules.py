@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+from django.core.cache import cache
+from django.db import connection, transaction
 
 from events.models import Attendee, Event, InterestTag, Room
 
@@ -91,6 +92,39 @@ class RuleSet:
             if viewer in ("", viewer_group):
                 out[tag] = out.get(tag, 1.0) * factor
         return out
+
+
+# "Who may meet whom" is applied to every source in serving (a post-filter), so it is read on
+# every cache miss and every "here now" read: cached per event, dropped when a rule changes.
+ALLOW_KEY = "rules:allow:{event_id}"
+ALLOW_TTL = 3600
+
+
+def allow_map(*, event_id: int) -> dict[str, frozenset[str]]:
+    """The event's enabled allow rules: viewer group -> the groups it may meet."""
+    key = ALLOW_KEY.format(event_id=event_id)
+    value = cache.get(key)
+    if value is None:
+        pairs = MatchmakingRule.objects.filter(
+            event_id=event_id, enabled=True, kind=MatchmakingRule.Kind.ALLOW
+        ).values_list("from_group", "to_group")
+        grouped: dict[str, set[str]] = {}
+        for viewer_group, other_group in pairs:
+            grouped.setdefault(viewer_group, set()).add(other_group)
+        value = {g: frozenset(s) for g, s in grouped.items()}
+        cache.set(key, value, timeout=ALLOW_TTL)
+    return value
+
+
+def allowed_groups(*, event_id: int, viewer_group: str) -> frozenset[str] | None:
+    """The groups a viewer of `viewer_group` may be suggested, or None when no rule limits them."""
+    return allow_map(event_id=event_id).get(viewer_group)
+
+
+def allow_map_invalidate(*, event_id: int) -> None:
+    key = ALLOW_KEY.format(event_id=event_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 def load_rules(*, event: Event) -> RuleSet:

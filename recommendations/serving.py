@@ -45,6 +45,7 @@ from .exposure import exposure_demote
 from .models import BatchRecommendation, ModelVersion
 from .popularity import NAME as POPULARITY
 from .popularity import served_as
+from .rules import allowed_groups
 
 MAX_RESULTS = 50
 # The cached pool holds the longest list served; the presence boost reorders within it. (Twice
@@ -262,7 +263,14 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
         break
 
     rows: dict[int, dict] = {}
-    ranked = _consenting(event, candidates, excluded, rows, activity_based=source not in ("", SOURCE_RULES))
+    ranked = _consenting(
+        event,
+        candidates,
+        excluded,
+        rows,
+        activity_based=source not in ("", SOURCE_RULES),
+        allowed=allowed_groups(event_id=event.pk, viewer_group=attendee.group),
+    )
     origin = dict.fromkeys((c.attendee_id for c in ranked), source)
     empty_reason = EVENT_CLOSED if phase == Phase.CLOSED and not source else ""
     ids = [c.attendee_id for c in ranked]
@@ -297,18 +305,29 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
 
 
 def _consenting(
-    event: Event, candidates: list[Candidate], excluded: set[int], rows: dict[int, dict], *, activity_based: bool
+    event: Event,
+    candidates: list[Candidate],
+    excluded: set[int],
+    rows: dict[int, dict],
+    *,
+    activity_based: bool,
+    allowed: frozenset[str] | None,
 ) -> list[Candidate]:
-    """`candidates` without the excluded ones and those who do not consent, best first (ties:
-    lower id first), at most POOL_SIZE; `rows` gets the display fields of those kept.
+    """`candidates` without the excluded ones, those who do not consent and those the organizer's
+    "who may meet whom" rules keep from the viewer (`allowed`: the groups the viewer may meet, None
+    for all), best first (ties: lower id first), at most POOL_SIZE; `rows` gets the display fields
+    of those kept.
 
-    Other events and withdrawn consent are checked against the database, not trusted from the
-    source: a batch row or a model may predate the change. A source built from activity
-    (`activity_based`) also drops candidates who withdrew `consent_training`."""
+    Other events, withdrawn consent and groups are checked against the database, not trusted from
+    the source: a batch row, a model or a remote campaign may predate the change, and only the
+    rules engine knows the rules. A source built from activity (`activity_based`) also drops
+    candidates who withdrew `consent_training`."""
     by_id = {c.attendee_id: c for c in candidates if c.attendee_id not in excluded}
     if not by_id:
         return []
     consenting = Attendee.objects.filter(event=event, pk__in=by_id, consent_be_recommended=True)
+    if allowed is not None:
+        consenting = consenting.filter(group__in=allowed)
     if activity_based:
         consenting = consenting.filter(consent_training=True)  # suggested from activity they withdrew
     for row in consenting.values("pk", "external_id", "display_name", "headline", "company"):
@@ -339,6 +358,7 @@ def _filled(
     unless it means to move one."""
     out = list(items)
     excluded = _excluded_ids_cached(attendee=attendee) | {item.attendee_id for item in out}
+    allowed = allowed_groups(event_id=event.pk, viewer_group=attendee.group)
     rows: dict[int, dict] = {}
     for name in FILL_SOURCES:
         wanted = num_results - len(out)
@@ -350,7 +370,9 @@ def _filled(
             more = get_backend(name).candidates(event=event, attendee=attendee, limit=wanted + len(excluded))
         except Unavailable:
             continue
-        more = _consenting(event, more, excluded, rows, activity_based=name == SOURCE_POPULARITY)[:wanted]
+        more = _consenting(event, more, excluded, rows, activity_based=name == SOURCE_POPULARITY, allowed=allowed)[
+            :wanted
+        ]
         floor = min((item.score for item in out if item.score > 0), default=1.0)
         for i, c in enumerate(more):
             row = rows[c.attendee_id]
@@ -395,19 +417,19 @@ def _same_room_newcomers(
     *, event: Event, viewer: Attendee, present: dict, viewer_room: int, items: list[Suggestion], num_results: int
 ) -> list[Suggestion]:
     """Attendees in the viewer's room now who are not in the list, filtered like the pool (self,
-    blocks, connections, not-relevant marks, consent), best-effort first by arrival order."""
+    blocks, connections, not-relevant marks, consent, who may meet whom), best-effort first by
+    arrival order."""
     listed = {item.attendee_id for item in items}
     ids = [pk for pk, room in present.items() if room == viewer_room and pk not in listed and pk != viewer.pk]
     if not ids:
         return []
     excluded = _excluded_ids_cached(attendee=viewer)
     ids = [pk for pk in ids if pk not in excluded]
-    rows = {
-        row["pk"]: row
-        for row in Attendee.objects.filter(event=event, pk__in=ids, consent_be_recommended=True).values(
-            "pk", "external_id", "display_name", "headline", "company"
-        )
-    }
+    people = Attendee.objects.filter(event=event, pk__in=ids, consent_be_recommended=True)
+    allowed = allowed_groups(event_id=event.pk, viewer_group=viewer.group)
+    if allowed is not None:
+        people = people.filter(group__in=allowed)
+    rows = {row["pk"]: row for row in people.values("pk", "external_id", "display_name", "headline", "company")}
     ids = [pk for pk in ids if pk in rows][:HERE_NOW_ADDED_MAX]
     visible = items[: max(num_results, 1)]
     score = min((item.score for item in visible), default=1.0) or 1.0

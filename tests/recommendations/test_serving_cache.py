@@ -158,3 +158,37 @@ def test_ttl_follows_source(event, people, phase, expected):
     client = cache._cache.get_client(key)
     ttl = client.ttl(cache.make_and_validate_key(key))
     assert expected - 5 <= ttl <= expected
+
+
+def test_a_who_may_meet_whom_rule_reaches_the_next_response_of_a_model_list(event, people):
+    """The organizer limits sponsors to buyers while lists are cached: the model's cached list
+    (which knows nothing of rules) drops the other sponsor at once, and a rule removed brings
+    them back."""
+    from recommendations.models import MatchmakingRule
+
+    viewer, a, b, c = people
+    Attendee.objects.filter(pk__in=[viewer.pk, a.pk]).update(group="sponsor")
+    Attendee.objects.filter(pk__in=[b.pk, c.pk]).update(group="buyer")
+    viewer.refresh_from_db()
+    assert ids(recommendations_for(attendee=viewer)) == [a.pk, b.pk, c.pk]
+    rule = MatchmakingRule.objects.create(event=event, kind="allow", from_group="sponsor", to_group="buyer")
+    result = recommendations_for(attendee=viewer)
+    assert (result.cached, ids(result)) == (False, [b.pk, c.pk])
+    assert a.pk not in {item.attendee_id for item in recommendations_for(attendee=viewer, num_results=50).items}
+    rule.delete()
+    assert ids(recommendations_for(attendee=viewer)) == [a.pk, b.pk, c.pk]
+
+
+def test_a_group_change_reaches_every_cached_list(event, people):
+    from recommendations.models import MatchmakingRule
+
+    viewer, a, b, c = people
+    Attendee.objects.filter(pk=viewer.pk).update(group="sponsor")
+    Attendee.objects.filter(pk__in=[a.pk, b.pk, c.pk]).update(group="buyer")
+    viewer.refresh_from_db()
+    MatchmakingRule.objects.create(event=event, kind="allow", from_group="sponsor", to_group="buyer")
+    assert ids(recommendations_for(attendee=viewer)) == [a.pk, b.pk, c.pk]
+    a.refresh_from_db()
+    a.group = "sponsor"
+    a.save()  # through the model, as the admin and the API save it
+    assert ids(recommendations_for(attendee=viewer)) == [b.pk, c.pk]
