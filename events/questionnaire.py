@@ -9,6 +9,7 @@ withdrawn since the last run loses its row (these rows are inferred from answers
 
 Their weight fades as the attendee's real behaviour arrives (see `questionnaire_weight`): declared
 interests are the best guess before the event and a weak one once we can see what people do.
+Training weighs each questionnaire row so (`recommendations.local.load_event_data`).
 """
 
 from collections.abc import Iterable
@@ -41,15 +42,19 @@ def questionnaire_weight(
 
     `base` is the event's weight for the questionnaire type (`Event.interaction_weight`, 0.5 by
     default). It halves every `half_life` real interactions and never reaches zero, so an attendee
-    who only answered the form keeps their declared profile."""
-    return base * 2.0 ** (-max(n_live_qualifying, 0) / half_life)
+    who only answered the form keeps their declared profile. `n_live_qualifying` may be a numpy
+    array (training weighs all rows at once)."""
+    n = n_live_qualifying * (n_live_qualifying > 0)  # max(n, 0), for ints and arrays alike
+    return base * 2.0 ** (-n / half_life)
 
 
-def live_qualifying_counts(*, event: Event) -> dict[int, int]:
+def live_qualifying_counts(*, event: Event, attendee_ids: Iterable[int] | None = None) -> dict[int, int]:
     """{attendee id: qualifying interactions not from the questionnaire}, for attendees with any."""
+    qs = Interaction.objects.filter(event=event, qualifies=True)
+    if attendee_ids is not None:
+        qs = qs.filter(attendee_id__in=list(attendee_ids))
     return dict(
-        Interaction.objects.filter(event=event, qualifies=True)
-        .exclude(source=InteractionSource.QUESTIONNAIRE)
+        qs.exclude(source=InteractionSource.QUESTIONNAIRE)
         .values("attendee_id")
         .annotate(n=Count("id"))
         .values_list("attendee_id", "n")

@@ -36,6 +36,7 @@ from django.db.models import Q
 
 from events.enums import EnginePreset, InteractionType
 from events.models import Attendee, Content, Event, Interaction, InterestTag, Room
+from events.questionnaire import live_qualifying_counts, questionnaire_weight
 
 from .backends import Candidate, Reason, RecommendationBackend, Unavailable
 from .engine import FACE_TO_FACE, EngineConfig, Explanation, InteractionArrays, Model, fit
@@ -54,6 +55,8 @@ BACKEND_NAME = "local"
 NO_PUBLISHED_VERSION = "No published local model for event {event!r} yet; run `manage.py train --event {event}`."
 # Bumped when `recommendations.engine.ranker` decides differently (it is part of the fingerprint).
 RANKER_PROCEDURE = 1
+# How rows are weighed is an input too. 2: questionnaire rows fade with their attendee's behaviour.
+WEIGHING = 2
 ARTIFACT_MISSING = "The artifact of model version {version} is missing at {path}."
 
 
@@ -80,6 +83,7 @@ class EventData:
         # How the ranking is decided is an input too: the same rows under another procedure (or
         # with the choice switched off) are another version.
         h.update(f"ranker:{RANKER_PROCEDURE if learn else 'fixed'}".encode())
+        h.update(f"weighing:{WEIGHING}".encode())
         for arr in (
             self.attendee_ids,
             self.context_keys,
@@ -175,6 +179,27 @@ def _weights_and_times(event: Event, rows: dict[str, np.ndarray]) -> tuple[np.nd
     return weight, start, start + dwell
 
 
+QUESTIONNAIRE = InteractionType.QUESTIONNAIRE.value
+
+
+def _fade_questionnaire(weight: np.ndarray, rows: dict[str, np.ndarray], live_counts: dict[int, int]) -> None:
+    """Scale each questionnaire row's weight (in place) by how much real behaviour its attendee
+    has shown: `questionnaire_weight(n)` relative to its base, with `n` the attendee's qualifying
+    non-questionnaire interactions. A declared interest is the best guess before the event and a
+    weak one once people's behaviour can be seen."""
+    answered = rows["type"] == QUESTIONNAIRE
+    if not answered.any():
+        return
+    n = np.array([live_counts.get(int(a), 0) for a in rows["attendee"][answered]], dtype=np.float64)
+    weight[answered] *= questionnaire_weight(n, base=1.0)
+
+
+def _live_counts(rows: dict[str, np.ndarray]) -> dict[int, int]:
+    """Per attendee, the rows that are not questionnaire answers (the loaded rows all qualify)."""
+    ids, counts = np.unique(rows["attendee"][rows["type"] != QUESTIONNAIRE], return_counts=True)
+    return dict(zip(ids.tolist(), counts.tolist(), strict=True))
+
+
 def _training_rows(event: Event):
     return Interaction.objects.filter(event=event, qualifies=True, attendee__consent_training=True)
 
@@ -186,6 +211,7 @@ def load_event_data(*, event: Event, upto_id: int | None = None) -> EventData:
         qs = qs.filter(pk__lte=upto_id)
     rows = _interaction_rows(qs)
     weight, start, end = _weights_and_times(event, rows)
+    _fade_questionnaire(weight, rows, _live_counts(rows))
     keep = weight > 0  # a zero weight (a leave, a zero dwell) carries no evidence
     attendee_ids = np.array(sorted(Attendee.objects.filter(event=event).values_list("pk", flat=True)), dtype=np.int64)
     context_keys, context = np.unique(rows["context_key"][keep], return_inverse=True)
@@ -510,6 +536,9 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
         if not rows["pk"].size:
             return []
         weight, start, end = _weights_and_times(event, rows)
+        if (rows["type"] == QUESTIONNAIRE).any():  # answers hydrated during the event: faded as at training
+            answered = rows["attendee"][rows["type"] == QUESTIONNAIRE]
+            _fade_questionnaire(weight, rows, live_qualifying_counts(event=event, attendee_ids=set(answered.tolist())))
         keep = weight > 0
         att = np.array([loaded.attendee_index(int(a)) for a in rows["attendee"][keep]], dtype=np.int64)
         ctx = np.array([loaded.context_index(int(k)) for k in rows["context_key"][keep]], dtype=np.int64)

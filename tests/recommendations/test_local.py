@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from events.models import InterestTag
+from events.questionnaire import questionnaire_weight
 from events.services import attendee_set_tags
 from recommendations import local
 from recommendations.backends import Reason, Unavailable, get_backend
@@ -65,9 +66,33 @@ def test_load_event_data_weights_dwell_and_type_and_skips_unqualified_and_uncons
     x = data.inputs
     assert data.attendee_ids.tolist() == [ana.pk, bob.pk]
     assert x.attendee.tolist() == [0, 0, 0, 0]
-    assert x.weight.tolist() == [600.0, 240.0, NO_DWELL_SECONDS * 0.5, NO_DWELL_SECONDS * 1.5]
+    # The questionnaire answer fades with Ana's three qualifying live interactions.
+    assert x.weight.tolist() == pytest.approx(
+        [600.0, 240.0, NO_DWELL_SECONDS * questionnaire_weight(3), NO_DWELL_SECONDS * 1.5]
+    )
     assert (x.ends() - x.starts()).tolist() == [600.0, 120.0, 0.0, 0.0]
     assert x.n_contexts == 3  # the chat shares the room's context
+
+
+def test_a_questionnaire_answer_weighs_less_in_training_once_its_attendee_acts():
+    """The fading weight was a function only its own test called; training used a constant."""
+    event = EventFactory(interaction_weights={"questionnaire": 0.8})
+    ana = AttendeeFactory(event=event)
+    room = RoomFactory(event=event)
+    tag = InterestTag.objects.create(event=event, slug="mlops", label="MLOps")
+    InteractionFactory(attendee=ana, event=event, room=None, interest=tag, type="questionnaire", value=None)
+
+    def answer_weight():
+        data = load_event_data(event=event)
+        context = data.context_keys.tolist().index((local.INTEREST << 48) | tag.pk)
+        return float(data.inputs.weight[data.inputs.context == context][0])
+
+    before = answer_weight()
+    assert before == pytest.approx(NO_DWELL_SECONDS * 0.8)
+    for minute in range(10):
+        visit(ana, room, dwell=120, at=minute * 600)
+    visit(ana, room, dwell=5, qualifies=False)  # a click that does not qualify counts for nothing
+    assert answer_weight() == pytest.approx(before / 2)  # ten live interactions: one half-life
 
 
 def test_popularity_discount_ranks_the_small_room_first_hand_checked():
