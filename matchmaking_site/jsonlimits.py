@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+from rest_framework.utils.json import strict_constant
 
 # No request of the API nests deeper than 4 (envelope, list, item, a metadata object); 32 leaves
 # room for any reasonable client and is far below the interpreter's recursion limit.
@@ -42,17 +43,20 @@ def depth(raw: bytes) -> int:
     return int(np.cumsum(steps, dtype=np.int64).max())
 
 
-def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH):
-    """`json.loads`, refusing (with `JsonTooDeep`, a ValueError) a body nested past `max_depth`."""
+def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH, parse_constant=None):
+    """`json.loads`, refusing (with `JsonTooDeep`, a ValueError) a body nested past `max_depth`.
+    Bytes are decoded as UTF-8 once (a `UnicodeDecodeError`, also a ValueError, if they are not)."""
     data = raw.encode() if isinstance(raw, str) else raw
     if depth(data) > max_depth:
         raise JsonTooDeep(TOO_DEEP.format(limit=max_depth))
-    return json.loads(data)
+    text = raw if isinstance(raw, str) else raw.decode("utf-8")
+    return json.loads(text, parse_constant=parse_constant)
 
 
 class BoundedJSONParser(JSONParser):
     """DRF's JSON parser with a size cap (`DATA_UPLOAD_MAX_MEMORY_SIZE`, read no further) and a
-    depth cap (`MAX_DEPTH`): either answers 4xx with a message, never a 500."""
+    depth cap (`MAX_DEPTH`): either answers 4xx with a message, never a 500. Like DRF's, it refuses
+    NaN and Infinity under `STRICT_JSON` (the default)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         if stream is None:
@@ -62,11 +66,9 @@ class BoundedJSONParser(JSONParser):
         if limit is not None and len(raw) > limit:
             raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
         try:
-            raw.decode("utf-8")
+            return loads(raw, parse_constant=strict_constant if self.strict else None)
         except UnicodeDecodeError as exc:
             raise ParseError(NOT_UTF8) from exc
-        try:
-            return loads(raw)
         except JsonTooDeep as exc:
             raise ParseError(str(exc)) from exc
         except ValueError as exc:

@@ -71,6 +71,22 @@ def test_nesting_up_to_the_limit_is_parsed_and_strings_do_not_count():
     assert jsonlimits.loads(brackets_in_text)["note"] == "[" * 5000
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_standard_json_constants_are_refused_as_drf_refuses_them(api, constant):
+    response = api.post(
+        "/api/v1/events/hostile/interactions/",
+        '{"interactions": [{"value": ' + constant + "}]}",
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert constant in response.json()["detail"]
+
+
+def test_a_body_that_is_not_utf8_is_a_400_saying_so(api):
+    response = api.post("/api/v1/events/hostile/interactions/", b'{"a": "\xff"}', content_type="application/json")
+    assert (response.status_code, response.json()) == (400, {"detail": jsonlimits.NOT_UTF8})
+
+
 def test_a_body_past_the_size_limit_is_refused_without_being_read_whole(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = api.post(
