@@ -129,20 +129,21 @@ def allow_map_invalidate(*, event_id: int) -> None:
 
 def load_rules(*, event: Event) -> RuleSet:
     weights = dict(DEFAULT_WEIGHTS)
-    allow: dict[str, set[str]] = {}
     group_boosts, tag_boosts = [], []
-    for rule in MatchmakingRule.objects.filter(event=event, enabled=True).order_by("id"):
+    for rule in (
+        MatchmakingRule.objects.filter(event=event, enabled=True)
+        .exclude(kind=MatchmakingRule.Kind.ALLOW)
+        .order_by("id")
+    ):
         if rule.kind == MatchmakingRule.Kind.WEIGHT:
             weights[rule.signal] = rule.value
-        elif rule.kind == MatchmakingRule.Kind.ALLOW:
-            allow.setdefault(rule.from_group, set()).add(rule.to_group)
         elif rule.kind == MatchmakingRule.Kind.BOOST_GROUP:
             group_boosts.append((rule.from_group, rule.to_group, rule.value))
         elif rule.kind == MatchmakingRule.Kind.BOOST_TAG:
             tag_boosts.append((rule.from_group, rule.tag_id, rule.value))
     return RuleSet(
         weights=weights,
-        allow={g: frozenset(s) for g, s in allow.items()},
+        allow=allow_map(event_id=event.pk),  # the one reading of the allow rules, serving's too
         group_boosts=tuple(group_boosts),
         tag_boosts=tuple(tag_boosts),
     )
