@@ -14,5 +14,3 @@ urlpatterns = [
     path("", include("portal.urls")),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
-
-handler404 = "matchmaking_site.views.handler404"
