@@ -7,6 +7,8 @@ from events.groups import organizers_group
 from events.selectors import events_for_user
 from matchmaking_site.websocket import JsonConsumer
 
+from .services import dashboard_seq
+
 # Close codes (4000-4999 are the application's): the client should not retry on these.
 CLOSE_NOT_SIGNED_IN = 4401
 CLOSE_NOT_FOUND = 4404
@@ -23,7 +25,8 @@ def _may_watch(user, event_id: int) -> bool:
 
 
 class DashboardConsumer(JsonConsumer):
-    """Sends {"type": "engagement.update", "seq", "reason", ...} whenever the event's counters,
+    """Says {"type": "hello", "event_id", "seq": <number of the last push>} on connect, then sends
+    {"type": "engagement.update", "seq", "reason", ...} whenever the event's counters,
     runs or models move; the page then re-reads the snapshot over HTTP."""
 
     group: str | None = None
@@ -31,17 +34,16 @@ class DashboardConsumer(JsonConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_NOT_SIGNED_IN)
-            return
+            await self.refuse(CLOSE_NOT_SIGNED_IN)
         event_id = self.scope["url_route"]["kwargs"]["event_id"]
         if not await _may_watch(user, event_id):
             # Another organization's event: the same answer as for one that does not exist.
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
+            await self.refuse(CLOSE_NOT_FOUND)
         self.group = organizers_group(event_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello", "event_id": event_id})
+        seq = await database_sync_to_async(dashboard_seq)(event_id=event_id)
+        await self.send_json({"type": "hello", "event_id": event_id, "seq": seq})
 
     async def disconnect(self, code):
         if self.group is not None:

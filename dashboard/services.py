@@ -11,22 +11,20 @@ from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.core.cache import cache
+from django.utils import timezone
 
 from events.enums import Backend
 from events.groups import ENGAGEMENT_UPDATE, organizers_group
-from events.models import Event
+from events.models import Event, Interaction
 from recommendations import tasks
 from recommendations.backends import get_backend
 from recommendations.models import TrainingRun
 from recommendations.personalize import services as personalize
 from recommendations.personalize.models import RemoteResource
+from recommendations.sequences import dashboard_channel, sequence_current, sequence_next
 from recommendations.training import NOT_TRAINABLE, TrainableBackend
 
 logger = logging.getLogger(__name__)
-
-SEQ_KEY = "dashboard:seq:{event_id}"
-SEQ_TTL = 7 * 24 * 3600
 
 QUEUED = "{what} queued: its progress shows under Training runs."
 RUN_OUTCOME = "{what}: run {run_id} {status}. {message}"
@@ -46,32 +44,38 @@ class ActionOutcome:
 
 
 def dashboard_seq(*, event_id: int) -> int:
-    """The number of the last push to the event's dashboards (0 before any, or if the cache lost it)."""
-    try:
-        return int(cache.get(SEQ_KEY.format(event_id=event_id)) or 0)
-    except Exception:  # a cache that is down: treat as "no push seen", the snapshot is computed
-        return 0
+    """The number of the last push to the event's dashboards (0 before any)."""
+    return sequence_current(dashboard_channel(event_id))
 
 
 def dashboard_push(*, event_id: int, reason: str, **info) -> None:
-    """Tell the event's open dashboards that something moved. A hint, never the data: a lost push
-    costs one stale refresh, so a channel layer that is down is logged, not raised."""
+    """Tell the event's open dashboards that something moved: the one sender of
+    `engagement.update` (payload in `events.groups`). A hint, never the data: the page re-reads its
+    snapshot, and asks again if the snapshot's `seq` is older than the push's. A lost push costs one
+    stale refresh, so a channel layer that is down is logged, not raised."""
     layer = get_channel_layer()
     if layer is None:
         return
-    key = SEQ_KEY.format(event_id=event_id)
     try:
-        cache.add(key, 0, timeout=SEQ_TTL)
-        seq = cache.incr(key)
-    except Exception:  # the cache is down or evicted the key: the sequence restarts, pages re-read
-        seq = 0
-    try:
+        seq = sequence_next(dashboard_channel(event_id))
         async_to_sync(layer.group_send)(
             organizers_group(event_id),
             {"type": ENGAGEMENT_UPDATE, "event_id": event_id, "seq": seq, "reason": reason, **info},
         )
     except Exception as exc:  # redis/channels raise many types when the layer is unreachable
         logger.warning("dashboard push for event %s failed: %s", event_id, exc)
+
+
+def engagement_counts_push(*, event_id: int, interaction_ids: list[int]) -> None:
+    """After a batch of interactions committed: how many, and how many qualify."""
+    qualifying = Interaction.objects.filter(pk__in=interaction_ids, qualifies=True).count()
+    dashboard_push(
+        event_id=event_id,
+        reason="interactions",
+        interactions=len(interaction_ids),
+        qualifying=qualifying,
+        at=timezone.now().isoformat(),
+    )
 
 
 def _outcome_of_task(*, what: str, task, event: Event) -> ActionOutcome:

@@ -40,15 +40,13 @@ class RoomPresenceConsumer(JsonConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_NOT_SIGNED_IN)
-            return
+            await self.refuse(CLOSE_NOT_SIGNED_IN)
         self.user_id = user.pk
         self.event_slug = self.scope["url_route"]["kwargs"]["event"]
         self.room_external_id = self.scope["url_route"]["kwargs"]["room"]
         visit = await self._join()
         if visit is None:
-            await self.close(code=CLOSE_NOT_FOUND)
-            return
+            await self.refuse(CLOSE_NOT_FOUND)
         self.visit_id = visit.pk
         self.room_group = groups.room_group(visit.event_id, visit.room_id)
         await self.channel_layer.group_add(self.room_group, self.channel_name)

@@ -20,10 +20,13 @@ ROOM_OCCUPANTS = "room.occupants"  # to a room's open pages: who is in the room 
 #    "moved": [{"external_id": "...", "from": 2, "to": 0}, ...],
 #    "changed": [{<suggestion whose reasons or "here now" changed>}, ...]}
 #
-# ENGAGEMENT_UPDATE, to organizers_group(event_id), after each committed batch of interactions:
-#   {"seq": 41,                       # per event, +1 per message
+# ENGAGEMENT_UPDATE, to organizers_group(event_id), sent only by `dashboard.services.dashboard_push`
+# after commit: something the dashboard shows moved, so open dashboards re-read their snapshot.
+#   {"seq": 41,                       # per event, +1 per message; the snapshot says the last it includes
 #    "event_id": 3,
-#    "interactions": 25,              # rows in the batch just committed
+#    "reason": "interactions",        # or "training" (a run or model version changed)
+#   with reason "interactions" (a batch was just committed), also:
+#    "interactions": 25,              # rows in the batch
 #    "qualifying": 18,                # of which passed the event's dwell thresholds
 #    "at": "2026-11-29T01:02:03.456789+00:00"}
 #

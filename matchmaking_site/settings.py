@@ -121,6 +121,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# Without Redis (the embedded default), and named so that tests can run under it.
+EMBEDDED_CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # The live push's state, apart from the default cache (300 entries, culled when full: a
+    # busy demo culled open widgets' state there). One entry per open widget and per attendee
+    # pushed to, each expiring after a day: this bound is never reached by one process.
+    "live": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "live",
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    },
+}
+
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -132,6 +145,10 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="mm"),
         }
     }
+    # The live push's state (open widgets, the list each was last sent, per-attendee locks): kept
+    # apart from the caches that churn. Same Redis here; it must not evict (`noeviction`, Redis's
+    # default policy), or an open widget stops hearing pushes until it reconnects.
+    CACHES["live"] = {**CACHES["default"]}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -142,7 +159,7 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = EMBEDDED_CACHES
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery ---------------------------------------------------------------------------------------

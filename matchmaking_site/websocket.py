@@ -1,6 +1,7 @@
 """The base of every WebSocket consumer: JSON frames bounded like the REST API's bodies, and a
 frame that is not a JSON object answered with an error message instead of closing the socket."""
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from . import jsonlimits
@@ -12,6 +13,13 @@ TEXT_ONLY = "Send JSON as text frames."
 
 
 class JsonConsumer(AsyncJsonWebsocketConsumer):
+    async def refuse(self, code: int) -> None:
+        """Turn the handshake down with `code` and end this consumer now. WHY: a consumer that only
+        closes keeps running, a channel-layer receive pending, until the server reports the
+        disconnect; ended here, a refused socket holds nothing."""
+        await self.close(code=code)
+        raise StopConsumer
+
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if text_data is None:
             await self.send_json({"type": "error", "message": TEXT_ONLY})

@@ -22,6 +22,8 @@ import time
 from django.core.cache import cache
 from django.db import transaction
 
+from events.presence import presence_publish
+
 EVENT_VERSION_KEY = "rec:ev:{event_id}"
 ATTENDEE_VERSION_KEY = "rec:at:{attendee_id}"
 LIST_KEY = "rec:list:{attendee_id}"
@@ -105,6 +107,9 @@ def present_attendee_ids(event) -> dict[int, int | None]:
     """Attendees of `event` online now -> the room they are in (None: online, in no room).
 
     Reads the presence service's cache entry (`PRESENCE_KEY`); an empty dict when nobody is
-    present or presence is not running. Iterating the result yields attendee ids."""
+    present. A missing entry (evicted, expired after an hour without a move, a cache restart) is
+    rebuilt from the open visits, not read as "nobody here". Iterating the result yields attendee ids."""
     value = cache.get(PRESENCE_KEY.format(event_id=event.pk))
-    return dict(value) if value else {}
+    if value is None:
+        value = presence_publish(event_id=event.pk)
+    return dict(value)

@@ -44,15 +44,11 @@ class SuggestionsConsumer(JsonConsumer):
         user = self.scope.get("user")
         user_id = user.pk if user is not None and user.is_authenticated else None
         if not token and user_id is None:
-            await self.close(code=CLOSE_NOT_SIGNED_IN)
-            return
+            await self.refuse(CLOSE_NOT_SIGNED_IN)
         slug = self.scope["url_route"]["kwargs"]["event"]
         attendee = await _attendee_for(event_slug=slug, user_id=user_id, token=token)
         if attendee is None:
-            await self.close(
-                code=CLOSE_NOT_SIGNED_IN if token and attendee_token_read(token) is None else CLOSE_NOT_FOUND
-            )
-            return
+            await self.refuse(CLOSE_NOT_SIGNED_IN if token and attendee_token_read(token) is None else CLOSE_NOT_FOUND)
         self.attendee_id = attendee.pk
         self.event_id = attendee.event_id
         self.group = groups.attendee_group(attendee.pk)

@@ -8,8 +8,10 @@
 
 Always after commit: the receivers schedule pushes with `transaction.on_commit`, so a rolled-back
 transaction pushes nothing. A push is a hint; REST is the truth: every message carries the
-attendee's next sequence number (Redis INCR through the cache), and a client that sees a gap, or
-reconnects, re-fetches the list over REST.
+attendee's next sequence number (`recommendations.sequences`, a table: an evicted counter would
+restart and send numbers backwards), and a client that sees a gap, a number going backwards, or
+reconnects, re-fetches the list over REST. The rest of the push state (open widgets, the list
+last sent, locks) lives in the `live` cache, apart from the caches that churn.
 
 Message `suggestions.changed` (to `groups.attendee_group(attendee_id)`), forwarded as is to the
 browser by `SuggestionsConsumer`:
@@ -21,8 +23,7 @@ browser by `SuggestionsConsumer`:
      "moved": [{"external_id": "a-7", "from": 2, "to": 0}, ...],
      "changed": [<Suggestion whose reasons or "here now" changed>, ...]}
 
-The organizers' group of the event gets `engagement.update` after each committed batch of
-interactions (see `events.groups` for the payload); the dashboard consumes it.
+The organizers' pushes (`engagement.update`) belong to `dashboard.services.dashboard_push`.
 """
 
 import logging
@@ -35,14 +36,15 @@ from asgiref.sync import async_to_sync
 from celery import current_task
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import close_old_connections, connections, transaction
-from django.utils import timezone
+from django.utils.connection import ConnectionProxy
 
 from events import groups
-from events.models import Attendee, Interaction
+from events.models import Attendee
 
 from .cache import attendee_cache_invalidate
+from .sequences import attendee_channel, sequence_current, sequence_next
 from .serving import Recommendations, recommendations_for
 
 logger = logging.getLogger(__name__)
@@ -50,13 +52,14 @@ logger = logging.getLogger(__name__)
 # What the widget shows: a short list. The REST re-fetch after a gap asks for the same number.
 WIDGET_SIZE = 6
 
+# The push state's own cache (settings: CACHES["live"]), as `django.core.cache.cache` is the default's.
+cache = ConnectionProxy(caches, "live")
+
 LAST_KEY = "push:last:{attendee_id}"  # the list last pushed (or first painted) to the attendee
-SEQ_KEY = "push:seq:{attendee_id}"  # the attendee's last sequence number
 LOCK_KEY = "push:lock:{attendee_id}"  # held while one process diffs and sends for the attendee
 LOCK_TTL = 5  # seconds; frees the lock of a process that died holding it
 LOCK_WAIT = 2.0  # seconds a push waits for another one of the same attendee before going ahead
 WATCH_KEY = "push:watch:{attendee_id}"  # open widget sockets of the attendee (any process)
-ORG_SEQ_KEY = "push:org-seq:{event_id}"
 WATCHERS_KEY = "push:watchers:{event_id}"  # set of the event's attendees with a widget open
 # Longer than any widget stays open; a crashed server's leftover counts expire with it.
 STATE_TTL = 24 * 3600
@@ -76,7 +79,7 @@ def _incr(key: str) -> int:
 
 
 def current_seq(*, attendee_id: int) -> int:
-    return int(cache.get(SEQ_KEY.format(attendee_id=attendee_id)) or 0)
+    return sequence_current(attendee_channel(attendee_id))
 
 
 def _redis_set(event_id: int):
@@ -262,7 +265,7 @@ def suggestions_push(*, attendee_ids, invalidate: bool = False) -> dict[int, int
             if diff is None:
                 continue
             remember_list(attendee_id=attendee.pk, items=new)
-            seq = _incr(SEQ_KEY.format(attendee_id=attendee.pk))
+            seq = sequence_next(attendee_channel(attendee.pk))
             _group_send(
                 groups.attendee_group(attendee.pk),
                 {"type": groups.SUGGESTIONS_CHANGED, "seq": seq, "event": attendee.event.slug, **diff},
@@ -313,18 +316,3 @@ def run_soon(fn, **kwargs) -> None:
 def suggestions_push_on_commit(*, attendee_ids, invalidate: bool = False) -> None:
     ids = list(attendee_ids)
     transaction.on_commit(lambda: run_soon(suggestions_push, attendee_ids=ids, invalidate=invalidate))
-
-
-def engagement_push(*, event_id: int, interaction_ids: list[int]) -> dict:
-    """Tell the event's organizers how many interactions (and qualifying ones) just committed."""
-    qualifying = Interaction.objects.filter(pk__in=interaction_ids, qualifies=True).count()
-    message = {
-        "type": groups.ENGAGEMENT_UPDATE,
-        "seq": _incr(ORG_SEQ_KEY.format(event_id=event_id)),
-        "event_id": event_id,
-        "interactions": len(interaction_ids),
-        "qualifying": qualifying,
-        "at": timezone.now().isoformat(),
-    }
-    _group_send(groups.organizers_group(event_id), message)
-    return message

@@ -21,8 +21,8 @@ Live push (`recommendations.push`), always after commit:
   removes each from the other's open widget at once).
 - `events.signals.interactions_processing` (sent in the Celery worker that claims a committed
   batch, inside its claiming transaction): once that claim commits, apply the batch to the live
-  model, push to the attendees whose neighbour lists it recomputed, and send the organizers their
-  engagement counts. This runs in the workers, not in the web processes that wrote the rows: the
+  model and push to the attendees whose neighbour lists it recomputed (the organizers' engagement
+  counts are the dashboard's own receiver). This runs in the workers, not in the web processes that wrote the rows: the
   model update is CPU-bound Python, and in a web process it held the GIL that every request of
   that process needs (a load run at 200 interactions/s lost most of the serving capacity to it).
   The recomputed lists go to the shared cache (`local.realtime_key`), where every web process
@@ -32,8 +32,6 @@ Live push (`recommendations.push`), always after commit:
 - `events.presence.presence_changed`: push to the attendee who moved, to everyone in that room
   and to everyone whose open widget shows the mover ("here now" changed for them).
 """
-
-import logging
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
@@ -50,10 +48,8 @@ from .funnel import Stage, funnel_record
 from .local import realtime_recompute
 from .models import MatchmakingRule, ModelVersion
 from .personalize.services import personalize_erase_attendee
-from .push import engagement_push, run_soon, suggestions_push, suggestions_push_on_commit, watchers_showing
+from .push import run_soon, suggestions_push, suggestions_push_on_commit, watchers_showing
 from .rules import allow_map_invalidate
-
-logger = logging.getLogger(__name__)
 
 
 @receiver([post_save, post_delete], sender=Block)
@@ -176,14 +172,8 @@ def _interactions_processing(sender, event_id: int, interaction_ids: list[int], 
 
 
 def interactions_push(*, event_id: int, interaction_ids: list[int]) -> None:
-    """Engagement counts to the organizers; the batch into the live model; diffs to the attendees
-    whose neighbour lists it recomputed. Runs where the batch is processed (a Celery worker; see
-    the module docstring). Each step guarded: the counts must not depend on the model
-    update, nor the other way round."""
-    try:
-        engagement_push(event_id=event_id, interaction_ids=interaction_ids)
-    except Exception:
-        logger.exception("engagement push for event %s failed", event_id)
+    """The batch into the live model; diffs to the attendees whose neighbour lists it recomputed.
+    Runs where the batch is processed (a Celery worker; see the module docstring)."""
     recomputed = realtime_recompute(event_id=event_id, interaction_ids=interaction_ids)
     if recomputed:
         suggestions_push(attendee_ids=recomputed, invalidate=True)

@@ -38,6 +38,7 @@ from django.db import connection
 
 from events.enums import Phase
 from events.models import Attendee, Block, Connection, Event, NotRelevant, Room
+from events.presence import presence_publish
 
 from .backends import Candidate, Reason, Unavailable, get_backend
 from .cache import ATTENDEE_VERSION_KEY, PRESENCE_KEY, cached_list_get, cached_list_set
@@ -134,6 +135,8 @@ def recommendations_for(
         presence = got.get(presence_key)
     else:
         presence = cache.get(presence_key)
+    if presence is None:  # evicted, expired or never written: rebuilt from the open visits
+        presence = presence_publish(event_id=event.pk)
     cached = payload is not None
     if payload is None:
         payload = _compute(event=event, attendee=attendee, phase=effective_phase, record_exposure=record_exposure)

@@ -8,8 +8,8 @@
  *   The widget renders itself right after the script tag.
  *
  * Live: a WebSocket (ws/events/<event>/suggestions/) pushes diffs of the list, each with a
- * sequence number. A gap, a reconnect or a diff that does not add up -> re-fetch over REST (the
- * truth). Actions (connect / not relevant / block) remove the person at once and go to the REST
+ * sequence number. A gap, a number going backwards, a reconnect or a diff that does not add up ->
+ * re-fetch over REST (the truth). Actions (connect / not relevant / block) remove the person at once and go to the REST
  * API; the server pushes the refilled list.
  */
 (function () {
@@ -130,16 +130,22 @@
       // The hello carries the list the next diffs apply to: take it as it is (the painted one may
       // show the same people with other reasons). An older server sends the ids only: refetch.
       if (msg.items) { this.items = msg.items; this.render(); return; }
-      var same = msg.ids.join("\n") === this.items.map(function (i) { return i.external_id; }).join("\n");
-      if (this.connects > 1 || !same) this.refetch();
+      if (this.connects > 1 || !this.shows(msg.ids)) this.refetch();
       else this.render();
       return;
     }
     if (msg.type !== "suggestions.changed") return;
-    if (msg.seq <= this.seq) return;  // already seen (a duplicate after a reconnect)
+    if (msg.seq === this.seq && this.shows(msg.ids)) return;  // already seen (sent as the hello was)
+    // The next number: apply the diff. Anything else -> ask REST, and take the server's number:
+    // ahead, we missed messages; behind, the server's count restarted, and a widget that kept
+    // the higher number would ignore every later message.
     var inOrder = msg.seq === this.seq + 1;
     this.seq = msg.seq;
     if (!inOrder || !this.apply(msg)) this.refetch();
+  };
+
+  Widget.prototype.shows = function (ids) {
+    return (ids || []).join("\n") === this.items.map(function (i) { return i.external_id; }).join("\n");
   };
 
   Widget.prototype.connect = function () {

@@ -5,6 +5,7 @@ saved under test-artifacts/."""
 
 import json
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.request import Request, urlopen
@@ -57,11 +58,11 @@ def world():
     return event, secret, me, stranger
 
 
-def _post_interactions(base: str, slug: str, secret: str, n: int) -> dict:
+def _post_interactions(base: str, slug: str, secret: str, n: int, prefix: str = "browser") -> dict:
     at = (timezone.now() - timedelta(seconds=30)).isoformat()
     items = [
         {
-            "client_event_id": f"browser-{i}",
+            "client_event_id": f"{prefix}-{i}",
             "attendee_id": "bob" if i % 2 else "ada",
             "context_kind": "content",
             "context_id": "talk-1",
@@ -139,6 +140,57 @@ def test_dashboard_moves_live_as_interactions_arrive(server, world):
         _login(other, server, stranger.username, "/admin/")
         assert other.goto(f"{server}{dashboard}").status == 404
         assert other.goto(f"{server}{dashboard}snapshot.json").status == 404
+
+
+def test_each_batch_is_one_push_and_at_most_one_refetch_then_quiet(transactional_db, world, tmp_path):
+    """One sender of `engagement.update` and one counter: each committed batch pushes once, the
+    page re-reads its snapshot at most once per push, and then stays quiet. (Two senders with two
+    counters made every snapshot look older than the last push, and the page re-read it every
+    second for as long as it stayed open.)"""
+    from playwright.sync_api import expect
+
+    event, secret, me, _ = world
+    dashboard = f"/admin/events/event/{event.pk}/dashboard/"
+    log = tmp_path / "server.log"
+    env = server_env(REDIS_URL=settings.REDIS_URL, CELERY_BROKER_URL="memory://", LOG_LEVEL="INFO")
+    with asgi_server(env, log=log) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        frames: list[dict] = []
+        closes: list[int] = []
+
+        def on_socket(ws):
+            if "/dashboard/" in ws.url:
+                ws.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+                ws.on("close", lambda _: closes.append(1))
+
+        page.on("websocket", on_socket)
+        fetches: list[float] = []
+        page.on("request", lambda r: fetches.append(time.monotonic()) if "snapshot.json" in r.url else None)
+        _login(page, base, me.username, dashboard)
+        expect(page.locator("#mm-live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        expect(page.locator("#mm-total")).to_have_text("3")
+        page.wait_for_timeout(2000)
+        before = len(fetches)
+
+        for batch in range(3):
+            _post_interactions(base, event.slug, secret, 2, prefix=f"b{batch}")
+            expect(page.locator("#mm-total")).to_have_text(str(5 + 2 * batch), timeout=WAIT_MS)
+        page.wait_for_timeout(2000)  # the last push's refetch, if any, is done
+        settled = len(fetches)
+        page.wait_for_timeout(8000)  # then nothing moves: the page must not ask again
+
+        pushes = [f for f in frames if f["type"] == "engagement.update"]
+        assert [p["reason"] for p in pushes] == ["interactions"] * 3, pushes
+        assert [p["seq"] for p in pushes] == list(range(pushes[0]["seq"], pushes[0]["seq"] + 3)), pushes
+        assert [p["interactions"] for p in pushes] == [2, 2, 2]
+        assert 1 <= settled - before <= len(pushes), (before, settled, pushes)
+        # A reconnect while nothing moved does not re-read either: the hello says the last push,
+        # which the page already shows. (Not yet fixed, and why this matters: with redis-py 8,
+        # channels-redis's idle receive times out on the client and daphne closes a quiet socket
+        # with 1011 about every 5 s, django/channels_redis#422; the page reconnects each time.)
+        assert len(fetches) == settled, (
+            f"{len(fetches) - settled} snapshot requests while nothing moved ({len(closes)} reconnects)"
+        )
 
 
 def test_the_seeded_demo_dashboard_shows_a_running_event(server, settings, tmp_path):

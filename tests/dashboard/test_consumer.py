@@ -35,7 +35,7 @@ async def test_organizer_hears_committed_interactions_of_their_event():
     event, me, _, _ = await _world()
     communicator, connected, _ = await _connect(me, event.pk)
     assert connected
-    assert await communicator.receive_json_from(timeout=5) == {"type": "hello", "event_id": event.pk}
+    assert await communicator.receive_json_from(timeout=5) == {"type": "hello", "event_id": event.pk, "seq": 0}
     # What ingestion does after each committed batch: the live-push receiver tells the organizers.
     ids = await database_sync_to_async(
         lambda: [InteractionFactory(attendee__event=event, qualifies=q).pk for q in (True, True, False)]

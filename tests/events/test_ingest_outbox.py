@@ -87,8 +87,9 @@ def test_outbox_committed_signal_once_per_batch_after_commit(client, django_capt
             post(client, secret, items(0, 5))
         ids = sorted(Interaction.objects.values_list("pk", flat=True))
         # Once per batch, not per interaction: the insert's announcement, and (the task ran in
-        # this process, eagerly) the worker's live model update waiting for its claim to commit.
-        assert len(callbacks) == 2
+        # this process, eagerly) what waits for the worker's claim to commit: the live model
+        # update and the organizers' engagement counts.
+        assert len(callbacks) == 3
         assert committed.calls == [(event.pk, ids)]
         # The task ran eagerly (the test default) and processed the whole batch in one go.
         assert processing.calls == [(event.pk, ids)]

@@ -1,16 +1,18 @@
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connections
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Push state (sequence numbers, last lists, presence) lives in the shared cache; ids restart
-    with each test database, so leftovers would be read as this test's."""
-    cache.clear()
+    """Push state (open widgets, last lists) and presence live in the caches; ids restart with
+    each test database, so leftovers would be read as this test's."""
+    for alias in caches:
+        caches[alias].clear()
     yield
-    cache.clear()
+    for alias in caches:
+        caches[alias].clear()
 
 
 @pytest.fixture

@@ -185,3 +185,45 @@ def test_widget_refetches_over_rest_when_a_message_skips_a_number(transactional_
         expect(widget.locator(".mmw-card", has_text="Nobody Real")).to_have_count(1, timeout=LIVE_SECONDS)
         expect(widget).to_have_attribute("data-seq", str(seq + 3))
         assert fetches == []
+
+
+def test_widget_resyncs_over_rest_when_the_numbers_go_backwards(transactional_db, server):
+    """A server whose count restarted (the widget holds 7, the next message says 1) is not a
+    duplicate to ignore: the widget re-fetches its list over REST, takes the server's number, and
+    applies the next message after it (before, it ignored every message numbered 7 or less)."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from playwright.sync_api import expect
+
+    from events import groups
+
+    event = LiveEventFactory(slug="restart-summit")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    ghost = {"external_id": "ghost", "display_name": "Nobody Real", "headline": "", "company": ""}
+    ghost |= {"score": 1.0, "here_now": False, "reasons": []}
+    diff = {"ids": ["ghost"], "added": [{"index": 0, "item": ghost}], "removed": [], "moved": [], "changed": []}
+    ada_login = login_url(server, ada)
+
+    def send(seq):
+        message = {"type": groups.SUGGESTIONS_CHANGED, "seq": seq, "event": event.slug, **diff}
+        thread = threading.Thread(
+            target=async_to_sync(get_channel_layer().group_send), args=(groups.attendee_group(ada.pk), message)
+        )
+        thread.start()
+        thread.join(10)
+
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        sign_in(page, ada_login)
+        widget = page.locator("[data-mm-widget]")
+        expect(widget.locator(".mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
+        page.evaluate("document.querySelector('[data-mm-widget]').mmWidget.seq = 7")
+        with page.expect_request(lambda r: "/recommendations/" in r.url, timeout=LIVE_SECONDS) as refetch:
+            send(1)
+        assert refetch.value.method == "GET"
+        expect(widget).to_have_attribute("data-seq", "1", timeout=LIVE_SECONDS)
+        expect(widget.locator(".mmw-card", has_text="Nobody Real")).to_have_count(0)  # REST's list, not the diff
+
+        send(2)  # next after the server's number: applied as it is
+        expect(widget.locator(".mmw-card", has_text="Nobody Real")).to_have_count(1, timeout=LIVE_SECONDS)
+        expect(widget).to_have_attribute("data-seq", "2")

@@ -131,4 +131,51 @@ def test_push_lock_serialises_pushers_of_one_attendee_across_threads():
         t.join(10)
     assert order == ["first done", "second"]
     with push.attendee_push_lock(4243):  # another attendee's lock is independent and free
-        assert cache.get(push.LOCK_KEY.format(attendee_id=4242)) is None
+        assert push.cache.get(push.LOCK_KEY.format(attendee_id=4242)) is None
+
+
+def test_push_state_and_numbers_survive_the_embedded_cache_culling(hall, settings):
+    """The embedded default's local-memory cache holds 300 entries and culls the least recently
+    used when full; a busy event fills it (serving caches, model lists). An open widget's state
+    and its numbers must survive that: a culled counter restarted at 1, and the widget, holding a
+    higher number, ignored every later message (seen in `make demo`)."""
+    from django.conf import settings as django_settings
+    from django.core.cache import caches
+
+    settings.CACHES = django_settings.EMBEDDED_CACHES
+    event, room, ada, bob = hall
+    push.watch_start(attendee_id=ada.pk, event_id=event.pk)
+    push.widget_state_reset(attendee=ada)
+    presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
+    presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+    before = push.current_seq(attendee_id=ada.pk)
+    assert before >= 1  # Bob walking in changed Ada's list: pushed and numbered
+
+    for i in range(1000):  # a busy event's serving caches go through the default cache
+        caches["default"].set(f"churn:{i}", i)
+    presence_leave(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+
+    assert push.watched([ada.pk]) == [ada.pk]
+    assert push.current_seq(attendee_id=ada.pk) == before + 1
+
+
+def test_sequence_numbers_never_restart_when_every_cache_is_emptied(hall):
+    """Numbers live in the database: even a cache emptied whole (a Redis restart) does not send
+    them back to 1. The widget's socket state goes with the cache, and its reconnect registers it
+    again: the hello then carries the number the widget already holds, and pushes go on from it."""
+    from django.core.cache import caches
+
+    event, room, ada, bob = hall
+    push.watch_start(attendee_id=ada.pk, event_id=event.pk)
+    presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+    presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
+    before = push.current_seq(attendee_id=ada.pk)
+    assert before >= 1
+    for alias in caches:
+        caches[alias].clear()
+    push.watch_start(attendee_id=ada.pk, event_id=event.pk)  # the reconnect, as the consumer does it
+    hello_seq, items = push.widget_state_reset(attendee=ada)
+    assert [i["external_id"] for i in items] == ["bob"]  # presence rebuilt from the open visits
+    assert hello_seq == before
+    presence_leave(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+    assert push.current_seq(attendee_id=ada.pk) == before + 1

@@ -142,6 +142,7 @@
       if (res.ok) {
         const snapshot = await res.json();
         render(snapshot);
+        renderedSeq = snapshot.seq;
         // Served from before the last push we heard of (a shared, cached snapshot): ask again.
         if (lastSeq !== null && snapshot.seq < lastSeq) again = true;
       }
@@ -158,16 +159,19 @@
 
   // --- Live updates over the organizers' group ---------------------------------------------------
   const live = document.getElementById("mm-live");
-  let lastSeq = null, backoff = 1000, poller = null;
+  let lastSeq = null, renderedSeq = null, backoff = 1000, poller = null;
   function status(state, text) { live.dataset.state = state; set("live_text", text); }
   function connect() {
     const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + config.ws_path);
-    ws.onopen = () => { backoff = 1000; status("live", "Live"); if (poller) { clearInterval(poller); poller = null; } schedule(); };
+    ws.onopen = () => { backoff = 1000; status("live", "Live"); if (poller) { clearInterval(poller); poller = null; } };
     ws.onmessage = (msg) => {
       const data = JSON.parse(msg.data);
+      // The hello says the number of the last push: re-read only if the page shows an older one
+      // (a reconnect after a quiet spell costs nothing).
+      if (data.type === "hello") { if (renderedSeq === null || !(data.seq <= renderedSeq)) schedule(); return; }
       if (data.type !== "engagement.update") return;
       lastSeq = data.seq;
-      schedule();
+      if (renderedSeq === null || data.seq > renderedSeq) schedule();
     };
     ws.onclose = (e) => {
       if (e.code >= 4400 && e.code < 4500) { status("off", "No live updates (no access)"); return; }
@@ -201,6 +205,8 @@
     report(true, "Export of " + btn.dataset.export + " started: the CSV downloads in the background.");
   }));
 
-  render(JSON.parse(document.getElementById("mm-initial").textContent));
+  const initial = JSON.parse(document.getElementById("mm-initial").textContent);
+  render(initial);
+  renderedSeq = initial.seq === undefined ? null : initial.seq;
   connect();
 })();
