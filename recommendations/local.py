@@ -331,6 +331,14 @@ def fit_local_model(*, event: Event, config: EngineConfig | None = None, learn: 
     )
 
 
+def local_reference_metrics(*, event: Event) -> dict:
+    """What the local model would score on the event's current data: the ranking it would choose
+    and its figures on the event's own time split (as `ranker_metrics`), with nothing fitted on
+    the whole or stored. The bar another backend's version (Amazon Personalize) must clear."""
+    data = load_event_data(event=event)
+    return ranker_metrics(choose_ranker(data.inputs, default_config(event=event), learn=True))
+
+
 def ranker_metrics(choice: Choice) -> dict:
     """A version's offline metrics: the chosen ranking's figures on the event's own time split
     (history -> future, see `recommendations.engine.ranker`), the obvious lists' figures beside

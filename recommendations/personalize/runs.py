@@ -63,6 +63,18 @@ BATCH_NUM_RESULTS = 25
 # instead of starting a second polling chain for the same run.
 EARLY_SLACK = timedelta(seconds=2)
 
+# The publish gate of a new solution version (step "gate"). Personalize's offline metrics
+# (GetSolutionMetrics) include precision_at_10, as the local model's do: the same figure, the same
+# data (the qualifying interactions with training consent), each on its own holdout (Personalize
+# holds out the latest interactions of a random share of its users; the local model the last 20 %
+# of the event's rows).
+GATE_METRIC = "precision_at_10"
+GATE_NO_METRIC = "Amazon Personalize reported no {metric} for this version, and serving v{number} has one"
+GATE_BELOW_SERVING = "{metric} {new:.4f} < serving v{number}'s {old:.4f}"
+GATE_BELOW_LOCAL = "{metric} {new:.4f} < the local model's {old:.4f} on this event's own split"
+GATE_PASSED = "{metric} {new} (serving: {serving}; local model: {local})"
+KEPT = "Kept v{number}, not published: {reason}. The campaign still serves {serving}."
+
 NO_MODEL = "No trained Amazon Personalize model (solution version) for this event: run a training first."
 NO_FILTER = "The event's Personalize filter does not exist yet: run a training first."
 TOO_MANY_RETRIES = "Gave up after {n} attempts: {error}"
@@ -404,8 +416,50 @@ def step_solution_version(ctx: Ctx) -> Wait | None:
     return status_result(desc, f"Solution version {name}", poll=TRAINING_POLL_SECONDS)
 
 
+def _metric_text(value) -> str:
+    return "none" if value is None else f"{value:.4f}"
+
+
+def step_gate(ctx: Ctx) -> Wait | None:
+    """Read the new version's offline metrics and decide whether it may serve: its
+    `GATE_METRIC` must be at least the serving version's and the local model's on the event's
+    own data. A worse version is kept with its reason, and the campaign is left as it is."""
+    arn = ctx.earlier("solution_version")["arns"]["solution_version"]
+    reported = ctx.pz.get_solution_metrics(solutionVersionArn=arn).get("metrics", {})
+    metrics = {name: float(value) for name, value in reported.items()}
+    new = metrics.get(GATE_METRIC)
+    serving = serving_version(ctx.event)
+    old = serving.metrics.get(GATE_METRIC) if serving is not None else None
+    # Imported here: the local backend loads the serving path, which loads this backend.
+    from recommendations.local import local_reference_metrics
+
+    local = local_reference_metrics(event=ctx.event).get(GATE_METRIC)
+    if new is None:
+        reason = GATE_NO_METRIC.format(metric=GATE_METRIC, number=serving.number) if old is not None else ""
+    elif old is not None and new < old:
+        reason = GATE_BELOW_SERVING.format(metric=GATE_METRIC, new=new, number=serving.number, old=old)
+    elif local is not None and new < local:
+        reason = GATE_BELOW_LOCAL.format(metric=GATE_METRIC, new=new, old=local)
+    else:
+        reason = ""
+    ctx.data.update(
+        metrics=metrics, serving=old, serving_number=serving.number if serving else None, local=local, reason=reason
+    )
+    ctx.data["publish"] = not reason
+    if reason:
+        ctx.note(f"Not published: {reason}.")
+    else:
+        texts = {"new": _metric_text(new), "serving": _metric_text(old), "local": _metric_text(local)}
+        ctx.note("Passed: " + GATE_PASSED.format(metric=GATE_METRIC, **texts))
+    return None
+
+
 def step_campaign(ctx: Ctx) -> Wait | None:
-    """Create the campaign on the first run; on every later run, point it at the new version."""
+    """Create the campaign on the first run; on every later run, point it at the new version.
+    A version the gate kept goes no further: the campaign keeps serving what it serves."""
+    if not ctx.earlier("gate").get("data", {}).get("publish", True):
+        ctx.note("Campaign left as it is: the gate kept this version.")
+        return None
     pz, solution_version = ctx.pz, ctx.earlier("solution_version")["arns"]["solution_version"]
     res = ctx.resource(R.CAMPAIGN, ctx.names.campaign)
     if not res.arn:
@@ -448,27 +502,39 @@ def step_campaign(ctx: Ctx) -> Wait | None:
 
 
 def finish_training(run: TrainingRun) -> None:
-    """Record the new solution version as the event's serving model version."""
+    """Record the new solution version as a model version of the event: the serving one if the
+    gate passed it, else kept beside the serving one with the gate's reason."""
     steps = {s["name"]: s for s in run.steps}
     export = steps["export"].get("data", {})
+    gate = steps["gate"].get("data", {})
     arn = steps["solution_version"]["arns"]["solution_version"]
     event = run.event
-    ModelVersion.objects.filter(event=event, status=ModelVersion.Status.PUBLISHED).update(
-        status=ModelVersion.Status.SUPERSEDED
-    )
+    publish = gate.get("publish", True)
+    previous = serving_version(event)
+    if publish:
+        ModelVersion.objects.filter(event=event, status=ModelVersion.Status.PUBLISHED).update(
+            status=ModelVersion.Status.SUPERSEDED
+        )
     number = (ModelVersion.objects.filter(event=event).aggregate(n=Max("number"))["n"] or 0) + 1
+    local = gate.get("local")
     run.model_version = ModelVersion.objects.create(
         event=event,
         backend="personalize",
         number=number,
-        status=ModelVersion.Status.PUBLISHED,
+        status=ModelVersion.Status.PUBLISHED if publish else ModelVersion.Status.KEPT,
+        not_published_reason=gate.get("reason", ""),
         input_fingerprint=export.get("fingerprint", ""),
         config={"recipe": SIMS_RECIPE_ARN, "solution_config": solution_config(event)},
+        metrics={**gate.get("metrics", {}), **({f"local_{GATE_METRIC}": local} if local is not None else {})},
         n_attendees=export.get("n_items", 0),
         n_interactions=export.get("n_interactions", 0),
         remote_arn=arn,
-        published_at=timezone.now(),
+        published_at=timezone.now() if publish else None,
     )
+    if not publish:
+        serving = f"v{previous.number} ({previous.remote_arn})" if previous else "nothing (no version has passed yet)"
+        run.message = KEPT.format(number=number, reason=gate.get("reason", ""), serving=serving)
+        return
     run.message = f"Campaign serving {arn}."
     erased_since_export = len(mapping.erased_attendee_ids(event=event)) - export.get("n_erased", 0)
     if erased_since_export > 0:
@@ -774,6 +840,12 @@ STEPS: dict[str, list[Step]] = {
             "solution_version",
             step_solution_version,
             "CreateSolutionVersion (FULL); DescribeSolutionVersion until ACTIVE",
+        ),
+        Step(
+            "gate",
+            step_gate,
+            f"GetSolutionMetrics; the version serves only if its {GATE_METRIC} is at least the serving "
+            "version's and the local model's on this event's data",
         ),
         Step(
             "campaign",

@@ -152,3 +152,15 @@ def trained(aws, world, drive):
     countdowns = drive(run)
     aws.pz.assert_no_pending_responses()
     return run, script, countdowns
+
+
+@pytest.fixture
+def rich_world(db):
+    """An event on the personalize backend with enough history for the local model to hold some
+    out and score it: the engine's world of groups (people who keep meeting their group)."""
+    from tests.engine.worlds import groups
+    from tests.recommendations.factories import load_world
+
+    event = EventFactory(slug="groups-summit", backend=Backend.PERSONALIZE)
+    load_world(event, groups())
+    return event

@@ -234,6 +234,22 @@ class Script:
             body["failureReason"] = reason
         self.ok("describe_solution_version", {"solutionVersion": body}, {"solutionVersionArn": self.sv_arn(run_id)})
 
+    # What GetSolutionMetrics returns for a SIMS version (names as the service documents them).
+    METRICS = {
+        "coverage": 0.62,
+        "mean_reciprocal_rank_at_25": 0.41,
+        "normalized_discounted_cumulative_gain_at_10": 0.38,
+        "precision_at_10": 0.21,
+        "precision_at_25": 0.12,
+    }
+
+    def get_solution_metrics(self, run_id, **metrics):
+        self.ok(
+            "get_solution_metrics",
+            {"solutionVersionArn": self.sv_arn(run_id), "metrics": {**self.METRICS, **metrics}},
+            {"solutionVersionArn": self.sv_arn(run_id)},
+        )
+
     def create_campaign(self, run_id):
         self.ok(
             "create_campaign",
@@ -262,6 +278,20 @@ class Script:
     # -- whole runs ------------------------------------------------------------------------------
     def first_run(self, run_id):
         """Empty account to active campaign, in the order the state machine makes the calls."""
+        self.first_run_until_metrics(run_id)
+        self.create_campaign(run_id)
+        self.describe_campaign(run_id)
+
+    def retrain_until_metrics(self, run_id, **metrics):
+        """Everything exists and is ACTIVE: the new data, the new version and its metrics."""
+        self.create_imports(run_id)
+        self.describe_imports(run_id)
+        self.create_solution_version(run_id)
+        self.describe_solution_version(run_id)
+        self.get_solution_metrics(run_id, **metrics)
+
+    def first_run_until_metrics(self, run_id, **metrics):
+        """Empty account to the new version's metrics (a kept version goes no further)."""
         self.create_dataset_group()
         self.describe_dataset_group()
         self.create_schemas()
@@ -277,15 +307,11 @@ class Script:
         self.describe_solution()
         self.create_solution_version(run_id)
         self.describe_solution_version(run_id)
-        self.create_campaign(run_id)
-        self.describe_campaign(run_id)
+        self.get_solution_metrics(run_id, **metrics)
 
-    def retrain(self, run_id, previous_run_id):
+    def retrain(self, run_id, previous_run_id, **metrics):
         """Everything exists and is ACTIVE: only the new data, the new version, the campaign update."""
-        self.create_imports(run_id)
-        self.describe_imports(run_id)
-        self.create_solution_version(run_id)
-        self.describe_solution_version(run_id)
+        self.retrain_until_metrics(run_id, **metrics)
         self.describe_campaign(previous_run_id)
         self.update_campaign(run_id)
         self.describe_campaign(

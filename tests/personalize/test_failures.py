@@ -222,6 +222,7 @@ def test_busy_campaign_is_waited_for_not_failed(trained, world, aws, drive):
     script.describe_imports(run.pk)
     script.create_solution_version(run.pk)
     script.describe_solution_version(run.pk)
+    script.get_solution_metrics(run.pk)
     script.describe_campaign(first.pk)
     script.error(
         "update_campaign",

@@ -6,10 +6,11 @@ import io
 import pytest
 
 from recommendations.models import ModelVersion, TrainingRun
+from recommendations.personalize import mapping
 from recommendations.personalize.models import PersonalizeId, RemoteResource
 from recommendations.personalize.services import personalize_run_start
 
-from .stubs import BUCKET
+from .stubs import BUCKET, Script
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +33,7 @@ def test_run_from_empty_account_to_active_campaign(trained, world):
         ("filter", "done"),
         ("solution", "done"),
         ("solution_version", "done"),
+        ("gate", "done"),
         ("campaign", "done"),
     ]
     steps = {s["name"]: s for s in run.steps}
@@ -66,6 +68,9 @@ def test_run_from_empty_account_to_active_campaign(trained, world):
     )
     assert (version.n_interactions, version.n_attendees) == (5, 3)
     assert run.model_version == version
+    # GetSolutionMetrics' figures are the version's: the dashboard and the next gate read them.
+    assert {k: version.metrics[k] for k in script.METRICS} == script.METRICS
+    assert steps["gate"]["data"]["publish"] is True
 
 
 def _tokens(event, kind):
@@ -123,6 +128,63 @@ def test_retrain_updates_the_campaign_to_the_new_version(trained, world, aws, dr
     versions = list(ModelVersion.objects.filter(event=world.event).order_by("number").values_list("number", "status"))
     assert versions == [(1, "superseded"), (2, "published")]
     assert ModelVersion.objects.get(number=2, event=world.event).remote_arn == script.sv_arn(run.pk)
+
+
+def test_a_retrained_version_worse_than_the_serving_one_is_kept_and_the_campaign_left_alone(trained, world, aws, drive):
+    """GetSolutionMetrics says the new version's precision_at_10 is below the serving version's:
+    it is recorded, kept with the reason, and the campaign is neither described nor updated (the
+    Stubber would fail on any call not queued here)."""
+    first, script, _ = trained
+    run = personalize_run_start(event=world.event, kind=TrainingRun.Kind.PERSONALIZE, trigger="schedule")
+    script.retrain_until_metrics(run.pk, precision_at_10=0.15)
+    drive(run)
+    aws.pz.assert_no_pending_responses()
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    reason = "precision_at_10 0.1500 < serving v1's 0.2100"
+    assert run.message == f"Kept v2, not published: {reason}. The campaign still serves v1 ({script.sv_arn(first.pk)})."
+    steps = {s["name"]: s for s in run.steps}
+    assert steps["gate"]["message"] == f"Not published: {reason}."
+    assert steps["campaign"]["message"] == "Campaign left as it is: the gate kept this version."
+    versions = {
+        v.number: (v.status, v.not_published_reason, v.metrics["precision_at_10"])
+        for v in ModelVersion.objects.filter(event=world.event)
+    }
+    assert versions == {1: ("published", "", 0.21), 2: ("kept", reason, 0.15)}
+    assert RemoteResource.objects.get(event=world.event, kind="campaign").extra["solution_version"] == script.sv_arn(
+        first.pk
+    )
+
+
+def test_a_version_below_the_local_model_on_the_event_s_data_is_kept(aws, rich_world, drive):
+    """The first version has nothing serving to beat, but it must beat what the local model scores
+    on the same event's data; below it, no campaign is created and the local figure is recorded."""
+    from recommendations.local import local_reference_metrics
+
+    local = local_reference_metrics(event=rich_world)["precision_at_10"]
+    assert local > 0.05  # the event holds something out: the comparison is real
+    script = Script(aws, mapping.event_token(rich_world))
+    run = personalize_run_start(event=rich_world, kind=TrainingRun.Kind.PERSONALIZE)
+    script.first_run_until_metrics(run.pk, precision_at_10=round(local - 0.05, 4))
+    drive(run)
+    aws.pz.assert_no_pending_responses()
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    version = ModelVersion.objects.get(event=rich_world)
+    assert version.status == ModelVersion.Status.KEPT
+    assert version.not_published_reason == (
+        f"precision_at_10 {local - 0.05:.4f} < the local model's {local:.4f} on this event's own split"
+    )
+    assert version.metrics["local_precision_at_10"] == local
+    assert not RemoteResource.objects.filter(event=rich_world, kind="campaign").exclude(arn="").exists()
+    assert run.message.endswith("The campaign still serves nothing (no version has passed yet).")
+
+    # The same data and a version that matches the local model: it serves.
+    again = personalize_run_start(event=rich_world, kind=TrainingRun.Kind.PERSONALIZE)
+    script.retrain_until_metrics(again.pk, precision_at_10=local)
+    script.create_campaign(again.pk)
+    script.describe_campaign(again.pk)
+    drive(again)
+    aws.pz.assert_no_pending_responses()
+    assert again.model_version.status == ModelVersion.Status.PUBLISHED
 
 
 def test_run_start_twice_returns_the_run_in_progress(aws, world):

@@ -1,7 +1,10 @@
+from datetime import timedelta
+
 import factory
 
 from events.enums import Phase
-from tests.factories import AttendeeFactory, EventFactory
+from events.models import Interaction, Room
+from tests.factories import LIVE_START, AttendeeFactory, EventFactory
 
 
 class ServingEventFactory(EventFactory):
@@ -17,3 +20,27 @@ def attendees(event, n: int, **kwargs) -> list:
 
 
 __all__ = ["ServingEventFactory", "attendees", "factory"]
+
+
+def load_world(event, x):
+    """An engine world as the event's facts: attendee i, room c, a stay of `weight` seconds."""
+    people = attendees(event, x.n_attendees)
+    rooms = Room.objects.bulk_create(
+        [Room(event=event, external_id=f"r{c}", name=f"Table {c}") for c in range(x.n_contexts)]
+    )
+    Interaction.objects.bulk_create(
+        Interaction(
+            event=event,
+            attendee=people[a],
+            room=rooms[c],
+            type="join_room",
+            value=w,
+            occurred_at=LIVE_START + timedelta(seconds=s),
+            client_event_id=f"w{j}",
+            qualifies=True,
+        )
+        for j, (a, c, w, s) in enumerate(
+            zip(x.attendee.tolist(), x.context.tolist(), x.weight.tolist(), x.starts().tolist(), strict=True)
+        )
+    )
+    return people

@@ -1,50 +1,23 @@
 """Never worse than the obvious, never empty: the product serves the list its own split chose,
 fills every short list, and a version the gate kept never empties one (real backends)."""
 
-from datetime import timedelta
-
 import pytest
 
-from events.models import Interaction, Room
 from recommendations.local import train_event_now
 from recommendations.models import ModelVersion
 from recommendations.popularity import ACTIVE_TEXT, ATTENDING_TEXT, served_as
 from recommendations.serving import POOL_SIZE, recommendations_for
 from tests.engine.worlds import groups, misleading_history
-from tests.factories import LIVE_START, AttendeeFactory, InteractionFactory, RoomFactory
+from tests.factories import AttendeeFactory, InteractionFactory, RoomFactory
 
-from .factories import ServingEventFactory, attendees
+from .factories import ServingEventFactory, attendees, load_world
 
 pytestmark = [pytest.mark.django_db, pytest.mark.real_backends]
 
 
-def load(event, x):
-    """An engine world as the event's facts: attendee i, room c, a stay of `weight` seconds."""
-    people = attendees(event, x.n_attendees)
-    rooms = Room.objects.bulk_create(
-        [Room(event=event, external_id=f"r{c}", name=f"Table {c}") for c in range(x.n_contexts)]
-    )
-    Interaction.objects.bulk_create(
-        Interaction(
-            event=event,
-            attendee=people[a],
-            room=rooms[c],
-            type="join_room",
-            value=w,
-            occurred_at=LIVE_START + timedelta(seconds=s),
-            client_event_id=f"w{j}",
-            qualifies=True,
-        )
-        for j, (a, c, w, s) in enumerate(
-            zip(x.attendee.tolist(), x.context.tolist(), x.weight.tolist(), x.starts().tolist(), strict=True)
-        )
-    )
-    return people
-
-
 def test_an_event_whose_own_split_favours_popularity_serves_popularity_with_its_reasons():
     event = ServingEventFactory()
-    people = load(event, misleading_history())
+    people = load_world(event, misleading_history())
 
     version = train_event_now(event=event)
 
@@ -64,7 +37,7 @@ def test_an_event_whose_own_split_favours_popularity_serves_popularity_with_its_
 
 def test_an_event_of_groups_serves_its_learned_ranking():
     event = ServingEventFactory()
-    people = load(event, groups())
+    people = load_world(event, groups())
 
     version = train_event_now(event=event)
 
