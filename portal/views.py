@@ -47,14 +47,8 @@ def attendee_page(view):
 
 
 def _widget(attendee: Attendee) -> dict:
-    result = push.widget_list(attendee=attendee)
-    items = [push.suggestion_item(s) for s in result.items]
-    return {
-        "items": items,
-        "seq": push.current_seq(attendee_id=attendee.pk),
-        "size": push.WIDGET_SIZE,
-        "empty_reason": result.empty_reason,
-    }
+    seq, items, empty_reason = push.widget_first_paint(attendee=attendee)
+    return {"items": items, "seq": seq, "size": push.WIDGET_SIZE, "empty_reason": empty_reason}
 
 
 def _page(request, attendee: Attendee, template: str, **context) -> HttpResponse:

@@ -1,9 +1,10 @@
 """The suggestion funnel: shown -> opened -> requested -> accepted, per source and model version.
 
-"Shown" is recorded by whoever displays a list (the API view, the widget), with the list's source
-and model version. The later stages are attributed to the most recent "shown" of the same pair,
-so the dashboard can compare sources: a connection request between two attendees who were never
-suggested to each other is not part of the funnel and is not recorded.
+"Shown" is recorded by whoever displays a list (the API view and its fast path, the pages' first
+paint, the widget's hello and live pushes), per item with the source that suggested it. The later
+stages are attributed to the most recent "shown" of the same pair, so the dashboard can compare
+sources: a connection request between two attendees who were never suggested to each other is not
+part of the funnel and is not recorded.
 """
 
 import json
@@ -31,26 +32,36 @@ def _redis_client():
     return backend._cache.get_client(write=True)
 
 
-def funnel_record_shown(*, viewer: Attendee, result: Recommendations) -> int:
-    """Record one "shown" per item of a served list; return how many.
+def funnel_record_shown(*, viewer: Attendee, result: Recommendations, only=None) -> int:
+    """Record one "shown" per item of a served list (or per item whose attendee id is in `only`:
+    the ones a live push or a reconnect adds to a list already on screen); return how many.
+    Each item counts for the source that suggested it (a model's list filled by popularity shows
+    both), the model version for the model's own items.
+
+    Every surface records here: the REST API and its fast path, the attendee pages' first paint,
+    the widget's hello on (re)connect and its live pushes (`recommendations.push`).
 
     This is a write on every read of suggestions. With Redis it is one RPUSH onto a buffer (one
     round trip, no PostgreSQL transaction, no WAL flush to wait for), and `funnel_flush_shown`,
     a periodic task, moves the buffer into `FunnelEvent` rows in bulk; the rows' `at` is then the
     flush time, up to a minute late, which the funnel's per-hour and per-day views can afford.
     Without Redis (the embedded default) the rows are written at once."""
-    if not result.items:
+    items = [item for item in result.items if only is None or item.attendee_id in only]
+    if not items:
         return 0
-    ids = [item.attendee_id for item in result.items]
+    by_source: dict[str, list[int]] = {}
+    for item in items:
+        by_source.setdefault(item.source or result.source, []).append(item.attendee_id)
+    entries = [
+        [viewer.event_id, viewer.pk, source, result.model_version_id if source == result.source else None, ids]
+        for source, ids in by_source.items()
+    ]
     client = _redis_client()
     if client is not None:
-        entry = json.dumps([viewer.event_id, viewer.pk, result.source, result.model_version_id, ids])
-        client.rpush(cache.make_and_validate_key(SHOWN_BUFFER_KEY), entry)
-        return len(ids)
-    FunnelEvent.objects.bulk_create(
-        _shown_rows(viewer.event_id, viewer.pk, result.source, result.model_version_id, ids)
-    )
-    return len(ids)
+        client.rpush(cache.make_and_validate_key(SHOWN_BUFFER_KEY), *(json.dumps(entry) for entry in entries))
+        return len(items)
+    FunnelEvent.objects.bulk_create([row for entry in entries for row in _shown_rows(*entry)])
+    return len(items)
 
 
 def _shown_rows(event_id, viewer_id, source, model_version_id, ids) -> list[FunnelEvent]:

@@ -44,6 +44,7 @@ from events import groups
 from events.models import Attendee
 
 from .cache import attendee_cache_invalidate
+from .funnel import funnel_record_shown
 from .sequences import attendee_channel, sequence_current, sequence_next
 from .serving import Recommendations, recommendations_for
 
@@ -228,13 +229,29 @@ def remember_list(*, attendee_id: int, items: list[dict]) -> None:
     cache.set(LAST_KEY.format(attendee_id=attendee_id), items, timeout=STATE_TTL)
 
 
+def widget_first_paint(*, attendee: Attendee) -> tuple[int, list[dict], str]:
+    """The list an attendee page renders inside its widget: (sequence number, items, the empty
+    reason). Remembered as what this attendee's screen shows, and recorded as "shown"."""
+    with attendee_push_lock(attendee.pk):
+        result = widget_list(attendee=attendee)
+        items = [suggestion_item(s) for s in result.items]
+        remember_list(attendee_id=attendee.pk, items=items)
+        funnel_record_shown(viewer=attendee, result=result)
+        return current_seq(attendee_id=attendee.pk), items, result.empty_reason
+
+
 def widget_state_reset(*, attendee: Attendee) -> tuple[int, list[dict]]:
     """For a widget that (re)connects: remember its current list as the base of the next diffs and
     return (current sequence number, list). The client re-fetches over REST when the number is not
-    the one it holds."""
+    the one it holds. The people the hello adds to what was last painted or pushed count as
+    "shown" (the widget renders the hello's list)."""
     with attendee_push_lock(attendee.pk):
-        items = [suggestion_item(s) for s in widget_list(attendee=attendee).items]
+        result = widget_list(attendee=attendee)
+        items = [suggestion_item(s) for s in result.items]
+        before = {item["external_id"] for item in cache.get(LAST_KEY.format(attendee_id=attendee.pk)) or ()}
         remember_list(attendee_id=attendee.pk, items=items)
+        added = {s.attendee_id for s in result.items if s.external_id not in before}
+        funnel_record_shown(viewer=attendee, result=result, only=added)
         return current_seq(attendee_id=attendee.pk), items
 
 
@@ -259,7 +276,8 @@ def suggestions_push(*, attendee_ids, invalidate: bool = False) -> dict[int, int
     pushed: dict[int, int] = {}
     for attendee in Attendee.objects.select_related("event").filter(pk__in=ids):
         with attendee_push_lock(attendee.pk):
-            new = [suggestion_item(s) for s in widget_list(attendee=attendee).items]
+            result = widget_list(attendee=attendee)
+            new = [suggestion_item(s) for s in result.items]
             old = cache.get(LAST_KEY.format(attendee_id=attendee.pk)) or []
             diff = list_diff(old, new)
             if diff is None:
@@ -269,6 +287,10 @@ def suggestions_push(*, attendee_ids, invalidate: bool = False) -> dict[int, int
             _group_send(
                 groups.attendee_group(attendee.pk),
                 {"type": groups.SUGGESTIONS_CHANGED, "seq": seq, "event": attendee.event.slug, **diff},
+            )
+            added = {a["item"]["external_id"] for a in diff["added"]}
+            funnel_record_shown(
+                viewer=attendee, result=result, only={s.attendee_id for s in result.items if s.external_id in added}
             )
         pushed[attendee.pk] = seq
     return pushed

@@ -9,8 +9,9 @@
  *
  * Live: a WebSocket (ws/events/<event>/suggestions/) pushes diffs of the list, each with a
  * sequence number. A gap, a number going backwards, a reconnect or a diff that does not add up ->
- * re-fetch over REST (the truth). Actions (connect / not relevant / block) remove the person at once and go to the REST
- * API; the server pushes the refilled list.
+ * re-fetch over REST (the truth). Actions (connect / not relevant / block) remove the person at
+ * once and go to the REST API; the server pushes the refilled list. "Why?" opens every reason of a
+ * card and tells the funnel the suggestion was opened (once per person and page).
  */
 (function () {
   "use strict";
@@ -23,15 +24,20 @@
   }
   function capfirst(s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : s; }
 
-  function cardHtml(item) {
-    var reasons = (item.reasons || []).slice(0, 2).map(function (r) { return esc(capfirst(r.text)); }).join(" · ");
+  function cardHtml(item, open) {
+    var all = item.reasons || [];
+    var reasons = all.slice(0, 2).map(function (r) { return esc(capfirst(r.text)); }).join(" · ");
+    var why = all.map(function (r) { return "<li>" + esc(capfirst(r.text)) + "</li>"; }).join("");
     var meta = [item.headline, item.company].filter(Boolean).map(esc).join(" · ");
     return '<div class="mmw-avatar" aria-hidden="true">' + esc((item.display_name || "?").charAt(0)) + "</div>" +
       '<div class="mmw-body"><div class="mmw-name">' + esc(item.display_name) +
       (item.here_now ? ' <span class="mmw-here">here now</span>' : "") + "</div>" +
       '<div class="mmw-meta">' + meta + "</div>" +
       '<div class="mmw-reason">' + reasons + "</div>" +
+      '<ul class="mmw-why"' + (open ? "" : " hidden") + ">" + why + "</ul>" +
       '<div class="mmw-actions">' +
+      '<button type="button" class="mmw-btn mmw-link" data-action="why" aria-expanded="' + (open ? "true" : "false") +
+      '">' + (open ? "Less" : "Why?") + "</button>" +
       '<button type="button" class="mmw-btn mmw-primary" data-action="connect">Connect</button>' +
       '<button type="button" class="mmw-btn" data-action="not-relevant">Not relevant</button>' +
       '<button type="button" class="mmw-btn mmw-danger" data-action="block">Block</button></div></div>';
@@ -46,6 +52,8 @@
     this.items = opts.items || [];
     this.seq = opts.seq || 0;
     this.hidden = {};  // acted on: never shown again in this page, whatever a late push says
+    this.expanded = {};  // cards whose "why" is open
+    this.opened = {};  // people whose "why" was opened in this page: "opened" is posted once each
     this.connects = 0;
     this.retry = 1000;
     var self = this;
@@ -85,7 +93,7 @@
       var li = document.createElement("li");
       li.className = "mmw-card";
       li.dataset.id = item.external_id;
-      li.innerHTML = cardHtml(item);
+      li.innerHTML = cardHtml(item, !!self.expanded[item.external_id]);
       if (!old[item.external_id]) { li.classList.add("mmw-new"); fresh[item.external_id] = li; }
       self.list.appendChild(li);
     });
@@ -171,6 +179,7 @@
   };
 
   Widget.prototype.act = function (id, action) {
+    if (action === "why") return this.toggleWhy(id);
     var self = this, spec = ACTIONS[action];
     if (!spec) return;
     this.hidden[id] = true;  // takes effect at once; the server pushes the refilled list
@@ -181,6 +190,16 @@
       if (!r.ok) { delete self.hidden[id]; self.render(); }  // refused: the person comes back
       return self.refetchIfQuiet();
     }).catch(function () { delete self.hidden[id]; self.render(); });
+  };
+
+  // "Why?" shows every reason of the card; the first time per person, the funnel hears "opened".
+  Widget.prototype.toggleWhy = function (id) {
+    this.expanded[id] = !this.expanded[id];
+    this.render();
+    if (this.expanded[id] && !this.opened[id]) {
+      this.opened[id] = true;
+      this.request("POST", "recommendations/opened/", {attendee: id}).catch(function () { /* best effort */ });
+    }
   };
 
   // The push normally refills the list; without a socket, ask REST.

@@ -227,3 +227,130 @@ def test_widget_resyncs_over_rest_when_the_numbers_go_backwards(transactional_db
         send(2)  # next after the server's number: applied as it is
         expect(widget.locator(".mmw-card", has_text="Nobody Real")).to_have_count(1, timeout=LIVE_SECONDS)
         expect(widget).to_have_attribute("data-seq", "2")
+
+
+# Logs, in the page's own order, everything the widget is given to show: the first paint, each
+# WebSocket message of the suggestions socket, each REST list it fetches.
+WIDGET_LOG_SCRIPT = """
+(() => {
+  const log = (entry) => window.mmLog(entry);
+  document.addEventListener("DOMContentLoaded", () => {
+    const el = document.getElementById("mm-widget-items");
+    if (el) log({kind: "paint", items: JSON.parse(el.textContent)});
+  });
+  const Native = window.WebSocket;
+  window.WebSocket = function (url, protocols) {
+    const ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
+    if (String(url).includes("/suggestions/")) {
+      ws.addEventListener("message", (e) => log({kind: "ws", msg: JSON.parse(e.data)}));
+    }
+    return ws;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  const nativeFetch = window.fetch;
+  window.fetch = function (input, init) {
+    return nativeFetch(input, init).then((r) => {
+      if (/\\/recommendations\\/\\?/.test(String(input.url || input)) && r.ok) {
+        r.clone().json().then((d) => log({kind: "rest", items: d.items}));
+      }
+      return r;
+    });
+  };
+})();
+"""
+
+
+def expected_funnel_shown(logs: dict[str, list[dict]]) -> tuple[dict[str, int], dict[tuple[str, str], str]]:
+    """What "shown" should count, per source, from what each viewer's pages were given: every item
+    of a paint or a REST list; of a hello, the people not on the list last painted or pushed; of
+    a push, the people it adds. Also the source of each pair's last showing (later stages go to it)."""
+    shown: dict[str, int] = {}
+    last_source: dict[tuple[str, str], str] = {}
+    for viewer, entries in logs.items():
+        on_screen: set[str] = set()
+        for entry in entries:
+            if entry["kind"] in ("paint", "rest"):
+                new = entry["items"]
+                if entry["kind"] == "paint":
+                    on_screen = {i["external_id"] for i in new}
+            elif entry["msg"]["type"] == "hello":
+                new = [i for i in entry["msg"]["items"] if i["external_id"] not in on_screen]
+                on_screen = set(entry["msg"]["ids"])
+            elif entry["msg"]["type"] == "suggestions.changed":
+                new = [a["item"] for a in entry["msg"]["added"]]
+                on_screen = set(entry["msg"]["ids"])
+            else:
+                continue
+            for item in new:
+                shown[item["source"]] = shown.get(item["source"], 0) + 1
+                last_source[(viewer, item["external_id"])] = item["source"]
+    return shown, last_source
+
+
+def test_the_dashboard_funnel_counts_exactly_what_a_scripted_widget_session_did(transactional_db, server):
+    """Every surface records its stage: the pages' first paint, the widget's hello and pushes
+    ("shown"), "Why?" in the widget ("opened"), Connect in the widget ("requested"), Accept on the
+    connections page ("accepted"). The dashboard's per-source funnel then equals, number for
+    number, what the two browsers were shown and did. (Before, only the REST API recorded "shown",
+    and a Connect made in the widget was dropped from the funnel.)"""
+    from playwright.sync_api import expect
+
+    from dashboard.selectors import dashboard_snapshot
+    from recommendations.funnel import funnel_flush_shown
+
+    event = LiveEventFactory(slug="funnel-summit", name="Funnel Summit")
+    RoomFactory(event=event, external_id="hall", name="Main hall")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob Kahn")
+    AttendeeFactory(event=event, external_id="cyd", display_name="Cyd Charisse")
+    ada_login, bob_login = login_url(server, ada), login_url(server, bob)
+    logs: dict[str, list[dict]] = {"ada": [], "bob": []}
+
+    with chromium() as browser:
+        pages = {}
+        for who in ("ada", "bob"):
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            context.expose_binding("mmLog", lambda source, entry, who=who: logs[who].append(entry))
+            context.add_init_script(WIDGET_LOG_SCRIPT)
+            pages[who] = context.new_page()
+        ada_page, bob_page = pages["ada"], pages["bob"]
+        ada_widget = ada_page.locator("[data-mm-widget]")
+
+        sign_in(ada_page, ada_login)
+        ada_page.goto(f"{server}/e/funnel-summit/rooms/hall/")
+        expect(ada_page.locator("[data-mm-presence-text]")).to_have_text("You are in this room", timeout=LIVE_SECONDS)
+        sign_in(bob_page, bob_login)
+        expect(bob_page.locator("[data-mm-widget] .mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
+        bob_page.get_by_role("link", name="Main hall").click()
+        card = ada_widget.locator(".mmw-card", has_text="Bob Kahn")
+        expect(card.locator(".mmw-here")).to_have_text("here now", timeout=LIVE_SECONDS)
+
+        with ada_page.expect_response(lambda r: r.url.endswith("/recommendations/opened/")) as opened:
+            card.get_by_role("button", name="Why?").click()
+        assert opened.value.json() == {"recorded": True}
+        expect(card.locator(".mmw-why li").first).to_contain_text("In 'Main hall' with you right now")
+        card.get_by_role("button", name="Less").click()  # closing and opening again is not a second "opened"
+        card.get_by_role("button", name="Why?").click()
+        with ada_page.expect_response(lambda r: r.url.endswith("/connections/") and r.request.method == "POST") as req:
+            card.get_by_role("button", name="Connect").click()
+        assert req.value.status == 201
+
+        bob_page.goto(f"{server}/e/funnel-summit/connections/")
+        bob_page.get_by_role("button", name="Accept").click()
+        bob_page.wait_for_load_state()
+        ada_page.wait_for_timeout(2000)  # the pushes the acceptance caused have arrived
+    # The browsers are closed: nothing is shown any more.
+
+    funnel_flush_shown()
+    shown, last_source = expected_funnel_shown(logs)
+    pair_source = last_source[("ada", "bob")]
+    expected = {source: {"shown": n, "opened": 0, "requested": 0, "accepted": 0} for source, n in shown.items()}
+    for stage in ("opened", "requested", "accepted"):
+        expected[pair_source][stage] = 1
+    by_source = {
+        row["source"]: {stage: row[stage] for stage in ("shown", "opened", "requested", "accepted")}
+        for row in dashboard_snapshot(event=event)["funnel"]["by_source"]
+    }
+    assert sum(shown.values()) >= 5, logs  # the session showed people through paints and pushes
+    assert any(e["kind"] == "ws" and e["msg"]["type"] == "suggestions.changed" for e in logs["ada"]), logs["ada"]
+    assert by_source == expected, logs

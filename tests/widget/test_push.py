@@ -179,3 +179,30 @@ def test_sequence_numbers_never_restart_when_every_cache_is_emptied(hall):
     assert hello_seq == before
     presence_leave(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
     assert push.current_seq(attendee_id=ada.pk) == before + 1
+
+
+def test_shown_counts_each_person_a_widget_newly_displays_once(hall):
+    """The first paint records its list; the hello right after, the same list, records nothing
+    more; a push records only the people it adds."""
+    from recommendations.funnel import funnel_flush_shown
+    from recommendations.models import FunnelEvent
+
+    event, room, ada, bob = hall
+    AttendeeFactory(event=event, external_id="carol", display_name="Carol")
+    push.watch_start(attendee_id=ada.pk, event_id=event.pk)
+
+    def shown_to_ada():
+        funnel_flush_shown()
+        return sorted(
+            FunnelEvent.objects.filter(viewer=ada, stage=FunnelEvent.Stage.SHOWN).values_list(
+                "suggested__external_id", flat=True
+            )
+        )
+
+    _, painted, _ = push.widget_first_paint(attendee=ada)
+    assert [i["external_id"] for i in painted] == ["carol"]  # Bob refused training: only presence lists him
+    push.widget_state_reset(attendee=ada)
+    assert shown_to_ada() == ["carol"]
+    presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
+    presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+    assert shown_to_ada() == ["bob", "carol"]
