@@ -531,11 +531,11 @@ def finish_training(run: TrainingRun) -> None:
         remote_arn=arn,
         published_at=timezone.now() if publish else None,
     )
-    if not publish:
+    if publish:
+        run.message = f"Campaign serving {arn}."
+    else:
         serving = f"v{previous.number} ({previous.remote_arn})" if previous else "nothing (no version has passed yet)"
         run.message = KEPT.format(number=number, reason=gate.get("reason", ""), serving=serving)
-        return
-    run.message = f"Campaign serving {arn}."
     erased_since_export = len(mapping.erased_attendee_ids(event=event)) - export.get("n_erased", 0)
     if erased_since_export > 0:
         # Someone was erased after this run had exported: they are hidden by the filter now,
