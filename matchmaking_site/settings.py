@@ -116,6 +116,18 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Health checks keep a PostgreSQL restart to failed requests while it is down.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves concurrent requests too (daphne runs each in a thread): writers
+    # queue for the file's lock (IMMEDIATE, a busy timeout) instead of failing with "database is
+    # locked" when a reader upgrades, and readers do not block the writer (WAL). Tests get a file
+    # of their own: Django's in-memory test database shares one cache, whose table locks fail at
+    # once whatever the timeout, so concurrency could not be tested on it.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(DATABASES["default"]["NAME"]).with_suffix(".test.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------------------------------

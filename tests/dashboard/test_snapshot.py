@@ -284,7 +284,9 @@ def test_snapshot_query_count_does_not_grow_with_attendees_or_interactions():
             snapshot = dashboard_snapshot(event=event, now=NOW)
         assert snapshot["engagement"]["total"] == attendees * each
         counts.append(len(queries))
-    assert counts == [13, 13]
+    # PostgreSQL buckets the chart with date_bin and ranks the funnel in one CTE; the portable path
+    # (SQLite, the embedded default) reads those in one query more. Either way: flat.
+    assert counts == ([13, 13] if connection.vendor == "postgresql" else [14, 14])
 
 
 def test_chart_svg_scales_to_a_nice_maximum_and_says_when_empty():
