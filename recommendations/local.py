@@ -40,7 +40,7 @@ from events.questionnaire import live_qualifying_counts, questionnaire_weight
 
 from .backends import Candidate, Reason, RecommendationBackend, Unavailable
 from .engine import FACE_TO_FACE, EngineConfig, Explanation, InteractionArrays, Model, fit
-from .engine.ranker import POPULARITY_PARTNERS, REPEAT_POPULARITY, SPLIT_AT, Choice, K, choose_ranker
+from .engine.ranker import POPULARITY_PARTNERS, REPEAT_POPULARITY, SPLIT_AT, Choice, K, choose_ranker, met_in_model
 from .models import ModelVersion
 from .rules import rules_candidates
 
@@ -58,6 +58,12 @@ RANKER_PROCEDURE = 1
 # How rows are weighed is an input too. 2: questionnaire rows fade with their attendee's behaviour.
 WEIGHING = 2
 ARTIFACT_MISSING = "The artifact of model version {version} is missing at {path}."
+# Long lists keep room for people the attendee has not met: at least this share of a list ranked
+# from the artifact (`LoadedModel.ranked`). WHY: at a dense event everyone the model ranks first
+# is someone already met, and a list of 100 held fewer than 10 new people for 43 of WS16's 95
+# attendees although 20 were there to meet; one in ten is one page of the widget in a list of
+# 100, and only the tail of a list gives way (chosen from the list's shape, not from any data).
+NEW_PEOPLE_SHARE = 0.1
 
 
 # --- Inputs ---------------------------------------------------------------------------------------
@@ -435,6 +441,40 @@ class LoadedModel:
     def n_contexts_of(self, a: int) -> int:
         return int(self.model.A.length[a]) if a < self.model.n_attendees else 0
 
+    def met_of(self, a: int) -> np.ndarray:
+        """Indices of the people `a` probably talked to, in what the model holds now (the ranker's
+        own "met": `ranker.met_in_model`). Call under `lock`."""
+        return met_in_model(self.model, a)
+
+    def ranked(self, a: int, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The model's top `k` for row `a` (indices, scores; `exclude` left out), of which at least
+        NEW_PEOPLE_SHARE are people `a` has not met when there are that many: when the top `k`
+        holds fewer, its lowest-ranked people already met give way to the best-ranked new ones,
+        appended (their scores are below every kept entry, so the list stays in score order)."""
+        model = self.model
+        with self.lock:
+            if (exclude is None or not len(exclude)) and k <= model.config.top_k:
+                idx, scores = model.neighbours(a, k)
+            else:
+                idx, scores = model.neighbours(a, k, exclude=exclude)
+            floor = int(k * NEW_PEOPLE_SHARE)
+            met = self.met_of(a)  # under the lock: the real-time path adds to the model's rooms
+            is_new = ~np.isin(idx, met)
+            short = floor - int(is_new.sum())
+            if short <= 0 or not len(met):
+                return idx, scores
+            parts = [met, idx, np.array([a], dtype=np.int64)]
+            if exclude is not None:
+                parts.append(np.asarray(exclude, dtype=np.int64))
+            new_idx, new_scores = model.neighbours(a, short, exclude=np.concatenate(parts))
+        if not len(new_idx):
+            return idx, scores
+        room = max(0, len(new_idx) - (k - len(idx)))  # entries to drop: a short list just grows
+        keep = np.ones(len(idx), dtype=bool)
+        if room:
+            keep[np.flatnonzero(~is_new)[-room:]] = False
+        return np.concatenate([idx[keep], new_idx]), np.concatenate([scores[keep], new_scores])
+
 
 _LOADED: dict[int, LoadedModel] = {}
 _LOADED_LOCK = threading.Lock()
@@ -778,8 +818,7 @@ class LocalModelBackend(RecommendationBackend):
         return blend(model_part, rules_part, share=share, limit=limit)
 
     def _model_candidates(self, loaded, a: int, limit: int) -> list[Candidate]:
-        with loaded.lock:
-            idx, scores = loaded.model.neighbours(a, max(limit, 1))
+        idx, scores = loaded.ranked(a, max(limit, 1))
         ranked = [(int(loaded.attendee_ids[b]), float(s)) for b, s in zip(idx.tolist(), scores.tolist(), strict=True)]
         return self._explained(loaded, a, ranked, {})
 

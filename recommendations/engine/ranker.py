@@ -189,9 +189,39 @@ def meetings(x: InteractionArrays, rows: np.ndarray | None = None) -> sparse.csr
 def met_before(x: InteractionArrays, rows: np.ndarray | None = None) -> sparse.csr_matrix:
     """Pairs who probably talked in ``x``: the chance that they did in at least one shared context
     (independent contexts, ``_talk_chance`` each) reaches MET_PROBABILITY."""
-    # sum of -log(1 - p) over shared contexts; p = 1 (a pair's own session) counts as near certain.
-    never = _pair_sums(x, lambda w, sizes: np.sqrt(-np.log1p(-np.minimum(_talk_chance(sizes), 0.999999))), rows)
-    return never >= -math.log1p(-MET_PROBABILITY) - 1e-12
+    never = _pair_sums(x, lambda w, sizes: np.sqrt(_never_talked(sizes)), rows)
+    return never >= _MET_LEVEL
+
+
+def _never_talked(sizes: np.ndarray) -> np.ndarray:
+    """-log(1 - p) of the talk chance p in contexts of these sizes (a pair's sum over its shared
+    contexts reaching _MET_LEVEL means they probably talked); p = 1 (a pair's own session) counts
+    as near certain."""
+    return -np.log1p(-np.minimum(_talk_chance(sizes), 0.999999))
+
+
+_MET_LEVEL = -math.log1p(-MET_PROBABILITY) - 1e-12
+
+
+def met_in_model(model: Model, a: int) -> np.ndarray:
+    """`met_before`'s row of attendee ``a``, read from a fitted model's own context membership
+    (sorted indices). One row costs the sizes of ``a``'s contexts, where `met_before` over
+    everyone is a sparse product over all pairs (4 s at size M); and it follows the model's
+    real-time updates."""
+    if a >= model.n_attendees:
+        return np.empty(0, dtype=np.int64)
+    ctx = model.A.members(a)
+    sizes = model.C.length[ctx]
+    keep = (sizes >= 2) & (sizes <= TRUTH_MAX_CONTEXT)
+    ctx, sizes = ctx[keep], sizes[keep]
+    if not ctx.shape[0]:
+        return np.empty(0, dtype=np.int64)
+    members = [model.C.members(int(g)) for g in ctx.tolist()]
+    who = np.concatenate(members)
+    chance = np.repeat(_never_talked(sizes.astype(np.float64)), sizes)
+    total = np.bincount(who, weights=chance, minlength=model.n_attendees)
+    total[a] = 0.0
+    return np.flatnonzero(total >= _MET_LEVEL).astype(np.int64)
 
 
 # --- Scores ---------------------------------------------------------------------------------------

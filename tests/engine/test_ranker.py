@@ -19,8 +19,9 @@ from recommendations.engine.ranker import (
     choose_ranker,
     meetings,
     met_before,
+    met_in_model,
 )
-from tests.engine.worlds import groups, interactions, misleading_history
+from tests.engine.worlds import dense, groups, interactions, misleading_history
 
 
 def _pairs(m):
@@ -51,6 +52,26 @@ def test_met_before_means_they_more_likely_than_not_talked():
     assert (0, 1) in met and (2, 5) in met and (11, 15) in met
     assert not any(a in range(6, 11) for a, _ in met)
     assert len(met) == 1 + 6 + 10
+
+
+@pytest.mark.parametrize("world", [misleading_history, groups, dense])
+def test_met_in_model_reads_met_before_from_the_fitted_model_row_by_row(world):
+    x = world()
+    model = fit(x, EngineConfig())
+    everyone = met_before(x)
+    for a in range(x.n_attendees):
+        assert met_in_model(model, a).tolist() == sorted(everyone[a].indices.tolist())
+    assert everyone.nnz > 0
+
+
+def test_met_in_model_follows_the_model_s_real_time_rooms_and_skips_crowds():
+    # 0 and 1 alone together: met. 2 in a context of TRUTH_MAX_CONTEXT + 1 with everyone: nobody.
+    n = R.TRUTH_MAX_CONTEXT + 2
+    rows = [(0, 0, 60, 0), (1, 0, 60, 0)] + [(p, 1, 60, 0) for p in range(1, n)]
+    model = fit(interactions(rows, n), EngineConfig())
+    assert met_in_model(model, 0).tolist() == [1]
+    assert met_in_model(model, 2).tolist() == []
+    assert met_in_model(model, n + 5).tolist() == []  # joined after the fit: nobody yet
 
 
 def test_an_event_whose_own_split_favours_popularity_serves_popularity():

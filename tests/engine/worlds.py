@@ -52,3 +52,21 @@ def groups(n=60, size=10, steps=12):
                 rows += [(a, ctx, 120, 300 * t), (b, ctx, 120, 300 * t)]
                 ctx += 1
     return interactions(rows, n)
+
+
+def dense(n=40, met=30, steps=6):
+    """Attendee 0 meets each of 1..met alone at every step, and those also meet each other in
+    pairs; the rest (met+1..n-1) meet only each other, once. Everyone the model ranks first for
+    attendee 0 is someone already met."""
+    rows, ctx = [], 0
+    for t in range(steps):
+        for b in range(1, met + 1):
+            rows += [(0, ctx, 120, 600 * t), (b, ctx, 120, 600 * t)]
+            ctx += 1
+        for b in range(1, met, 2):
+            rows += [(b, ctx, 120, 600 * t + 300), (b + 1, ctx, 120, 600 * t + 300)]
+            ctx += 1
+    for b in range(met + 1, n - 1, 2):
+        rows += [(b, ctx, 60, 0), (b + 1, ctx, 60, 0)]
+        ctx += 1
+    return interactions(rows, n)

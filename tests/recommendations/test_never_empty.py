@@ -1,13 +1,18 @@
 """Never worse than the obvious, never empty: the product serves the list its own split chose,
 fills every short list, and a version the gate kept never empties one (real backends)."""
 
+import io
+import json
+
+import numpy as np
 import pytest
 
-from recommendations.local import train_event_now
+from recommendations.local import loaded_model, train_event_now
+from recommendations.management.commands.batch_recommendations import write_batch
 from recommendations.models import ModelVersion
 from recommendations.popularity import ACTIVE_TEXT, ATTENDING_TEXT, served_as
 from recommendations.serving import POOL_SIZE, recommendations_for
-from tests.engine.worlds import groups, misleading_history
+from tests.engine.worlds import dense, groups, misleading_history
 from tests.factories import AttendeeFactory, InteractionFactory, RoomFactory
 
 from .factories import ServingEventFactory, attendees, load_world
@@ -122,3 +127,31 @@ def test_before_anyone_did_anything_a_list_holds_the_other_attendees_and_says_so
 
     assert [(i.attendee_id, i.source) for i in result.items] == [(a.pk, "popularity"), (b.pk, "popularity")]
     assert result.items[0].reasons == [{"kind": "attending", "text": ATTENDING_TEXT, "weight": 0.0}]
+
+
+def test_a_long_list_keeps_one_entry_in_ten_for_people_not_met_at_its_end():
+    event = ServingEventFactory()
+    people = load_world(event, dense(n=40, met=30))
+    version = train_event_now(event=event)
+    loaded = loaded_model(version)
+    a = loaded.index_of(people[0].pk)
+    met = {loaded.index_of(p.pk) for p in people[1:31]}
+    assert set(loaded.met_of(a).tolist()) == met
+    plain, _ = loaded.model.neighbours(a, 20)
+    assert sum(int(b) not in met for b in plain) < 2  # what the model ranks first: people met
+
+    idx, scores = loaded.ranked(a, 20)
+
+    assert len(idx) == 20
+    assert idx[:18].tolist() == plain[:18].tolist()  # only the tail gives way
+    best_new, _ = loaded.model.neighbours(a, 2, exclude=np.array(sorted(met | {a})))
+    assert idx[18:].tolist() == best_new.tolist()
+    assert list(scores) == sorted(scores, reverse=True)
+    # the batch ranks through the same method
+    out = io.StringIO()
+    write_batch(event=event, version=version, num_results=20, out=out)
+    lines = {json.loads(line)["input"]["itemId"]: json.loads(line)["output"] for line in out.getvalue().splitlines()}
+    listed = lines[people[0].external_id]["recommendedItems"]
+    assert len(listed) == 20
+    new = {p.external_id for p in people[31:]}
+    assert [x in new for x in listed].count(True) >= 2

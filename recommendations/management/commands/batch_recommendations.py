@@ -118,12 +118,7 @@ def _model_entries(loaded, pk: int, hidden: set[int], hidden_idx: np.ndarray, nu
     a = loaded.index_of(pk)
     if a is None or loaded.n_contexts_of(a) == 0:
         return []  # the model knows nothing of them: the rules engine and popularity speak
-    model = loaded.model
-    with loaded.lock:
-        if num_results + len(hidden) <= model.config.top_k:
-            idx, scores = model.neighbours(a)
-        else:
-            idx, scores = model.neighbours(a, num_results, exclude=hidden_idx)
+    idx, scores = loaded.ranked(a, num_results, exclude=hidden_idx)
     ids = loaded.attendee_ids
     entries = [(int(ids[b]), float(s), source) for b, s in zip(idx.tolist(), scores.tolist(), strict=True)]
     return [e for e in entries if e[0] not in hidden][:num_results]
