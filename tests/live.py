@@ -28,6 +28,36 @@ CHROMIUM_ARGS = [
 SERVER_START_SECONDS = 120
 
 
+QUIET_SQL = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    " AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')"
+)
+
+
+def wait_database_quiet(*, settle: float = 0.3, timeout: float = 15.0) -> None:
+    """Until no other session of the test database has been inside a statement or a transaction
+    for `settle` seconds (PostgreSQL; nothing to wait for elsewhere). An out-of-process server
+    still finishing a request (a closed page's WebSocket closing its visit) holds row locks that
+    the flush at a transactional test's teardown (TRUNCATE) would deadlock with."""
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(QUIET_SQL)
+            busy = cursor.fetchone()[0]
+        now = time.monotonic()
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= settle:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the test database stayed busy for {timeout:.0f} s after the test")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

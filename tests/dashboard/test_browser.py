@@ -29,7 +29,7 @@ WAIT_MS = 20_000  # how long Playwright waits for the page to show a pushed chan
 
 
 @pytest.fixture
-def server(transactional_db):
+def server(settled_db):
     """daphne against the test database, with the same Redis for the channel layer (the push
     crosses processes through it); downstream processing runs inline in the server."""
     with asgi_server(server_env(REDIS_URL=settings.REDIS_URL, CELERY_BROKER_URL="memory://")) as base:
@@ -142,7 +142,7 @@ def test_dashboard_moves_live_as_interactions_arrive(server, world):
         assert other.goto(f"{server}{dashboard}snapshot.json").status == 404
 
 
-def test_each_batch_is_one_push_and_at_most_one_refetch_then_quiet(transactional_db, world, tmp_path):
+def test_each_batch_is_one_push_and_at_most_one_refetch_then_quiet(settled_db, world, tmp_path):
     """One sender of `engagement.update` and one counter: each committed batch pushes once, the
     page re-reads its snapshot at most once per push, and then stays quiet. (Two senders with two
     counters made every snapshot look older than the last push, and the page re-read it every

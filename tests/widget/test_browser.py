@@ -47,7 +47,7 @@ def sign_in(page, url):
     page.wait_for_url("**/e/*/")
 
 
-def test_two_attendees_see_each_other_live_and_a_block_removes_both(transactional_db, server):
+def test_two_attendees_see_each_other_live_and_a_block_removes_both(settled_db, server):
 
     event = LiveEventFactory(slug="live-summit", name="Live Summit")
     RoomFactory(event=event, external_id="hall", name="Main hall")
@@ -94,7 +94,7 @@ def _live_scenario(browser, server, ada_login, bob_login):
     expect(bob_widget.locator(".mmw-card", has_text="Ada Lovelace")).to_have_count(0, timeout=LIVE_SECONDS)
 
 
-def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(transactional_db, server):
+def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(settled_db, server):
     from events.api.auth import attendee_token_issue
     from events.models import NotRelevant
     from tests.factories import InterestTagFactory
@@ -139,7 +139,7 @@ def _embedded_scenario(browser, host_page):
     expect(widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)
 
 
-def test_widget_refetches_over_rest_when_a_message_skips_a_number(transactional_db, server):
+def test_widget_refetches_over_rest_when_a_message_skips_a_number(settled_db, server):
     """The client's half of the sequence contract: a diff numbered past the next one is not
     applied (the widget cannot know what it missed); the widget re-fetches its list over REST and
     shows what the server says, not what the diff claimed."""
@@ -187,7 +187,7 @@ def test_widget_refetches_over_rest_when_a_message_skips_a_number(transactional_
         assert fetches == []
 
 
-def test_widget_resyncs_over_rest_when_the_numbers_go_backwards(transactional_db, server):
+def test_widget_resyncs_over_rest_when_the_numbers_go_backwards(settled_db, server):
     """A server whose count restarted (the widget holds 7, the next message says 1) is not a
     duplicate to ignore: the widget re-fetches its list over REST, takes the server's number, and
     applies the next message after it (before, it ignored every message numbered 7 or less)."""
@@ -287,7 +287,7 @@ def expected_funnel_shown(logs: dict[str, list[dict]]) -> tuple[dict[str, int], 
     return shown, last_source
 
 
-def test_the_dashboard_funnel_counts_exactly_what_a_scripted_widget_session_did(transactional_db, server):
+def test_the_dashboard_funnel_counts_exactly_what_a_scripted_widget_session_did(settled_db, server):
     """Every surface records its stage: the pages' first paint, the widget's hello and pushes
     ("shown"), "Why?" in the widget ("opened"), Connect in the widget ("requested"), Accept on the
     connections page ("accepted"). The dashboard's per-source funnel then equals, number for
