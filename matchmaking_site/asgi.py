@@ -32,8 +32,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from matchmaking_site.fastpath import RecommendationsFastPath  # noqa: E402
 from matchmaking_site.routing import websocket_urlpatterns  # noqa: E402
+from recommendations.api.fastpath import RecommendationsFastPath  # noqa: E402
 
 
 def _carries_token(scope) -> bool:

@@ -309,7 +309,7 @@ LIVE_PUSH_THREADS = env.int("LIVE_PUSH_THREADS", default=4)
 MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))
 # Overrides of the local engine's settings (recommendations.engine.EngineConfig), as JSON.
 LOCAL_MODEL_CONFIG = env.json("LOCAL_MODEL_CONFIG", default={})
-# Serve a platform's cached suggestions request in front of Django (matchmaking_site/fastpath.py).
+# Serve a platform's cached suggestions request in front of Django (recommendations/api/fastpath.py).
 API_FAST_PATH = env.bool("API_FAST_PATH", default=True)
 # Seconds a process keeps its index of an event's declared data (rules engine) before rebuilding it.
 RULES_INDEX_SECONDS = env.int("RULES_INDEX_SECONDS", default=60)

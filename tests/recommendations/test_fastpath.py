@@ -1,5 +1,5 @@
 """The short way in front of Django for a platform's cached suggestions request
-(`matchmaking_site/fastpath.py`): the same answer as Django, byte for byte and header for header,
+(`recommendations/api/fastpath.py`): the same answer as Django, byte for byte and header for header,
 and Django's answer whenever anything is not already proven by the cache."""
 
 import json
@@ -9,10 +9,11 @@ import pytest
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from django.core.signals import request_started
+from django.test import override_settings
 
 from events.services import api_key_create, api_key_revoke, block_create
 from matchmaking_site.asgi import SyncChainASGIHandler, application
-from matchmaking_site.fastpath import RecommendationsFastPath
+from recommendations.api.fastpath import RecommendationsFastPath
 from recommendations.api.permissions import CALLER_TTL  # noqa: F401  (the entry the short way reads)
 from tests.factories import AttendeeFactory, OrganizationFactory
 
@@ -125,10 +126,55 @@ def test_behind_https_it_sends_the_same_security_headers(world, settings):
     slow = _get(w.path, b"", https, app=app)
     assert fast == slow
     assert fast[1]["strict-transport-security"] == "max-age=3600; includeSubDomains; preload"
+    plain_slow = _get(w.path, b"", _auth(w.secret), app=app)  # plain http: Django's middleware redirects
     settings.API_FAST_PATH = True
+    plain = _get(w.path, b"", _auth(w.secret), app=app)  # the same middleware, on the short way
+    assert plain[0] == 301 and plain == plain_slow
+
+
+def test_a_cross_origin_request_gets_what_the_cors_middleware_says_on_the_short_way(world):
+    w = world
+    origin = (*_auth(w.secret), (b"origin", b"https://platform.example"))
+    _warm(w.path, w.secret, origin)
     with Djangos() as django_handled:
-        plain = _get(w.path, b"", _auth(w.secret), app=app)  # plain http: Django redirects
-    assert django_handled.n == 1 and plain[0] == 301
+        fast = _get(w.path, b"", origin)
+    assert django_handled.n == 0
+    with override_settings(API_FAST_PATH=False):
+        slow = _get(w.path, b"", origin)
+    assert fast == slow
+    assert "access-control-allow-origin" not in fast[1]  # CORS is for the widget's token only
+
+
+def test_the_policies_the_short_way_stands_in_for_are_pinned():
+    """The short way runs settings.MIDDLEWARE but not the view's DRF policies, which it checks
+    through the cache instead (the key's authentication, the caller's permission, no throttle).
+    A change to either list must be looked at here: add the new policy to the short way (or turn
+    the short way off for it), then update this list."""
+    from django.conf import settings as django_settings
+
+    from events.api.auth import ApiKeyAuthentication, AttendeeTokenAuthentication
+    from recommendations.api.views import RecommendationsView
+
+    assert django_settings.MIDDLEWARE == [
+        "django.middleware.security.SecurityMiddleware",
+        "matchmaking_site.middleware.ApiJsonErrorsMiddleware",
+        "matchmaking_site.middleware.RefuseNulMiddleware",
+        "matchmaking_site.middleware.DatabaseUnavailableMiddleware",
+        "recommendations.api.cors.WidgetCorsMiddleware",
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "matchmaking_site.middleware.LoginRateLimitMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ]
+    view = RecommendationsView()
+    assert [type(a) for a in view.get_authenticators()][:2] == [ApiKeyAuthentication, AttendeeTokenAuthentication]
+    assert [type(p).__name__ for p in view.get_permissions()] == ["IsAuthenticated"]
+    assert [type(t).__name__ for t in view.get_throttles()] == ["ScopedRateThrottle"]
+    assert getattr(view, "throttle_scope", None) is None  # ScopedRateThrottle limits nothing without one
 
 
 def test_a_block_reaches_the_very_next_request(world):
@@ -165,7 +211,7 @@ def test_another_organizations_key_never_gets_the_list(world):
         (b"num_results=abc", ()),  # Django's 400 with a message per field
         (b"num_results=0", ()),
         (b"num_results=5&x=1", ()),
-        (b"", ((b"origin", b"https://platform.example"),)),  # CORS is Django's
+        (b"", ((b"accept", b"text/html"),)),  # DRF negotiates (the browsable API)
     ],
 )
 def test_anything_unusual_goes_to_django(world, query, headers):
