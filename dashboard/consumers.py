@@ -5,13 +5,9 @@ from channels.db import database_sync_to_async
 
 from events.groups import organizers_group
 from events.selectors import events_for_user
-from matchmaking_site.websocket import JsonConsumer
+from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN, JsonConsumer
 
 from .services import dashboard_seq
-
-# Close codes (4000-4999 are the application's): the client should not retry on these.
-CLOSE_NOT_SIGNED_IN = 4401
-CLOSE_NOT_FOUND = 4404
 
 
 @database_sync_to_async

@@ -4,13 +4,10 @@ runs only inside `database_sync_to_async`."""
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from matchmaking_site.websocket import JsonConsumer
+from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN, JsonConsumer
 
 from . import groups, presence
 
-# Close codes (4000-4999 are the application's): the client should not retry on these.
-CLOSE_NOT_SIGNED_IN = 4401
-CLOSE_NOT_FOUND = 4404
 UNKNOWN_MESSAGE = "Unknown message type."
 
 

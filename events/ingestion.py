@@ -32,7 +32,7 @@ from .enums import ContextKind, InteractionSource, InteractionType
 from .interchange import CsvInteraction, parse_context_token, row_fingerprint
 from .models import Attendee, Content, Event, InterestTag, Room
 from .outbox import InteractionRow, interactions_insert
-from .services import NEGATIVE_VALUE
+from .services import NEGATIVE_VALUE, dwell_passes
 
 MAX_BATCH = 500
 CLOCK_SKEW = timedelta(minutes=5)
@@ -311,11 +311,9 @@ def interactions_ingest(
     thresholds: dict[str, float] = {}
 
     def qualifies(type_: str, value: float | None) -> bool:
-        # The same rule as services.interaction_qualifies, with the threshold looked up once per type.
         if type_ not in thresholds:
             thresholds[type_] = event.dwell_threshold(type_)
-        threshold = thresholds[type_]
-        return threshold <= 0 or (value is not None and value >= threshold)
+        return dwell_passes(threshold=thresholds[type_], value=value)
 
     rows: list[InteractionRow] = []
     row_items: list[PendingInteraction] = []

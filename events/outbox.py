@@ -6,9 +6,8 @@ questionnaire hydration, CSV import) goes through `interactions_insert`, which:
 1. inserts the batch set-based with `INSERT ... ON CONFLICT (event_id, client_event_id) DO NOTHING
    RETURNING`, so a client event id seen before (in an earlier request, or in a concurrent one that
    committed first) yields no second row, without a per-item query and without a race;
-2. after the transaction commits, and once per batch rather than once per interaction, sends the
-   `interactions_committed` signal in-process (a hint for cheap reactions) and enqueues the
-   `events.process_interactions` Celery task.
+2. after the transaction commits, and once per batch rather than once per interaction, enqueues
+   the `events.process_interactions` Celery task.
 
 Processing (`interactions_process`) locks the still-unprocessed rows (`SELECT ... FOR UPDATE`),
 sets `processed_at`, and sends `interactions_processing` inside that transaction, in a Celery
@@ -34,7 +33,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import Interaction
-from .signals import interactions_committed, interactions_processing
+from .signals import interactions_processing
 
 logger = logging.getLogger(__name__)
 
@@ -127,13 +126,8 @@ def _insert_portable(*, event_id: int, rows: Sequence[InteractionRow], source: s
 
 
 def announce_committed(*, event_id: int, interaction_ids: list[int]) -> None:
-    """After commit: tell in-process listeners, then enqueue processing. Never raises: the rows are
-    committed, and a broker outage is covered by the sweeper."""
-    for receiver, result in interactions_committed.send_robust(
-        sender=None, event_id=event_id, interaction_ids=interaction_ids
-    ):
-        if isinstance(result, Exception):
-            logger.error("interactions_committed receiver %r failed", receiver, exc_info=result)
+    """After commit: enqueue processing. Never raises: the rows are committed, and a broker outage
+    is covered by the sweeper."""
     # Imported here, not at module top: tasks import this module (tasks -> services, one way).
     from .tasks import process_interactions
 

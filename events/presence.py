@@ -46,9 +46,9 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=90)
 # changes who is worth meeting. Sent robustly: the visit is already committed.
 presence_changed = django.dispatch.Signal()
 
-# Who is in which room now, for the whole event: {attendee_id: room_id}. The contract with
-# `recommendations.cache.PRESENCE_KEY` (spelled again here because events/ never imports
-# recommendations/). Rebuilt from the open visits after every change, so a lost write is repaired
+# Who is in which room now, for the whole event: {attendee_id: room_id, or None when online in the
+# lobby}; `recommendations` reads it on every request, so "here now" is never staler than it.
+# Rebuilt from the open visits after every change, so a lost write is repaired
 # by the next one; the TTL only bounds how long a snapshot survives if every writer stops.
 PRESENCE_CACHE_KEY = "presence:{event_id}"
 PRESENCE_CACHE_TTL = 3600

@@ -8,7 +8,7 @@ message constants below, which tests reuse.
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -16,15 +16,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .enums import ConnectionStatus, InteractionSource, InteractionType
+from .enums import ConnectionStatus
 from .models import (
     ApiKey,
     Attendee,
     Block,
     Connection,
-    Content,
     Event,
-    Interaction,
     InterestTag,
     LoginLink,
     NotRelevant,
@@ -34,8 +32,6 @@ from .models import (
 
 CROSS_EVENT = "{what} belongs to event {other!r}, not to event {event!r}."
 SELF_LINK = "An attendee cannot {verb} themselves."
-DUPLICATE_CLIENT_EVENT_ID = "Interaction {client_event_id!r} was already recorded for this event."
-ONE_CONTEXT = "An interaction touches exactly one room, content item or interest tag."
 NEGATIVE_VALUE = "An interaction's value cannot be negative."
 CONNECTION_EXISTS = "These two attendees already have a connection ({status})."
 CONNECTION_NOT_PENDING = "This connection request was already answered ({status})."
@@ -115,54 +111,13 @@ def attendee_set_tags(
 def interaction_qualifies(*, event: Event, type: str, value: float | None) -> bool:
     """An interaction qualifies for training when its dwell passes the event's threshold for its
     type. Types without a threshold (a chat message, a question) qualify as they are."""
-    threshold = event.dwell_threshold(type)
-    if threshold <= 0:
-        return True
-    return value is not None and value >= threshold
+    return dwell_passes(threshold=event.dwell_threshold(type), value=value)
 
 
-def interaction_record(
-    *,
-    event: Event,
-    attendee: Attendee,
-    type: str,
-    occurred_at: datetime,
-    client_event_id: str,
-    room: Room | None = None,
-    content: Content | None = None,
-    interest: InterestTag | None = None,
-    value: float | None = None,
-    source: str = InteractionSource.LIVE,
-) -> Interaction:
-    """Record one interaction. The single-row path; batch ingestion applies the same checks in bulk."""
-    ensure_same_event(event=event, attendee=attendee, room=room, content=content, interest=interest)
-    if sum(x is not None for x in (room, content, interest)) != 1:
-        raise ValidationError({"context": ONE_CONTEXT})
-    if type not in InteractionType.values:
-        raise ValidationError({"type": f"Unknown interaction type {type!r}."})
-    if value is not None and value < 0:
-        raise ValidationError({"value": NEGATIVE_VALUE})
-    try:
-        with transaction.atomic():
-            return Interaction.objects.create(
-                event=event,
-                attendee=attendee,
-                room=room,
-                content=content,
-                interest=interest,
-                type=type,
-                value=value,
-                occurred_at=occurred_at,
-                client_event_id=client_event_id,
-                source=source,
-                qualifies=interaction_qualifies(event=event, type=type, value=value),
-            )
-    except IntegrityError as exc:
-        if Interaction.objects.filter(event=event, client_event_id=client_event_id).exists():
-            raise ValidationError(
-                {"client_event_id": DUPLICATE_CLIENT_EVENT_ID.format(client_event_id=client_event_id)}
-            ) from exc
-        raise
+def dwell_passes(*, threshold: float, value: float | None) -> bool:
+    """The rule of `interaction_qualifies` for a threshold already looked up (ingestion looks each
+    type's up once per batch)."""
+    return threshold <= 0 or (value is not None and value >= threshold)
 
 
 # --- Connections, blocks, not-relevant ------------------------------------------------------------

@@ -76,3 +76,18 @@ class SharedPoolRedisCache(RedisCache):
                 if client is None:
                     client = _clients[key] = self._class(self._servers, **self._options)
         return client
+
+
+def redis_client(alias: str = "default"):
+    """The redis-py client behind cache `alias` when it is Redis, else None (the embedded default).
+
+    Reaches into `_cache` (Django has no public accessor) for what the cache API cannot say: a
+    list's ten-odd counter updates in one pipelined round trip instead of two round trips each
+    (on a busy host ~2 ms against ~30 ms per cache miss), the funnel's buffer, and sets that many
+    writers add to at once without losing each other's read-modify-write."""
+    from django.core.cache import caches
+
+    backend = caches[alias]
+    if not isinstance(backend, RedisCache):
+        return None
+    return backend._cache.get_client(None, write=True)

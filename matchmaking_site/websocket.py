@@ -6,6 +6,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from . import jsonlimits
 
+# Close codes (4000-4999 are the application's): the client should not retry on these.
+CLOSE_NOT_SIGNED_IN = 4401
+CLOSE_NOT_FOUND = 4404
 MAX_FRAME_CHARS = 64 * 1024  # clients send pings, heartbeats and small commands
 NOT_AN_OBJECT = "A message is a JSON object with a `type`."
 TOO_LARGE = "Message over {limit} characters."

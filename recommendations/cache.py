@@ -13,7 +13,7 @@ key built from the stamps needed a round trip for them first.
 A stamp is a fresh `time.time_ns()`, never an increment: if Redis evicts a stamp, a new random-ish
 value cannot collide with a key built from an older one (an increment restarting at 1 could).
 
-Presence ("here now") is written by the ingestion side (`events/`) under `PRESENCE_KEY`; the
+Presence ("here now") is written by the ingestion side (`events.presence.PRESENCE_CACHE_KEY`); the
 serving path only reads it. See `present_attendee_ids`.
 """
 
@@ -22,17 +22,11 @@ import time
 from django.core.cache import cache
 from django.db import transaction
 
-from events.presence import presence_publish
+from events.presence import PRESENCE_CACHE_KEY, presence_publish
 
 EVENT_VERSION_KEY = "rec:ev:{event_id}"
 ATTENDEE_VERSION_KEY = "rec:at:{attendee_id}"
 LIST_KEY = "rec:list:{attendee_id}"
-
-# Presence contract with the ingestion branch: a dict {attendee_id (int): room_id (int) or None}
-# of the attendees of event `event_id` who are online now, with the room they are in (None when
-# online in the lobby). Written by the presence service with a short TTL (it refreshes it on every
-# join/leave/heartbeat), read here on every request so that "here now" is never staler than it.
-PRESENCE_KEY = "presence:{event_id}"
 
 # Version stamps outlive every list TTL by far; a week covers any event's live window.
 VERSION_TTL = 7 * 24 * 3600
@@ -106,10 +100,10 @@ def cached_list_set(*, attendee_id: int, stamps: tuple, value, timeout: int) -> 
 def present_attendee_ids(event) -> dict[int, int | None]:
     """Attendees of `event` online now -> the room they are in (None: online, in no room).
 
-    Reads the presence service's cache entry (`PRESENCE_KEY`); an empty dict when nobody is
+    Reads the presence service's cache entry (`PRESENCE_CACHE_KEY`); an empty dict when nobody is
     present. A missing entry (evicted, expired after an hour without a move, a cache restart) is
     rebuilt from the open visits, not read as "nobody here". Iterating the result yields attendee ids."""
-    value = cache.get(PRESENCE_KEY.format(event_id=event.pk))
+    value = cache.get(PRESENCE_CACHE_KEY.format(event_id=event.pk))
     if value is None:
         value = presence_publish(event_id=event.pk)
     return dict(value)

@@ -8,9 +8,9 @@ from channels.db import database_sync_to_async
 
 from events import groups
 from events.api.auth import attendee_token_read
-from events.consumers import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN, UNKNOWN_MESSAGE
+from events.consumers import UNKNOWN_MESSAGE
 from events.models import Attendee
-from matchmaking_site.websocket import JsonConsumer
+from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN, JsonConsumer
 
 from . import push
 

@@ -9,10 +9,10 @@ part of the funnel and is not recorded.
 
 import json
 
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 
 from events.models import Attendee
+from matchmaking_site.redis_cache import redis_client
 
 from .models import FunnelEvent, ModelVersion
 from .serving import Recommendations
@@ -22,14 +22,6 @@ Stage = FunnelEvent.Stage
 
 SHOWN_BUFFER_KEY = "rec:funnel:shown"
 FLUSH_BATCH = 5000
-
-
-def _redis_client():
-    # See `recommendations.exposure._redis_client` for why this reaches into the cache backend.
-    backend = caches["default"]  # the backend itself: `cache` is a proxy, never a RedisCache
-    if not isinstance(backend, RedisCache):
-        return None
-    return backend._cache.get_client(write=True)
 
 
 def funnel_record_shown(*, viewer: Attendee, result: Recommendations, only=None) -> int:
@@ -56,7 +48,7 @@ def funnel_record_shown(*, viewer: Attendee, result: Recommendations, only=None)
         [viewer.event_id, viewer.pk, source, result.model_version_id if source == result.source else None, ids]
         for source, ids in by_source.items()
     ]
-    client = _redis_client()
+    client = redis_client()
     if client is not None:
         client.rpush(cache.make_and_validate_key(SHOWN_BUFFER_KEY), *(json.dumps(entry) for entry in entries))
         return len(items)
@@ -83,7 +75,7 @@ def funnel_flush_shown() -> int:
 
     Takes the buffer in slices with an atomic LRANGE+LTRIM, so two flushers never write one
     entry twice. Rows of attendees or versions deleted meanwhile are dropped, not retried."""
-    client = _redis_client()
+    client = redis_client()
     if client is None:
         return 0
     key = cache.make_and_validate_key(SHOWN_BUFFER_KEY)

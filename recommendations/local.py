@@ -543,8 +543,6 @@ def live_list(version_id: int, attendee_id: int) -> dict | None:
     table = got.get(table_key)
     if table is None:
         return None
-    if isinstance(table, (dict, list)):  # written by a process of an earlier release
-        return table
     packed = np.frombuffer(table, dtype=np.int64)
     k = (packed.size - 1) // 2
     ids, scores = packed[1 : 1 + k], packed[1 + k :].view(np.float64)
@@ -801,8 +799,6 @@ class LocalModelBackend(RecommendationBackend):
         # The live list (the Celery worker's model, updated in real time) first: it also covers an
         # attendee who joined after training, whom this process's copy of the artifact lacks.
         live = live_list(version.pk, attendee.pk)
-        if isinstance(live, list):  # written by a process of the previous release: pairs only
-            live = {"items": live, "why": {}, "contexts": loaded.n_contexts_of(a) if a is not None else 0}
         if live is not None:
             model_part = self._live_candidates(loaded, live, a, limit)
             contexts = int(live["contexts"])

@@ -42,6 +42,7 @@ from django.utils.connection import ConnectionProxy
 
 from events import groups
 from events.models import Attendee
+from matchmaking_site.redis_cache import redis_client
 
 from .cache import attendee_cache_invalidate
 from .funnel import funnel_record_shown
@@ -86,10 +87,10 @@ def current_seq(*, attendee_id: int) -> int:
 def _redis_set(event_id: int):
     """(client, key) of the event's watcher set when the cache is Redis, else None. A Redis set,
     not a cached dict: 200 widgets connecting at once must not lose each other's read-modify-write."""
-    client_of = getattr(getattr(cache, "_cache", None), "get_client", None)
-    if client_of is None:
+    client = redis_client("live")
+    if client is None:
         return None
-    return client_of(None, write=True), cache.make_and_validate_key(WATCHERS_KEY.format(event_id=event_id))
+    return client, cache.make_and_validate_key(WATCHERS_KEY.format(event_id=event_id))
 
 
 def _local_watchers(event_id: int) -> set[int]:

@@ -38,10 +38,10 @@ from django.db import connection
 
 from events.enums import Phase
 from events.models import Attendee, Block, Connection, Event, NotRelevant, Room
-from events.presence import presence_publish
+from events.presence import PRESENCE_CACHE_KEY, presence_publish
 
 from .backends import Candidate, Reason, Unavailable, get_backend
-from .cache import ATTENDEE_VERSION_KEY, PRESENCE_KEY, cached_list_get, cached_list_set
+from .cache import ATTENDEE_VERSION_KEY, cached_list_get, cached_list_set
 from .exposure import exposure_demote
 from .models import BatchRecommendation, ModelVersion
 from .popularity import NAME as POPULARITY
@@ -128,7 +128,7 @@ def recommendations_for(
 
     payload = None
     stamps = None
-    presence_key = PRESENCE_KEY.format(event_id=event.pk)
+    presence_key = PRESENCE_CACHE_KEY.format(event_id=event.pk)
     if use_cache and phase is None:
         # The stamps, the list and who is here now, in one round trip.
         stamps, payload, got = cached_list_get(event_id=event.pk, attendee_id=attendee.pk, also=[presence_key])

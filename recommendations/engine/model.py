@@ -722,8 +722,7 @@ class Model:
         att = np.repeat(np.arange(n_att, dtype=np.int64), np.diff(indptr))
         m = _build(cfg, att, z["idx"], z["w"], z["s"], z["e"], n_att, n_ctx, float(meta["t_ref"]), int(meta["cap"]))
         m.n1_i[:], m.n1_s[:], m.n1_c[:], m.deg[:] = z["n1_i"], z["n1_s"], z["n1_c"], z["deg"]
-        if "guard_i" in z.files:  # format 2; older artifacts leave them unknown (rows recompute in full)
-            m.guard_s[:], m.guard_i[:] = z["guard_s"], z["guard_i"]
+        m.guard_s[:], m.guard_i[:] = z["guard_s"], z["guard_i"]
         m._refresh_prior(np.arange(n_att, dtype=np.int64))
         m.pop = _pop_order(m.prior, m._pop_len)
         m.tab_i[:], m.tab_s[:] = z["tab_i"], z["tab_s"]

@@ -68,8 +68,8 @@ def teardown_if_due(*, event_id: int) -> None:
 
 @shared_task(name="personalize.forward_interactions", bind=True, max_retries=FORWARD_MAX_RETRIES)
 def forward_interactions(self, *, event_id: int, interaction_ids: list[int]) -> None:
-    """Connected by the lead to the `interactions_committed` signal (after commit). Retries only
-    the interactions not yet sent, with exponential backoff and jitter."""
+    """Enqueued by `receivers.on_interactions_processing` once the outbox worker's claim of the rows
+    commits. Retries only the interactions not yet sent, with exponential backoff and jitter."""
     result = services.forward_interactions(event_id=event_id, interaction_ids=interaction_ids)
     if result.error is None:
         return

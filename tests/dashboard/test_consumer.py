@@ -6,10 +6,10 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from dashboard.consumers import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
 from dashboard.routing import websocket_urlpatterns
 from events.groups import ENGAGEMENT_UPDATE
 from events.outbox import announce_committed
+from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
 from recommendations.models import TrainingRun
 from tests.factories import EventFactory, InteractionFactory, UserFactory
 

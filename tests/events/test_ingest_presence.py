@@ -11,11 +11,11 @@ from django.test import Client
 from django.utils import timezone
 
 from events import presence
-from events.consumers import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
 from events.enums import InteractionType
 from events.models import Interaction, RoomVisit
 from events.services import api_key_create
 from matchmaking_site.asgi import application
+from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
 from tests.factories import LIVE_START, AttendeeFactory, EventFactory, LiveEventFactory, RoomFactory, UserFactory
 
 T0 = LIVE_START + timedelta(minutes=5)

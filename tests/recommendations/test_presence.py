@@ -3,7 +3,8 @@
 import pytest
 from django.core.cache import cache
 
-from recommendations.cache import PRESENCE_KEY, present_attendee_ids
+from events.presence import PRESENCE_CACHE_KEY
+from recommendations.cache import present_attendee_ids
 from recommendations.serving import HERE_NOW_ONLINE_TEXT, HERE_NOW_SAME_ROOM_TEXT, recommendations_for
 
 from . import backends
@@ -22,7 +23,7 @@ def test_same_room_boost_lifts_candidate_and_explains_it():
     backends.SCORES["local"] = {viewer.pk: [(a.pk, 1.0), (b.pk, 0.9), (c.pk, 0.8)]}
     assert [i.attendee_id for i in recommendations_for(attendee=viewer).items] == [a.pk, b.pk, c.pk]
     # Presence changes reach the very next (cached) response: the boost is applied after the cache.
-    cache.set(PRESENCE_KEY.format(event_id=event.pk), {viewer.pk: 7, c.pk: 7, b.pk: None})
+    cache.set(PRESENCE_CACHE_KEY.format(event_id=event.pk), {viewer.pk: 7, c.pk: 7, b.pk: None})
     result = recommendations_for(attendee=viewer)
     assert result.cached is True
     assert [(i.attendee_id, i.score, i.here_now) for i in result.items] == [
@@ -39,5 +40,5 @@ def test_presence_of_another_event_is_ignored():
     other = ServingEventFactory()
     viewer, a, b = attendees(event, 3)
     backends.SCORES["local"] = {viewer.pk: [(a.pk, 1.0), (b.pk, 0.9)]}
-    cache.set(PRESENCE_KEY.format(event_id=other.pk), {b.pk: None})
+    cache.set(PRESENCE_CACHE_KEY.format(event_id=other.pk), {b.pk: None})
     assert [i.attendee_id for i in recommendations_for(attendee=viewer).items] == [a.pk, b.pk]

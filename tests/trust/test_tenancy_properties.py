@@ -127,7 +127,7 @@ class WhoMayMeetWhomPropertyTests(TestCase):
         from django.utils import timezone
 
         from events.enums import Backend, Phase
-        from recommendations.cache import PRESENCE_KEY
+        from events.presence import PRESENCE_CACHE_KEY
         from recommendations.models import BatchRecommendation, MatchmakingRule
         from tests.factories import RoomFactory
         from tests.recommendations import backends as doubles
@@ -151,7 +151,7 @@ class WhoMayMeetWhomPropertyTests(TestCase):
                 )
         if source == "here-now":
             room = RoomFactory(event=event)
-            cache.set(PRESENCE_KEY.format(event_id=event.pk), {p.pk: room.pk for p in people})
+            cache.set(PRESENCE_CACHE_KEY.format(event_id=event.pk), {p.pk: room.pk for p in people})
             doubles.SCORES["local"] = {p.pk: [] for p in people}  # the model knows no one: "here now" adds them
 
         allow: dict[str, set[str]] = {}

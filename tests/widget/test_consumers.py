@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from events import groups, services
 from events.api.auth import attendee_token_issue
-from events.consumers import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
 from events.presence import presence_join, presence_leave
 from matchmaking_site.asgi import application
+from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
 from recommendations import push
 from tests.factories import AttendeeFactory, EventFactory, RoomFactory, UserFactory
 
