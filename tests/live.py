@@ -12,9 +12,16 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# For tests that push from the test process to a server's sockets: the in-memory channel layer of
+# the embedded default cannot reach another process, so they need Redis (`make test` has it).
+needs_redis_layer = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="pushes from the test process to a server's sockets: only Redis carries that"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -65,8 +72,10 @@ def free_port() -> int:
 
 
 def current_database_url() -> str:
-    """The URL of the database this test runs in (pytest-django's test_<name>)."""
+    """The URL of the database this test runs in (pytest-django's test_<name>, or SQLite's file)."""
     s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
     return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 

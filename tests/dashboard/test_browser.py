@@ -17,11 +17,15 @@ from django.utils import timezone
 from dashboard.services import NOTHING_TO_TEAR_DOWN
 from events.services import api_key_create
 from tests.factories import AttendeeFactory, ContentFactory, EventFactory, InteractionFactory, RoomFactory
-from tests.live import asgi_server, chromium, server_env
+from tests.live import asgi_server, chromium, needs_redis_layer, server_env
 
 from .factories import PASSWORD, organizer
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("short_lived_connections")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.usefixtures("short_lived_connections"),
+    needs_redis_layer,
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from events.services import login_link_issue
 from tests.factories import AttendeeFactory, EventFactory, LiveEventFactory, RoomFactory
-from tests.live import asgi_server, chromium, server_env
+from tests.live import asgi_server, chromium, needs_redis_layer, server_env
 
 pytestmark = pytest.mark.browser
 
@@ -139,6 +139,7 @@ def _embedded_scenario(browser, host_page):
     expect(widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)
 
 
+@needs_redis_layer
 def test_widget_refetches_over_rest_when_a_message_skips_a_number(settled_db, server):
     """The client's half of the sequence contract: a diff numbered past the next one is not
     applied (the widget cannot know what it missed); the widget re-fetches its list over REST and
@@ -187,6 +188,7 @@ def test_widget_refetches_over_rest_when_a_message_skips_a_number(settled_db, se
         assert fetches == []
 
 
+@needs_redis_layer
 def test_widget_resyncs_over_rest_when_the_numbers_go_backwards(settled_db, server):
     """A server whose count restarted (the widget holds 7, the next message says 1) is not a
     duplicate to ignore: the widget re-fetches its list over REST, takes the server's number, and
