@@ -10,7 +10,7 @@
    scored by the protocol next to the baselines of the same run, with the paired intervals.
 2. **Exposure against quality** on SFHH09, WS16 and the demo event: what the training chooses for
    the event (`choose_ranker` + fit, as `manage.py train` does), every attendee's list of depth 50
-   cut to the 10 shown by the exposure cap (`recommendations.exposure.apply_exposure_cap`, what the
+   cut to the 10 shown by the exposure cap (`recommendations.serving.exposure.apply_exposure_cap`, what the
    batch and serving apply with the event's `exposure_cap_share`) at several shares; printed per
    share: the share of all shown suggestions that go to the most-suggested 1 % of attendees (the
    dashboard's "exposure evenness"; perfectly even = 1 %), and on the two conferences the protocol's
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from recommendations.engine import FACE_TO_FACE, EngineConfig, InteractionArrays, fit  # noqa: E402
 from recommendations.engine import sfhh09 as S  # noqa: E402
 from recommendations.engine.ranker import choose_ranker  # noqa: E402
-from recommendations.exposure import apply_exposure_cap  # noqa: E402
+from recommendations.serving.exposure import apply_exposure_cap  # noqa: E402
 
 SHARES = [1.0, 0.2, 0.1, 0.075, 0.05, 0.03, 0.02]
 DEPTH, K = 50, 10
@@ -151,7 +151,7 @@ def demo() -> None:
     from django.core.management import call_command
 
     from events.models import Event
-    from recommendations.local import default_config, load_event_data
+    from recommendations.backends.local import default_config, load_event_data
 
     call_command("migrate", verbosity=0)
     call_command("seed_demo", slug="demo", verbosity=0, stdout=StringIO(), stderr=StringIO())

@@ -6,14 +6,14 @@ Protocol of `shared/data/sfhh09/README.md`: history = day 0, future = day 1; an 
 evaluated when they have history contacts and a meaningful future contact (>= 60 s on day 1);
 targets "all" (every meaningful future partner) and "new-only" (not met on day 0, already-met
 people removed from the candidates). For each recommender, ranked lists of depth 50 are computed
-for every attendee with a history, then cut to 10 by `recommendations.exposure.apply_exposure_cap`
+for every attendee with a history, then cut to 10 by `recommendations.serving.exposure.apply_exposure_cap`
 at several shares (1.0 = no cap), and scored. Printed per share: recall@10, precision@10, the
 largest share of lists one attendee is in, and how many distinct attendees are suggested at all.
 
 The recommenders are the data set's reference baselines, computed here (no Django, no database):
 popularity (the worst case for exposure: everyone gets the same ten), Adamic-Adar on the history
 graph, and repeat contacts padded by popularity; and the product's local model (the engine, fitted
-on the day-0 sessions of `recommendations.engine.sfhh09`): with the FACE_TO_FACE preset (what
+on the day-0 sessions of `recommendations.evaluation.sfhh09`): with the FACE_TO_FACE preset (what
 `benchmarks/sfhh09_quality.py` chooses on day 0 only), and with `EngineConfig()` defaults.
 """
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from recommendations.engine import FACE_TO_FACE, EngineConfig, InteractionArrays, fit  # noqa: E402  (pure numpy/numba)
 from recommendations.engine import sfhh09 as S  # noqa: E402
-from recommendations.exposure import apply_exposure_cap  # noqa: E402  (pure: no Django setup needed)
+from recommendations.serving.exposure import apply_exposure_cap  # noqa: E402  (pure: no Django setup needed)
 
 DEFAULT_DATA = S.DEFAULT_PATH  # data/sfhh09 (CC0)
 MEANINGFUL_SECONDS = 60

@@ -29,7 +29,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 
 from events.models import Attendee, Event, Interaction, Organization, Room  # noqa: E402
-from recommendations.personalize import mapping  # noqa: E402
+from recommendations.backends.personalize import mapping  # noqa: E402
 
 
 def build(n_attendees: int, n_contexts: int, n_interactions: int) -> Event:

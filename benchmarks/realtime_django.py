@@ -29,9 +29,8 @@ import django
 django.setup()
 
 from events.models import Attendee, Event, Interaction, Room  # noqa: E402
-from recommendations import local  # noqa: E402
-from recommendations.engine import fit  # noqa: E402
-from recommendations.local import (  # noqa: E402
+from recommendations.backends import local  # noqa: E402
+from recommendations.backends.local import (  # noqa: E402
     default_config,
     forget_loaded_models,
     load_event_data,
@@ -40,6 +39,7 @@ from recommendations.local import (  # noqa: E402
     realtime_apply,
     train_event_now,
 )
+from recommendations.engine import fit  # noqa: E402
 
 
 def main() -> None:

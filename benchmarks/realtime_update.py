@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.synthetic import make_event, to_inputs
 from recommendations.engine import EngineConfig, InteractionArrays, fit
+from recommendations.evaluation.synthetic import make_event, to_inputs
 
 
 def main() -> None:

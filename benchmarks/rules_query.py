@@ -28,14 +28,14 @@ django.setup()
 from django.db import transaction  # noqa: E402
 
 from events.models import Attendee, Event, InterestTag, Organization, Room  # noqa: E402
-from recommendations.management.commands.simulate_event import _insert_attendees, _pks, _write  # noqa: E402
-from recommendations.rules import (  # noqa: E402
+from recommendations.backends.rules import (  # noqa: E402
     declared_for,
     load_rules,
     rules_candidates,
     rules_index,
     score_pair,
 )
+from recommendations.management.commands.simulate_event import _insert_attendees, _pks, _write  # noqa: E402
 
 SLUG = "bench-rules"
 

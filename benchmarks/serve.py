@@ -52,7 +52,7 @@ from events.enums import Phase  # noqa: E402
 from events.models import Attendee, Event, Organization  # noqa: E402
 from events.services import api_key_create  # noqa: E402
 from recommendations.models import ModelVersion  # noqa: E402
-from recommendations.serving import recommendations_for  # noqa: E402
+from recommendations.serving.lists import recommendations_for  # noqa: E402
 
 SLUG = "bench-serve"
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sfhh09_quality import inputs, target_weights, training_pairs
 
 from recommendations.engine import EngineConfig, fit
-from recommendations.engine import sfhh09 as S
+from recommendations.evaluation import sfhh09 as S
 
 # The structure the matchmaking objective picks in sfhh09_quality.py (weights are re-learned here).
 M = EngineConfig(min_co_count=2, context_cap=8, direct_transform="log", value_transform="sqrt")

@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recommendations.engine import FACE_TO_FACE, FEATURE_WEIGHTS, EngineConfig, InteractionArrays, fit
-from recommendations.engine import sfhh09 as S
+from recommendations.evaluation import sfhh09 as S
 
 FEATURES = FEATURE_WEIGHTS  # direct, two-hop, repeat count, sociability
 ALL = (True, True, True, True)

@@ -5,12 +5,12 @@
 What a training computes beside reading the rows (engine side, the same synthetic event):
   before  the fit of the whole event, plus the offline metrics it published: a second fit on the
           first 70 % of the rows and the top 10 of up to 2,000 attendees (the code of commit
-          6d62ef9, `recommendations.local.offline_metrics`, reproduced below as the peer)
+          6d62ef9, `recommendations.backends.local.offline_metrics`, reproduced below as the peer)
   now     `recommendations.engine.ranker.choose_ranker` (two fits on the first half, features and
           logistic regressions, the baselines scored) plus the fit of the whole event with the
           chosen configuration
 Printed: wall and CPU seconds of each, and the ratio now / before (the issue's bound: 2x at M).
-Numba compilation is excluded by a warm-up on a tiny event. Sizes: benchmarks/synthetic.py.
+Numba compilation is excluded by a warm-up on a tiny event. Sizes: recommendations/evaluation/synthetic.py.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.synthetic import make_event
 from recommendations.engine import EngineConfig, InteractionArrays, fit, warm_up
 from recommendations.engine.ranker import choose_ranker
+from recommendations.evaluation.synthetic import make_event
 
 
 def _cpu() -> float:

@@ -45,7 +45,7 @@ def _cpu() -> float:
 def run_child(method: str, size: str, seed: int, sk_budget: float) -> dict:
     import numpy as np
 
-    from benchmarks.synthetic import make_event, to_csr, to_inputs
+    from recommendations.evaluation.synthetic import make_event, to_csr, to_inputs
 
     ev = make_event(size, seed)
     out: dict = {"method": method, "size": size}
@@ -117,7 +117,7 @@ def main() -> None:
     if a.child:
         print(json.dumps(run_child(a.child, a.size, a.seed, a.sk_budget)))
         return
-    from benchmarks.synthetic import SIZES
+    from recommendations.evaluation.synthetic import SIZES
 
     n_att, n_ctx, n_int = SIZES[a.size]
     print(f"load average at start: {os.getloadavg()[0]:.1f}")

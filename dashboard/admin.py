@@ -22,8 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from events.admin import EventAdmin
 from events.models import Event
-from recommendations import schedules
-from recommendations.personalize.schedules import personalize_schedules
+from recommendations.backends.personalize.schedules import personalize_schedules
+from recommendations.jobs import schedules
 
 from . import exports
 from .charts import interactions_chart_svg

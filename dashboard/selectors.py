@@ -21,10 +21,10 @@ from django.utils import timezone
 from events.enums import Phase
 from events.models import Attendee, Event, Interaction, PhaseTransition, RoomVisit
 from events.presence import HEARTBEAT_TIMEOUT
+from recommendations.backends.popularity import served_as
+from recommendations.jobs.phases import active_context_count
 from recommendations.models import BatchRecommendation, FunnelEvent, ModelVersion, TrainingRun
-from recommendations.phases import active_context_count
-from recommendations.popularity import served_as
-from recommendations.serving import SOURCE_BATCH, SOURCE_LOCAL, SOURCE_RULES, source_chain
+from recommendations.serving.lists import SOURCE_BATCH, SOURCE_LOCAL, SOURCE_RULES, source_chain
 
 # "Active now": in a room now, or did anything in the last few minutes (a content view sent by a
 # platform has no open visit, but its viewer is clearly here).
@@ -256,7 +256,7 @@ def _readiness(*, event: Event, qualifying: int, published: ModelVersion | None,
 NOT_METRICS = {"k", "evaluated", "evaluated_new", "split", "baseline", "ranker"}
 # Prefixes under which a fit stores the same metric for a reference: the publish gate's baseline
 # (named by the "baseline" entry, the rules engine when absent) and the obvious lists the local
-# model is chosen against (`recommendations.local.ranker_metrics`). The best reference is shown.
+# model is chosen against (`recommendations.backends.local.ranker_metrics`). The best reference is shown.
 REFERENCE_PREFIXES = {"baseline_": "rules", "popularity_": "popularity", "repeat_popularity_": "repeat + popularity"}
 
 

@@ -1,7 +1,7 @@
 """The dashboard's writes: the pushes that tell open dashboards to re-read, and the organizer's
 buttons (retrain, batch, teardown), which start the existing jobs and say what happened.
 
-Each action starts the same job the schedules start (`recommendations.tasks`, or a Personalize
+Each action starts the same job the schedules start (`recommendations.jobs.tasks`, or a Personalize
 run for events on that backend), so a click and a schedule can never disagree, and two clicks
 make one run (the training and Personalize services refuse a second run in progress).
 """
@@ -16,13 +16,13 @@ from django.utils import timezone
 from events.enums import Backend
 from events.groups import ENGAGEMENT_UPDATE, organizers_group
 from events.models import Event, Interaction
-from recommendations import tasks
 from recommendations.backends import get_backend
+from recommendations.backends.personalize import services as personalize
+from recommendations.backends.personalize.models import RemoteResource
+from recommendations.jobs import tasks
+from recommendations.jobs.training import NOT_TRAINABLE, TrainableBackend
+from recommendations.live.sequences import dashboard_channel, sequence_current, sequence_next
 from recommendations.models import TrainingRun
-from recommendations.personalize import services as personalize
-from recommendations.personalize.models import RemoteResource
-from recommendations.sequences import dashboard_channel, sequence_current, sequence_next
-from recommendations.training import NOT_TRAINABLE, TrainableBackend
 
 logger = logging.getLogger(__name__)
 

@@ -254,7 +254,7 @@ admin.site.index_title = "Run your events"
 # Periodic tasks (django-celery-beat): the raw rows take any registered task with any arguments,
 # so a task could be pointed at another organization's event. They are for superusers only;
 # organizers edit their own events' schedules on the event's "Schedules" page
-# (dashboard.admin, recommendations.schedules), which writes nothing but a frequency.
+# (dashboard.admin, recommendations.jobs.schedules), which writes nothing but a frequency.
 class SuperuserOnlyMixin:
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_superuser

@@ -11,7 +11,7 @@ ROOM_OCCUPANTS = "room.occupants"  # to a room's open pages: who is in the room 
 
 # Payloads (every message also carries its `type`):
 #
-# SUGGESTIONS_CHANGED, to attendee_group(attendee_id), sent by `recommendations.push` after commit:
+# SUGGESTIONS_CHANGED, to attendee_group(attendee_id), sent by `recommendations.live.push` after commit:
 #   {"seq": 12,                       # per attendee, +1 per message; a gap means "re-fetch over REST"
 #    "event": "<event slug>",
 #    "ids": ["<external id>", ...],   # the new list, in order (what the client must end up with)

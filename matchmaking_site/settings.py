@@ -53,7 +53,7 @@ INSTALLED_APPS = [
     "channels",
     "events",
     "recommendations",
-    "recommendations.personalize",
+    "recommendations.backends.personalize",
     # After events and recommendations: it re-registers the event admin with the dashboard.
     "dashboard",
 ]
@@ -284,13 +284,13 @@ LOGGING = {
 
 # --- Recommendation backends (dotted paths; see recommendations/backends.py) ----------------------
 RECOMMENDATION_BACKENDS = {
-    "rules": "recommendations.rules.RulesBackend",
-    "local": "recommendations.local.LocalModelBackend",
-    "personalize": "recommendations.personalize.backend.PersonalizeBackend",
-    "popularity": "recommendations.popularity.PopularityBackend",
+    "rules": "recommendations.backends.rules.RulesBackend",
+    "local": "recommendations.backends.local.LocalModelBackend",
+    "personalize": "recommendations.backends.personalize.backend.PersonalizeBackend",
+    "popularity": "recommendations.backends.popularity.PopularityBackend",
 }
 
-# --- Serving and training (see recommendations/training.py and recommendations/schedules.py) ---------
+# --- Serving and training (see recommendations/jobs/training.py and recommendations/jobs/schedules.py) ---------
 # Minutes between scheduled retrains during the live window (the default of new events' schedules).
 RECOMMENDATION_TRAIN_EVERY_MINUTES = env.int("RECOMMENDATION_TRAIN_EVERY_MINUTES", default=15)
 # A scheduled retrain runs only when this many new qualifying interactions arrived since the last

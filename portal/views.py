@@ -20,7 +20,7 @@ from events import services
 from events.enums import ConnectionStatus
 from events.models import Attendee, Connection, Content, Event, Room
 from events.presence import present_in_rooms
-from recommendations import push
+from recommendations.live import push
 
 LOGIN_LINK_INVALID = "This sign-in link is invalid, was used already or has expired. Ask the organizers for a new one."
 NOT_AN_ATTENDEE = "You are not signed in as an attendee of this event."

@@ -6,8 +6,7 @@ tasks, so they are read-only here; the schedules themselves are django-celery-be
 from django.contrib import admin
 
 from events.admin import EventScopedAdmin
-
-from .models import BatchRecommendation, FunnelEvent, MatchmakingRule, ModelVersion, TrainingRun
+from recommendations.models import BatchRecommendation, FunnelEvent, MatchmakingRule, ModelVersion, TrainingRun
 
 
 class ReadOnlyMixin:

@@ -6,4 +6,7 @@ class RecommendationsConfig(AppConfig):
     verbose_name = "Recommendations"
 
     def ready(self):
-        from . import receivers  # noqa: F401  (connects the signal receivers)
+        # The signal receivers connect on import; the Celery tasks live in `jobs/`, where the
+        # worker's autodiscovery (each app's `tasks` module) would not look.
+        from recommendations.jobs import tasks  # noqa: F401
+        from recommendations.live import receivers  # noqa: F401

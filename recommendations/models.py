@@ -208,7 +208,7 @@ class PushSequence(models.Model):
     """The last number handed out on one live channel: an attendee's widget ("attendee:<pk>") or an
     event's dashboards ("dashboard:<pk>"). In the database, not the cache: a cache may evict the
     counter, and a counter that restarts sends numbers backwards, which a client takes for
-    duplicates (the widget froze that way in the demo). See `recommendations.sequences`."""
+    duplicates (the widget froze that way in the demo). See `recommendations.live.sequences`."""
 
     name = models.CharField(max_length=64, primary_key=True)
     value = models.PositiveBigIntegerField(default=0)

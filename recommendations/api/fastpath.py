@@ -45,7 +45,7 @@ def _header(scope, name: bytes) -> bytes | None:
 
 @functools.cache
 def _default_num_results() -> int:
-    from .serializers import RecommendationsQuerySerializer
+    from recommendations.api.serializers import RecommendationsQuerySerializer
 
     return RecommendationsQuerySerializer().fields["num_results"].default
 
@@ -53,7 +53,7 @@ def _default_num_results() -> int:
 def _num_results(query: bytes) -> int | None:
     """The view's `num_results` when the query is nothing else (default and range: the view's
     serializer), None for anything the view's validation should answer."""
-    from recommendations.serving import MAX_RESULTS
+    from recommendations.serving.lists import MAX_RESULTS
 
     if not query:
         return _default_num_results()
@@ -86,7 +86,7 @@ class _ChainHandler(BaseHandler):
 @functools.cache
 def _allow() -> str:
     """DRF's Allow header for the view: its methods once set up (Django adds HEAD to a GET)."""
-    from .views import RecommendationsView
+    from recommendations.api.views import RecommendationsView
 
     view = RecommendationsView()
     view.setup(HttpRequest())
@@ -119,11 +119,10 @@ def _fast_request(scope) -> ASGIRequest | None:
     """Django's request for `scope` with its answer attached, when the cache proves everything the
     view would check; None otherwise."""
     from events.api.auth import api_key_cached, api_key_secret
-    from recommendations.funnel import funnel_record_shown
-    from recommendations.serving import recommendations_for
-
-    from .permissions import attendee_cached
-    from .views import recommendations_output
+    from recommendations.api.permissions import attendee_cached
+    from recommendations.api.views import recommendations_output
+    from recommendations.serving.funnel import funnel_record_shown
+    from recommendations.serving.lists import recommendations_for
 
     match = PATH.match(scope["path"])
     if match is None or scope["method"] != "GET":

@@ -10,8 +10,7 @@ from django.http import Http404
 from events.api.auth import ApiKeyUser
 from events.api.permissions import NOT_FOUND, attendee_for_caller
 from events.models import Attendee
-
-from ..cache import stamps_now
+from recommendations.serving.cache import stamps_now
 
 __all__ = ["NOT_FOUND", "attendee_for_caller", "attendee_for_reader"]
 
@@ -19,7 +18,7 @@ __all__ = ["NOT_FOUND", "attendee_for_caller", "attendee_for_reader"]
 # with its event, or None). The attendee is served only while the version stamps of its event and
 # itself are still those read *before* it was read from the database: every change that matters
 # to serving bumps one of them (consents, blocks, connections, marks, any event save, a changed
-# external id, a deletion; see `recommendations.receivers`). So the first request of a caller
+# external id, a deletion; see `recommendations.live.receivers`). So the first request of a caller
 # stores the ids only, the second reads the stamps and then the row and stores both, and the rest
 # read no database at all. The TTL bounds how stale the rest of the profile (used only when a
 # list is recomputed) can be: a minute, like the rules engine's index of declared data.

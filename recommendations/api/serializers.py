@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from ..serving import MAX_RESULTS
+from recommendations.serving.lists import MAX_RESULTS
 
 NUM_RESULTS_RANGE = f"num_results must be an integer from 1 to {MAX_RESULTS}."
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from recommendations.api import views
 
 app_name = "recommendations-api"
 

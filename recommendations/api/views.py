@@ -1,7 +1,7 @@
 """The attendee-facing API: suggestions, and the actions that change them.
 
 Every action goes through a service of `events.services`; the receivers in
-`recommendations.receivers` bump the affected cache stamps, so the very next suggestions response
+`recommendations.live.receivers` bump the affected cache stamps, so the very next suggestions response
 already reflects it."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -27,11 +27,8 @@ from events.api.auth import (
 from events.enums import InteractionType
 from events.ingestion import ingest_payload
 from events.models import Attendee, Connection
-
-from ..funnel import Stage, funnel_record, funnel_record_shown
-from ..serving import Recommendations, recommendations_for
-from .permissions import attendee_for_caller, attendee_for_reader
-from .serializers import (
+from recommendations.api.permissions import attendee_for_caller, attendee_for_reader
+from recommendations.api.serializers import (
     ConnectionOutputSerializer,
     ConnectionRequestInputSerializer,
     ConsentsSerializer,
@@ -40,6 +37,8 @@ from .serializers import (
     RecordedOutputSerializer,
     TargetInputSerializer,
 )
+from recommendations.serving.funnel import Stage, funnel_record, funnel_record_shown
+from recommendations.serving.lists import Recommendations, recommendations_for
 
 UNKNOWN_ATTENDEE = "No attendee {external_id!r} in this event."
 TOKEN_NEEDS_API_KEY = "Attendee tokens are issued to the event's platform: authenticate with its API key."

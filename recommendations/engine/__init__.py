@@ -11,8 +11,8 @@ Public API::
     model.save("model.npz"); Model.load("model.npz")
 """
 
-from .model import FEATURE_WEIGHTS, Model, fit, merge_duplicates, warm_up
-from .types import FACE_TO_FACE, EngineConfig, Explanation, InteractionArrays
+from recommendations.engine.model import FEATURE_WEIGHTS, Model, fit, merge_duplicates, warm_up
+from recommendations.engine.types import FACE_TO_FACE, EngineConfig, Explanation, InteractionArrays
 
 __all__ = [
     "FACE_TO_FACE",

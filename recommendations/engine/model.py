@@ -37,8 +37,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from . import _kernels as K
-from .types import EngineConfig, Explanation, InteractionArrays
+from recommendations.engine import _kernels as K
+from recommendations.engine.types import EngineConfig, Explanation, InteractionArrays
 
 _EMPTY_I = np.empty(0, dtype=np.int64)
 #: config fields weighting the columns of :meth:`Model.features`
@@ -787,7 +787,7 @@ def warm_up() -> None:
     compiles the single-row ones, which are not cached (about 1.5 s). A fit, an update that takes
     the full and the incremental single-row paths, and an explanation, on a four-person event.
     WHY: a worker otherwise pays it on the first live interaction it handles, or on the first one
-    after a catch-up (which takes the parallel kernels); `recommendations.tasks` calls this when a
+    after a catch-up (which takes the parallel kernels); `recommendations.jobs.tasks` calls this when a
     worker process starts."""
     one = np.ones(3)
     m = fit(InteractionArrays(np.arange(3), np.zeros(3, dtype=np.int64), 60 * one, 4, 1, 0 * one, 60 * one))

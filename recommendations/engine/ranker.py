@@ -53,8 +53,8 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from .model import FEATURE_WEIGHTS, Model, fit, merge_duplicates
-from .types import FACE_TO_FACE, EngineConfig, InteractionArrays
+from recommendations.engine.model import FEATURE_WEIGHTS, Model, fit, merge_duplicates
+from recommendations.engine.types import FACE_TO_FACE, EngineConfig, InteractionArrays
 
 # Halves: the later half is a future long enough to hold meetings that are not just the history's
 # continuation (with the last 30 % only, late-afternoon reunions of morning contacts dominated it,

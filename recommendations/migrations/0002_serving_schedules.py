@@ -1,6 +1,6 @@
 """Global periodic tasks of serving, in django-celery-beat's tables so organizers can see and edit
 them: the phase refresh of every open event, and the flush of the funnel's "shown" buffer.
-(Per-event schedules, training and batch, are created by `recommendations.schedules`.)"""
+(Per-event schedules, training and batch, are created by `recommendations.jobs.schedules`.)"""
 
 from django.db import migrations
 

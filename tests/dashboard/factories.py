@@ -5,9 +5,9 @@ from django.utils import timezone
 
 from events.management.commands.create_organizer import organizers_group
 from events.models import ApiKey, Block, Connection, NotRelevant
+from recommendations.backends.personalize.models import RemoteResource
+from recommendations.jobs.schedules import event_schedules_sync
 from recommendations.models import BatchRecommendation, FunnelEvent, MatchmakingRule, ModelVersion, TrainingRun
-from recommendations.personalize.models import RemoteResource
-from recommendations.schedules import event_schedules_sync
 from tests.factories import (
     AttendeeFactory,
     ContentFactory,

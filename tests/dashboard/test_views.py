@@ -13,9 +13,9 @@ from django.utils import timezone
 from dashboard.exports import ENGAGEMENT_HEADER, SUGGESTIONS_HEADER
 from dashboard.services import NOTHING_TO_TEAR_DOWN, RUN_OUTCOME, dashboard_push
 from events.enums import Backend
+from recommendations.backends.personalize.models import RemoteResource
+from recommendations.backends.personalize.services import NOT_CONFIGURED
 from recommendations.models import BatchRecommendation, TrainingRun
-from recommendations.personalize.models import RemoteResource
-from recommendations.personalize.services import NOT_CONFIGURED
 from tests.factories import LIVE_START, AttendeeFactory, EventFactory, InteractionFactory, RoomFactory, UserFactory
 
 from .factories import organizer

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommendations.engine import sfhh09 as S
+from recommendations.evaluation import sfhh09 as S
 
 PATH = Path(os.environ.get("SFHH09_PATH", str(S.DEFAULT_PATH)))
 pytestmark = pytest.mark.skipif(not PATH.exists(), reason=f"SFHH09 data not found at {PATH}")

@@ -7,10 +7,10 @@ from django.utils import timezone
 from moto import mock_aws
 
 from events.enums import Backend, InteractionType
+from recommendations.backends.personalize import clients, mapping
+from recommendations.backends.personalize.runs import personalize_run_advance
+from recommendations.backends.personalize.services import personalize_run_start
 from recommendations.models import TrainingRun
-from recommendations.personalize import clients, mapping
-from recommendations.personalize.runs import personalize_run_advance
-from recommendations.personalize.services import personalize_run_start
 from tests.factories import (
     LIVE_START,
     AttendeeFactory,

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from recommendations.backends.personalize.models import PersonalizeId, RemoteResource
+from recommendations.backends.personalize.runs import NO_MODEL, PERSONALIZE_REASON, personalize_run_advance
+from recommendations.backends.personalize.services import personalize_run_start
 from recommendations.models import BatchRecommendation, ModelVersion, TrainingRun
-from recommendations.personalize.models import PersonalizeId, RemoteResource
-from recommendations.personalize.runs import NO_MODEL, PERSONALIZE_REASON, personalize_run_advance
-from recommendations.personalize.services import personalize_run_start
 
 from .stubs import BUCKET, PREFIX, ROLE, arn
 

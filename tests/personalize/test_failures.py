@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from recommendations.backends.personalize import clients, mapping
+from recommendations.backends.personalize.models import RemoteResource
+from recommendations.backends.personalize.runs import MAX_TRANSIENT_ATTEMPTS, personalize_run_advance
+from recommendations.backends.personalize.services import personalize_run_start
 from recommendations.models import TrainingRun
-from recommendations.personalize import clients, mapping
-from recommendations.personalize.models import RemoteResource
-from recommendations.personalize.runs import MAX_TRANSIENT_ATTEMPTS, personalize_run_advance
-from recommendations.personalize.services import personalize_run_start
 
 from .stubs import Script
 

@@ -3,7 +3,7 @@
 import pytest
 
 from events.signals import interactions_processing
-from recommendations.personalize import tasks
+from recommendations.backends.personalize import tasks
 from tests.factories import EventFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 
+from recommendations.backends.personalize import mapping, tasks
+from recommendations.backends.personalize.models import PersonalizeId
+from recommendations.backends.personalize.services import forward_interactions, personalize_erase_attendee
 from recommendations.models import TrainingRun
-from recommendations.personalize import mapping, tasks
-from recommendations.personalize.models import PersonalizeId
-from recommendations.personalize.services import forward_interactions, personalize_erase_attendee
 from tests.factories import LIVE_START, InteractionFactory
 
 pytestmark = pytest.mark.django_db

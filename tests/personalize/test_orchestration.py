@@ -10,13 +10,13 @@ from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from events.enums import Backend, Phase
+from recommendations.backends.personalize import clients, services, tasks
+from recommendations.backends.personalize.checks import W001, check_configuration
+from recommendations.backends.personalize.clients import MISSING_SETTINGS
+from recommendations.backends.personalize.management.commands.personalize_plan import UNKNOWN_EVENT
+from recommendations.backends.personalize.runs import initial_steps, personalize_run_advance
+from recommendations.backends.personalize.schedules import SWEEPER_NAME, task_names
 from recommendations.models import TrainingRun
-from recommendations.personalize import clients, services, tasks
-from recommendations.personalize.checks import W001, check_configuration
-from recommendations.personalize.clients import MISSING_SETTINGS
-from recommendations.personalize.management.commands.personalize_plan import UNKNOWN_EVENT
-from recommendations.personalize.runs import initial_steps, personalize_run_advance
-from recommendations.personalize.schedules import SWEEPER_NAME, task_names
 from tests.factories import LIVE_START, EventFactory, InteractionFactory, UserFactory
 
 from .stubs import BUCKET, PREFIX
@@ -111,7 +111,7 @@ def test_teardown_if_due_when_closed_with_remote_resources(trained, world):
 
 @pytest.mark.django_db
 def test_advance_task_reschedules_itself_with_the_countdown(aws, world, monkeypatch):
-    from recommendations.personalize import mapping
+    from recommendations.backends.personalize import mapping
 
     from .stubs import Script
 
@@ -211,7 +211,7 @@ def test_plan_prints_calls_and_uploads_without_calling_aws(aws, world, capsys):
     assert f"S3 PutObject s3://{BUCKET}/{PREFIX}<event-token>/runs/<run>/interactions.csv" in out
     assert "CreateSolution mm-<event-token>-sims recipe aws-sims" in out
     assert "DeleteDatasetGroup" in out
-    from recommendations.personalize.models import PersonalizeId
+    from recommendations.backends.personalize.models import PersonalizeId
 
     assert not PersonalizeId.objects.exists()  # a dry run writes nothing either
 
@@ -257,7 +257,7 @@ def test_admin_warns_when_unconfigured(unconfigured, client):
 
 @pytest.mark.django_db
 def test_sweeper_advances_due_personalize_runs_only(aws, world):
-    from recommendations.personalize import mapping
+    from recommendations.backends.personalize import mapping
 
     from .stubs import Script
 
@@ -286,9 +286,9 @@ def test_erasure_during_a_run_after_its_export_queues_one_more_run(
 ):
     import json
 
-    from recommendations.personalize import mapping
-    from recommendations.personalize.models import PersonalizeId
-    from recommendations.personalize.services import personalize_erase_attendee
+    from recommendations.backends.personalize import mapping
+    from recommendations.backends.personalize.models import PersonalizeId
+    from recommendations.backends.personalize.services import personalize_erase_attendee
 
     from .stubs import Script
 
@@ -373,7 +373,7 @@ def test_personalize_run_command_refuses_without_configuration(unconfigured):
     ],
 )
 def test_s3_keys_under_any_spelling_of_the_prefix(settings, prefix, key):
-    from recommendations.personalize.runs import s3_keys
+    from recommendations.backends.personalize.runs import s3_keys
 
     settings.PERSONALIZE_PREFIX = prefix
     assert s3_keys(token="tok", run_id=7)["items"] == key

@@ -12,7 +12,7 @@ import hashlib
 
 from events.models import Attendee, Interaction
 from recommendations.backends import Candidate, Reason, RecommendationBackend, Unavailable
-from recommendations.training import FitResult
+from recommendations.jobs.training import FitResult
 
 SCORES: dict[str, dict[int, list[tuple[int, float]]]] = {}
 UNAVAILABLE: set[str] = set()
@@ -78,5 +78,5 @@ BACKENDS = {
     "local": "tests.recommendations.backends.LocalDouble",
     "personalize": "tests.recommendations.backends.PersonalizeDouble",
     # The real one: it reads the facts only, so a test states them instead of a table.
-    "popularity": "recommendations.popularity.PopularityBackend",
+    "popularity": "recommendations.backends.popularity.PopularityBackend",
 }

@@ -1,8 +1,8 @@
 import pytest
 from django.core.cache import cache
 
-from recommendations.local import forget_loaded_models
-from recommendations.rules import forget_rules_indexes
+from recommendations.backends.local import forget_loaded_models
+from recommendations.backends.rules import forget_rules_indexes
 
 from . import backends
 

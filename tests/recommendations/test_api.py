@@ -321,7 +321,7 @@ def test_concurrent_accept_makes_one_connection():
 def test_hand_built_output_matches_documented_serializer(event, people):
     from recommendations.api.serializers import RecommendationsOutputSerializer
     from recommendations.api.views import recommendations_output
-    from recommendations.serving import recommendations_for
+    from recommendations.serving.lists import recommendations_for
 
     result = recommendations_for(attendee=people[0])
     assert recommendations_output(result) == RecommendationsOutputSerializer(result).data

@@ -12,9 +12,9 @@ from django.core.management.base import CommandError
 from events.enums import EnginePreset
 from events.management.commands.create_event import BAD_NUMBER, BAD_PRESET, EVENT_EXISTS
 from events.models import Attendee, Event, Interaction
-from recommendations import evaluation as E
+from recommendations.backends.local import BAD_CONFIG, BAD_CONFIG_TEXT, CONFIG_PRESETS
 from recommendations.engine import FACE_TO_FACE, EngineConfig
-from recommendations.local import BAD_CONFIG, BAD_CONFIG_TEXT, CONFIG_PRESETS
+from recommendations.evaluation import protocol as E
 from recommendations.management.commands._common import UNKNOWN_EVENT
 from recommendations.management.commands._import import import_csv
 from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS, NO_VERSION

@@ -6,10 +6,10 @@ from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 
 from events.services import block_create
-from recommendations.exposure import exposure_demote
-from recommendations.funnel import funnel_record_shown
 from recommendations.models import FunnelEvent
-from recommendations.serving import recommendations_for
+from recommendations.serving.exposure import exposure_demote
+from recommendations.serving.funnel import funnel_record_shown
+from recommendations.serving.lists import recommendations_for
 
 from . import backends
 from .factories import ServingEventFactory, attendees

@@ -2,8 +2,8 @@
 
 import pytest
 
-from recommendations.exposure import apply_exposure_cap, exposure_cap_count
-from recommendations.serving import recommendations_for
+from recommendations.serving.exposure import apply_exposure_cap, exposure_cap_count
+from recommendations.serving.lists import recommendations_for
 
 from . import backends
 from .factories import ServingEventFactory, attendees
@@ -77,7 +77,7 @@ def test_online_cap_recomputing_a_list_does_not_count_twice():
 
 @pytest.mark.django_db
 def test_online_fill_takes_least_exposed_demoted_after_uncapped():
-    from recommendations.exposure import exposure_demote
+    from recommendations.serving.exposure import exposure_demote
 
     event = ServingEventFactory(exposure_cap_share=0.2)  # 6 viewers -> 1 list each
     v1, v2, v3, star, other, fresh = attendees(event, 6)

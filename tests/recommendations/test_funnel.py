@@ -5,10 +5,10 @@ import pytest
 from django.conf import settings
 
 from events.services import connection_request, connection_respond
-from recommendations.funnel import funnel_flush_shown, funnel_record, funnel_record_shown
+from recommendations.jobs.tasks import flush_funnel
 from recommendations.models import FunnelEvent, ModelVersion
-from recommendations.serving import recommendations_for
-from recommendations.tasks import flush_funnel
+from recommendations.serving.funnel import funnel_flush_shown, funnel_record, funnel_record_shown
+from recommendations.serving.lists import recommendations_for
 
 from . import backends
 from .factories import ServingEventFactory, attendees

@@ -8,10 +8,8 @@ from django.core.cache import cache
 from events.models import InterestTag
 from events.questionnaire import questionnaire_weight
 from events.services import attendee_set_tags
-from recommendations import local
-from recommendations.backends import Reason, Unavailable, get_backend
-from recommendations.engine import EngineConfig, Model
-from recommendations.local import (
+from recommendations.backends import Reason, Unavailable, get_backend, local
+from recommendations.backends.local import (
     NO_DWELL_SECONDS,
     NO_PUBLISHED_VERSION,
     SAME_TIME_TEXT,
@@ -27,9 +25,10 @@ from recommendations.local import (
     realtime_why_key,
     train_event_now,
 )
+from recommendations.backends.rules import SHARED_INTEREST_TEXT
+from recommendations.engine import EngineConfig, Model
+from recommendations.live.receivers import interactions_push
 from recommendations.models import ModelVersion
-from recommendations.receivers import interactions_push
-from recommendations.rules import SHARED_INTEREST_TEXT
 from tests.factories import AttendeeFactory, ContentFactory, EventFactory, InteractionFactory, RoomFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.real_backends]

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from recommendations.local import loaded_model, train_event_now
+from recommendations.backends.local import loaded_model, train_event_now
+from recommendations.backends.popularity import ACTIVE_TEXT, ATTENDING_TEXT, served_as
 from recommendations.management.commands.batch_recommendations import write_batch
 from recommendations.models import ModelVersion
-from recommendations.popularity import ACTIVE_TEXT, ATTENDING_TEXT, served_as
-from recommendations.serving import POOL_SIZE, recommendations_for
+from recommendations.serving.lists import POOL_SIZE, recommendations_for
 from tests.engine.worlds import dense, groups, misleading_history
 from tests.factories import AttendeeFactory, InteractionFactory, RoomFactory
 

@@ -6,7 +6,7 @@ import pytest
 
 from events.enums import Phase
 from events.models import Event, PhaseTransition
-from recommendations.phases import active_context_count, event_refresh_phase
+from recommendations.jobs.phases import active_context_count, event_refresh_phase
 from tests.factories import LIVE_START, InteractionFactory, RoomFactory
 
 from .factories import ServingEventFactory, attendees
@@ -101,7 +101,7 @@ def test_open_ended_event_never_leaves_live(event):
 
 
 def test_refresh_task_advances_phase(event):
-    from recommendations.tasks import refresh_event_phase
+    from recommendations.jobs.tasks import refresh_event_phase
 
     event.phase = Phase.LIVE
     event.live_ends_at = LIVE_START + timedelta(minutes=1)
@@ -112,7 +112,7 @@ def test_refresh_task_advances_phase(event):
 
 
 def test_refresh_phases_task_covers_open_events_only(event):
-    from recommendations.tasks import refresh_phases
+    from recommendations.jobs.tasks import refresh_phases
 
     closed = ServingEventFactory(phase=Phase.CLOSED)
     assert closed.pk != event.pk

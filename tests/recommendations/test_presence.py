@@ -4,8 +4,8 @@ import pytest
 from django.core.cache import cache
 
 from events.presence import PRESENCE_CACHE_KEY
-from recommendations.cache import present_attendee_ids
-from recommendations.serving import HERE_NOW_ONLINE_TEXT, HERE_NOW_SAME_ROOM_TEXT, recommendations_for
+from recommendations.serving.cache import present_attendee_ids
+from recommendations.serving.lists import HERE_NOW_ONLINE_TEXT, HERE_NOW_SAME_ROOM_TEXT, recommendations_for
 
 from . import backends
 from .factories import ServingEventFactory, attendees

@@ -4,8 +4,7 @@ import pytest
 
 from events.services import attendee_set_tags
 from recommendations.backends import Reason, get_backend
-from recommendations.models import MatchmakingRule
-from recommendations.rules import (
+from recommendations.backends.rules import (
     BOOST_GROUP_TEXT,
     BOOST_TAG_TEXT,
     PLANNED_TEXT,
@@ -20,6 +19,7 @@ from recommendations.rules import (
     rules_candidates,
     score_pair,
 )
+from recommendations.models import MatchmakingRule
 from tests.factories import AttendeeFactory, EventFactory, InterestTagFactory, RoomFactory
 
 # These tests exercise the real rules backend, not the serving doubles.

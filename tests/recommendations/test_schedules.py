@@ -8,7 +8,7 @@ import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from events.enums import Backend, Phase
-from recommendations.schedules import event_schedules_delete, event_schedules_sync
+from recommendations.jobs.schedules import event_schedules_delete, event_schedules_sync
 from tests.factories import LIVE_START
 
 from .factories import ServingEventFactory

@@ -7,7 +7,7 @@ from events.enums import Backend, ConnectionStatus, Phase
 from events.models import Connection
 from events.services import attendee_set_consents, block_create, not_relevant_create
 from recommendations.models import BatchRecommendation, ModelVersion
-from recommendations.serving import EVENT_CLOSED, NO_CONSENT_RECEIVE, recommendations_for
+from recommendations.serving.lists import EVENT_CLOSED, NO_CONSENT_RECEIVE, recommendations_for
 from tests.factories import AttendeeFactory
 
 from . import backends

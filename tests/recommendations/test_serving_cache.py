@@ -14,9 +14,9 @@ from events.services import (
     connection_respond,
     not_relevant_create,
 )
-from recommendations.cache import list_key
 from recommendations.models import ModelVersion
-from recommendations.serving import recommendations_for
+from recommendations.serving.cache import list_key
+from recommendations.serving.lists import recommendations_for
 
 from . import backends
 from .factories import ServingEventFactory, attendees

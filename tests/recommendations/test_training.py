@@ -6,10 +6,10 @@ from django.utils import timezone
 
 from events.enums import Backend, Phase
 from events.services import attendee_set_consents
-from recommendations import training
+from recommendations.jobs import training
+from recommendations.jobs.tasks import batch_event, train_event
 from recommendations.models import BatchRecommendation, ModelVersion, TrainingRun
-from recommendations.serving import recommendations_for
-from recommendations.tasks import batch_event, train_event
+from recommendations.serving.lists import recommendations_for
 from tests.factories import InteractionFactory
 
 from . import backends

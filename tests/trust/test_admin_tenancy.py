@@ -20,8 +20,8 @@ from django_celery_beat.models import PeriodicTask
 from events import services
 from events.admin import BEAT_MODELS
 from events.models import Event, Organization
+from recommendations.jobs.schedules import event_schedules_get
 from recommendations.models import TrainingRun
-from recommendations.schedules import event_schedules_get
 from tests.dashboard.factories import organizer, tenant_rows
 from tests.factories import AttendeeFactory, EventFactory, UserFactory
 

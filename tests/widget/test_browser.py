@@ -298,7 +298,7 @@ def test_the_dashboard_funnel_counts_exactly_what_a_scripted_widget_session_did(
     from playwright.sync_api import expect
 
     from dashboard.selectors import dashboard_snapshot
-    from recommendations.funnel import funnel_flush_shown
+    from recommendations.serving.funnel import funnel_flush_shown
 
     event = LiveEventFactory(slug="funnel-summit", name="Funnel Summit")
     RoomFactory(event=event, external_id="hall", name="Main hall")

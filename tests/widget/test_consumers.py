@@ -13,7 +13,7 @@ from events.api.auth import attendee_token_issue
 from events.presence import presence_join, presence_leave
 from matchmaking_site.asgi import application
 from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
-from recommendations import push
+from recommendations.live import push
 from tests.factories import AttendeeFactory, EventFactory, RoomFactory, UserFactory
 
 

@@ -9,8 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from events.presence import PRESENCE_CACHE_KEY, presence_join, presence_leave
-from recommendations import push
-from recommendations.serving import HERE_NOW_IN_ROOM_TEXT, recommendations_for
+from recommendations.live import push
+from recommendations.serving.lists import HERE_NOW_IN_ROOM_TEXT, recommendations_for
 from tests.factories import AttendeeFactory, EventFactory, RoomFactory
 
 
@@ -184,8 +184,8 @@ def test_sequence_numbers_never_restart_when_every_cache_is_emptied(hall):
 def test_shown_counts_each_person_a_widget_newly_displays_once(hall):
     """The first paint records its list; the hello right after, the same list, records nothing
     more; a push records only the people it adds."""
-    from recommendations.funnel import funnel_flush_shown
     from recommendations.models import FunnelEvent
+    from recommendations.serving.funnel import funnel_flush_shown
 
     event, room, ada, bob = hall
     AttendeeFactory(event=event, external_id="carol", display_name="Carol")

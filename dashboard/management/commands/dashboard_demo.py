@@ -17,11 +17,11 @@ from django.utils import timezone
 from events.models import Attendee, Event, Room
 from events.presence import presence_join
 from events.services import connection_request, connection_respond
-from recommendations.funnel import Stage, funnel_record, funnel_record_shown
-from recommendations.local import train_event_now
-from recommendations.phases import event_refresh_phase
-from recommendations.serving import recommendations_for
-from recommendations.training import batch_run
+from recommendations.backends.local import train_event_now
+from recommendations.jobs.phases import event_refresh_phase
+from recommendations.jobs.training import batch_run
+from recommendations.serving.funnel import Stage, funnel_record, funnel_record_shown
+from recommendations.serving.lists import recommendations_for
 
 NO_EVENT = "--event: no event with slug {slug!r} (run `manage.py seed_demo` first)"
 

@@ -9,9 +9,10 @@ beside it:
 
 Every attendee gets a list, as full as the event allows (`num_results` when that many others
 consent): the published local model's suggestions first (source "local", or "popularity" when the
-event's own split chose a popularity baseline: `recommendations.popularity.served_as`), then the rules
-engine's, then the most active attendees (`recommendations.popularity`). Without a published version (none trained yet,
-or the gate kept it) the lists come from the rules engine and popularity, and the summary says so.
+event's own split chose a popularity baseline: `recommendations.backends.popularity.served_as`),
+then the rules engine's, then the most active attendees (`recommendations.backends.popularity`).
+Without a published version (none trained yet, or the gate kept it) the lists come from the rules
+engine and popularity, and the summary says so.
 Candidates who do not consent to be recommended are left out; the rest of the post-filters (blocks,
 connections, not-relevant) belong to the serving path, which reads this file's lists through the
 batch table."""
@@ -25,11 +26,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Attendee
 from recommendations.backends import get_backend
-from recommendations.local import loaded_model, published_version
-from recommendations.popularity import served_as
-from recommendations.serving import FILL_SOURCES
-
-from ._common import get_event
+from recommendations.backends.local import loaded_model, published_version
+from recommendations.backends.popularity import served_as
+from recommendations.management.commands._common import get_event
+from recommendations.serving.lists import FILL_SOURCES
 
 BAD_NUM_RESULTS = "--num-results must be between 1 and {max}, got {value}."
 MAX_RESULTS = 500

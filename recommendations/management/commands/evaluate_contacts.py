@@ -5,7 +5,7 @@ Any face-to-face contact file (rows "t i j": seconds, person, person; Unix time 
 the start, a day ends at a quiet gap of 4 h) measured through the product's own scriptable path:
 create_event -> import_interactions --create-missing (the first day as 60 s contact sessions) ->
 train -> batch_recommendations, then the batch file scored by the protocol of the data sets'
-READMEs (`recommendations.evaluation`): "all" and "new-only" recall, precision and hit at 10,
+READMEs (`recommendations.evaluation.protocol`): "all" and "new-only" recall, precision and hit at 10,
 next to random, popularity, repeat + popularity and Adamic-Adar computed in the same run, and each
 goal as a paired difference with a 95 % bootstrap interval over the evaluated attendees, against
 the baseline that does best on it here.
@@ -27,11 +27,10 @@ from django.db import transaction
 from events.enums import EnginePreset
 from events.models import Attendee, Event, InterestTag
 from events.services import attendee_set_tags
-from recommendations import evaluation as E
-from recommendations.engine import sfhh09 as S
-
-from ._import import import_csv
-from .batch_recommendations import MAX_RESULTS
+from recommendations.evaluation import protocol as E
+from recommendations.evaluation import sfhh09 as S
+from recommendations.management.commands._import import import_csv
+from recommendations.management.commands.batch_recommendations import MAX_RESULTS
 
 EVENT_EXISTS = "Event {slug!r} exists; pass --replace to delete and re-create it."
 NO_DATA = "Contact file not found at {path}."

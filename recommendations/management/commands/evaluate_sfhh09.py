@@ -8,9 +8,8 @@ computed in the same run. The event is created with ``--preset face-to-face`` (i
 """
 
 from events.enums import EnginePreset
-from recommendations.engine import sfhh09 as S
-
-from .evaluate_contacts import Command as EvaluateContacts
+from recommendations.evaluation import sfhh09 as S
+from recommendations.management.commands.evaluate_contacts import Command as EvaluateContacts
 
 
 class Command(EvaluateContacts):

@@ -1,6 +1,6 @@
 """manage.py simulate_event --size S|M|L --slug X [--seed N]
 
-A synthetic event in the database, from the benchmarks' generator (benchmarks/synthetic.py: planted
+A synthetic event in the database, from the benchmarks' generator (recommendations/evaluation/synthetic.py: planted
 communities of interest, power-law activity and context popularity): S = 2k attendees, 200 rooms,
 20k interactions; M = 50k, 5k, 1M; L = 500k, 20k, 10M. Each community is also an interest tag
 its members declared, and one attendee in five offers and one in five seeks a random tag, so the
@@ -17,8 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from benchmarks.synthetic import SIZES, make_event
 from events.models import Attendee, Event, Interaction, InterestTag, Organization, Room
+from recommendations.evaluation.synthetic import SIZES, make_event
 
 EVENT_EXISTS = "An event with slug {slug!r} already exists."
 COPY_CHUNK = 200_000

@@ -6,9 +6,8 @@ version, status, attendees, contexts, interactions, seconds, then one line per o
 from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Interaction
-from recommendations.local import CONFIG_PRESETS, default_config, parse_config, train_event_now
-
-from ._common import get_event
+from recommendations.backends.local import CONFIG_PRESETS, default_config, parse_config, train_event_now
+from recommendations.management.commands._common import get_event
 
 NOTHING_TO_TRAIN = "Event {slug!r} has no qualifying interactions to train on."
 

@@ -1,7 +1,0 @@
-from django.urls import path
-
-from . import consumers
-
-websocket_urlpatterns = [
-    path("ws/events/<slug:event>/suggestions/", consumers.SuggestionsConsumer.as_asgi()),
-]
