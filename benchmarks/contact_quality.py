@@ -151,7 +151,8 @@ def demo() -> None:
     from django.core.management import call_command
 
     from events.models import Event
-    from recommendations.backends.local import default_config, load_event_data
+    from recommendations.backends.local.fit import default_config
+    from recommendations.backends.local.inputs import load_event_data
 
     call_command("migrate", verbosity=0)
     call_command("seed_demo", slug="demo", verbosity=0, stdout=StringIO(), stderr=StringIO())

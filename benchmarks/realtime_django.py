@@ -29,16 +29,11 @@ import django
 django.setup()
 
 from events.models import Attendee, Event, Interaction, Room  # noqa: E402
-from recommendations.backends import local  # noqa: E402
-from recommendations.backends.local import (  # noqa: E402
-    default_config,
-    forget_loaded_models,
-    load_event_data,
-    loaded_model,
-    published_version,
-    realtime_apply,
-    train_event_now,
-)
+from recommendations.backends.local import realtime  # noqa: E402
+from recommendations.backends.local.fit import default_config, train_event_now  # noqa: E402
+from recommendations.backends.local.inputs import load_event_data  # noqa: E402
+from recommendations.backends.local.loaded import forget_loaded_models, loaded_model, published_version  # noqa: E402
+from recommendations.backends.local.realtime import realtime_apply  # noqa: E402
 from recommendations.engine import fit  # noqa: E402
 
 
@@ -111,17 +106,17 @@ def catch_up(event, version, attendees, rooms, rng, start: int, n: int) -> None:
     loaded = loaded_model(version)  # the artifact is loaded outside the timing, as above
     behind = Interaction.objects.filter(event=event, qualifies=True, pk__gt=loaded.trained_upto).count()
     marks = {}
-    render = local.render_pair_reasons
+    render = realtime.render_pair_reasons
 
     def timed_render(*a, **kw):  # the lists of a large batch are out when the explaining starts
         marks["explain"] = time.perf_counter()
         return render(*a, **kw)
 
-    local.render_pair_reasons = timed_render
+    realtime.render_pair_reasons = timed_render
     t = time.perf_counter()
     recomputed = realtime_apply(event_id=event.pk, interaction_ids=[rows[-1].pk])
     took = time.perf_counter() - t
-    local.render_pair_reasons = render
+    realtime.render_pair_reasons = render
     print(
         f"fresh process, first call on {event.slug} (v{version.number}): caught up on {behind} interactions "
         f"since training in {took:.2f} s ({recomputed} attendees recomputed; engine rows by path: "

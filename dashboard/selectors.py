@@ -256,7 +256,7 @@ def _readiness(*, event: Event, qualifying: int, published: ModelVersion | None,
 NOT_METRICS = {"k", "evaluated", "evaluated_new", "split", "baseline", "ranker"}
 # Prefixes under which a fit stores the same metric for a reference: the publish gate's baseline
 # (named by the "baseline" entry, the rules engine when absent) and the obvious lists the local
-# model is chosen against (`recommendations.backends.local.ranker_metrics`). The best reference is shown.
+# model is chosen against (`recommendations.backends.local.fit.ranker_metrics`). The best reference is shown.
 REFERENCE_PREFIXES = {"baseline_": "rules", "popularity_": "popularity", "repeat_popularity_": "repeat + popularity"}
 
 

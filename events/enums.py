@@ -16,7 +16,8 @@ class Backend(models.TextChoices):
 
 
 class EnginePreset(models.TextChoices):
-    """What an event's contexts are, for the local model's settings (recommendations.backends.local.CONFIG_PRESETS)."""
+    """What an event's contexts are, for the local model's settings
+    (recommendations.backends.local.fit.CONFIG_PRESETS)."""
 
     ROOMS = "", "Rooms, talks and content (default settings)"
     FACE_TO_FACE = "face-to-face", "Face-to-face contact sessions (proximity badges)"

@@ -9,7 +9,7 @@ withdrawn since the last run loses its row (these rows are inferred from answers
 
 Their weight fades as the attendee's real behaviour arrives (see `questionnaire_weight`): declared
 interests are the best guess before the event and a weak one once we can see what people do.
-Training weighs each questionnaire row so (`recommendations.backends.local.load_event_data`).
+Training weighs each questionnaire row so (`recommendations.backends.local.inputs.load_event_data`).
 """
 
 from collections.abc import Iterable

@@ -285,7 +285,7 @@ LOGGING = {
 # --- Recommendation backends (dotted paths; see recommendations/backends.py) ----------------------
 RECOMMENDATION_BACKENDS = {
     "rules": "recommendations.backends.rules.RulesBackend",
-    "local": "recommendations.backends.local.LocalModelBackend",
+    "local": "recommendations.backends.local.backend.LocalModelBackend",
     "personalize": "recommendations.backends.personalize.backend.PersonalizeBackend",
     "popularity": "recommendations.backends.popularity.PopularityBackend",
 }

@@ -4,7 +4,7 @@ The obvious list, and the last source of every list: when no trained version ser
 the gate kept it), when the rules engine has nothing to say (nobody declared anything), and to fill
 a list that the sources before it left short. It reads only the facts: an attendee's qualifying
 activity, counted as the local model counts it (dwell seconds for room joins and content views,
-`recommendations.backends.local.NO_DWELL_SECONDS` for the rest), of
+`recommendations.backends.local.inputs.NO_DWELL_SECONDS` for the rest), of
 attendees who let their activity be used (`consent_training`). The serving path applies the other
 filters (consents, blocks, connections, not-relevant marks), as for every source.
 """
@@ -16,8 +16,8 @@ from django.db.models import Case, F, FloatField, Sum, Value, When
 
 from events.models import Attendee, Interaction
 from recommendations.backends import Candidate, Reason, RecommendationBackend
-from recommendations.backends.local import BACKEND_NAME as LOCAL
-from recommendations.backends.local import DWELL_TYPES, NO_DWELL_SECONDS
+from recommendations.backends.local.inputs import DWELL_TYPES, NO_DWELL_SECONDS
+from recommendations.backends.local.loaded import BACKEND_NAME as LOCAL
 from recommendations.models import ModelVersion
 
 NAME = "popularity"

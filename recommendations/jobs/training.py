@@ -12,7 +12,7 @@ beside `candidates`, the two methods of `TrainableBackend`:
                                                holdout (`baseline_metrics`), so the gate compares
                                                like with like.
 
-The model code (`recommendations/backends/local.py`, the Personalize backend) owns *how* to fit; this
+The model code (`recommendations/backends/local/`, the Personalize backend) owns *how* to fit; this
 module owns everything around it, identically for every backend:
 
 1. one run at a time per event (a run row created under the event's row lock);

@@ -42,7 +42,7 @@ from events.models import Attendee, Block, Connection, Event, NotRelevant
 from events.presence import presence_changed
 from events.privacy import attendee_erasing
 from events.signals import interactions_processing
-from recommendations.backends.local import realtime_recompute
+from recommendations.backends.local.realtime import realtime_recompute
 from recommendations.backends.personalize.services import personalize_erase_attendee
 from recommendations.backends.rules import allow_map_invalidate
 from recommendations.live.push import run_soon, suggestions_push, suggestions_push_on_commit, watchers_showing

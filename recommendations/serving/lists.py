@@ -21,7 +21,7 @@ ignore; the one-connection-per-pair constraint means it could not be requested a
 the viewer's not-relevant marks. `consent_training` ("use my activity") filters the sources built
 from activity (a trained model, Personalize, the batch): a candidate who withdrew it is left out of
 their lists, and a viewer who withdrew it is served by the rules engine (declared data only). The
-next training leaves their interactions out anyway (`recommendations.backends.local.load_event_data`);
+next training leaves their interactions out anyway (`recommendations.backends.local.inputs.load_event_data`);
 the filter makes the withdrawal take effect at once instead of at that training.
 
 The cache holds the filtered, capped pool (up to `POOL_SIZE`) per attendee with the version stamps

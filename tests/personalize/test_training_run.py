@@ -158,7 +158,7 @@ def test_a_retrained_version_worse_than_the_serving_one_is_kept_and_the_campaign
 def test_a_version_below_the_local_model_on_the_event_s_data_is_kept(aws, rich_world, drive):
     """The first version has nothing serving to beat, but it must beat what the local model scores
     on the same event's data; below it, no campaign is created and the local figure is recorded."""
-    from recommendations.backends.local import local_reference_metrics
+    from recommendations.backends.local.fit import local_reference_metrics
 
     local = local_reference_metrics(event=rich_world)["precision_at_10"]
     assert local > 0.05  # the event holds something out: the comparison is real

@@ -1,7 +1,7 @@
 import pytest
 from django.core.cache import cache
 
-from recommendations.backends.local import forget_loaded_models
+from recommendations.backends.local.loaded import forget_loaded_models
 from recommendations.backends.rules import forget_rules_indexes
 
 from . import backends

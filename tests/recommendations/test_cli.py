@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from events.enums import EnginePreset
 from events.management.commands.create_event import BAD_NUMBER, BAD_PRESET, EVENT_EXISTS
 from events.models import Attendee, Event, Interaction
-from recommendations.backends.local import BAD_CONFIG, BAD_CONFIG_TEXT, CONFIG_PRESETS
+from recommendations.backends.local.fit import BAD_CONFIG, BAD_CONFIG_TEXT, CONFIG_PRESETS
 from recommendations.engine import FACE_TO_FACE, EngineConfig
 from recommendations.evaluation import protocol as E
 from recommendations.management.commands._common import UNKNOWN_EVENT

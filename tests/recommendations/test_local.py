@@ -8,23 +8,18 @@ from django.core.cache import cache
 from events.models import InterestTag
 from events.questionnaire import questionnaire_weight
 from events.services import attendee_set_tags
-from recommendations.backends import Reason, Unavailable, get_backend, local
-from recommendations.backends.local import (
-    NO_DWELL_SECONDS,
+from recommendations.backends import Reason, Unavailable, get_backend
+from recommendations.backends.local import inputs, realtime, reasons
+from recommendations.backends.local.fit import fit_local_model, train_event_now
+from recommendations.backends.local.inputs import NO_DWELL_SECONDS, load_event_data
+from recommendations.backends.local.loaded import (
     NO_PUBLISHED_VERSION,
-    SAME_TIME_TEXT,
-    SPENT_TEXT,
-    fit_local_model,
     forget_loaded_models,
-    live_list,
-    load_event_data,
     loaded_model,
     published_version,
-    realtime_apply,
-    realtime_key,
-    realtime_why_key,
-    train_event_now,
 )
+from recommendations.backends.local.realtime import live_list, realtime_apply, realtime_key, realtime_why_key
+from recommendations.backends.local.reasons import SAME_TIME_TEXT, SPENT_TEXT
 from recommendations.backends.rules import SHARED_INTEREST_TEXT
 from recommendations.engine import EngineConfig, Model
 from recommendations.live.receivers import interactions_push
@@ -83,7 +78,7 @@ def test_a_questionnaire_answer_weighs_less_in_training_once_its_attendee_acts()
 
     def answer_weight():
         data = load_event_data(event=event)
-        context = data.context_keys.tolist().index((local.INTEREST << 48) | tag.pk)
+        context = data.context_keys.tolist().index((inputs.INTEREST << 48) | tag.pk)
         return float(data.inputs.weight[data.inputs.context == context][0])
 
     before = answer_weight()
@@ -293,13 +288,13 @@ def test_a_catch_up_writes_the_new_lists_before_it_explains_them(monkeypatch):
     late = visit(bob, room, at=60, dwell=600)
     monkeypatch.setattr(Model, "BULK_ROWS", 2)
     seen_while_explaining = []
-    render = local.render_pair_reasons
+    render = realtime.render_pair_reasons
 
     def observing(loaded, pairs):
         seen_while_explaining.append(live_list(version.pk, ana.pk))
         return render(loaded, pairs)
 
-    monkeypatch.setattr(local, "render_pair_reasons", observing)
+    monkeypatch.setattr(realtime, "render_pair_reasons", observing)
     realtime_apply(event_id=event.pk, interaction_ids=[late.pk])
     assert seen_while_explaining[0]["items"] == [[bob.pk, 1.0]]
     assert seen_while_explaining[0]["why"] == {}  # not explained yet
@@ -318,14 +313,14 @@ def test_context_names_come_from_the_loaded_version_for_a_minute(monkeypatch, dj
     pair = (loaded.index_of(ana.pk), loaded.index_of(bob.pk))
 
     def text():
-        return local.render_pair_reasons(loaded, [pair])[pair][0].text
+        return reasons.render_pair_reasons(loaded, [pair])[pair][0].text
 
     assert "'Atrium'" in text()
     room.name = "Great Hall"
     room.save()
     with django_assert_num_queries(0):
         assert "'Atrium'" in text()
-    monkeypatch.setattr(local, "NAMES_SECONDS", 0)
+    monkeypatch.setattr(reasons, "NAMES_SECONDS", 0)
     assert "'Great Hall'" in text()
 
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from recommendations.backends.local import loaded_model, train_event_now
+from recommendations.backends.local.fit import train_event_now
+from recommendations.backends.local.loaded import loaded_model
 from recommendations.backends.popularity import ACTIVE_TEXT, ATTENDING_TEXT, served_as
 from recommendations.management.commands.batch_recommendations import write_batch
 from recommendations.models import ModelVersion

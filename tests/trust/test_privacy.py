@@ -6,7 +6,7 @@ from django.utils import timezone
 from events import services
 from events.models import Attendee, Block, Connection, EventArchive, Interaction, NotRelevant
 from events.privacy import event_purge_due_at, events_purge_expired
-from recommendations.backends.local import load_event_data
+from recommendations.backends.local.inputs import load_event_data
 from recommendations.serving.lists import recommendations_for
 from tests.factories import (
     AttendeeFactory,

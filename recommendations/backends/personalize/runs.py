@@ -430,7 +430,7 @@ def step_gate(ctx: Ctx) -> Wait | None:
     serving = serving_version(ctx.event)
     old = serving.metrics.get(GATE_METRIC) if serving is not None else None
     # Imported here: the local backend loads the serving path, which loads this backend.
-    from recommendations.backends.local import local_reference_metrics
+    from recommendations.backends.local.fit import local_reference_metrics
 
     local = local_reference_metrics(event=ctx.event).get(GATE_METRIC)
     if new is None:

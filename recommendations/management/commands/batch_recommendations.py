@@ -26,7 +26,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Attendee
 from recommendations.backends import get_backend
-from recommendations.backends.local import loaded_model, published_version
+from recommendations.backends.local.loaded import loaded_model, published_version
 from recommendations.backends.popularity import served_as
 from recommendations.management.commands._common import get_event
 from recommendations.serving.lists import FILL_SOURCES

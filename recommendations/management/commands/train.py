@@ -6,7 +6,7 @@ version, status, attendees, contexts, interactions, seconds, then one line per o
 from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Interaction
-from recommendations.backends.local import CONFIG_PRESETS, default_config, parse_config, train_event_now
+from recommendations.backends.local.fit import CONFIG_PRESETS, default_config, parse_config, train_event_now
 from recommendations.management.commands._common import get_event
 
 NOTHING_TO_TRAIN = "Event {slug!r} has no qualifying interactions to train on."
