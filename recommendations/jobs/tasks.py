@@ -9,8 +9,10 @@ from celery.signals import worker_process_init
 from events.enums import Phase
 from events.models import Event
 from recommendations.engine import warm_up
+from recommendations.jobs.batch import batch_run
 from recommendations.jobs.phases import event_refresh_phase
-from recommendations.jobs.training import batch_run, run_training, training_runs_fail_stale
+from recommendations.jobs.runs import training_runs_fail_stale
+from recommendations.jobs.training import run_training
 from recommendations.serving.funnel import funnel_flush_shown
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ from events.models import Attendee, Event, Interaction
 from events.services import api_key_create
 from matchmaking_site.celery import app as celery_app
 from matchmaking_site.middleware import DATABASE_UNAVAILABLE
-from recommendations.jobs.training import WORKER_LOST, run_training, training_runs_fail_stale
+from recommendations.jobs.runs import WORKER_LOST, training_runs_fail_stale
+from recommendations.jobs.training import run_training
 from recommendations.models import ModelVersion, TrainingRun
 from recommendations.serving.lists import recommendations_for
 from tests.live import ROOT, asgi_server, current_database_url, free_port, http

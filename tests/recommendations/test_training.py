@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from events.enums import Backend, Phase
 from events.services import attendee_set_consents
-from recommendations.jobs import training
+from recommendations.jobs import batch, runs, training
 from recommendations.jobs.tasks import batch_event, train_event
 from recommendations.models import BatchRecommendation, ModelVersion, TrainingRun
 from recommendations.serving.lists import recommendations_for
@@ -125,7 +125,7 @@ def test_run_refused_while_another_is_running(event):
     run = training.run_training(event=event)
     assert (run.status, run.message) == (
         Status.SKIPPED,
-        training.ALREADY_RUNNING.format(run_id=running.pk),
+        runs.ALREADY_RUNNING.format(run_id=running.pk),
     )
     assert backends.FIT_CALLS == []
 
@@ -180,10 +180,10 @@ def test_batch_rerun_replaces_rows_and_invalidates_cache(event):
     event.phase = Phase.ON_DEMAND
     event.save()
     backends.SCORES["local"] = {viewer.pk: [(a.pk, 1.0)]}
-    training.batch_run(event=event)
+    batch.batch_run(event=event)
     assert recommendations_for(attendee=viewer).items[0].attendee_id == a.pk
     backends.SCORES["local"] = {viewer.pk: [(b.pk, 1.0)]}
-    training.batch_run(event=event)
+    batch.batch_run(event=event)
     assert BatchRecommendation.objects.filter(event=event).count() == 3
     result = recommendations_for(attendee=viewer)
     assert (result.cached, result.items[0].attendee_id) == (False, b.pk)

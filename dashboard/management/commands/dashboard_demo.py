@@ -18,8 +18,8 @@ from events.models import Attendee, Event, Room
 from events.presence import presence_join
 from events.services import connection_request, connection_respond
 from recommendations.backends.local.fit import train_event_now
+from recommendations.jobs.batch import batch_run
 from recommendations.jobs.phases import event_refresh_phase
-from recommendations.jobs.training import batch_run
 from recommendations.serving.funnel import Stage, funnel_record, funnel_record_shown
 from recommendations.serving.lists import recommendations_for
 
