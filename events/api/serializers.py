@@ -84,3 +84,44 @@ class QuestionnaireHydrateOutputSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     removed = serializers.IntegerField()
     unchanged = serializers.IntegerField()
+
+
+# --- Attendee actions (events.api.attendees) ---
+
+
+class TargetInputSerializer(serializers.Serializer):
+    attendee = serializers.CharField(max_length=128, help_text="External id of the other attendee")
+
+
+class ConnectionRequestInputSerializer(serializers.Serializer):
+    recipient = serializers.CharField(max_length=128, help_text="External id of the attendee to connect with")
+    message = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class ConnectionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    requester = serializers.CharField(source="requester.external_id")
+    recipient = serializers.CharField(source="recipient.external_id")
+    status = serializers.CharField()
+    message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    responded_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConsentsSerializer(serializers.Serializer):
+    consent_be_recommended = serializers.BooleanField(required=False)
+    consent_receive_recommendations = serializers.BooleanField(required=False)
+    consent_training = serializers.BooleanField(required=False)
+
+
+class WidgetTokenOutputSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds")
+    widget_url = serializers.CharField(help_text="The script to embed")
+    websocket_path = serializers.CharField()
+
+
+class ContentViewInputSerializer(serializers.Serializer):
+    content = serializers.CharField(max_length=128, help_text="External id of the content item")
+    seconds = serializers.FloatField(min_value=0, help_text="Dwell: how long the attendee stayed")
+    client_event_id = serializers.CharField(max_length=128)

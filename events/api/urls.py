@@ -1,8 +1,10 @@
 from django.urls import path
 
-from . import privacy, views
+from . import attendees, privacy, views
 
 app_name = "api"
+
+ATTENDEE = "events/<slug:event>/attendees/<str:external_id>/"
 
 urlpatterns = [
     path("events/", views.EventListView.as_view(), name="event-list"),
@@ -23,4 +25,20 @@ urlpatterns = [
         views.QuestionnaireHydrateView.as_view(),
         name="questionnaire-hydrate",
     ),
+    path(f"{ATTENDEE}connections/", attendees.ConnectionRequestView.as_view(), name="connection-request"),
+    path(
+        f"{ATTENDEE}connections/<int:connection_id>/accept/",
+        attendees.ConnectionRespondView.as_view(accept=True),
+        name="connection-accept",
+    ),
+    path(
+        f"{ATTENDEE}connections/<int:connection_id>/decline/",
+        attendees.ConnectionRespondView.as_view(accept=False),
+        name="connection-decline",
+    ),
+    path(f"{ATTENDEE}blocks/", attendees.BlockView.as_view(), name="block"),
+    path(f"{ATTENDEE}not-relevant/", attendees.NotRelevantView.as_view(), name="not-relevant"),
+    path(f"{ATTENDEE}consents/", attendees.ConsentsView.as_view(), name="consents"),
+    path(f"{ATTENDEE}token/", attendees.WidgetTokenView.as_view(), name="widget-token"),
+    path(f"{ATTENDEE}content-views/", attendees.ContentViewedView.as_view(), name="content-viewed"),
 ]

@@ -50,30 +50,5 @@ class RecommendationsOutputSerializer(serializers.Serializer):
     empty_reason = serializers.CharField(help_text="Why the list is empty, when it is for a reason")
 
 
-class TargetInputSerializer(serializers.Serializer):
-    attendee = serializers.CharField(max_length=128, help_text="External id of the other attendee")
-
-
-class ConnectionRequestInputSerializer(serializers.Serializer):
-    recipient = serializers.CharField(max_length=128, help_text="External id of the attendee to connect with")
-    message = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
-
-
-class ConnectionOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    requester = serializers.CharField(source="requester.external_id")
-    recipient = serializers.CharField(source="recipient.external_id")
-    status = serializers.CharField()
-    message = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    responded_at = serializers.DateTimeField(allow_null=True)
-
-
-class ConsentsSerializer(serializers.Serializer):
-    consent_be_recommended = serializers.BooleanField(required=False)
-    consent_receive_recommendations = serializers.BooleanField(required=False)
-    consent_training = serializers.BooleanField(required=False)
-
-
 class RecordedOutputSerializer(serializers.Serializer):
     recorded = serializers.BooleanField()

@@ -6,11 +6,11 @@ import pytest
 from django.core import signing
 from rest_framework.test import APIClient
 
+from events.api.attendees import TOKEN_NEEDS_API_KEY
 from events.api.auth import ATTENDEE_TOKEN_MAX_AGE, ATTENDEE_TOKEN_SALT, INVALID_ATTENDEE_TOKEN, attendee_token_issue
 from events.enums import InteractionType
 from events.models import Interaction
 from events.services import api_key_create
-from recommendations.api.views import TOKEN_NEEDS_API_KEY
 from tests.factories import AttendeeFactory, ContentFactory, EventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
