@@ -11,7 +11,7 @@ from events.api.auth import attendee_token_read
 from events.consumers import UNKNOWN_MESSAGE
 from events.models import Attendee
 from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN, JsonConsumer
-from recommendations.live import push
+from recommendations.live import push, state
 
 
 @database_sync_to_async
@@ -61,14 +61,14 @@ class SuggestionsConsumer(JsonConsumer):
         await self.send_json({"type": "hello", "seq": seq, "ids": ids, "items": items})
 
     def _start(self, attendee: Attendee):
-        push.watch_start(attendee_id=attendee.pk, event_id=attendee.event_id)
+        state.watch_start(attendee_id=attendee.pk, event_id=attendee.event_id)
         return push.widget_state_reset(attendee=attendee)
 
     async def disconnect(self, code):
         if self.attendee_id is None:
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await database_sync_to_async(push.watch_stop)(attendee_id=self.attendee_id, event_id=self.event_id)
+        await database_sync_to_async(state.watch_stop)(attendee_id=self.attendee_id, event_id=self.event_id)
         self.attendee_id = None
 
     async def receive_json(self, content, **kwargs):

@@ -26,134 +26,44 @@ browser by `SuggestionsConsumer`:
 The organizers' pushes (`engagement.update`) belong to `dashboard.services.dashboard_push`.
 """
 
+from __future__ import annotations
+
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 
 from asgiref.sync import async_to_sync
-from celery import current_task
 from channels.layers import get_channel_layer
-from django.conf import settings
-from django.core.cache import caches
-from django.db import close_old_connections, connections, transaction
-from django.utils.connection import ConnectionProxy
+from django.db import transaction
 
 from events import groups
 from events.models import Attendee
-from matchmaking_site.redis_cache import redis_client
+from recommendations.live.runner import run_soon
 from recommendations.live.sequences import attendee_channel, sequence_current, sequence_next
+from recommendations.live.state import LAST_KEY, STATE_TTL, cache, watched
 from recommendations.serving.cache import attendee_cache_invalidate
 from recommendations.serving.funnel import funnel_record_shown
 from recommendations.serving.lists import Recommendations, recommendations_for
 
 logger = logging.getLogger(__name__)
 
+
 # What the widget shows: a short list. The REST re-fetch after a gap asks for the same number.
 WIDGET_SIZE = 6
 
-# The push state's own cache (settings: CACHES["live"]), as `django.core.cache.cache` is the default's.
-cache = ConnectionProxy(caches, "live")
 
-LAST_KEY = "push:last:{attendee_id}"  # the list last pushed (or first painted) to the attendee
 LOCK_KEY = "push:lock:{attendee_id}"  # held while one process diffs and sends for the attendee
+
+
 LOCK_TTL = 5  # seconds; frees the lock of a process that died holding it
+
+
 LOCK_WAIT = 2.0  # seconds a push waits for another one of the same attendee before going ahead
-WATCH_KEY = "push:watch:{attendee_id}"  # open widget sockets of the attendee (any process)
-WATCHERS_KEY = "push:watchers:{event_id}"  # set of the event's attendees with a widget open
-# Longer than any widget stays open; a crashed server's leftover counts expire with it.
-STATE_TTL = 24 * 3600
-
-
-# --- State kept in the cache ------------------------------------------------------------------------
-
-
-def _incr(key: str) -> int:
-    # `add` then `incr`: INCR on Redis is atomic, so two processes never hand out the same number.
-    cache.add(key, 0, timeout=STATE_TTL)
-    try:
-        return cache.incr(key)
-    except ValueError:  # evicted between the two calls: start again
-        cache.add(key, 0, timeout=STATE_TTL)
-        return cache.incr(key)
 
 
 def current_seq(*, attendee_id: int) -> int:
     return sequence_current(attendee_channel(attendee_id))
-
-
-def _redis_set(event_id: int):
-    """(client, key) of the event's watcher set when the cache is Redis, else None. A Redis set,
-    not a cached dict: 200 widgets connecting at once must not lose each other's read-modify-write."""
-    client = redis_client("live")
-    if client is None:
-        return None
-    return client, cache.make_and_validate_key(WATCHERS_KEY.format(event_id=event_id))
-
-
-def _local_watchers(event_id: int) -> set[int]:
-    # Local-memory cache (the embedded demo): one process, so a plain read-modify-write is safe.
-    return set(cache.get(WATCHERS_KEY.format(event_id=event_id)) or ())
-
-
-def watch_start(*, attendee_id: int, event_id: int) -> None:
-    _incr(WATCH_KEY.format(attendee_id=attendee_id))
-    redis_set = _redis_set(event_id)
-    if redis_set is not None:
-        client, key = redis_set
-        client.sadd(key, attendee_id)
-        client.expire(key, STATE_TTL)
-    else:
-        cache.set(WATCHERS_KEY.format(event_id=event_id), _local_watchers(event_id) | {attendee_id}, STATE_TTL)
-
-
-def watch_stop(*, attendee_id: int, event_id: int) -> None:
-    key = WATCH_KEY.format(attendee_id=attendee_id)
-    try:
-        left = cache.decr(key)
-    except ValueError:
-        left = 0  # expired or evicted: nobody counted as watching anyway
-    if left > 0:
-        return  # another tab of the same attendee is still open
-    cache.set(key, 0, timeout=STATE_TTL)
-    redis_set = _redis_set(event_id)
-    if redis_set is not None:
-        client, set_key = redis_set
-        client.srem(set_key, attendee_id)
-    else:
-        cache.set(WATCHERS_KEY.format(event_id=event_id), _local_watchers(event_id) - {attendee_id}, STATE_TTL)
-
-
-def watchers_showing(*, event_id: int, external_id: str) -> list[int]:
-    """Attendees of the event with a widget open whose current list shows `external_id` (their
-    "here now" badge for that person may have changed)."""
-    redis_set = _redis_set(event_id)
-    if redis_set is not None:
-        client, key = redis_set
-        ids = [int(pk) for pk in client.smembers(key)]
-    else:
-        ids = list(_local_watchers(event_id))
-    if not ids:
-        return []
-    lasts = cache.get_many([LAST_KEY.format(attendee_id=pk) for pk in ids])
-    return [
-        pk
-        for pk in ids
-        if any(item["external_id"] == external_id for item in lasts.get(LAST_KEY.format(attendee_id=pk)) or ())
-    ]
-
-
-def watched(attendee_ids) -> list[int]:
-    """Which of `attendee_ids` have a widget open now (in any server process)."""
-    ids = list(dict.fromkeys(attendee_ids))
-    if not ids:
-        return []
-    counts = cache.get_many([WATCH_KEY.format(attendee_id=pk) for pk in ids])
-    return [pk for pk in ids if int(counts.get(WATCH_KEY.format(attendee_id=pk)) or 0) > 0]
-
-
-# --- Lists and diffs --------------------------------------------------------------------------------
 
 
 def widget_list(*, attendee: Attendee) -> Recommendations:
@@ -255,9 +165,6 @@ def widget_state_reset(*, attendee: Attendee) -> tuple[int, list[dict]]:
         return current_seq(attendee_id=attendee.pk), items
 
 
-# --- Pushing ----------------------------------------------------------------------------------------
-
-
 def _group_send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is not None:
@@ -294,45 +201,6 @@ def suggestions_push(*, attendee_ids, invalidate: bool = False) -> dict[int, int
             )
         pushed[attendee.pk] = seq
     return pushed
-
-
-_executor: ThreadPoolExecutor | None = None
-
-
-def _in_thread(fn, kwargs: dict) -> None:
-    close_old_connections()
-    try:
-        fn(**kwargs)
-    except Exception:
-        logger.exception("live push %s failed", getattr(fn, "__name__", fn))
-    finally:
-        # Connections are per thread: a pool thread must not keep one open between jobs.
-        connections.close_all()
-
-
-def _in_celery_worker() -> bool:
-    """True while a Celery worker (not an eager, inline call) executes a task in this thread."""
-    # `current_task` is a proxy, never None itself: it is falsy when no task runs in this thread.
-    return bool(current_task) and not current_task.request.is_eager
-
-
-def run_soon(fn, **kwargs) -> None:
-    """Run `fn(**kwargs)` off the request thread when `LIVE_PUSH_THREADS` > 0 (the server: ASGI runs
-    sync views one at a time on one thread, so a push computed there would queue every other
-    request behind it), inline otherwise (tests, commands) and inside a Celery worker's task (no
-    request waits there, and the task should finish with its work, not hand it to a thread).
-    Never raises: the rows are committed."""
-    global _executor
-    threads = getattr(settings, "LIVE_PUSH_THREADS", 0)
-    if threads <= 0 or _in_celery_worker():
-        try:
-            fn(**kwargs)
-        except Exception:
-            logger.exception("live push %s failed", getattr(fn, "__name__", fn))
-        return
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="live-push")
-    _executor.submit(_in_thread, fn, kwargs)
 
 
 def suggestions_push_on_commit(*, attendee_ids, invalidate: bool = False) -> None:

@@ -45,7 +45,9 @@ from events.signals import interactions_processing
 from recommendations.backends.local.realtime import realtime_recompute
 from recommendations.backends.personalize.services import personalize_erase_attendee
 from recommendations.backends.rules import allow_map_invalidate
-from recommendations.live.push import run_soon, suggestions_push, suggestions_push_on_commit, watchers_showing
+from recommendations.live.push import suggestions_push, suggestions_push_on_commit
+from recommendations.live.runner import run_soon
+from recommendations.live.state import watchers_showing
 from recommendations.models import MatchmakingRule, ModelVersion
 from recommendations.serving.cache import attendee_cache_invalidate, event_cache_invalidate, present_attendee_ids
 from recommendations.serving.funnel import Stage, funnel_record

@@ -13,7 +13,7 @@ from events.api.auth import attendee_token_issue
 from events.presence import presence_join, presence_leave
 from matchmaking_site.asgi import application
 from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN
-from recommendations.live import push
+from recommendations.live import state
 from tests.factories import AttendeeFactory, EventFactory, RoomFactory, UserFactory
 
 
@@ -98,7 +98,7 @@ async def test_suggestions_socket_session_hello_then_diffs_with_consecutive_seq(
     # Ada alone in the hall again: her list is what it was, nothing more to say.
     assert await ws.receive_nothing(timeout=0.3)
     await ws.disconnect()
-    assert await sync_to_async(push.watched)([ada.pk]) == []
+    assert await sync_to_async(state.watched)([ada.pk]) == []
 
 
 async def test_suggestions_socket_rolled_back_block_is_never_delivered(summit):

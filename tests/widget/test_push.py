@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from events.presence import PRESENCE_CACHE_KEY, presence_join, presence_leave
-from recommendations.live import push
+from recommendations.live import push, runner, state
 from recommendations.serving.lists import HERE_NOW_IN_ROOM_TEXT, recommendations_for
 from tests.factories import AttendeeFactory, EventFactory, RoomFactory
 
@@ -85,8 +85,8 @@ def test_same_room_stranger_joins_the_list_with_the_room_as_reason(hall):
 def test_run_soon_hands_the_work_to_a_thread_outside_a_worker(settings):
     settings.LIVE_PUSH_THREADS = 1
     ran = []
-    push.run_soon(lambda: ran.append(threading.current_thread().name))
-    push._executor.submit(lambda: None).result(timeout=5)  # one thread: queued behind the push
+    runner.run_soon(lambda: ran.append(threading.current_thread().name))
+    runner._executor.submit(lambda: None).result(timeout=5)  # one thread: queued behind the push
     assert ran and ran[0].startswith("live-push")
 
 
@@ -98,10 +98,10 @@ def test_run_soon_runs_inline_inside_a_worker_task(settings):
 
     @shared_task(name="tests.run_soon_probe")
     def probe():
-        push.run_soon(lambda: ran.append(threading.current_thread().name))
+        runner.run_soon(lambda: ran.append(threading.current_thread().name))
 
     probe.apply()  # eager (the embedded default): the web process's own run keeps the thread
-    push._executor.submit(lambda: None).result(timeout=5)
+    runner._executor.submit(lambda: None).result(timeout=5)
     probe()  # called the way a worker calls it: a task context that is not eager
     assert ran[0].startswith("live-push")
     assert ran[1] == threading.current_thread().name
@@ -131,7 +131,7 @@ def test_push_lock_serialises_pushers_of_one_attendee_across_threads():
         t.join(10)
     assert order == ["first done", "second"]
     with push.attendee_push_lock(4243):  # another attendee's lock is independent and free
-        assert push.cache.get(push.LOCK_KEY.format(attendee_id=4242)) is None
+        assert state.cache.get(push.LOCK_KEY.format(attendee_id=4242)) is None
 
 
 def test_push_state_and_numbers_survive_the_embedded_cache_culling(hall, settings):
@@ -144,7 +144,7 @@ def test_push_state_and_numbers_survive_the_embedded_cache_culling(hall, setting
 
     settings.CACHES = django_settings.EMBEDDED_CACHES
     event, room, ada, bob = hall
-    push.watch_start(attendee_id=ada.pk, event_id=event.pk)
+    state.watch_start(attendee_id=ada.pk, event_id=event.pk)
     push.widget_state_reset(attendee=ada)
     presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
     presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
@@ -155,7 +155,7 @@ def test_push_state_and_numbers_survive_the_embedded_cache_culling(hall, setting
         caches["default"].set(f"churn:{i}", i)
     presence_leave(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
 
-    assert push.watched([ada.pk]) == [ada.pk]
+    assert state.watched([ada.pk]) == [ada.pk]
     assert push.current_seq(attendee_id=ada.pk) == before + 1
 
 
@@ -166,14 +166,14 @@ def test_sequence_numbers_never_restart_when_every_cache_is_emptied(hall):
     from django.core.cache import caches
 
     event, room, ada, bob = hall
-    push.watch_start(attendee_id=ada.pk, event_id=event.pk)
+    state.watch_start(attendee_id=ada.pk, event_id=event.pk)
     presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
     presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
     before = push.current_seq(attendee_id=ada.pk)
     assert before >= 1
     for alias in caches:
         caches[alias].clear()
-    push.watch_start(attendee_id=ada.pk, event_id=event.pk)  # the reconnect, as the consumer does it
+    state.watch_start(attendee_id=ada.pk, event_id=event.pk)  # the reconnect, as the consumer does it
     hello_seq, items = push.widget_state_reset(attendee=ada)
     assert [i["external_id"] for i in items] == ["bob"]  # presence rebuilt from the open visits
     assert hello_seq == before
@@ -189,7 +189,7 @@ def test_shown_counts_each_person_a_widget_newly_displays_once(hall):
 
     event, room, ada, bob = hall
     AttendeeFactory(event=event, external_id="carol", display_name="Carol")
-    push.watch_start(attendee_id=ada.pk, event_id=event.pk)
+    state.watch_start(attendee_id=ada.pk, event_id=event.pk)
 
     def shown_to_ada():
         funnel_flush_shown()

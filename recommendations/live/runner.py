@@ -1,0 +1,53 @@
+"""Where a push runs: on a small thread pool off the request thread in a server, inline in tests,
+commands and Celery tasks (`run_soon`).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from celery import current_task
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+logger = logging.getLogger(__name__)
+
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _in_thread(fn, kwargs: dict) -> None:
+    close_old_connections()
+    try:
+        fn(**kwargs)
+    except Exception:
+        logger.exception("live push %s failed", getattr(fn, "__name__", fn))
+    finally:
+        # Connections are per thread: a pool thread must not keep one open between jobs.
+        connections.close_all()
+
+
+def _in_celery_worker() -> bool:
+    """True while a Celery worker (not an eager, inline call) executes a task in this thread."""
+    # `current_task` is a proxy, never None itself: it is falsy when no task runs in this thread.
+    return bool(current_task) and not current_task.request.is_eager
+
+
+def run_soon(fn, **kwargs) -> None:
+    """Run `fn(**kwargs)` off the request thread when `LIVE_PUSH_THREADS` > 0 (the server: ASGI runs
+    sync views one at a time on one thread, so a push computed there would queue every other
+    request behind it), inline otherwise (tests, commands) and inside a Celery worker's task (no
+    request waits there, and the task should finish with its work, not hand it to a thread).
+    Never raises: the rows are committed."""
+    global _executor
+    threads = getattr(settings, "LIVE_PUSH_THREADS", 0)
+    if threads <= 0 or _in_celery_worker():
+        try:
+            fn(**kwargs)
+        except Exception:
+            logger.exception("live push %s failed", getattr(fn, "__name__", fn))
+        return
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="live-push")
+    _executor.submit(_in_thread, fn, kwargs)
