@@ -8,7 +8,7 @@ from moto import mock_aws
 
 from events.enums import Backend, InteractionType
 from recommendations.backends.personalize import clients, mapping
-from recommendations.backends.personalize.runs import personalize_run_advance
+from recommendations.backends.personalize.runs.machine import personalize_run_advance
 from recommendations.backends.personalize.services import personalize_run_start
 from recommendations.models import TrainingRun
 from tests.factories import (

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from recommendations.backends.personalize.models import PersonalizeId, RemoteResource
-from recommendations.backends.personalize.runs import NO_MODEL, PERSONALIZE_REASON, personalize_run_advance
+from recommendations.backends.personalize.runs.batch_steps import NO_MODEL, PERSONALIZE_REASON
+from recommendations.backends.personalize.runs.machine import personalize_run_advance
 from recommendations.backends.personalize.services import personalize_run_start
 from recommendations.models import BatchRecommendation, ModelVersion, TrainingRun
 

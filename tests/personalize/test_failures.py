@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from recommendations.backends.personalize import clients, mapping
 from recommendations.backends.personalize.models import RemoteResource
-from recommendations.backends.personalize.runs import MAX_TRANSIENT_ATTEMPTS, personalize_run_advance
+from recommendations.backends.personalize.runs.machine import MAX_TRANSIENT_ATTEMPTS, personalize_run_advance
 from recommendations.backends.personalize.services import personalize_run_start
 from recommendations.models import TrainingRun
 

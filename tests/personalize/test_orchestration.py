@@ -14,7 +14,7 @@ from recommendations.backends.personalize import clients, services, tasks
 from recommendations.backends.personalize.checks import W001, check_configuration
 from recommendations.backends.personalize.clients import MISSING_SETTINGS
 from recommendations.backends.personalize.management.commands.personalize_plan import UNKNOWN_EVENT
-from recommendations.backends.personalize.runs import initial_steps, personalize_run_advance
+from recommendations.backends.personalize.runs.machine import initial_steps, personalize_run_advance
 from recommendations.backends.personalize.schedules import SWEEPER_NAME, task_names
 from recommendations.models import TrainingRun
 from tests.factories import LIVE_START, EventFactory, InteractionFactory, UserFactory
@@ -373,7 +373,7 @@ def test_personalize_run_command_refuses_without_configuration(unconfigured):
     ],
 )
 def test_s3_keys_under_any_spelling_of_the_prefix(settings, prefix, key):
-    from recommendations.backends.personalize.runs import s3_keys
+    from recommendations.backends.personalize.runs.context import s3_keys
 
     settings.PERSONALIZE_PREFIX = prefix
     assert s3_keys(token="tok", run_id=7)["items"] == key

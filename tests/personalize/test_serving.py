@@ -7,7 +7,7 @@ from recommendations.backends import Candidate, Reason, Unavailable, get_backend
 from recommendations.backends.personalize import clients
 from recommendations.backends.personalize.backend import HEADROOM, NO_CAMPAIGN, NOT_IN_MODEL
 from recommendations.backends.personalize.models import PersonalizeId
-from recommendations.backends.personalize.runs import PERSONALIZE_REASON
+from recommendations.backends.personalize.runs.batch_steps import PERSONALIZE_REASON
 from tests.factories import AttendeeFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError, StubResponseError
 from recommendations.backends import Candidate, Reason, RecommendationBackend, Unavailable
 from recommendations.backends.personalize import clients, mapping
 from recommendations.backends.personalize.models import RemoteResource
-from recommendations.backends.personalize.runs import PERSONALIZE_REASON
+from recommendations.backends.personalize.runs.batch_steps import PERSONALIZE_REASON
 
 # The campaign's filter removes hidden attendees, but the serving path still drops self,
 # blocks, connections and not-relevant marks afterwards: ask for more so a full list survives.

@@ -14,7 +14,7 @@ from events.enums import Backend, Phase
 from events.models import Attendee, Event
 from recommendations.backends.personalize import clients, mapping
 from recommendations.backends.personalize.models import PersonalizeId, RemoteResource
-from recommendations.backends.personalize.runs import initial_steps
+from recommendations.backends.personalize.runs.machine import initial_steps
 from recommendations.models import TrainingRun
 
 logger = logging.getLogger(__name__)

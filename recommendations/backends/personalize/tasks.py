@@ -7,8 +7,10 @@ from celery import shared_task
 from django.utils import timezone
 
 from events.models import Event
-from recommendations.backends.personalize import runs, services
+from recommendations.backends.personalize import services
 from recommendations.backends.personalize.resources import is_transient
+from recommendations.backends.personalize.runs import machine
+from recommendations.backends.personalize.runs.context import DONE
 from recommendations.backends.personalize.selectors import personalize_runs
 
 logger = logging.getLogger(__name__)
@@ -18,7 +20,7 @@ FORWARD_MAX_RETRIES = 6
 
 @shared_task(name="personalize.advance_run")
 def advance_run(*, run_id: int) -> None:
-    countdown = runs.personalize_run_advance(run_id=run_id)
+    countdown = machine.personalize_run_advance(run_id=run_id)
     if countdown is None:
         return
     if advance_run.app.conf.task_always_eager:
@@ -35,7 +37,7 @@ def advance_due_runs() -> None:
     is due. The row lock and the poll time keep this from doubling a live polling chain."""
     now = timezone.now().isoformat()
     for run_id, steps in personalize_runs().filter(status__in=services.ACTIVE_STATUSES).values_list("pk", "steps"):
-        state = next((s for s in steps if s.get("status") != runs.DONE), None)
+        state = next((s for s in steps if s.get("status") != DONE), None)
         if state is not None and state.get("poll_at", "") <= now:
             advance_run.delay(run_id=run_id)
 
@@ -78,6 +80,6 @@ def forward_interactions(self, *, event_id: int, interaction_ids: list[int]) -> 
         return
     raise self.retry(
         kwargs={"event_id": event_id, "interaction_ids": result.remaining},
-        countdown=runs.backoff_seconds(self.request.retries + 1),
+        countdown=machine.backoff_seconds(self.request.retries + 1),
         exc=error,
     )

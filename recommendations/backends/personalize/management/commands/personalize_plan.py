@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from events.models import Attendee, Event
 from recommendations.backends.personalize import clients, mapping
 from recommendations.backends.personalize.models import PersonalizeId
-from recommendations.backends.personalize.runs import run_plan
+from recommendations.backends.personalize.runs.machine import run_plan
 
 UNKNOWN_EVENT = "No event with slug {slug!r} (--event)."
 PLACEHOLDER_TOKEN = "<event-token>"

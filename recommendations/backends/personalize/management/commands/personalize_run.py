@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from events.models import Event
-from recommendations.backends.personalize.runs import personalize_run_advance
+from recommendations.backends.personalize.runs.machine import personalize_run_advance
 from recommendations.backends.personalize.services import NotConfigured, personalize_run_start
 from recommendations.models import TrainingRun
 
