@@ -40,7 +40,9 @@ def _header(scope, name: bytes) -> bytes | None:
 def _default_num_results() -> int:
     from recommendations.api.serializers import RecommendationsQuerySerializer
 
-    return RecommendationsQuerySerializer().fields["num_results"].default
+    default = RecommendationsQuerySerializer().fields["num_results"].default
+    assert isinstance(default, int)  # the field declares one
+    return default
 
 
 def _num_results(query: bytes) -> int | None:

@@ -27,6 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 from django.conf import settings
@@ -481,12 +482,21 @@ _LOADED_LOCK = threading.Lock()
 MAX_LOADED = 4  # versions kept per process (a few events served at once)
 
 
+@overload
+def published_version(*, event: Event) -> ModelVersion | None: ...
+
+
+@overload
+def published_version(*, event_id: int) -> ModelVersion | None: ...
+
+
 def published_version(*, event: Event | None = None, event_id: int | None = None) -> ModelVersion | None:
     """The event's published local version. Given `event_id`, the event comes in the same query
     (`version.event`): the real-time path asks for every interaction."""
     published = ModelVersion.objects.filter(backend=BACKEND_NAME, status=ModelVersion.Status.PUBLISHED)
     if event is not None:
         return published.filter(event=event).first()
+    assert event_id is not None  # one of the two, as the overloads say
     return published.select_related("event").filter(event_id=event_id).first()
 
 
@@ -530,8 +540,9 @@ def realtime_why_key(version_id: int, attendee_id: int) -> str:
     return f"recs:local:v{version_id}:why{attendee_id}"
 
 
-def live_list(version_id: int, attendee_id: int) -> dict | None:
-    """The live list as {"items": [[pk, score], ...], "why": {...}, "contexts": n}, or None.
+def live_list(version_id: int, attendee_id: int) -> dict | list | None:
+    """The live list as {"items": [[pk, score], ...], "why": {...}, "contexts": n}, or None (or as
+    it was written by a process of an earlier release: that dict, or a list of pairs only).
 
     WHY two keys and a packed table: an update into a large room recomputes hundreds of rows
     but changes the reasons of only the pairs with the attendee who moved (one row's, as a rule);
@@ -629,10 +640,10 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
         for i, a in enumerate(recomputed.tolist()):
             if a in explained:  # the row's reasons changed: rewrite them, keeping those still listed
                 still = set(map(str, loaded.attendee_ids[tab_i[i][listed[i]]].tolist()))
-                why = {b: r for b, r in loaded.why.get(a, {}).items() if b in still}
-                why.update(explained[a])
-                loaded.why[a] = why
-                lists[realtime_why_key(version.pk, recomputed_ids[i])] = why
+                kept = {b: r for b, r in loaded.why.get(a, {}).items() if b in still}
+                kept.update(explained[a])
+                loaded.why[a] = kept
+                lists[realtime_why_key(version.pk, recomputed_ids[i])] = kept
     cache.set_many(lists, timeout=REALTIME_TTL)
     return recomputed_ids
 
