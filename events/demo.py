@@ -210,6 +210,7 @@ def seed_demo_event(
 
     # Rooms: two keynotes, then three sessions per community spread over the day's slots.
     rooms: list[tuple[Room, str | None, int]] = []
+    community: str | None  # of a room or a piece of content; None for the keynotes
     keynote_titles = ["Opening keynote: the year in engineering", "Closing keynote: building what lasts"]
     for i, slot in enumerate(sorted(KEYNOTE_SLOTS)):
         room = Room.objects.create(
@@ -339,6 +340,7 @@ def seed_demo_event(
                 for _room, community in options
             ]
             room, _community = rng.choices(options, weights=weights)[0]
+            assert room.starts_at is not None  # every room above is created with its slot's times
             joined = room.starts_at + timedelta(seconds=rng.uniform(-120, 600))
             if rng.random() < 0.12:  # an accidental click or a peek: seconds, not minutes
                 dwell = round(rng.uniform(3, 45), 1)

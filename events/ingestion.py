@@ -477,7 +477,9 @@ def _create_missing(*, event: Event, items: Sequence[PendingInteraction]) -> Non
     for kind, ids in wanted.items():
         missing = sorted(ids - known_contexts[kind].keys())
         if missing:
-            _CONTEXT_MODELS[kind][0].objects.bulk_create([builders[kind](x) for x in missing], ignore_conflicts=True)
+            _CONTEXT_MODELS[kind][0]._default_manager.bulk_create(
+                [builders[kind](x) for x in missing], ignore_conflicts=True
+            )
 
 
 def interactions_import(

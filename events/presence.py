@@ -19,6 +19,7 @@ Concurrent events of one attendee are serialised by a transaction-scoped advisor
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 import django.dispatch
 from asgiref.sync import async_to_sync
@@ -75,10 +76,12 @@ def _is_duplicate(*, event: Event, client_event_id: str, field: str) -> bool:
 
 def _visit_close(*, event: Event, visit: RoomVisit, left_at: datetime, reason: str) -> RoomVisit:
     """Close `visit` at `left_at` and record it as a `join_room` interaction valued by its dwell."""
-    left_at = max(left_at, visit.joined_at)
+    joined_at = visit.joined_at
+    assert joined_at is not None  # only joined visits are closed: every caller selects or sets joined_at
+    left_at = max(left_at, joined_at)
     visit.left_at = left_at
     visit.close_reason = reason
-    dwell = (left_at - visit.joined_at).total_seconds()
+    dwell = (left_at - joined_at).total_seconds()
     client_event_id = visit.join_client_event_id or f"visit:{visit.pk}"
     inserted = interactions_insert(
         event_id=event.pk,
@@ -91,7 +94,7 @@ def _visit_close(*, event: Event, visit: RoomVisit, left_at: datetime, reason: s
                 interest_id=None,
                 type=InteractionType.JOIN_ROOM,
                 value=dwell,
-                occurred_at=visit.joined_at,
+                occurred_at=joined_at,
                 client_event_id=client_event_id,
                 qualifies=interaction_qualifies(event=event, type=InteractionType.JOIN_ROOM, value=dwell),
             )
@@ -132,7 +135,12 @@ def presence_publish(*, event_id: int) -> dict[int, int]:
     return present
 
 
-def room_occupants(*, event_id: int, room_id: int, present: dict[int, int] | None = None) -> list[dict]:
+class Occupant(TypedDict):
+    external_id: str
+    display_name: str
+
+
+def room_occupants(*, event_id: int, room_id: int, present: dict[int, int] | None = None) -> list[Occupant]:
     """Who is in the room now, by name (for the room page)."""
     present = present_in_rooms(event_id=event_id) if present is None else present
     ids = [pk for pk, room in present.items() if room == room_id]
@@ -185,6 +193,7 @@ def presence_join(
         .first()
     )
     if orphan is not None:
+        assert orphan.left_at is not None  # selected by left_at__gte
         orphan.joined_at = at
         orphan.last_heartbeat_at = at
         orphan.join_client_event_id = client_event_id
@@ -267,8 +276,9 @@ def room_visits_close_stale(*, now: datetime | None = None) -> int:
             _lock_attendee(visit.attendee_id)
             live_end = visit.event.live_ends_at
             ends = []
-            if visit.expects_heartbeats and visit.last_heartbeat_at < now - HEARTBEAT_TIMEOUT:
-                ends.append((visit.last_heartbeat_at, RoomVisit.CloseReason.TIMEOUT))
+            heartbeat = visit.last_heartbeat_at  # set with joined_at, so never None here
+            if visit.expects_heartbeats and heartbeat is not None and heartbeat < now - HEARTBEAT_TIMEOUT:
+                ends.append((heartbeat, RoomVisit.CloseReason.TIMEOUT))
             if live_end is not None and live_end <= now:
                 ends.append((live_end, RoomVisit.CloseReason.LIVE_WINDOW_END))
             left_at, reason = min(ends)

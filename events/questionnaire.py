@@ -14,6 +14,7 @@ Training weighs each questionnaire row so (`recommendations.backends.local.input
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, overload
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -23,18 +24,31 @@ from .enums import DEFAULT_INTERACTION_WEIGHTS, InteractionSource, InteractionTy
 from .models import Attendee, Event, Interaction
 from .outbox import InteractionRow, interactions_insert
 
+if TYPE_CHECKING:
+    import numpy as np
+
 # After this many qualifying live interactions of an attendee, their questionnaire rows weigh half
 # as much as at the start; after twice as many, a quarter. Ten is about one morning of sessions and
 # content at a typical event: enough observed behaviour to outweigh a form filled in weeks before.
 QUESTIONNAIRE_HALF_LIFE = 10.0
 
 
+@overload
+def questionnaire_weight(n_live_qualifying: int, *, base: float = ..., half_life: float = ...) -> float: ...
+
+
+@overload
 def questionnaire_weight(
-    n_live_qualifying: int,
+    n_live_qualifying: "np.ndarray", *, base: float = ..., half_life: float = ...
+) -> "np.ndarray": ...
+
+
+def questionnaire_weight(
+    n_live_qualifying: "int | np.ndarray",
     *,
     base: float = DEFAULT_INTERACTION_WEIGHTS[InteractionType.QUESTIONNAIRE.value],
     half_life: float = QUESTIONNAIRE_HALF_LIFE,
-) -> float:
+) -> "float | np.ndarray":
     """Weight of one questionnaire interaction of an attendee who has `n_live_qualifying` qualifying
     non-questionnaire interactions:
 

@@ -98,10 +98,10 @@ def attendee_set_tags(
     ):
         if rows is None:
             continue
-        rows = list(rows)
-        for row in rows:
+        chosen = list(rows)
+        for row in chosen:
             ensure_same_event(event=event, **{field: row})
-        getattr(attendee, field).set(rows)
+        getattr(attendee, field).set(chosen)
     return attendee
 
 

@@ -20,7 +20,7 @@ _lock = threading.Lock()
 
 
 class _ReusingClient(RedisCacheClient):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._redis: dict[int, object] = {}
         self._scripts: dict[int, object] = {}

@@ -6,6 +6,7 @@ layer and Celery tasks run inline, so `make demo` needs no services. Production 
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -134,7 +135,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 
 # Without Redis (the embedded default), and named so that tests can run under it.
-EMBEDDED_CACHES = {
+EMBEDDED_CACHES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # The live push's state, apart from the default cache (300 entries, culled when full: a
     # busy demo culled open widgets' state there). One entry per open widget and per attendee

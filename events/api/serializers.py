@@ -2,11 +2,13 @@ from rest_framework import serializers
 
 from ..enums import ContextKind, InteractionType
 from ..ingestion import ACCEPTED, CLOCK_SKEW, DUPLICATE, MAX_BATCH, REJECTED
-from ..models import Event
+from ..models import Event, Organization
 
 
 class EventOutputSerializer(serializers.ModelSerializer):
-    organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    organization: serializers.SlugRelatedField[Organization] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Event
@@ -52,7 +54,8 @@ class InteractionItemInputSerializer(serializers.Serializer):
 
 
 class InteractionBatchInputSerializer(serializers.Serializer):
-    interactions = InteractionItemInputSerializer(
+    # many=True hands max_length to the ListSerializer (DRF >= 3.14); the stubs' __init__ lacks it.
+    interactions = InteractionItemInputSerializer(  # type: ignore[call-arg]
         many=True, max_length=MAX_BATCH, help_text=f"1 to {MAX_BATCH} interactions; more gets HTTP 413."
     )
 

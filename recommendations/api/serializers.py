@@ -35,7 +35,9 @@ class SuggestionOutputSerializer(serializers.Serializer):
     score = serializers.FloatField()
     here_now = serializers.BooleanField()
     reasons = ReasonOutputSerializer(many=True)
-    source = serializers.CharField(
+    # DRF's serializer metaclass moves declared fields out of the class, so this does not shadow the
+    # `Field.source` attribute the stubs see on every serializer (serializers are fields).
+    source = serializers.CharField(  # type: ignore[assignment]
         help_text="The source of this entry: the one that answered, or rules / popularity where they "
         "filled a list it left short, here_now for someone in the viewer's room"
     )
@@ -43,7 +45,10 @@ class SuggestionOutputSerializer(serializers.Serializer):
 
 class RecommendationsOutputSerializer(serializers.Serializer):
     items = SuggestionOutputSerializer(many=True)
-    source = serializers.CharField(help_text="rules, local, personalize, batch or popularity: the source that answered")
+    # Not Field.source: a declared field (see SuggestionOutputSerializer.source).
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="rules, local, personalize, batch or popularity: the source that answered"
+    )
     model_version = serializers.IntegerField(allow_null=True, help_text="Number of the model version, if any")
     phase = serializers.CharField()
     cached = serializers.BooleanField()

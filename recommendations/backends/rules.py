@@ -139,6 +139,7 @@ def load_rules(*, event: Event) -> RuleSet:
         elif rule.kind == MatchmakingRule.Kind.BOOST_GROUP:
             group_boosts.append((rule.from_group, rule.to_group, rule.value))
         elif rule.kind == MatchmakingRule.Kind.BOOST_TAG:
+            assert rule.tag_id is not None  # the constraint matchmaking_rule_boost_tag_has_tag
             tag_boosts.append((rule.from_group, rule.tag_id, rule.value))
     return RuleSet(
         weights=weights,
@@ -230,7 +231,9 @@ def declared_for(*, attendee_ids: Iterable[int]) -> dict[int, Declared]:
         return {}
     sets: dict[str, dict[int, set[int]]] = {name: {} for name in _THROUGH}
     for name, (through, column) in _THROUGH.items():
-        for attendee_id, target in through.objects.filter(attendee_id__in=ids).values_list("attendee_id", column):
+        for attendee_id, target in through._default_manager.filter(attendee_id__in=ids).values_list(
+            "attendee_id", column
+        ):
             sets[name].setdefault(attendee_id, set()).add(target)
     groups = dict(Attendee.objects.filter(pk__in=ids).values_list("pk", "group"))
     return {
@@ -319,7 +322,7 @@ def _build_index(event: Event) -> RulesIndex:
     postings: dict[str, dict[int, np.ndarray]] = {}
     for name, (through, column) in _THROUGH.items():
         pairs = np.array(
-            through.objects.filter(attendee__event=event).values_list("attendee_id", column), dtype=np.int64
+            through._default_manager.filter(attendee__event=event).values_list("attendee_id", column), dtype=np.int64
         ).reshape(-1, 2)
         pos = np.searchsorted(ids, pairs[:, 0])
         order = np.argsort(pairs[:, 1], kind="stable")

@@ -85,7 +85,7 @@ class _Blocks:
         b.used = m
         return b
 
-    def arrays(self) -> tuple[np.ndarray, ...]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(ptr, length, idx, v, s, e): the block as the kernels take it, in their parameter order."""
         return self.ptr, self.length, self.idx, self.v, self.s, self.e
 

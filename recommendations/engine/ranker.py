@@ -47,6 +47,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -102,7 +103,8 @@ FEATURE_LABELS = {
     "w_social": "sociability",
     "w_activity": "time among people",
 }
-_ZERO = dict.fromkeys(FEATURE_WEIGHTS, 0.0)
+# Field overrides for dataclasses.replace, typed as its keyword arguments are (fields of any type).
+_ZERO: dict[str, Any] = dict.fromkeys(FEATURE_WEIGHTS, 0.0)
 
 
 def structures(base: EngineConfig) -> dict[str, EngineConfig]:
@@ -499,9 +501,8 @@ def importance_shares(std_weights: np.ndarray) -> dict[str, float]:
 
 
 def _with_weights(cfg: EngineConfig, w: np.ndarray) -> EngineConfig:
-    return dataclasses.replace(
-        cfg, **{name: round(float(v), 6) for name, v in zip(FEATURE_WEIGHTS, w.tolist(), strict=True)}
-    )
+    weights: dict[str, Any] = {name: round(float(v), 6) for name, v in zip(FEATURE_WEIGHTS, w.tolist(), strict=True)}
+    return dataclasses.replace(cfg, **weights)
 
 
 def _ratio(value: float, reference: float) -> float:

@@ -154,13 +154,14 @@ def batch_scorer(task: S.Task, lists: dict[str, tuple[list[str], list[str]]]) ->
 
 def random_metrics(task: S.Task, k: int, seeds: int = 5) -> tuple[S.Metrics, S.Metrics]:
     runs = [S.evaluate(task, S.baseline_random(task, s), k) for s in range(seeds)]
-    return tuple(  # type: ignore[return-value]
-        S.Metrics(
-            *(float(np.mean([getattr(r[i], f) for r in runs])) for f in ("recall", "precision", "hit")),
-            runs[0][i].n,
+
+    def averaged(i: int) -> S.Metrics:
+        recall, precision, hit = (
+            float(np.mean([getattr(r[i], f) for r in runs])) for f in ("recall", "precision", "hit")
         )
-        for i in range(2)
-    )
+        return S.Metrics(recall, precision, hit, runs[0][i].n)
+
+    return averaged(0), averaged(1)
 
 
 def per_goal(task: S.Task, ours: S.Scorer, baselines: dict[str, S.Scorer], k: int) -> dict[str, S.Difference]:

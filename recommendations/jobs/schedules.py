@@ -22,7 +22,10 @@ the flush of the funnel's "shown" buffer.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import transaction
@@ -38,6 +41,14 @@ TRAIN_EVERY_MINUTES_MAX = 24 * 60
 
 TASK_TRAIN = "recommendations.train_event"
 TASK_BATCH = "recommendations.batch_event"
+
+
+class _Spec(TypedDict):
+    task: str
+    schedule: Callable[[], dict[str, Any]]  # a new row's schedule field, as keyword arguments
+    start_time: datetime | None
+    expires: datetime | None
+    kwargs: dict[str, Any]
 
 
 def _interval(minutes: int) -> IntervalSchedule:
@@ -57,7 +68,7 @@ def event_schedules_sync(*, event: Event) -> dict[str, PeriodicTask]:
     # Personalize events train and batch through their own run state machine and schedules
     # (recommendations/backends/personalize/schedules.py); these rows stay, disabled, for a switch back.
     enabled = event.phase != Phase.CLOSED and event.backend != Backend.PERSONALIZE
-    specs = {
+    specs: dict[str, _Spec] = {
         "train": {
             "task": TASK_TRAIN,
             "schedule": lambda: {"interval": _interval(settings.RECOMMENDATION_TRAIN_EVERY_MINUTES)},

@@ -33,6 +33,8 @@ Live push (`recommendations.live.push`), always after commit:
   and to everyone whose open widget shows the mover ("here now" changed for them).
 """
 
+from typing import Any, cast
+
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
@@ -80,8 +82,9 @@ def _connection_changed(sender, instance: Connection, created: bool = False, **k
 @receiver(pre_save, sender=Attendee)
 def _attendee_consents_before(sender, instance: Attendee, **kwargs):
     # One indexed read per attendee save, to learn which consent (or the external id) changed;
-    # attendee saves are profile edits, rare next to reads of suggestions.
-    instance._consents_before = (
+    # attendee saves are profile edits, rare next to reads of suggestions. Kept on the instance for
+    # the post_save receiver below: an attribute of this module's own, not a field of the model.
+    cast(Any, instance)._consents_before = (
         Attendee.objects.filter(pk=instance.pk)
         .values_list(
             "consent_be_recommended", "consent_receive_recommendations", "consent_training", "external_id", "group"

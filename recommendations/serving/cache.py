@@ -18,6 +18,8 @@ serving path only reads it. See `present_attendee_ids`.
 """
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
@@ -62,7 +64,7 @@ def list_key(*, event_id: int, attendee_id: int) -> str:
     return LIST_KEY.format(attendee_id=attendee_id)
 
 
-def cached_list_get(*, event_id: int, attendee_id: int, also: list[str] = ()) -> tuple[tuple, object, dict]:
+def cached_list_get(*, event_id: int, attendee_id: int, also: Sequence[str] = ()) -> tuple[tuple, Any, dict]:
     """(current stamps, cached list or None, values of the `also` keys), in one cache round trip.
     The list is None unless it was stored under the stamps that are current now. A missing stamp
     (first read, or evicted) is created, which costs a second round trip that once."""
@@ -78,8 +80,8 @@ def cached_list_get(*, event_id: int, attendee_id: int, also: list[str] = ()) ->
         got.update(cache.get_many(list(missing)))
     stamps = (got[ev_key], got[at_key])
     entry = got.get(key)
-    value = entry[1] if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == stamps else None
-    return stamps, value, got
+    listed = entry[1] if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == stamps else None
+    return stamps, listed, got
 
 
 def stamps_now(*, event_id: int, attendee_id: int) -> tuple | None:

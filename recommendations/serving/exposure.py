@@ -15,7 +15,8 @@ Two forms of the same rule:
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TypeVar
 
 from django.core.cache import cache
 
@@ -30,6 +31,9 @@ VIEWERS_KEY = "rec:exp:viewers:{event_id}"
 COUNTER_TTL = 7 * 24 * 3600
 VIEWERS_TTL = 60
 
+_Viewer = TypeVar("_Viewer", bound=Hashable)
+_Item = TypeVar("_Item", bound=Hashable)
+
 
 def exposure_cap_count(*, share: float, n_lists: int) -> int:
     """The most lists one attendee may appear in; at least 1 so that the cap never empties lists."""
@@ -37,8 +41,8 @@ def exposure_cap_count(*, share: float, n_lists: int) -> int:
 
 
 def apply_exposure_cap(
-    lists: dict[Hashable, Sequence[Hashable]], share: float, k: int = EXPOSURE_LIST_SIZE
-) -> dict[Hashable, list[Hashable]]:
+    lists: Mapping[_Viewer, Sequence[_Item]], share: float, k: int = EXPOSURE_LIST_SIZE
+) -> dict[_Viewer, list[_Item]]:
     """Cut every ranked list to `k` items so that no item is in more than `share` of the lists.
 
     Fills rank by rank across all viewers (round robin), so that the scarce slots of a popular
@@ -47,8 +51,8 @@ def apply_exposure_cap(
     (demoted, not dropped): a list is only ever shorter than `k` if its input was.
     """
     cap = exposure_cap_count(share=share, n_lists=len(lists))
-    counts: Counter = Counter()
-    out: dict[Hashable, list[Hashable]] = {viewer: [] for viewer in lists}
+    counts: Counter[_Item] = Counter()
+    out: dict[_Viewer, list[_Item]] = {viewer: [] for viewer in lists}
     cursor = dict.fromkeys(lists, 0)
     for _ in range(k):
         for viewer, ranked in lists.items():

@@ -32,6 +32,7 @@ second and lists by the quarter hour.
 
 import functools
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from django.core.cache import cache
 from django.db import connection
@@ -93,6 +94,16 @@ class Suggestion:
     source: str = ""  # the source that suggested this entry (see FILL_SOURCES)
 
 
+class _PersonRow(TypedDict):
+    """The display fields of a candidate, as `_consenting` reads them."""
+
+    pk: int
+    external_id: str
+    display_name: str
+    headline: str
+    company: str
+
+
 @dataclass
 class Recommendations:
     items: list[Suggestion]
@@ -125,7 +136,7 @@ def recommendations_for(
     if not attendee.consent_receive_recommendations:
         return Recommendations(items=[], source="", phase=effective_phase, empty_reason=NO_CONSENT_RECEIVE)
 
-    payload = None
+    payload: dict | None = None
     stamps = None
     presence_key = PRESENCE_CACHE_KEY.format(event_id=event.pk)
     if use_cache and phase is None:
@@ -264,7 +275,7 @@ def _compute(*, event: Event, attendee: Attendee, phase: str, record_exposure: b
             source = served_as(model_version)  # the version may be the popularity baseline
         break
 
-    rows: dict[int, dict] = {}
+    rows: dict[int, _PersonRow] = {}
     ranked = _consenting(
         event,
         candidates,
@@ -310,7 +321,7 @@ def _consenting(
     event: Event,
     candidates: list[Candidate],
     excluded: set[int],
-    rows: dict[int, dict],
+    rows: dict[int, _PersonRow],
     *,
     activity_based: bool,
     allowed: frozenset[str] | None,
@@ -361,7 +372,7 @@ def _filled(
     out = list(items)
     excluded = _excluded_ids_cached(attendee=attendee) | {item.attendee_id for item in out}
     allowed = allowed_groups(event_id=event.pk, viewer_group=attendee.group)
-    rows: dict[int, dict] = {}
+    rows: dict[int, _PersonRow] = {}
     for name in FILL_SOURCES:
         wanted = num_results - len(out)
         if wanted <= 0:

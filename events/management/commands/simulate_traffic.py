@@ -52,7 +52,7 @@ class Command(BaseCommand):
 
     def handle(
         self, *args, event, walkers, median_stay, lobby_share, duration, seed, focus, server, api_key, **options
-    ):
+    ) -> None:
         # Live pushes (when this process calls the services itself) are computed inline: pool
         # threads would still be busy when the command exits, and die with the interpreter.
         settings.LIVE_PUSH_THREADS = 0

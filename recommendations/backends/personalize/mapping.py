@@ -7,14 +7,15 @@ overlap A's. Every id that leaves the database is a random token from `Personali
 """
 
 import csv
+import functools
 import hashlib
 import io
 import json
 import secrets
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, TextIO
+from typing import IO, Any, TextIO
 
 from django.db.models import QuerySet
 
@@ -95,7 +96,7 @@ def event_value_threshold(event: Event) -> float:
     return event.dwell_threshold(InteractionType.JOIN_ROOM)
 
 
-def context_of(row: dict) -> tuple[str, int]:
+def context_of(row: Mapping[str, Any]) -> tuple[str, int]:
     if row["room_id"]:
         return Kind.ROOM, row["room_id"]
     if row["content_id"]:
@@ -158,7 +159,7 @@ def _spooled_text(write: Callable[[TextIO], int]) -> tuple[IO[bytes], int]:
 def _fingerprint(*files: IO[bytes]) -> str:
     digest = hashlib.sha256()
     for f in files:
-        for chunk in iter(lambda f=f: f.read(1 << 20), b""):
+        for chunk in iter(functools.partial(f.read, 1 << 20), b""):
             digest.update(chunk)
         digest.update(b"\0")
         f.seek(0)

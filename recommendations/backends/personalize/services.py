@@ -2,8 +2,10 @@
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, StubResponseError
 from django.conf import settings
@@ -139,7 +141,7 @@ def forward_interactions(*, event_id: int, interaction_ids: list[int]) -> Forwar
         .values("id", "attendee_id", "room_id", "content_id", "interest_id", "type", "value", "occurred_at")
     )
     result.skipped = len(set(interaction_ids)) - len(rows)
-    by_context: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    by_context: dict[tuple[str, int], list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         by_context[mapping.context_of(row)].append(row)
     tokens = {

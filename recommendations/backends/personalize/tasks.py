@@ -74,7 +74,7 @@ def forward_interactions(self, *, event_id: int, interaction_ids: list[int]) -> 
     result = services.forward_interactions(event_id=event_id, interaction_ids=interaction_ids)
     if result.error is None:
         return
-    error: ClientError | BotoCoreError = result.error  # type: ignore[assignment]
+    error: ClientError | BotoCoreError = result.error
     if not is_transient(error) or self.request.retries >= FORWARD_MAX_RETRIES:
         logger.warning("PutEvents gave up on %d interactions of event %s: %s", len(result.remaining), event_id, error)
         return

@@ -4,9 +4,11 @@ and attendees, and bulk-inserts the rows with `qualifies` computed by the event'
 Used only when that command is not installed; the evaluation prefers the real one."""
 
 import csv
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from events.enums import ContextKind, InteractionSource
@@ -27,25 +29,26 @@ def import_csv(*, event: Event, path: str) -> int:
         batch_size=2000,
     )
     attendees = dict(Attendee.objects.filter(event=event).values_list("external_id", "pk"))
-    found = {}
-    for kind, model, key, make in (
+    found: dict[str, dict[str, int]] = {}
+    contexts_made: tuple[tuple[ContextKind, type[Model], str, Callable[[str], Model]], ...] = (
         (ContextKind.ROOM, Room, "external_id", lambda x: Room(event=event, external_id=x, name=x)),
         (ContextKind.CONTENT, Content, "external_id", lambda x: Content(event=event, external_id=x, title=x)),
         (ContextKind.INTEREST, InterestTag, "slug", lambda x: InterestTag(event=event, slug=x, label=x)),
-    ):
+    )
+    for kind, model, key, make in contexts_made:
         wanted = {x for k, x in contexts if k == kind}
-        have = dict(model.objects.filter(event=event).values_list(key, "pk"))
-        model.objects.bulk_create([make(x) for x in sorted(wanted - have.keys())], batch_size=2000)
-        found[kind] = dict(model.objects.filter(event=event).values_list(key, "pk"))
+        have = dict(model._default_manager.filter(event=event).values_list(key, "pk"))
+        model._default_manager.bulk_create([make(x) for x in sorted(wanted - have.keys())], batch_size=2000)
+        found[kind] = dict(model._default_manager.filter(event=event).values_list(key, "pk"))
     now = timezone.now()
     objs = []
     for n, r in enumerate(rows):
-        kind, ext = parse_context_token(r["USER_ID"])
+        token_kind, ext = parse_context_token(r["USER_ID"])
         ctx = {
             ContextKind.ROOM: "room_id",
             ContextKind.CONTENT: "content_id",
             ContextKind.INTEREST: "interest_id",
-        }[ContextKind(kind)]
+        }[ContextKind(token_kind)]
         value = float(r["EVENT_VALUE"]) if r.get("EVENT_VALUE") else None
         type_ = r.get("EVENT_TYPE") or "join_room"
         objs.append(
@@ -59,7 +62,7 @@ def import_csv(*, event: Event, path: str) -> int:
                 source=InteractionSource.IMPORT,
                 qualifies=interaction_qualifies(event=event, type=type_, value=value),
                 processed_at=now,
-                **{ctx: found[kind][ext]},
+                **{ctx: found[token_kind][ext]},
             )
         )
     Interaction.objects.bulk_create(objs, batch_size=5000)

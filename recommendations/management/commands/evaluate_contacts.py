@@ -197,7 +197,9 @@ class Command(BaseCommand):
                         if tag_slug not in tags:
                             tags[tag_slug] = InterestTag.objects.create(event=event, slug=tag_slug, label=label)
                     kinds[kind] = [tags[s] for s in chosen]
-                attendee_set_tags(attendee=person, **kinds)
+                attendee_set_tags(
+                    attendee=person, interests=kinds["interests"], offers=kinds["offers"], seeks=kinds["seeks"]
+                )
         batch_path = folder / f"{self.name}_cold_batch.jsonl"
         call_command("batch_recommendations", event=slug, num_results=num, output=str(batch_path), **quiet)
         return E.read_batch(batch_path), time.perf_counter() - started
