@@ -88,6 +88,6 @@ def redis_client(alias: str = "default"):
     from django.core.cache import caches
 
     backend = caches[alias]
-    if not isinstance(backend, RedisCache):
+    if not isinstance(backend, SharedPoolRedisCache):  # the Redis caches of settings.CACHES are
         return None
     return backend._cache.get_client(None, write=True)

@@ -20,6 +20,7 @@ import functools
 import io
 import logging
 import re
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from asgiref.sync import sync_to_async
@@ -47,7 +48,9 @@ def _header(scope, name: bytes) -> bytes | None:
 def _default_num_results() -> int:
     from recommendations.api.serializers import RecommendationsQuerySerializer
 
-    return RecommendationsQuerySerializer().fields["num_results"].default
+    default = RecommendationsQuerySerializer().fields["num_results"].default
+    assert isinstance(default, int)  # the field declares one
+    return default
 
 
 def _num_results(query: bytes) -> int | None:
@@ -63,6 +66,12 @@ def _num_results(query: bytes) -> int | None:
         return None
     n = int(pairs[0][1])
     return n if 1 <= n <= MAX_RESULTS else None
+
+
+class _FastRequest(ASGIRequest):
+    """Django's request, carrying the answer the chain's innermost step gives (None: the view's)."""
+
+    fast_answer: Callable[[], HttpResponse] | None = None
 
 
 class _ChainHandler(BaseHandler):
@@ -108,6 +117,9 @@ def serve(handler: _ChainHandler, scope) -> tuple[int, list[tuple[bytes, bytes]]
         return None
     try:
         response = handler.get_response(request)
+        # An HttpResponse whatever answers: this step's, the view's (DRF's Response) or a
+        # middleware's (a redirect, a 400); none of them streams.
+        assert isinstance(response, HttpResponse)
         headers = [(k.encode("ascii"), v.encode("latin-1")) for k, v in response.items()]
         headers += [(b"Set-Cookie", c.OutputString().encode("ascii").strip()) for c in response.cookies.values()]
         return response.status_code, headers, response.content
@@ -115,7 +127,7 @@ def serve(handler: _ChainHandler, scope) -> tuple[int, list[tuple[bytes, bytes]]
         close_old_connections()
 
 
-def _fast_request(scope) -> ASGIRequest | None:
+def _fast_request(scope) -> _FastRequest | None:
     """Django's request for `scope` with its answer attached, when the cache proves everything the
     view would check; None otherwise."""
     from events.api.auth import api_key_cached, api_key_secret
@@ -150,7 +162,7 @@ def _fast_request(scope) -> ASGIRequest | None:
         response["Allow"] = _allow()
         return response
 
-    request = ASGIRequest(scope, io.BytesIO())
+    request = _FastRequest(scope, io.BytesIO())
     request.fast_answer = answer
     return request
 

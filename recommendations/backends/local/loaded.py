@@ -8,6 +8,7 @@ import gc
 import logging
 import threading
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 
@@ -136,12 +137,21 @@ _LOADED_LOCK = threading.Lock()
 MAX_LOADED = 4  # versions kept per process (a few events served at once)
 
 
+@overload
+def published_version(*, event: Event) -> ModelVersion | None: ...
+
+
+@overload
+def published_version(*, event_id: int) -> ModelVersion | None: ...
+
+
 def published_version(*, event: Event | None = None, event_id: int | None = None) -> ModelVersion | None:
     """The event's published local version. Given `event_id`, the event comes in the same query
     (`version.event`): the real-time path asks for every interaction."""
     published = ModelVersion.objects.filter(backend=BACKEND_NAME, status=ModelVersion.Status.PUBLISHED)
     if event is not None:
         return published.filter(event=event).first()
+    assert event_id is not None  # one of the two, as the overloads say
     return published.select_related("event").filter(event_id=event_id).first()
 
 

@@ -138,9 +138,9 @@ def realtime_recompute(*, event_id: int, interaction_ids: list[int]) -> list[int
         for i, a in enumerate(recomputed.tolist()):
             if a in explained:  # the row's reasons changed: rewrite them, keeping those still listed
                 still = set(map(str, loaded.attendee_ids[tab_i[i][listed[i]]].tolist()))
-                why = {b: r for b, r in loaded.why.get(a, {}).items() if b in still}
-                why.update(explained[a])
-                loaded.why[a] = why
-                lists[realtime_why_key(version.pk, recomputed_ids[i])] = why
+                kept = {b: r for b, r in loaded.why.get(a, {}).items() if b in still}
+                kept.update(explained[a])
+                loaded.why[a] = kept
+                lists[realtime_why_key(version.pk, recomputed_ids[i])] = kept
     cache.set_many(lists, timeout=REALTIME_TTL)
     return recomputed_ids

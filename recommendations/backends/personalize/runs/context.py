@@ -130,6 +130,8 @@ def ensure(
             return None
         if not adopted:
             return Wait(POLL_SECONDS)
+    # A resource without a status to describe (a schema) is saved ACTIVE as soon as it has an ARN.
+    assert describe is not None
     desc = describe(res.arn)
     res.status = desc.get("status", "")
     res.save()

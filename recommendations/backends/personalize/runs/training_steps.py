@@ -85,13 +85,18 @@ def step_schemas(ctx: Ctx) -> Wait | None:
         (R.ITEMS_SCHEMA, ctx.names.items_schema, ITEMS_SCHEMA),
     ):
         res = ctx.resource(kind, name)
+
+        def create(name: str = name, schema: dict = schema) -> str:
+            return pz.create_schema(name=name, schema=schema_json(schema))["schemaArn"]
+
+        def find(name: str = name) -> str | None:
+            return find_in_list(pz.list_schemas, "schemas", named(name), "schemaArn")
+
         ensure(
             ctx,
             res,
-            create=lambda name=name, schema=schema: pz.create_schema(name=name, schema=schema_json(schema))[
-                "schemaArn"
-            ],
-            find=lambda name=name: find_in_list(pz.list_schemas, "schemas", named(name), "schemaArn"),
+            create=create,
+            find=find,
             describe=None,  # schemas have no status: they exist or they do not
         )
     return None
@@ -106,16 +111,21 @@ def step_datasets(ctx: Ctx) -> Wait | None:
     ):
         res = ctx.resource(kind, name)
         schema_arn = ctx.arn_of(schema_kind)
+
+        def create(name: str = name, schema_arn: str = schema_arn, dataset_type: str = dataset_type) -> str:
+            return pz.create_dataset(name=name, schemaArn=schema_arn, datasetGroupArn=group, datasetType=dataset_type)[
+                "datasetArn"
+            ]
+
+        def find(name: str = name) -> str | None:
+            return find_in_list(pz.list_datasets, "datasets", named(name), "datasetArn", datasetGroupArn=group)
+
         waits.append(
             ensure(
                 ctx,
                 res,
-                create=lambda name=name, schema_arn=schema_arn, dataset_type=dataset_type: pz.create_dataset(
-                    name=name, schemaArn=schema_arn, datasetGroupArn=group, datasetType=dataset_type
-                )["datasetArn"],
-                find=lambda name=name: find_in_list(
-                    pz.list_datasets, "datasets", named(name), "datasetArn", datasetGroupArn=group
-                ),
+                create=create,
+                find=find,
                 describe=lambda arn: pz.describe_dataset(datasetArn=arn)["dataset"],
             )
         )
@@ -174,7 +184,7 @@ def step_import(ctx: Ctx) -> Wait | None:
     """One FULL import job per dataset: FULL replaces the dataset's bulk data, which is what
     removes erased attendees and withdrawn consents from the next model."""
     pz = ctx.pz
-    waits = []
+    waits: list[Wait | None] = []
     for label, dataset_kind, key in (
         ("interactions", R.INTERACTIONS_DATASET, ctx.keys["interactions"]),
         ("items", R.ITEMS_DATASET, ctx.keys["items"]),
@@ -183,22 +193,26 @@ def step_import(ctx: Ctx) -> Wait | None:
         name = ctx.names.import_job(ctx.run.pk, label)
         dataset_arn = ctx.arn_of(dataset_kind)
         if slot not in ctx.arns:
-            arn, adopted = create_or_adopt(
-                lambda name=name, dataset_arn=dataset_arn, key=key: pz.create_dataset_import_job(
+
+            def create(name: str = name, dataset_arn: str = dataset_arn, key: str = key) -> str:
+                return pz.create_dataset_import_job(
                     jobName=name,
                     datasetArn=dataset_arn,
                     dataSource={"dataLocation": s3_uri(key)},
                     roleArn=settings.PERSONALIZE_ROLE_ARN,
                     importMode="FULL",
-                )["datasetImportJobArn"],
-                lambda name=name, dataset_arn=dataset_arn: find_in_list(
+                )["datasetImportJobArn"]
+
+            def find(name: str = name, dataset_arn: str = dataset_arn) -> str | None:
+                return find_in_list(
                     pz.list_dataset_import_jobs,
                     "datasetImportJobs",
                     named(name, "jobName"),
                     "datasetImportJobArn",
                     datasetArn=dataset_arn,
-                ),
-            )
+                )
+
+            arn, adopted = create_or_adopt(create, find)
             ctx.arns[slot] = arn
             if not adopted:
                 waits.append(Wait(POLL_SECONDS))
@@ -296,21 +310,20 @@ def step_gate(ctx: Ctx) -> Wait | None:
     new = metrics.get(GATE_METRIC)
     serving = serving_version(ctx.event)
     old = serving.metrics.get(GATE_METRIC) if serving is not None else None
+    number = serving.number if serving is not None else None
     # Imported here: the local backend loads the serving path, which loads this backend.
     from recommendations.backends.local.fit import local_reference_metrics
 
     local = local_reference_metrics(event=ctx.event).get(GATE_METRIC)
     if new is None:
-        reason = GATE_NO_METRIC.format(metric=GATE_METRIC, number=serving.number) if old is not None else ""
+        reason = GATE_NO_METRIC.format(metric=GATE_METRIC, number=number) if old is not None else ""
     elif old is not None and new < old:
-        reason = GATE_BELOW_SERVING.format(metric=GATE_METRIC, new=new, number=serving.number, old=old)
+        reason = GATE_BELOW_SERVING.format(metric=GATE_METRIC, new=new, number=number, old=old)
     elif local is not None and new < local:
         reason = GATE_BELOW_LOCAL.format(metric=GATE_METRIC, new=new, old=local)
     else:
         reason = ""
-    ctx.data.update(
-        metrics=metrics, serving=old, serving_number=serving.number if serving else None, local=local, reason=reason
-    )
+    ctx.data.update(metrics=metrics, serving=old, serving_number=number, local=local, reason=reason)
     ctx.data["publish"] = not reason
     if reason:
         ctx.note(f"Not published: {reason}.")

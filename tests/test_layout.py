@@ -1,0 +1,46 @@
+"""The layout's rules, read from the code: product code never imports the benchmarks or the tests,
+`events/` (the facts) never imports `recommendations/` (what is derived from them), and the engine
+is arithmetic only (no Django, no data sets)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCT = ("matchmaking_site", "events", "recommendations", "dashboard", "portal")
+
+
+def _imports(package: str) -> list[tuple[str, str]]:
+    """(file, imported module) for every import under `package`, relative ones resolved."""
+    out = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        base = module.split(".")[: -1 if path.name != "__init__.py" else None]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                out += [(str(path.relative_to(ROOT)), alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                parts = base[: len(base) - node.level + 1] if node.level else []
+                name = ".".join([*parts, node.module] if node.module else parts)
+                out.append((str(path.relative_to(ROOT)), name))
+    return out
+
+
+@pytest.mark.parametrize("package", PRODUCT)
+def test_product_code_never_imports_benchmarks_or_tests(package):
+    bad = [(f, m) for f, m in _imports(package) if m.split(".")[0] in ("benchmarks", "tests")]
+    assert bad == []
+
+
+def test_the_facts_never_import_what_is_derived_from_them():
+    assert [(f, m) for f, m in _imports("events") if m.split(".")[0] in ("recommendations", "dashboard")] == []
+
+
+def test_the_engine_is_arithmetic_only():
+    allowed = {"__future__", "dataclasses", "json", "math", "os", "time", "typing", "collections", "numpy", "scipy"}
+    allowed |= {"numba", "sklearn", "threading", "functools", "heapq", "pathlib", "recommendations"}
+    found = {m.split(".")[0] for _, m in _imports("recommendations/engine")}
+    assert found <= allowed, found - allowed
+    inside = {m for _, m in _imports("recommendations/engine") if m.startswith("recommendations")}
+    assert all(m.startswith("recommendations.engine") for m in inside), inside
