@@ -33,6 +33,38 @@ def _overlap(sa: float, ea: float, sb: float, eb: float) -> float:
 
 
 @njit(cache=True, inline="always")
+def _pair_term(va, vb, bonus, sa, ea, sb, eb):
+    """One shared context's term of a pair's direct score: ``va`` (a's value there x the context's
+    idf) times ``vb``, raised by the same-time bonus as far as their stays overlap. The one
+    expression of stage 1, the real-time pair and the explanations, whose floats must agree to
+    the bit."""
+    f = 1.0
+    if bonus != 0.0:
+        f = 1.0 + bonus * _overlap(sa, ea, sb, eb)
+    return va * vb * f
+
+
+@njit(cache=True, inline="always")
+def _sift_down(hs, hi, n):
+    """Restore the min-heap ``hs[:n]`` (``hi`` alongside; on equal scores the higher index is the
+    worse) after its root was replaced."""
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        r = left + 1
+        m = pos
+        if left < n and (hs[left] < hs[m] or (hs[left] == hs[m] and hi[left] > hi[m])):
+            m = left
+        if r < n and (hs[r] < hs[m] or (hs[r] == hs[m] and hi[r] > hi[m])):
+            m = r
+        if m == pos:
+            break
+        hs[m], hs[pos] = hs[pos], hs[m]
+        hi[m], hi[pos] = hi[pos], hi[m]
+        pos = m
+
+
+@njit(cache=True, inline="always")
 def _heap_push(hs, hi, size, k, s, j):
     """Min-heap of (score, -index) keeping the k best; ties -> lower index wins."""
     if size < k:
@@ -53,20 +85,7 @@ def _heap_push(hs, hi, size, k, s, j):
     if s > hs[0] or (s == hs[0] and j < hi[0]):
         hs[0] = s
         hi[0] = j
-        pos = 0
-        while True:
-            left = 2 * pos + 1
-            r = left + 1
-            m = pos
-            if left < size and (hs[left] < hs[m] or (hs[left] == hs[m] and hi[left] > hi[m])):
-                m = left
-            if r < size and (hs[r] < hs[m] or (hs[r] == hs[m] and hi[r] > hi[m])):
-                m = r
-            if m == pos:
-                break
-            hs[m], hs[pos] = hs[pos], hs[m]
-            hi[m], hi[pos] = hi[pos], hi[m]
-            pos = m
+        _sift_down(hs, hi, size)
     return size
 
 
@@ -81,50 +100,13 @@ def _heap_sorted(hs, hi, size, out_s, out_i):
         n -= 1
         hs[0] = hs[n]
         hi[0] = hi[n]
-        pos = 0
-        while True:
-            left = 2 * pos + 1
-            r = left + 1
-            m = pos
-            if left < n and (hs[left] < hs[m] or (hs[left] == hs[m] and hi[left] > hi[m])):
-                m = left
-            if r < n and (hs[r] < hs[m] or (hs[r] == hs[m] and hi[r] > hi[m])):
-                m = r
-            if m == pos:
-                break
-            hs[m], hs[pos] = hs[pos], hs[m]
-            hi[m], hi[pos] = hi[pos], hi[m]
-            pos = m
+        _sift_down(hs, hi, n)
 
 
 @njit(cache=True)
-def _stage1_row(
-    a,
-    a_ptr,
-    a_len,
-    a_idx,
-    a_v,
-    a_s,
-    a_e,
-    c_ptr,
-    c_len,
-    c_idx,
-    c_v,
-    c_s,
-    c_e,
-    idf,
-    bonus,
-    min_co,
-    k,
-    acc,
-    cnt,
-    touched,
-    hs,
-    hi,
-    out_i,
-    out_s,
-    out_c,
-):
+def _stage1_row(a, A, C, idf, bonus, min_co, k, acc, cnt, touched, hs, hi, out_i, out_s, out_c):
+    a_ptr, a_len, a_idx, a_v, a_s, a_e = A
+    c_ptr, c_len, c_idx, c_v, c_s, c_e = C
     nt = 0
     p0 = a_ptr[a]
     for q in range(p0, p0 + a_len[a]):
@@ -140,14 +122,11 @@ def _stage1_row(
             b = c_idx[r]
             if b == a:
                 continue
-            f = 1.0
-            if bonus != 0.0:
-                f = 1.0 + bonus * _overlap(sa, ea, c_s[r], c_e[r])
             if cnt[b] == 0:
                 touched[nt] = b
                 nt += 1
             cnt[b] += 1
-            acc[b] += va * c_v[r] * f
+            acc[b] += _pair_term(va, c_v[r], bonus, sa, ea, c_s[r], c_e[r])
     size = 0
     deg = 0
     for t in range(nt):
@@ -179,38 +158,19 @@ def _stage1_row(
 
 
 @njit(cache=True, parallel=True)
-def stage1(
-    rows,
-    a_ptr,
-    a_len,
-    a_idx,
-    a_v,
-    a_s,
-    a_e,
-    c_ptr,
-    c_len,
-    c_idx,
-    c_v,
-    c_s,
-    c_e,
-    idf,
-    bonus,
-    min_co,
-    k,
-    s_acc,
-    s_cnt,
-    s_touched,
-    out_i,
-    out_s,
-    out_c,
-    out_deg,
-):
+def stage1(rows, A, C, idf, bonus, min_co, k, scratch, out):
     """Top-k co-presence partners for each attendee in ``rows`` (written at out[j] for rows[j]).
+
+    ``A`` and ``C``: the attendee -> contexts and context -> attendees blocks, each as
+    (ptr, length, idx, v, s, e) (`_Blocks.arrays`); ``scratch``: (acc, cnt, touched); ``out``:
+    (partner, score, shared count, degree).
 
     One chunk per scratch row (``s_*`` have shape (n_chunks, n_attendees), all-zero on entry and
     left all-zero); rows are interleaved over chunks for load balance.  WHY persistent scratch:
     a real-time update recomputes a few hundred rows, and zeroing fresh n-sized buffers per call
     would cost as much as the arithmetic."""
+    s_acc, s_cnt, s_touched = scratch
+    out_i, out_s, out_c, out_deg = out
     m = rows.shape[0]
     n_chunks = s_acc.shape[0]
     for ch in prange(n_chunks):
@@ -219,18 +179,8 @@ def stage1(
         for j in range(ch, m, n_chunks):
             out_deg[j] = _stage1_row(
                 rows[j],
-                a_ptr,
-                a_len,
-                a_idx,
-                a_v,
-                a_s,
-                a_e,
-                c_ptr,
-                c_len,
-                c_idx,
-                c_v,
-                c_s,
-                c_e,
+                A,
+                C,
                 idf,
                 bonus,
                 min_co,
@@ -272,30 +222,9 @@ def norm_direct(d, dmax, log_mode):
 
 
 @njit(cache=True)
-def _stage2_row(
-    a,
-    n1_i,
-    n1_s,
-    n1_c,
-    fanout,
-    pop,
-    social,
-    w_d,
-    w_2,
-    w_c,
-    w_s,
-    log_mode,
-    k,
-    acc_d,
-    acc_2,
-    acc_c,
-    mark,
-    touched,
-    hs,
-    hi,
-    out_i,
-    out_s,
-):
+def _stage2_row(a, n1, fanout, pop, social, weights, k, acc_d, acc_2, acc_c, mark, touched, hs, hi, out_i, out_s):
+    n1_i, n1_s, n1_c = n1
+    w_d, w_2, w_c, w_s, log_mode = weights
     k1 = n1_i.shape[1]
     nt = 0
     dmax = n1_s[a, 0] if n1_i[a, 0] >= 0 else 0.0
@@ -382,29 +311,12 @@ def _stage2_row(
 
 
 @njit(cache=True, parallel=True)
-def stage2(
-    rows,
-    n1_i,
-    n1_s,
-    n1_c,
-    fanout,
-    pop,
-    social,
-    w_d,
-    w_2,
-    w_c,
-    w_s,
-    log_mode,
-    k,
-    s_d,
-    s_c,
-    s_2,
-    s_mark,
-    s_touched,
-    out_i,
-    out_s,
-):
-    """Final top-k for each attendee in ``rows``; scratch as in :func:`stage1`."""
+def stage2(rows, n1, fanout, pop, social, weights, k, scratch, out):
+    """Final top-k for each attendee in ``rows``. ``n1``: stage 1's (partner, score, shared count)
+    tables; ``weights``: (direct, two-hop, repeat, prior, log transform of direct); ``scratch``:
+    (direct, count, two-hop, mark, touched), as in :func:`stage1`; ``out``: (partner, score)."""
+    s_d, s_c, s_2, s_mark, s_touched = scratch
+    out_i, out_s = out
     m = rows.shape[0]
     n_chunks = s_d.shape[0]
     for ch in prange(n_chunks):
@@ -413,17 +325,11 @@ def stage2(
         for j in range(ch, m, n_chunks):
             _stage2_row(
                 rows[j],
-                n1_i,
-                n1_s,
-                n1_c,
+                n1,
                 fanout,
                 pop,
                 social,
-                w_d,
-                w_2,
-                w_c,
-                w_s,
-                log_mode,
+                weights,
                 k,
                 s_d[ch],
                 s_2[ch],
@@ -495,10 +401,11 @@ def _next_shared(idx, p, ep, q, eq):
 
 
 @njit(cache=True)
-def _pair(b, x, a_ptr, a_len, a_idx, a_v, a_s, a_e, idf, bonus):
+def _pair(b, x, A, idf, bonus):
     """``direct(b, x)`` and the number of shared counted contexts, by merging the two attendees'
     sorted context lists. Summed in ``b``'s context order with stage 1's expression, so the float
     is bit-identical to what row ``b`` of :func:`stage1` computes."""
+    a_ptr, a_len, a_idx, a_v, a_s, a_e = A
     pb = a_ptr[b]
     eb = pb + a_len[b]
     px = a_ptr[x]
@@ -517,11 +424,7 @@ def _pair(b, x, a_ptr, a_len, a_idx, a_v, a_s, a_e, idf, bonus):
         else:
             w = idf[cb]
             if w != 0.0:
-                va = a_v[pb] * w
-                f = 1.0
-                if bonus != 0.0:
-                    f = 1.0 + bonus * _overlap(a_s[pb], a_e[pb], a_s[px], a_e[px])
-                acc += va * a_v[px] * f
+                acc += _pair_term(a_v[pb] * w, a_v[px], bonus, a_s[pb], a_e[pb], a_s[px], a_e[px])
                 cnt += 1
             pb += 1
             px += 1
@@ -529,36 +432,17 @@ def _pair(b, x, a_ptr, a_len, a_idx, a_v, a_s, a_e, idf, bonus):
 
 
 @njit(cache=True)
-def member_rows(
-    rows,
-    ctx,
-    chg_ptr,
-    chg_idx,
-    chg_new,
-    a_ptr,
-    a_len,
-    a_idx,
-    a_v,
-    a_s,
-    a_e,
-    c_ptr,
-    c_len,
-    c_idx,
-    idf,
-    bonus,
-    min_co,
-    n1_i,
-    n1_s,
-    n1_c,
-    g_s,
-    g_i,
-    deg,
-    fallback,
-):
+def member_rows(rows, change, A, C, idf, bonus, min_co, n1, guard, deg, fallback):
     """Update the stage-1 rows of ``rows`` (members of the touched contexts ``ctx`` whose own
     presence did not change) in place; ``fallback[j] = 1`` where the guard cannot prove the new
     list exact (the caller recomputes those rows in full). ``chg_idx[chg_ptr[t]:chg_ptr[t + 1]]``
-    are the attendees whose presence in ``ctx[t]`` changed, ``chg_new`` 1 where it is new."""
+    are the attendees whose presence in ``ctx[t]`` changed, ``chg_new`` 1 where it is new
+    (``change`` = (ctx, chg_ptr, chg_idx, chg_new)); ``C`` = (ptr, length, idx) of the context
+    blocks (the values come from ``A``); ``n1`` and ``guard`` = (score, partner) are updated."""
+    ctx, chg_ptr, chg_idx, chg_new = change
+    c_ptr, c_len, c_idx = C
+    n1_i, n1_s, n1_c = n1
+    g_s, g_i = guard
     k1 = n1_i.shape[1]
     thr = min_co if min_co > 1 else 1
     n_ctx = ctx.shape[0]
@@ -587,7 +471,7 @@ def member_rows(
                     hit = True
                     break
             if hit:
-                s, c = _pair(b, x, a_ptr, a_len, a_idx, a_v, a_s, a_e, idf, bonus)
+                s, c = _pair(b, x, A, idf, bonus)
             else:
                 s = n1_s[b, q]
                 c = n1_c[b, q]
@@ -614,7 +498,7 @@ def member_rows(
                     continue
                 seen[ns] = x
                 ns += 1
-                s, c = _pair(b, x, a_ptr, a_len, a_idx, a_v, a_s, a_e, idf, bonus)
+                s, c = _pair(b, x, A, idf, bonus)
                 # contexts of b that x newly joined in this batch did not count before it
                 before = c
                 for w in range(nb):
@@ -681,12 +565,13 @@ def member_rows(
 
 
 @njit(cache=True)
-def shared_contexts(a, bs, a_ptr, a_len, a_idx, a_v, a_s, a_e, a_w, idf, bonus):
+def shared_contexts(a, bs, A, a_w, idf, bonus):
     """The counted contexts ``a`` shares with each of ``bs`` (ascending), for explanations: returns
     (offsets: pair t owns entries off[t]:off[t + 1], context, contribution to ``direct(a, b)``,
     a's weight there, b's weight there, overlap of their intervals). The contribution is
     :func:`_pair`'s expression with ``a`` first, as the explanations have always computed it (WHY
     a kernel: a worker catching up explains hundreds of thousands of pairs)."""
+    a_ptr, a_len, a_idx, a_v, a_s, a_e = A
     pa = a_ptr[a]
     na = a_len[a]
     bound = 0
@@ -709,15 +594,11 @@ def shared_contexts(a, bs, a_ptr, a_len, a_idx, a_v, a_s, a_e, a_w, idf, bonus):
             c = a_idx[q]
             w = idf[c]
             if w != 0.0:
-                o = _overlap(a_s[q], a_e[q], a_s[pb], a_e[pb])
-                f = 1.0
-                if bonus != 0.0:
-                    f = 1.0 + bonus * o
                 ctx[k] = c
-                con[k] = a_v[q] * w * a_v[pb] * f
+                con[k] = _pair_term(a_v[q] * w, a_v[pb], bonus, a_s[q], a_e[q], a_s[pb], a_e[pb])
                 wa[k] = a_w[q]
                 wb[k] = a_w[pb]
-                ov[k] = o
+                ov[k] = _overlap(a_s[q], a_e[q], a_s[pb], a_e[pb])
                 k += 1
             q, pb = _next_shared(a_idx, q + 1, eq, pb + 1, eb)
         off[t + 1] = k

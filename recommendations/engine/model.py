@@ -281,19 +281,14 @@ class Model:
             sc = tuple(x[:1] for x in sc)
         (K.stage1_serial if serial else K.stage1)(
             rows,
-            *A.arrays(),
-            *C.arrays(),
+            A.arrays(),
+            C.arrays(),
             self.idf,
             float(cfg.same_time_bonus),
             int(cfg.min_co_count),
             k1 + 1,
-            sc[0],
-            sc[1],
-            sc[2],
-            oi,
-            os_,
-            oc,
-            od,
+            (sc[0], sc[1], sc[2]),
+            (oi, os_, oc, od),
         )
         self.n1_i[rows] = oi[:, :k1]
         self.n1_s[rows] = os_[:, :k1]
@@ -325,27 +320,23 @@ class Model:
         sc = self._scratch()
         if serial:
             sc = tuple(x[:1] for x in sc)
-        (K.stage2_serial if serial else K.stage2)(
-            rows,
-            self.n1_i,
-            self.n1_s,
-            self.n1_c,
-            int(cfg.two_hop_fanout),
-            self.pop,
-            self.prior,
+        weights = (
             float(cfg.w_direct),
             float(cfg.w_two_hop),
             float(cfg.w_repeat),
             1.0,  # the prior is already weighted
             cfg.direct_transform == "log",
+        )
+        (K.stage2_serial if serial else K.stage2)(
+            rows,
+            (self.n1_i, self.n1_s, self.n1_c),
+            int(cfg.two_hop_fanout),
+            self.pop,
+            self.prior,
+            weights,
             cfg.top_k,
-            sc[3],
-            sc[4],
-            sc[5],
-            sc[6],
-            sc[2],
-            oi,
-            os_,
+            (sc[3], sc[4], sc[5], sc[6], sc[2]),
+            (oi, os_),
         )
         self.tab_i[rows] = oi
         self.tab_s[rows] = os_
@@ -370,22 +361,17 @@ class Model:
             ptr[t + 1] = len(idx)
         fallback = np.zeros(rows.shape[0], dtype=np.int8)
         A, C = self.A, self.C
+        change = (np.asarray(ctx, dtype=np.int64), ptr, np.asarray(idx, dtype=np.int64), np.asarray(new, dtype=np.int8))
         K.member_rows(
             rows,
-            np.asarray(ctx, dtype=np.int64),
-            ptr,
-            np.asarray(idx, dtype=np.int64),
-            np.asarray(new, dtype=np.int8),
-            *A.arrays(),
-            *C.arrays()[:3],  # ptr, length, idx: the values come from A
+            change,
+            A.arrays(),
+            C.arrays()[:3],  # ptr, length, idx: the values come from A
             self.idf,
             float(cfg.same_time_bonus),
             int(cfg.min_co_count),
-            self.n1_i,
-            self.n1_s,
-            self.n1_c,
-            self.guard_s,
-            self.guard_i,
+            (self.n1_i, self.n1_s, self.n1_c),
+            (self.guard_s, self.guard_i),
             self.deg,
             fallback,
         )
@@ -535,7 +521,7 @@ class Model:
         tmax = max(two.values(), default=0.0)
         A = self.A  # b's entries are read from its own block: A and C hold the same payload
         b_arr = np.asarray(bs, dtype=np.int64)
-        off, ctx, con, wa, wb, ov = K.shared_contexts(a, b_arr, *A.arrays(), A.w, self.idf, float(cfg.same_time_bonus))
+        off, ctx, con, wa, wb, ov = K.shared_contexts(a, b_arr, A.arrays(), A.w, self.idf, float(cfg.same_time_bonus))
         off, ctx, con = off.tolist(), ctx.tolist(), con.tolist()
         presence = list(zip(wa.tolist(), wb.tolist(), ov.tolist(), strict=True))
         paths = via.get_many(bs)
