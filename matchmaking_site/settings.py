@@ -166,7 +166,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # No client read timeout: a consumer's channel-layer receive is a blocking pop that
+                # Redis answers after 5 s of quiet, and redis-py 8's default 5 s socket timeout
+                # fired first, ending every quiet WebSocket with 1011 (django/channels_redis#422).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="mm"),
             },
         }
