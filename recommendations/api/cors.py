@@ -9,6 +9,7 @@ credentials a preflight never carries. Everything else keeps the same-origin pol
 import re
 
 from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
 
 ATTENDEE_PATH = re.compile(r"^/api/v1/events/[^/]+/attendees/[^/]+/")
 ALLOW_HEADERS = "Authorization, Content-Type"
@@ -33,5 +34,5 @@ class WidgetCorsMiddleware:
             if not request.META.get("HTTP_AUTHORIZATION", "").startswith("Attendee-Token "):
                 return response
         response["Access-Control-Allow-Origin"] = "*"
-        response["Vary"] = "Origin"
+        patch_vary_headers(response, ("Origin",))  # added to the view's (DRF's `Vary: Accept`), never instead
         return response

@@ -137,5 +137,8 @@ def test_cors_only_for_token_calls_of_the_attendee_endpoints(world):
         "/api/v1/events/", HTTP_ORIGIN="https://platform.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET"
     )
     assert with_token["Access-Control-Allow-Origin"] == "*"
+    # the CORS header joins DRF's negotiation header; it replaced it before (a cache could then
+    # serve a JSON answer to a client that asked for another type)
+    assert {v.strip() for v in with_token["Vary"].split(",")} == {"Accept", "Origin"}
     assert "Access-Control-Allow-Origin" not in with_key
     assert "Access-Control-Allow-Origin" not in elsewhere
