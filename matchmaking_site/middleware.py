@@ -1,5 +1,6 @@
-"""Request-level protections: login rate limits, a clean 503 while the database is down, and JSON
-errors (never a debug page, never internals) on every API path."""
+"""Request-level protections: the health check before host validation, login rate limits, a clean
+503 while the database is down, and JSON errors (never a debug page, never internals) on every API
+path."""
 
 from django.conf import settings
 from django.core.cache import cache
@@ -7,7 +8,26 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 
 LOGIN_PATHS = ("/admin/login/", "/accounts/login/")
+HEALTH_PATH = "/healthz"
 TOO_MANY_LOGINS = "Too many login attempts. Try again in {seconds} seconds."
+
+
+class HealthCheckMiddleware:
+    """Answers the health check before anything can turn it away. A container or load-balancer
+    probe calls the process by its own address (`http://127.0.0.1:8000/healthz`), which is not a
+    name of ALLOWED_HOSTS and not HTTPS: in production, host validation answered it 400 and the
+    HTTPS redirect 301, so the probe never saw the database's state. The answer says nothing but
+    that (`events.views.healthz`)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == HEALTH_PATH and request.method in ("GET", "HEAD"):
+            from events.views import healthz
+
+            return healthz(request)
+        return self.get_response(request)
 
 
 class LoginRateLimitMiddleware:

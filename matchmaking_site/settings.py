@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "matchmaking_site.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "matchmaking_site.middleware.ApiJsonErrorsMiddleware",
     "matchmaking_site.middleware.RefuseNulMiddleware",
@@ -219,7 +220,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- REST API -------------------------------------------------------------------------------------

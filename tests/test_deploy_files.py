@@ -31,7 +31,10 @@ def test_compose_parses_with_every_role_and_its_dependencies():
         assert services[name]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
         assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://")
         assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-        assert set(services[name]["depends_on"]) == {"postgres", "redis"}
+    assert set(services["migrate"]["depends_on"]) == {"postgres", "redis"}
+    for name in ("web", "worker", "beat"):  # they start on a migrated schema
+        assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+        assert services[name]["depends_on"]["postgres"] == {"condition": "service_healthy"}
     assert services["beat"]["deploy"]["replicas"] == 1
 
 
@@ -53,3 +56,15 @@ def test_dockerfile_installs_the_pinned_requirements_and_runs_unprivileged():
     assert "RUN pip install -r requirements.txt" in lines
     assert "USER app" in lines
     assert lines[-1].startswith("CMD [")
+
+
+def test_the_image_collects_static_files_as_production_serves_them_and_takes_no_local_state():
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    collect = next(line for line in dockerfile.splitlines() if "collectstatic" in line)
+    assert "DEBUG=false" in collect  # the manifest storage writes its manifest only then
+    assert "chown -R app /app/var" in dockerfile and "/app/var/models" in dockerfile
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert {".venv", ".env", "*.sqlite3", ".git", "staticfiles/"} <= ignored
+    example = (ROOT / "deploy" / "env.example").read_text()
+    for name in ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD"):
+        assert f"{name}=" in example

@@ -156,6 +156,7 @@ def test_the_policies_the_short_way_stands_in_for_are_pinned():
     from recommendations.api.views import RecommendationsView
 
     assert django_settings.MIDDLEWARE == [
+        "matchmaking_site.middleware.HealthCheckMiddleware",  # answers /healthz only
         "django.middleware.security.SecurityMiddleware",
         "matchmaking_site.middleware.ApiJsonErrorsMiddleware",
         "matchmaking_site.middleware.RefuseNulMiddleware",
