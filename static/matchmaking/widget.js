@@ -135,6 +135,9 @@
     if (msg.type === "hello") {
       this.connects += 1;
       this.seq = msg.seq;
+      // Live once the server's list and number are in hand, not when the socket opens: a message
+      // numbered before the hello arrives would be read against the number the hello replaces.
+      if (this.status) this.status.classList.add("mmw-live");
       // The hello carries the list the next diffs apply to: take it as it is (the painted one may
       // show the same people with other reasons). An older server sends the ids only: refetch.
       if (msg.items) { this.items = msg.items; this.render(); return; }
@@ -162,7 +165,7 @@
       (this.opts.token ? "?token=" + encodeURIComponent(this.opts.token) : "");
     var ws = new WebSocket(url);
     this.ws = ws;
-    ws.onopen = function () { self.retry = 1000; if (self.status) self.status.classList.add("mmw-live"); };
+    ws.onopen = function () { self.retry = 1000; };
     ws.onmessage = function (e) { self.onMessage(JSON.parse(e.data)); };
     ws.onclose = function (e) {
       if (self.status) self.status.classList.remove("mmw-live");
