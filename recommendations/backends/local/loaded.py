@@ -110,6 +110,8 @@ class LoadedModel:
             else:
                 idx, scores = model.neighbours(a, k, exclude=exclude)
             floor = int(k * NEW_PEOPLE_SHARE)
+            if floor == 0:  # a list under ten keeps no room: skip reading who was met
+                return idx, scores
             met = self.met_of(a)  # under the lock: the real-time path adds to the model's rooms
             is_new = ~np.isin(idx, met)
             short = floor - int(is_new.sum())
