@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from recommendations.engine import FACE_TO_FACE, EngineConfig, InteractionArrays, fit  # noqa: E402
-from recommendations.engine import sfhh09 as S  # noqa: E402
 from recommendations.engine.ranker import choose_ranker  # noqa: E402
+from recommendations.evaluation import sfhh09 as S  # noqa: E402
 from recommendations.serving.exposure import apply_exposure_cap  # noqa: E402
 
 SHARES = [1.0, 0.2, 0.1, 0.075, 0.05, 0.03, 0.02]

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recommendations.engine import FACE_TO_FACE, EngineConfig, InteractionArrays, fit  # noqa: E402  (pure numpy/numba)
-from recommendations.engine import sfhh09 as S  # noqa: E402
+from recommendations.evaluation import sfhh09 as S  # noqa: E402
 from recommendations.serving.exposure import apply_exposure_cap  # noqa: E402  (pure: no Django setup needed)
 
 DEFAULT_DATA = S.DEFAULT_PATH  # data/sfhh09 (CC0)
