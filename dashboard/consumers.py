@@ -25,6 +25,8 @@ class DashboardConsumer(JsonConsumer):
     {"type": "engagement.update", "seq", "reason", ...} whenever the event's counters,
     runs or models move; the page then re-reads the snapshot over HTTP."""
 
+    metrics_name = "dashboard"
+
     group: str | None = None
 
     async def connect(self):

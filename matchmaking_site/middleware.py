@@ -2,6 +2,9 @@
 503 while the database is down, and JSON errors (never a debug page, never internals) on every API
 path."""
 
+import logging
+import time
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
@@ -9,25 +12,72 @@ from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 
 LOGIN_PATHS = ("/admin/login/", "/accounts/login/")
 HEALTH_PATH = "/healthz"
+access_logger = logging.getLogger("matchmaking.access")
 TOO_MANY_LOGINS = "Too many login attempts. Try again in {seconds} seconds."
 
 
 class HealthCheckMiddleware:
-    """Answers the health check before anything can turn it away. A container or load-balancer
-    probe calls the process by its own address (`http://127.0.0.1:8000/healthz`), which is not a
-    name of ALLOWED_HOSTS and not HTTPS: in production, host validation answered it 400 and the
-    HTTPS redirect 301, so the probe never saw the database's state. The answer says nothing but
-    that (`events.views.healthz`)."""
+    """Answers the probes and the metrics scrape before anything can turn them away. A container
+    or load-balancer probe, and Prometheus, call the process by its own address
+    (`http://10.0.3.7:8000/readyz`), which is not a name of ALLOWED_HOSTS and not HTTPS: in
+    production, host validation answered 400 and the HTTPS redirect 301, so the probe never saw
+    the services' state. `/healthz` (process and database, `events.views.healthz`), `/livez` and
+    `/readyz` (`matchmaking_site.health`) say nothing but that; `/metrics` needs its bearer token
+    (`matchmaking_site.metrics`)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path == HEALTH_PATH and request.method in ("GET", "HEAD"):
-            from events.views import healthz
-
-            return healthz(request)
+        if request.method in ("GET", "HEAD"):
+            answer = _probe(request.path)
+            if answer is not None:
+                return answer(request)
         return self.get_response(request)
+
+
+def _probe(path: str):
+    from matchmaking_site import health, metrics
+
+    if path == HEALTH_PATH:
+        from events.views import healthz
+
+        return healthz
+    probes = {health.LIVE_PATH: health.live, health.READY_PATH: health.ready}
+    return probes.get(path) or (metrics.metrics_view if path == metrics.METRICS_PATH else None)
+
+
+class RequestLogMiddleware:
+    """One log line per request, with its id (django-guid's, on every line of the request), method,
+    route, status and duration: the access log, which the ASGI server's own cannot give (it knows
+    neither the id nor the route). Runs for the fast path too, which goes through this chain."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        if settings.SENTRY_DSN:  # the request's error reports carry its id
+            import sentry_sdk
+            from django_guid import get_guid
+
+            sentry_sdk.set_tag("request_id", get_guid())
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        access_logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "route": match.view_name if match is not None else "",
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return response
 
 
 class LoginRateLimitMiddleware:

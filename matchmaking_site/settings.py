@@ -10,6 +10,7 @@ from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -52,6 +53,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_beat",
     "channels",
+    "django_guid",
+    "django_prometheus",
     "events",
     "recommendations",
     "recommendations.backends.personalize",
@@ -61,6 +64,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "matchmaking_site.middleware.HealthCheckMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django_guid.middleware.guid_middleware",
+    "matchmaking_site.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "matchmaking_site.middleware.ApiJsonErrorsMiddleware",
     "matchmaking_site.middleware.RefuseNulMiddleware",
@@ -74,6 +80,7 @@ MIDDLEWARE = [
     "matchmaking_site.middleware.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "matchmaking_site.urls"
@@ -278,14 +285,57 @@ if not DEBUG:
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     }
 
+# --- Logs, request ids, metrics, errors (see matchmaking_site/metrics.py and health.py) ---------------
+# JSON lines in production (one object per line: time, level, logger, message, request_id and the
+# record's extra fields), readable text in development. Every line logged while a request is
+# handled, and by the Celery tasks it enqueued, carries its request id (django-guid): the
+# X-Request-ID header the proxy sent (a UUID), or a new one, returned in the response.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},
+        # One line per request (RequestLogMiddleware): on in production, where the ASGI server's
+        # access log is off (Procfile), off in development unless ACCESS_LOG=true.
+        "matchmaking.access": {"level": "INFO" if env.bool("ACCESS_LOG", default=not DEBUG) else "WARNING"},
+    },
 }
+
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,  # anything but a UUID is replaced: no log injection through the header
+    # The id travels in each task's headers; the worker's lines carry the id of the request that
+    # enqueued the task (a scheduled task gets a new one).
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
+}
+# Bearer token for GET /metrics (Prometheus); without one the endpoint is open in development and
+# absent in production.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Error reports to Sentry when a DSN is set (Django, Celery; no personal data is sent).
+if SENTRY_DSN:
+    from matchmaking_site.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production" if not DEBUG else "development"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # --- Recommendation backends (dotted paths; see recommendations/backends.py) ----------------------
 RECOMMENDATION_BACKENDS = {

@@ -4,7 +4,7 @@ frame that is not a JSON object answered with an error message instead of closin
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from . import jsonlimits
+from . import jsonlimits, metrics
 
 # Close codes (4000-4999 are the application's): the client should not retry on these.
 CLOSE_NOT_SIGNED_IN = 4401
@@ -16,6 +16,23 @@ TEXT_ONLY = "Send JSON as text frames."
 
 
 class JsonConsumer(AsyncJsonWebsocketConsumer):
+    #: the consumer's label in the open-connections metric
+    metrics_name = "websocket"
+    _counted = False
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        if not self._counted:
+            self._counted = True
+            metrics.WEBSOCKETS.labels(self.metrics_name).inc()
+            metrics.WEBSOCKETS_OPENED.labels(self.metrics_name).inc()
+
+    async def websocket_disconnect(self, message):
+        if self._counted:
+            self._counted = False
+            metrics.WEBSOCKETS.labels(self.metrics_name).dec()
+        await super().websocket_disconnect(message)
+
     async def refuse(self, code: int) -> None:
         """Turn the handshake down with `code` and end this consumer now. WHY: a consumer that only
         closes keeps running, a channel-layer receive pending, until the server reports the

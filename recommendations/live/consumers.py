@@ -36,6 +36,8 @@ class SuggestionsConsumer(JsonConsumer):
     the next diffs apply to); then forwards `suggestions.changed`
     messages. Close codes: 4401 no (valid) credentials, 4404 not an attendee of that event."""
 
+    metrics_name = "suggestions"
+
     attendee_id: int | None = None
 
     async def connect(self):

@@ -24,6 +24,9 @@ from .factories import ServingEventFactory, attendees
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+REQUEST_ID = b"3d5f0e52-8a4b-4f64-9a51-6c1f2b9e7d20"
+
+
 @async_to_sync
 async def _get(path: str, query: bytes = b"", headers: tuple = (), app=None) -> tuple[int, dict, bytes]:
     scope = {
@@ -36,7 +39,9 @@ async def _get(path: str, query: bytes = b"", headers: tuple = (), app=None) -> 
         "raw_path": path.encode(),
         "query_string": query,
         "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
+        # One request id for every request unless given: it is echoed, and the answers compared.
+        "headers": [(b"host", b"testserver"), *headers]
+        + ([] if any(k == b"x-request-id" for k, _ in headers) else [(b"x-request-id", REQUEST_ID)]),
         "client": ("127.0.0.1", 40000),
         "server": ("testserver", 80),
     }
@@ -156,7 +161,10 @@ def test_the_policies_the_short_way_stands_in_for_are_pinned():
     from recommendations.api.views import RecommendationsView
 
     assert django_settings.MIDDLEWARE == [
-        "matchmaking_site.middleware.HealthCheckMiddleware",  # answers /healthz only
+        "matchmaking_site.middleware.HealthCheckMiddleware",  # answers the probes and /metrics only
+        "django_prometheus.middleware.PrometheusBeforeMiddleware",
+        "django_guid.middleware.guid_middleware",
+        "matchmaking_site.middleware.RequestLogMiddleware",
         "django.middleware.security.SecurityMiddleware",
         "matchmaking_site.middleware.ApiJsonErrorsMiddleware",
         "matchmaking_site.middleware.RefuseNulMiddleware",
@@ -170,6 +178,7 @@ def test_the_policies_the_short_way_stands_in_for_are_pinned():
         "matchmaking_site.middleware.LoginRateLimitMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
     ]
     view = RecommendationsView()
     assert [type(a) for a in view.get_authenticators()][:2] == [ApiKeyAuthentication, AttendeeTokenAuthentication]
@@ -229,3 +238,24 @@ def test_unknown_attendee_goes_to_django_and_gets_404(world):
     stranger = AttendeeFactory()  # another w.event
     status, _, _ = _get(w.path.replace(w.viewer.external_id, stranger.external_id), headers=_auth(w.secret))
     assert status == 404
+
+
+def test_the_short_way_is_measured_and_logged_under_the_views_route(world, caplog):
+    """django-prometheus labels latency by the resolved route, which the short way does not
+    resolve: it sets the view's own match, so both ways count in one series, and the access line
+    names the route and carries the request id."""
+    from prometheus_client import REGISTRY
+
+    w = world
+    _warm(w.path, w.secret)
+    labels = {"view": "recommendations-api:recommendations", "method": "GET"}
+    name = "django_http_requests_latency_seconds_by_view_method_count"
+    before = REGISTRY.get_sample_value(name, labels)
+    request_id = "6f1f7a3e-51b5-4d0c-a7f3-0b7f3c2a9e11"
+    with Djangos() as django_handled, caplog.at_level("INFO", logger="matchmaking.access"):
+        status, headers, _ = _get(w.path, headers=(*_auth(w.secret), (b"x-request-id", request_id.encode())))
+    assert (status, django_handled.n) == (200, 0)
+    assert REGISTRY.get_sample_value(name, labels) == before + 1
+    assert headers["x-request-id"] == request_id
+    (line,) = [r for r in caplog.records if r.name == "matchmaking.access"]
+    assert (line.route, line.status, line.path) == ("recommendations-api:recommendations", 200, w.path)
