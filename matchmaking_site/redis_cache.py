@@ -12,8 +12,11 @@ redis-py's pool and client are thread-safe, so both are shared here, per (server
 
 import threading
 
+import redis.sentinel
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.utils.functional import cached_property
+
+from .redis_urls import parse_sentinel
 
 _clients: dict[str, RedisCacheClient] = {}
 _lock = threading.Lock()
@@ -24,6 +27,22 @@ class _ReusingClient(RedisCacheClient):
         super().__init__(*args, **kwargs)
         self._redis: dict[int, object] = {}
         self._scripts: dict[int, object] = {}
+
+    def _get_connection_pool(self, write):
+        """redis-py's pool for the server, or, for a ``sentinel://`` URL (`redis_urls`), the pool
+        of the master the sentinels name (it follows a failover)."""
+        index = self._get_connection_pool_index(write)
+        if index not in self._pools:
+            sentinel = parse_sentinel(self._servers[index])
+            if sentinel is None:
+                return super()._get_connection_pool(write)
+            options = dict(self._pool_options)
+            timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout") if k in options}
+            watchers = redis.sentinel.Sentinel(list(sentinel.hosts), sentinel_kwargs=timeouts)
+            self._pools[index] = watchers.master_for(
+                sentinel.master, **sentinel.master_kwargs(), **options
+            ).connection_pool
+        return self._pools[index]
 
     def get_client(self, key=None, *, write=False):
         index = self._get_connection_pool_index(write)

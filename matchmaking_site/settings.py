@@ -12,6 +12,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
+from matchmaking_site import redis_urls
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -117,6 +119,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
         }
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PGBOUNCER", default=False
+):
+    # Behind PgBouncer in transaction pooling (docs/scaling.md): PgBouncer is the pool, so no pool
+    # here and no persistent connections; a server connection serves one transaction, so nothing
+    # may outlive one: no server-side cursors (Django's documentation). Statements are not
+    # prepared anyway: Django binds parameters on the client unless `server_side_binding` is set.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Without a pool, no persistent connections by default: under ASGI each request runs in a
     # thread of its own, so a persistent connection is never reused and outlives its thread (a
@@ -139,8 +150,15 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(Path(DATABASES["default"]["NAME"]).with_suffix(".test.sqlite3"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: cache, channel layer, Celery broker ---------------------------------------------------
+# --- Redis: cache, live-push state, channel layer, Celery broker ----------------------------------
+# One REDIS_URL serves every role; each role may have its own (matchmaking_site/redis_urls.py, which
+# also reads sentinel:// URLs): the cache may evict (allkeys-lru), the live-push state, the channel
+# layer and the broker must not (noeviction).
 REDIS_URL = env.str("REDIS_URL", default="")
+# (Set but empty is unset: a compose file passes `${CACHE_REDIS_URL:-}` through as "".)
+CACHE_REDIS_URL = env.str("CACHE_REDIS_URL", default="") or REDIS_URL
+LIVE_REDIS_URL = env.str("LIVE_REDIS_URL", default="") or REDIS_URL
+CHANNEL_LAYER_REDIS_URL = env.str("CHANNEL_LAYER_REDIS_URL", default="") or REDIS_URL
 
 # Without Redis (the embedded default), and named so that tests can run under it.
 EMBEDDED_CACHES: dict[str, dict[str, Any]] = {
@@ -155,39 +173,50 @@ EMBEDDED_CACHES: dict[str, dict[str, Any]] = {
     },
 }
 
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            # Django's RedisCache sharing one connection pool per process (redis_cache.py), degrading
-            # to "no cache" while Redis is unreachable (cache.py).
-            "BACKEND": "matchmaking_site.cache.ResilientRedisCache",
-            "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="mm"),
-        }
+
+def _redis_cache(url: str, name: str) -> dict[str, Any]:
+    try:
+        redis_urls.parse_sentinel(url, name=name)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    return {
+        # Django's RedisCache sharing one connection pool per process (redis_cache.py), degrading
+        # to "no cache" while Redis is unreachable (cache.py).
+        "BACKEND": "matchmaking_site.cache.ResilientRedisCache",
+        "LOCATION": url,
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="mm"),
     }
+
+
+CACHES = {
+    "default": _redis_cache(CACHE_REDIS_URL, "CACHE_REDIS_URL") if CACHE_REDIS_URL else EMBEDDED_CACHES["default"],
     # The live push's state (open widgets, the list each was last sent, per-attendee locks): kept
-    # apart from the caches that churn. Same Redis here; it must not evict (`noeviction`, Redis's
-    # default policy), or an open widget stops hearing pushes until it reconnects.
-    CACHES["live"] = {**CACHES["default"]}
+    # apart from the caches that churn; its Redis must not evict (`noeviction`, Redis's default
+    # policy), or an open widget stops hearing pushes until it reconnects.
+    "live": _redis_cache(LIVE_REDIS_URL, "LIVE_REDIS_URL") if LIVE_REDIS_URL else EMBEDDED_CACHES["live"],
+}
+if CHANNEL_LAYER_REDIS_URL:
+    try:
+        _layer_host = redis_urls.channel_layer_host(CHANNEL_LAYER_REDIS_URL, name="CHANNEL_LAYER_REDIS_URL")
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # No client read timeout: a consumer's channel-layer receive is a blocking pop that
-                # Redis answers after 5 s of quiet, and redis-py 8's default 5 s socket timeout
-                # fired first, ending every quiet WebSocket with 1011 (django/channels_redis#422).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="mm"),
-            },
+            "CONFIG": {"hosts": [_layer_host], "prefix": env.str("CHANNEL_LAYER_PREFIX", default="mm")},
         }
     }
 else:
-    CACHES = EMBEDDED_CACHES
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery ---------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+try:
+    CELERY_BROKER_URL, _broker_options = redis_urls.broker_settings(
+        env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://", name="CELERY_BROKER_URL"
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 # Embedded default: no broker, so tasks run inline in the calling process.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -196,9 +225,25 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Two queues: "celery" for what must be quick (ingestion, live pushes, phases, the funnel, the
+# forwarding to Personalize) and CELERY_TRAINING_QUEUE for what runs for seconds or hours
+# (trainings, batches, Personalize runs), so that a training never delays an interaction's push.
+# Every worker command names its queues: `-Q celery` and `-Q training` (Procfile, compose).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TRAINING_QUEUE = env.str("CELERY_TRAINING_QUEUE", default="training")
+TRAINING_TASKS = (
+    "recommendations.train_event",
+    "recommendations.batch_event",
+    "personalize.advance_run",
+    "personalize.advance_due_runs",
+    "personalize.retrain_if_due",
+    "personalize.batch_if_due",
+    "personalize.teardown_if_due",
+)
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_TRAINING_QUEUE} for name in TRAINING_TASKS}
 # A dead broker must not hang a request: fail fast, the outbox sweeper re-sends later.
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, **_broker_options}
 CELERY_TASK_PUBLISH_RETRY = False
 
 # --- Amazon Personalize backend -------------------------------------------------------------------
@@ -356,12 +401,19 @@ RECOMMENDATION_RETRAIN_MIN_NEW_INTERACTIONS = env.int("RECOMMENDATION_RETRAIN_MI
 RECOMMENDATION_STALE_RUN_SECONDS = env.int("RECOMMENDATION_STALE_RUN_SECONDS", default=2 * 3600)
 RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="recall_at_10")
 
-# Where trained local models are stored (one directory per event and version). On several machines
-# this must be a shared volume: every serving process loads the published version from here.
 # Threads that compute live pushes off the request thread (0: inline, as tests and commands want).
 LIVE_PUSH_THREADS = env.int("LIVE_PUSH_THREADS", default=4)
 
+# Where trained local models are stored (one directory per event and version). On several machines
+# without MODEL_ARTIFACT_BUCKET this must be a shared volume: every serving process loads the
+# published version from here.
 MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))
+# Or in object storage, so that no shared disk is needed (recommendations/backends/local/artifacts.py):
+# the training uploads each version there, a process without it downloads it into its own root.
+MODEL_ARTIFACT_BUCKET = env.str("MODEL_ARTIFACT_BUCKET", default="")
+MODEL_ARTIFACT_PREFIX = env.str("MODEL_ARTIFACT_PREFIX", default="models/")
+# An S3-compatible store other than AWS (MinIO, Ceph; the tests' moto server).
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="")
 # Overrides of the local engine's settings (recommendations.engine.EngineConfig), as JSON.
 LOCAL_MODEL_CONFIG = env.json("LOCAL_MODEL_CONFIG", default={})
 # Serve a platform's cached suggestions request in front of Django (recommendations/api/fastpath.py).

@@ -6,6 +6,7 @@ checked instead."""
 import shlex
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,13 +27,13 @@ def procfile() -> dict[str, list[str]]:
 
 def test_compose_parses_with_every_role_and_its_dependencies():
     services = compose()["services"]
-    assert set(services) == {"migrate", "web", "worker", "beat", "postgres", "redis"}
-    for name in ("migrate", "web", "worker", "beat"):
+    assert set(services) == {"migrate", "web", "worker", "trainer", "beat", "postgres", "redis"}
+    for name in ("migrate", "web", "worker", "trainer", "beat"):
         assert services[name]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
         assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://")
         assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
     assert set(services["migrate"]["depends_on"]) == {"postgres", "redis"}
-    for name in ("web", "worker", "beat"):  # they start on a migrated schema
+    for name in ("web", "worker", "trainer", "beat"):  # they start on a migrated schema
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         assert services[name]["depends_on"]["postgres"] == {"condition": "service_healthy"}
     assert services["beat"]["deploy"]["replicas"] == 1
@@ -68,3 +69,91 @@ def test_the_image_collects_static_files_as_production_serves_them_and_takes_no_
     example = (ROOT / "deploy" / "env.example").read_text()
     for name in ("SECRET_KEY", "ALLOWED_HOSTS", "POSTGRES_PASSWORD"):
         assert f"{name}=" in example
+
+
+def _queues(command: list[str]) -> set[str]:
+    return set(command[command.index("-Q") + 1].split(",")) if "-Q" in command else {"celery"}
+
+
+def test_every_queue_the_app_routes_to_has_a_worker_in_each_deploy_and_training_is_apart():
+    """Trainings go to their own queue (settings.CELERY_TASK_ROUTES): a deploy with no worker on
+    it would never train, and one whose quick workers also took trainings would delay pushes."""
+    from django.conf import settings
+
+    from matchmaking_site.celery import app
+
+    routed = {app.amqp.router.route({}, name)["queue"].name for name in settings.TRAINING_TASKS}
+    assert routed == {settings.CELERY_TRAINING_QUEUE} == {"training"}
+    assert app.amqp.router.route({}, "events.process_interactions")["queue"].name == "celery"
+    quick = {"celery"}
+    services = compose()["services"]
+    compose_workers = [s["command"] for s in services.values() if s.get("command", [])[3:4] == ["worker"]]
+    proc_workers = [cmd for cmd in procfile().values() if cmd[:4] == ["celery", "-A", "matchmaking_site", "worker"]]
+    for workers in (compose_workers, proc_workers):
+        consumed = [_queues(cmd) for cmd in workers]
+        assert set().union(*consumed) == quick | routed
+        assert all(q in (quick, routed) for q in consumed)  # no worker mixes the two
+
+
+K8S = ROOT / "deploy" / "k8s"
+
+
+def k8s_documents() -> dict[str, list[dict]]:
+    return {
+        path.name: [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        for path in sorted(K8S.glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+    }
+
+
+def _validate(doc: dict) -> None:
+    import kubernetes_validate
+
+    kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_every_kubernetes_manifest_is_valid_against_the_schemas():
+    """kubernetes-validate, strict: unknown fields are errors (what `kubectl apply` would refuse)."""
+    docs = k8s_documents()
+    assert {d["kind"] for ds in docs.values() for d in ds} == {"ConfigMap", "Secret", "Job", "Deployment", "Service"}
+    for doc in (d for ds in docs.values() for d in ds):
+        _validate(doc)  # raises kubernetes_validate.ValidationError naming the field
+    # ... and the check can fail: a misspelt field is refused
+    import kubernetes_validate
+
+    broken = yaml.safe_load(yaml.safe_dump(docs["web.yaml"][0]).replace("containerPort", "containerport"))
+    with pytest.raises(kubernetes_validate.ValidationError):
+        _validate(broken)
+
+
+def test_kubernetes_runs_the_procfiles_programs_with_each_queue_and_one_beat():
+    from matchmaking_site.health import LIVE_PATH, READY_PATH
+
+    docs = k8s_documents()
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert set(kustomization["resources"]) == set(docs) - {"secret.example.yaml"}
+    deployments = {d["metadata"]["name"]: d for ds in docs.values() for d in ds if d["kind"] == "Deployment"}
+    assert set(deployments) == {"matchmaking-web", "matchmaking-worker", "matchmaking-trainer", "matchmaking-beat"}
+
+    def container(name):
+        return deployments[name]["spec"]["template"]["spec"]["containers"][0]
+
+    web = container("matchmaking-web")
+    assert web["command"][:2] == procfile()["web"][:2] == ["uvicorn", "matchmaking_site.asgi:application"]
+    assert web["readinessProbe"]["httpGet"]["path"] == READY_PATH
+    assert web["livenessProbe"]["httpGet"]["path"] == LIVE_PATH
+    assert _queues(container("matchmaking-worker")["command"]) == {"celery"}
+    assert _queues(container("matchmaking-trainer")["command"]) == {"training"}
+    beat = deployments["matchmaking-beat"]["spec"]
+    assert beat["replicas"] == 1 and beat["strategy"]["type"] == "Recreate"
+    assert container("matchmaking-beat")["command"][:4] == ["celery", "-A", "matchmaking_site", "beat"]
+    (job,) = docs["migrate.yaml"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "python",
+        "manage.py",
+        "migrate",
+        "--noinput",
+    ]
+    for deployment in deployments.values():  # every pod waits for the schema
+        (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
+        assert "manage.py migrate --check" in init["command"][-1]

@@ -26,6 +26,11 @@ CONFIG_VARS = {
     "ALLOWED_HOSTS",
     "DEBUG",
     "CELERY_TASK_ALWAYS_EAGER",
+    "CACHE_REDIS_URL",
+    "LIVE_REDIS_URL",
+    "CHANNEL_LAYER_REDIS_URL",
+    "DATABASE_POOL",
+    "DATABASE_PGBOUNCER",
 }
 
 
@@ -71,6 +76,38 @@ def test_redis_url_switches_cache_layer_and_broker():
         "redis://127.0.0.1:6379/5",
         "False",
     ]
+
+
+PGBOUNCER_PROBE = """
+from django.db import connection
+for i in range(8):  # psycopg prepares a query from its fifth run on a connection, by default
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::int", [i])
+        cursor.fetchone()
+with connection.cursor() as cursor:
+    cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+    d = connection.settings_dict
+    print(cursor.fetchone()[0], d["CONN_MAX_AGE"], d.get("DISABLE_SERVER_SIDE_CURSORS", False), "pool" in d["OPTIONS"])
+"""
+
+
+@pytest.mark.parametrize("switch, expected", [("true", "0 0 True False"), ("false", "0 0 False False")])
+def test_behind_pgbouncer_no_cursor_or_statement_outlives_a_transaction(switch, expected):
+    """PgBouncer in transaction pooling hands each transaction any server connection: a server-side
+    cursor (or a prepared statement) made on one is missing on the next. DATABASE_PGBOUNCER=true
+    turns server-side cursors off (and the app's own pool: PgBouncer is the pool); a query run
+    eight times prepares nothing either way, because Django binds parameters on the client."""
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        PGBOUNCER_PROBE,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres",
+        DATABASE_PGBOUNCER=switch,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])

@@ -38,6 +38,8 @@ def celery_worker(env: dict, name: str, log: Path):
             "-A",
             "matchmaking_site",
             "worker",
+            "-Q",
+            "celery,training",  # both queues (settings.CELERY_TASK_ROUTES)
             "--loglevel",
             "INFO",
             "--concurrency",

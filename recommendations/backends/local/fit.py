@@ -16,6 +16,7 @@ from django.conf import settings
 
 from events.enums import EnginePreset
 from events.models import Event
+from recommendations.backends.local import artifacts
 from recommendations.backends.local.inputs import load_event_data
 from recommendations.engine import FACE_TO_FACE, EngineConfig, fit
 from recommendations.engine.ranker import (
@@ -114,6 +115,7 @@ def fit_local_model(*, event: Event, config: EngineConfig | None = None, learn: 
         context_keys=data.context_keys,
         max_interaction_id=np.array(data.max_interaction_id),
     )
+    artifacts.upload(folder)  # with MODEL_ARTIFACT_BUCKET: every process can load it
     size = sum(p.stat().st_size for p in folder.iterdir())
     stats = {
         "attendees": int(np.unique(data.inputs.attendee).shape[0]),

@@ -7,13 +7,13 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from pathlib import Path
 from typing import overload
 
 import numpy as np
 
 from events.models import Event
 from recommendations.backends import Unavailable
+from recommendations.backends.local import artifacts
 from recommendations.engine import Model
 from recommendations.engine.ranker import (
     met_in_model,
@@ -45,7 +45,10 @@ class LoadedModel:
     `model` in place under `lock`; `applied` holds the interaction ids it already added."""
 
     def __init__(self, version: ModelVersion) -> None:
-        folder = Path(version.artifact)
+        try:
+            folder = artifacts.local_folder(version.artifact)
+        except artifacts.ArtifactUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
         if not (folder / "model.npz").exists():
             raise Unavailable(ARTIFACT_MISSING.format(version=version.number, path=folder))
         self.version_id = version.pk
