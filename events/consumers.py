@@ -45,19 +45,26 @@ class RoomPresenceConsumer(JsonConsumer):
         if visit is None:
             await self.refuse(CLOSE_NOT_FOUND)
         self.visit_id = visit.pk
+        self._room = (visit.event_id, visit.room_id)
         self.room_group = groups.room_group(visit.event_id, visit.room_id)
         await self.channel_layer.group_add(self.room_group, self.channel_name)
         await self.accept()
+        people = await self._people()  # after joining the group: a later change is also sent
         await self.send_json(
             {
                 "type": "joined",
                 "visit": visit.pk,
                 "heartbeat_interval": int(presence.HEARTBEAT_INTERVAL.total_seconds()),
+                **people,
             }
         )
 
     async def receive_json(self, content, **kwargs):
-        if content.get("type") != "heartbeat":
+        kind = content.get("type")
+        if kind == "presence.sync":  # the page's list disagrees with a count it was sent
+            await self.send_json({"type": "room.snapshot", **await self._people()})
+            return
+        if kind != "heartbeat":
             await self.send_json({"type": "error", "message": UNKNOWN_MESSAGE})
             return
         alive = await database_sync_to_async(presence.presence_heartbeat)(visit_id=self.visit_id)
@@ -65,10 +72,25 @@ class RoomPresenceConsumer(JsonConsumer):
             # The sweeper closed the visit (heartbeats came too late): this is a new stay.
             visit = await self._join()
             self.visit_id = visit.pk if visit else None
-        await self.send_json({"type": "heartbeat_ack", "visit": self.visit_id})
+        count = await database_sync_to_async(self._count)()
+        await self.send_json({"type": "heartbeat_ack", "visit": self.visit_id, "count": count})
 
-    async def room_occupants(self, message):
+    async def room_presence(self, message):
         await self.send_json(message)
+
+    @database_sync_to_async
+    def _people(self) -> dict:
+        """Everyone in the room now, and how many (the base the page applies changes to)."""
+        event_id, room_id = self._room
+        present = presence.present_in_rooms(event_id=event_id)
+        people = presence.room_occupants(event_id=event_id, room_id=room_id, present=present)
+        return {"people": people, "count": len(people)}
+
+    def _count(self) -> int:
+        """The room's head count from the event's cached snapshot (no query per heartbeat)."""
+        event_id, room_id = self._room
+        present = presence.presence_snapshot(event_id=event_id)
+        return presence.room_count(room_id=room_id, present=present)
 
     async def disconnect(self, code):
         if getattr(self, "room_group", None):

@@ -7,7 +7,7 @@ carries a sequence number, and a client that sees a gap (or reconnects) re-fetch
 # Message types (the `type` key routes to the consumer method of the same name, dots -> underscores).
 SUGGESTIONS_CHANGED = "suggestions.changed"  # to one attendee: their top list changed (a diff)
 ENGAGEMENT_UPDATE = "engagement.update"  # to an event's organizers: counters moved
-ROOM_OCCUPANTS = "room.occupants"  # to a room's open pages: who is in the room now
+ROOM_PRESENCE = "room.presence"  # to a room's open pages: one person came or went
 
 # Payloads (every message also carries its `type`):
 #
@@ -30,8 +30,13 @@ ROOM_OCCUPANTS = "room.occupants"  # to a room's open pages: who is in the room 
 #    "qualifying": 18,                # of which passed the event's dwell thresholds
 #    "at": "2026-11-29T01:02:03.456789+00:00"}
 #
-# ROOM_OCCUPANTS, to room_group(event_id, room_id), by `events.presence` after each change:
-#   {"people": [{"external_id": "...", "display_name": "..."}, ...]}   # everyone in the room now
+# ROOM_PRESENCE, to room_group(event_id, room_id), by `events.presence` after each change: the
+# change, not the room (a full list to everyone on each change grew as the room size squared).
+#   {"joined": {"external_id": "...", "display_name": "..."}}  or  {"left": "<external id>"},
+#    "count": 41}                     # people in the room after it: a page whose list has another
+#                                     # size asks for the list ({"type": "presence.sync"} on its socket;
+#                                     # heartbeat acks carry the count too), so a lost or late
+#                                     # message is mended within a heartbeat
 
 
 def attendee_group(attendee_id: int) -> str:

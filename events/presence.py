@@ -135,6 +135,12 @@ def presence_publish(*, event_id: int) -> dict[int, int]:
     return present
 
 
+def presence_snapshot(*, event_id: int) -> dict[int, int]:
+    """The event's presence snapshot from the cache, rebuilt when it is not there."""
+    present = cache.get(PRESENCE_CACHE_KEY.format(event_id=event_id))
+    return present if present is not None else presence_publish(event_id=event_id)
+
+
 class Occupant(TypedDict):
     external_id: str
     display_name: str
@@ -147,14 +153,21 @@ def room_occupants(*, event_id: int, room_id: int, present: dict[int, int] | Non
     return list(Attendee.objects.filter(pk__in=ids).order_by("display_name").values("external_id", "display_name"))
 
 
+def room_count(*, room_id: int, present: dict[int, int]) -> int:
+    return sum(1 for room in present.values() if room == room_id)
+
+
 def _announce(*, event_id: int, attendee_id: int, room_id: int, entered: bool) -> None:
     present = presence_publish(event_id=event_id)
     layer = get_channel_layer()
     if layer is not None:
-        people = room_occupants(event_id=event_id, room_id=room_id, present=present)
-        async_to_sync(layer.group_send)(
-            groups.room_group(event_id, room_id), {"type": groups.ROOM_OCCUPANTS, "people": people}
-        )
+        person = Attendee.objects.filter(pk=attendee_id).values("external_id", "display_name").first()
+        if person is not None:
+            change: dict[str, object] = {"joined": person} if entered else {"left": person["external_id"]}
+            async_to_sync(layer.group_send)(
+                groups.room_group(event_id, room_id),
+                {"type": groups.ROOM_PRESENCE, **change, "count": room_count(room_id=room_id, present=present)},
+            )
     for receiver, result in presence_changed.send_robust(
         sender=None, event_id=event_id, attendee_id=attendee_id, room_id=room_id, entered=entered
     ):

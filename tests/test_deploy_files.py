@@ -49,12 +49,12 @@ def test_compose_runs_the_same_programs_as_the_procfile():
     assert services["beat"]["command"][:4] == ["celery", "-A", "matchmaking_site", "beat"]
 
 
-def test_dockerfile_installs_the_pinned_requirements_and_runs_unprivileged():
+def test_dockerfile_installs_the_locked_requirements_and_runs_unprivileged():
     lines = [line.strip() for line in (ROOT / "deploy" / "Dockerfile").read_text().splitlines()]
     instructions = [line.split()[0] for line in lines if line and not line.startswith("#")]
     assert instructions[0] == "FROM"
-    assert "COPY requirements.txt ." in lines
-    assert "RUN pip install -r requirements.txt" in lines
+    assert "COPY requirements.lock ." in lines
+    assert "RUN pip install --require-hashes -r requirements.lock" in lines
     assert "USER app" in lines
     assert lines[-1].startswith("CMD [")
 
@@ -157,3 +157,33 @@ def test_kubernetes_runs_the_procfiles_programs_with_each_queue_and_one_beat():
     for deployment in deployments.values():  # every pod waits for the schema
         (init,) = deployment["spec"]["template"]["spec"]["initContainers"]
         assert "manage.py migrate --check" in init["command"][-1]
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """name -> version of every `name==version` line (extras dropped, names normalised)."""
+    import re
+
+    out = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", line.strip())
+        if m:
+            out[re.sub(r"[-_.]+", "-", m[1]).lower()] = m[2]
+    return out
+
+
+def test_the_locks_hold_every_pin_of_the_requirements_and_hash_every_package():
+    """requirements*.txt name what the product uses; the locks (pip-compile, `make lock`) add
+    every transitive package with its hashes. A pin changed in a .txt without `make lock` fails
+    here, before an install can drift."""
+    runtime, dev = _pins(ROOT / "requirements.lock"), _pins(ROOT / "requirements-dev.lock")
+    for txt, lock in (("requirements.txt", runtime), ("requirements-dev.txt", dev)):
+        wanted = _pins(ROOT / txt)
+        assert {name: lock.get(name) for name in wanted} == wanted, txt
+    assert {name: dev.get(name) for name in runtime} == runtime  # the dev lock installs the same runtime
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        lines = (ROOT / lock).read_text().splitlines()
+        entries = [i for i, line in enumerate(lines) if "==" in line and not line.startswith((" ", "#"))]
+        assert len(entries) == len(_pins(ROOT / lock))
+        unhashed = [lines[i] for i in entries if not lines[i + 1].strip().startswith("--hash=sha256:")]
+        assert unhashed == [], lock  # pip then installs in hash-checking mode: all or nothing
+        assert not any(line.startswith(("--find-links", "--index-url", "--extra-index-url")) for line in lines)

@@ -198,7 +198,7 @@ async def test_presence_websocket_connect_is_join_and_disconnect_is_leave(signed
     assert hello["type"] == "joined"
     assert hello["heartbeat_interval"] == 30
     await ws.send_json_to({"type": "heartbeat"})
-    assert (await ws.receive_json_from(timeout=10)) == {"type": "heartbeat_ack", "visit": hello["visit"]}
+    assert (await ws.receive_json_from(timeout=10)) == {"type": "heartbeat_ack", "visit": hello["visit"], "count": 1}
     await ws.disconnect()
     visit = await sync_to_async(RoomVisit.objects.get)()
     interaction = await sync_to_async(Interaction.objects.get)()
@@ -239,7 +239,7 @@ async def test_presence_websocket_heartbeat_after_timeout_opens_a_new_visit(sign
     assert await sync_to_async(presence.room_visits_close_stale)(now=later) == 1
     await ws.send_json_to({"type": "heartbeat"})
     ack = await ws.receive_json_from(timeout=10)
-    while ack["type"] == "room.occupants":  # the room page's live list of who is here, not our answer
+    while ack["type"] == "room.presence":  # the room page's live changes of who is here, not our answer
         ack = await ws.receive_json_from(timeout=10)
     assert ack["type"] == "heartbeat_ack"
     assert ack["visit"] != first
@@ -247,3 +247,47 @@ async def test_presence_websocket_heartbeat_after_timeout_opens_a_new_visit(sign
     reasons = await sync_to_async(lambda: sorted(RoomVisit.objects.values_list("close_reason", flat=True)))()
     assert reasons == [RoomVisit.CloseReason.LEAVE, RoomVisit.CloseReason.TIMEOUT]
     assert await sync_to_async(Interaction.objects.count)() == 2
+
+
+def _session_of(attendee) -> str:
+    client = Client()
+    client.force_login(attendee.user)
+    return client.cookies["sessionid"].value
+
+
+async def test_a_room_page_gets_the_list_once_then_one_change_per_message(signed_in):
+    """Each change is sent as itself ("joined" or "left", with the head count), never as the
+    room's list: a full list to everyone on each change grew as the room's size squared."""
+    ada, session = signed_in
+    event = await sync_to_async(lambda: ada.event)()
+    room = await sync_to_async(lambda: event.rooms.get(external_id="keynote"))()
+    # 40 people already in the room (joined by the platform's API path, not by pages)
+    crowd = await sync_to_async(lambda: [AttendeeFactory(event=event) for _ in range(40)])()
+    for person in crowd:
+        await sync_to_async(presence.presence_join)(
+            event=event, attendee_id=person.pk, room_id=room.pk, client_event_id=f"c{person.pk}", at=timezone.now()
+        )
+    ws = communicator("/ws/events/summit/rooms/keynote/presence/", session)
+    await ws.connect(timeout=10)
+    hello = await ws.receive_json_from(timeout=10)
+    assert hello["count"] == 41 and len(hello["people"]) == 41  # the base: everyone, Ada included
+
+    bob = await sync_to_async(AttendeeFactory)(event=event, user=await sync_to_async(UserFactory)(), display_name="Bob")
+    bob_ws = communicator("/ws/events/summit/rooms/keynote/presence/", await sync_to_async(_session_of)(bob))
+    await bob_ws.connect(timeout=10)
+    joined = await ws.receive_json_from(timeout=10)
+    assert joined == {
+        "type": "room.presence",
+        "joined": {"external_id": bob.external_id, "display_name": "Bob"},
+        "count": 42,
+    }
+    await bob_ws.disconnect()
+    left = await ws.receive_json_from(timeout=10)
+    assert left == {"type": "room.presence", "left": bob.external_id, "count": 41}
+
+    # a page whose list drifted (a message lost) asks for the list again
+    await ws.send_json_to({"type": "presence.sync"})
+    snapshot = await ws.receive_json_from(timeout=10)
+    assert snapshot["type"] == "room.snapshot" and snapshot["count"] == 41
+    assert {p["external_id"] for p in snapshot["people"]} == {ada.external_id} | {p.external_id for p in crowd}
+    await ws.disconnect()

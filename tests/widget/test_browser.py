@@ -93,6 +93,10 @@ def _live_scenario(browser, server, ada_login, bob_login):
     expect(ada_widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)
     expect(bob_widget.locator(".mmw-card", has_text="Ada Lovelace")).to_have_count(0, timeout=LIVE_SECONDS)
 
+    # Bob leaves the hall: Ada's room page hears the change (one "left", not the room's list).
+    bob_page.close()
+    expect(ada_page.locator("[data-mm-here]")).to_have_text("Nobody else yet.", timeout=LIVE_SECONDS)
+
 
 def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(settled_db, server):
     from events.api.auth import attendee_token_issue
