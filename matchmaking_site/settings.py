@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "channels",
     "django_guid",
     "django_prometheus",
+    "corsheaders",
     "events",
     "recommendations",
     "recommendations.backends.personalize",
@@ -73,7 +74,7 @@ MIDDLEWARE = [
     "matchmaking_site.middleware.ApiJsonErrorsMiddleware",
     "matchmaking_site.middleware.RefuseNulMiddleware",
     "matchmaking_site.middleware.DatabaseUnavailableMiddleware",
-    "recommendations.api.cors.WidgetCorsMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -365,10 +366,21 @@ SENTRY_DSN = env.str("SENTRY_DSN", default="")
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
     "VALIDATE_GUID": True,  # anything but a UUID is replaced: no log injection through the header
+    "EXPOSE_HEADER": False,  # CORS headers are django-cors-headers' (CORS_EXPOSE_HEADERS)
     # The id travels in each task's headers; the worker's lines carry the id of the request that
     # enqueued the task (a scheduled task gets a new one).
     "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
 }
+# CORS (django-cors-headers) only where `recommendations.api.cors.widget_calls_only` says: the
+# widget's attendee-token calls, from any origin, never with credentials.
+CORS_URLS_REGEX = r"(?!)"  # no path by itself: the receiver decides
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ("authorization", "content-type")
+CORS_ALLOW_METHODS = ("GET", "POST", "PATCH", "OPTIONS")
+CORS_PREFLIGHT_MAX_AGE = 600
+CORS_EXPOSE_HEADERS = ("X-Request-ID",)
+
 # Bearer token for GET /metrics (Prometheus); without one the endpoint is open in development and
 # absent in production.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

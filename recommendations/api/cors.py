@@ -1,38 +1,26 @@
-"""Cross-origin access for the embedded widget, and only for it.
+"""Cross-origin access for the embedded widget, and only for it (django-cors-headers decides per
+request through this receiver; settings.CORS_* say what it answers).
 
 The widget runs on the platform's own domain and calls the attendee endpoints with an
 `Attendee-Token` header, never with cookies. Those calls may come from any origin: the token is the
 credential, and without cookies (`Access-Control-Allow-Credentials` is never sent) a foreign page
-gains nothing it did not already hold. Preflights are answered here because DRF would demand the
-credentials a preflight never carries. Everything else keeps the same-origin policy."""
+gains nothing it did not already hold. Preflights of those endpoints are answered by the library
+(DRF would demand the credentials a preflight never carries). Everything else, the API-key calls
+of the platform's servers included, keeps the same-origin policy."""
 
 import re
 
-from django.http import HttpResponse
-from django.utils.cache import patch_vary_headers
+from corsheaders.signals import check_request_enabled
+from django.dispatch import receiver
 
 ATTENDEE_PATH = re.compile(r"^/api/v1/events/[^/]+/attendees/[^/]+/")
-ALLOW_HEADERS = "Authorization, Content-Type"
-ALLOW_METHODS = "GET, POST, PATCH, OPTIONS"
-MAX_AGE = "600"
 
 
-class WidgetCorsMiddleware:
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        if not ATTENDEE_PATH.match(request.path) or "HTTP_ORIGIN" not in request.META:
-            return self.get_response(request)
-        if request.method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in request.META:
-            response = HttpResponse(status=204)
-            response["Access-Control-Allow-Headers"] = ALLOW_HEADERS
-            response["Access-Control-Allow-Methods"] = ALLOW_METHODS
-            response["Access-Control-Max-Age"] = MAX_AGE
-        else:
-            response = self.get_response(request)
-            if not request.META.get("HTTP_AUTHORIZATION", "").startswith("Attendee-Token "):
-                return response
-        response["Access-Control-Allow-Origin"] = "*"
-        patch_vary_headers(response, ("Origin",))  # added to the view's (DRF's `Vary: Accept`), never instead
-        return response
+@receiver(check_request_enabled, dispatch_uid="widget-cors")
+def widget_calls_only(sender, request, **kwargs) -> bool:
+    """CORS for a preflight of an attendee endpoint, or a call to one with an attendee token."""
+    if not ATTENDEE_PATH.match(request.path):
+        return False
+    if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
+        return True
+    return request.headers.get("Authorization", "").startswith("Attendee-Token ")

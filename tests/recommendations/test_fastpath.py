@@ -169,7 +169,7 @@ def test_the_policies_the_short_way_stands_in_for_are_pinned():
         "matchmaking_site.middleware.ApiJsonErrorsMiddleware",
         "matchmaking_site.middleware.RefuseNulMiddleware",
         "matchmaking_site.middleware.DatabaseUnavailableMiddleware",
-        "recommendations.api.cors.WidgetCorsMiddleware",
+        "corsheaders.middleware.CorsMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.contrib.sessions.middleware.SessionMiddleware",
         "django.middleware.common.CommonMiddleware",
