@@ -79,11 +79,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
+def start_server(processes: int = 1) -> tuple[subprocess.Popen, str]:
+    """daphne (one process), or uvicorn with `processes` workers on one port, as production runs."""
     port = free_port()
     env = {**os.environ, "CELERY_BROKER_URL": "memory://", "LOG_LEVEL": "WARNING"}
+    if processes == 1:
+        command = ["daphne", "-b", "127.0.0.1", "-p", str(port), "matchmaking_site.asgi:application"]
+    else:
+        command = ["uvicorn", "matchmaking_site.asgi:application", "--port", str(port), "--workers", str(processes)]
+        command += ["--no-access-log", "--log-level", "warning"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "matchmaking_site.asgi:application"],
+        [sys.executable, "-m", *command],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -98,7 +104,7 @@ def start_server() -> tuple[subprocess.Popen, str]:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise SystemExit("daphne did not start") from None
+                raise SystemExit("the server did not start") from None
             time.sleep(0.5)
 
 
@@ -277,7 +283,8 @@ def main():
     parser.add_argument("--streams", type=int, default=8, help="Concurrent platforms posting")
     parser.add_argument("--moves", type=int, default=400)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--server", help="Use this running server instead of starting daphne")
+    parser.add_argument("--server", help="Use this running server instead of starting one")
+    parser.add_argument("--processes", type=int, default=1, help="1: daphne; more: uvicorn --workers N")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL") or "postgres" not in os.environ.get("DATABASE_URL", ""):
         raise SystemExit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup.")
@@ -286,7 +293,7 @@ def main():
     proc = None
     base = args.server
     if base is None:
-        proc, base = start_server()
+        proc, base = start_server(args.processes)
     try:
         code = asyncio.run(main_async(args, tokens, key, rooms, base.rstrip("/")))
     finally:

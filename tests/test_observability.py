@@ -116,11 +116,11 @@ def test_a_scrape_by_address_is_not_turned_away_by_host_validation(db, settings)
 
 def test_request_latency_is_counted_by_route(db):
     before = REGISTRY.get_sample_value(
-        "django_http_requests_latency_seconds_by_view_method_count", {"view": "home", "method": "GET"}
+        "matchmaking_http_request_seconds_count", {"route": "home", "method": "GET", "status": "2xx"}
     )
     Client().get("/")
     after = REGISTRY.get_sample_value(
-        "django_http_requests_latency_seconds_by_view_method_count", {"view": "home", "method": "GET"}
+        "matchmaking_http_request_seconds_count", {"route": "home", "method": "GET", "status": "2xx"}
     )
     assert after == (before or 0) + 1
 

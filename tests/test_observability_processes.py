@@ -98,7 +98,7 @@ def test_a_requests_id_reaches_the_task_it_enqueued_and_both_processes_report_me
 
     assert _sample(worker_metrics, "matchmaking_task_queued_seconds_count", task="events.process_interactions") >= 1
     route = "api:interaction-batch"
-    assert _sample(scraped.decode(), "django_http_requests_latency_seconds_by_view_method_count", view=route) >= 1
+    assert _sample(scraped.decode(), "matchmaking_http_request_seconds_count", route=route, method="POST") >= 1
 
     access = [r for r in _json_lines(server_log.read_text()) if r.get("logger") == "matchmaking.access"]
     ingest = [r for r in access if r["path"] == f"/api/v1/events/{event.slug}/interactions/"]

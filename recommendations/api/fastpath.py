@@ -177,7 +177,7 @@ def _route() -> ResolverMatch:
 
 def _resolver_match(event: str, external_id: str) -> ResolverMatch:
     """What URL resolution would have set on the request (the view's route and this request's
-    arguments), without resolving: the metrics (django-prometheus labels latency by route) and
+    arguments), without resolving: the metrics (request latency is labelled by route) and
     the access log count the short way under the view's own name."""
     route = _route()
     return ResolverMatch(
