@@ -51,7 +51,7 @@ ROOM_CAPACITY = 4  # mover + up to 3 others: each stays within the "here now" ad
 WAIT = 5.0
 
 
-def setup(n_clients: int, n_rooms: int):
+def setup(n_clients: int, n_rooms: int, exposure_cap: float | None = None):
     Event.objects.filter(slug=SLUG).delete()
     org, _ = Organization.objects.get_or_create(slug="bench-org", defaults={"name": "Bench Org"})
     now = timezone.now()
@@ -62,6 +62,7 @@ def setup(n_clients: int, n_rooms: int):
         live_starts_at=now - timedelta(hours=1),
         live_ends_at=now + timedelta(hours=6),
         on_demand_ends_at=now + timedelta(days=1),
+        **({"exposure_cap_share": exposure_cap} if exposure_cap is not None else {}),
     )
     Room.objects.bulk_create([Room(event=event, external_id=f"r{i:03d}", name=f"Room {i}") for i in range(n_rooms)])
     Attendee.objects.bulk_create(
@@ -296,11 +297,12 @@ def main():
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--server", help="Use this running server instead of starting one")
     parser.add_argument("--processes", type=int, default=1, help="1: daphne; more: uvicorn --workers N")
+    parser.add_argument("--exposure-cap", type=float, help="The event's exposure cap share (default: the model's)")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL") or "postgres" not in os.environ.get("DATABASE_URL", ""):
         raise SystemExit("Set DATABASE_URL (PostgreSQL) and REDIS_URL: the benchmark measures the production setup.")
     n_rooms = max(args.streams * 2, args.clients // 5)
-    tokens, key, rooms = setup(args.clients, n_rooms)
+    tokens, key, rooms = setup(args.clients, n_rooms, args.exposure_cap)
     proc = None
     base = args.server
     if base is None:
