@@ -91,6 +91,9 @@ with connection.cursor() as cursor:
 """
 
 
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="needs PostgreSQL, as `make test` and CI run"
+)
 @pytest.mark.parametrize("switch, expected", [("true", "0 0 True False"), ("false", "0 0 False False")])
 def test_behind_pgbouncer_no_cursor_or_statement_outlives_a_transaction(switch, expected):
     """PgBouncer in transaction pooling hands each transaction any server connection: a server-side
