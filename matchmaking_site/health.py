@@ -9,8 +9,8 @@
   to a process that cannot serve it.
 - `GET /healthz` stays what it was (the process and the database), for existing probes.
 
-All three are answered by `ProbeMiddleware` before host validation and the HTTPS redirect: a probe
-calls the process by its own address.
+All three are answered by `matchmaking_site.middleware.HealthCheckMiddleware` before host
+validation and the HTTPS redirect: a probe calls the process by its own address.
 """
 
 from __future__ import annotations

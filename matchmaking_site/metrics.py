@@ -5,13 +5,13 @@ outbox's backlog and the training runs. WHY not django-prometheus's middleware: 
 series per request, and cost a fifth of the warm suggestions request's throughput
 (benchmarks/fastpath.py: 316 against 392 req/s); one histogram costs about 2 microseconds.
 
-`GET /metrics` (answered by `ProbeMiddleware`, before host validation, like the probes) needs
-``Authorization: Bearer <METRICS_TOKEN>``; without a token set it is open in development and absent
-(404) in production. With several processes per host (uvicorn ``--workers``, Celery's prefork
-pool), set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory shared by them (prometheus_client's
-multiprocess mode): every process writes its samples there and a scrape of any one sums them.
-A Celery worker has no web server: with ``CELERY_METRICS_PORT`` set it serves its metrics on that
-port (`start_worker_exporter`).
+`GET /metrics` (answered by `matchmaking_site.middleware.HealthCheckMiddleware`, before host
+validation, like the probes) needs ``Authorization: Bearer <METRICS_TOKEN>``; without a token set it
+is open in development and absent (404) in production. With several processes per host (uvicorn
+``--workers``, Celery's prefork pool), set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory shared
+by them (prometheus_client's multiprocess mode): every process writes its samples there and a scrape
+of any one sums them. A Celery worker has no web server: with ``CELERY_METRICS_PORT`` set it serves
+its metrics on that port (`start_worker_exporter`).
 """
 
 from __future__ import annotations
