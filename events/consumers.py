@@ -82,8 +82,7 @@ class RoomPresenceConsumer(JsonConsumer):
     def _people(self) -> dict:
         """Everyone in the room now, and how many (the base the page applies changes to)."""
         event_id, room_id = self._room
-        present = presence.present_in_rooms(event_id=event_id)
-        people = presence.room_occupants(event_id=event_id, room_id=room_id, present=present)
+        people = presence.room_occupants(event_id=event_id, room_id=room_id)
         return {"people": people, "count": len(people)}
 
     def _count(self) -> int:

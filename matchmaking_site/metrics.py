@@ -124,14 +124,18 @@ class DatabaseState(Collector):
         yield last
 
 
+def process_registry() -> CollectorRegistry:
+    """This process's metrics, or in multiprocess mode every process's (read from their files)."""
+    if not multiprocess():
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
+
+
 def exposition() -> bytes:
-    """The text a scrape gets: this process's metrics (or, in multiprocess mode, every process's),
-    then the database's."""
-    if multiprocess():
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
+    """The text a scrape gets: the processes' metrics (`process_registry`), then the database's."""
+    registry = process_registry()
     database = CollectorRegistry()
     database.register(DatabaseState())
     return generate_latest(registry) + generate_latest(database)
@@ -208,10 +212,6 @@ def start_worker_exporter(**kwargs) -> None:
         return
     from prometheus_client import start_http_server
 
-    if multiprocess():
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    start_http_server(int(port), addr=os.environ.get("CELERY_METRICS_ADDR", "0.0.0.0"), registry=registry)
+    addr = os.environ.get("CELERY_METRICS_ADDR", "0.0.0.0")
+    start_http_server(int(port), addr=addr, registry=process_registry())
     logger.info("worker metrics on port %s", port)

@@ -2,14 +2,18 @@
 503 while the database is down, and JSON errors (never a debug page, never internals) on every API
 path."""
 
+import functools
 import logging
 import time
 
+import sentry_sdk
 from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django_guid import get_guid
 
+from matchmaking_site import health, metrics
 from matchmaking_site.metrics import REQUEST_SECONDS
 
 LOGIN_PATHS = ("/admin/login/", "/accounts/login/")
@@ -33,21 +37,23 @@ class HealthCheckMiddleware:
 
     def __call__(self, request):
         if request.method in ("GET", "HEAD"):
-            answer = _probe(request.path)
+            answer = _probes().get(request.path)
             if answer is not None:
                 return answer(request)
         return self.get_response(request)
 
 
-def _probe(path: str):
-    from matchmaking_site import health, metrics
+@functools.cache
+def _probes() -> dict:
+    """Path -> view of what this middleware answers (built once; every GET looks it up)."""
+    from events.views import healthz
 
-    if path == HEALTH_PATH:
-        from events.views import healthz
-
-        return healthz
-    probes = {health.LIVE_PATH: health.live, health.READY_PATH: health.ready}
-    return probes.get(path) or (metrics.metrics_view if path == metrics.METRICS_PATH else None)
+    return {
+        HEALTH_PATH: healthz,
+        health.LIVE_PATH: health.live,
+        health.READY_PATH: health.ready,
+        metrics.METRICS_PATH: metrics.metrics_view,
+    }
 
 
 class RequestLogMiddleware:
@@ -62,9 +68,6 @@ class RequestLogMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         if settings.SENTRY_DSN:  # the request's error reports carry its id
-            import sentry_sdk
-            from django_guid import get_guid
-
             sentry_sdk.set_tag("request_id", get_guid())
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)

@@ -172,11 +172,16 @@ EMBEDDED_CACHES: dict[str, dict[str, Any]] = {
 }
 
 
-def _redis_cache(url: str, name: str) -> dict[str, Any]:
+def _from_url(read, url: str, name: str):
+    """`read(url, name=name)` (a `redis_urls` reader), its ValueError as start-up's one-line error."""
     try:
-        redis_urls.parse_sentinel(url, name=name)
+        return read(url, name=name)
     except ValueError as exc:
         raise ImproperlyConfigured(str(exc)) from None
+
+
+def _redis_cache(url: str, name: str) -> dict[str, Any]:
+    _from_url(redis_urls.parse_sentinel, url, name)  # a malformed sentinel:// URL stops start-up
     return {
         # Django's RedisCache sharing one connection pool per process (redis_cache.py), degrading
         # to "no cache" while Redis is unreachable (cache.py).
@@ -195,10 +200,7 @@ CACHES = {
     "live": _redis_cache(LIVE_REDIS_URL, "LIVE_REDIS_URL") if LIVE_REDIS_URL else EMBEDDED_CACHES["live"],
 }
 if CHANNEL_LAYER_REDIS_URL:
-    try:
-        _layer_host = redis_urls.channel_layer_host(CHANNEL_LAYER_REDIS_URL, name="CHANNEL_LAYER_REDIS_URL")
-    except ValueError as exc:
-        raise ImproperlyConfigured(str(exc)) from None
+    _layer_host = _from_url(redis_urls.channel_layer_host, CHANNEL_LAYER_REDIS_URL, "CHANNEL_LAYER_REDIS_URL")
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -209,12 +211,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery ---------------------------------------------------------------------------------------
-try:
-    CELERY_BROKER_URL, _broker_options = redis_urls.broker_settings(
-        env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://", name="CELERY_BROKER_URL"
-    )
-except ValueError as exc:
-    raise ImproperlyConfigured(str(exc)) from None
+CELERY_BROKER_URL, _broker_options = _from_url(
+    redis_urls.broker_settings,
+    env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://",
+    "CELERY_BROKER_URL",
+)
 # Embedded default: no broker, so tasks run inline in the calling process.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -79,6 +79,18 @@ def current_database_url() -> str:
     return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def metric_sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of sample `name` with these labels (others may be there too) in a Prometheus
+    exposition text, read with prometheus_client's own parser; None when there is none."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None
+
+
 def server_env(**overrides: str) -> dict:
     """The environment of a server or worker process on the test database: no persistent
     connections (the test database is dropped at the end), quiet logs, then `overrides`."""

@@ -19,7 +19,7 @@ from matchmaking_site.asgi import application
 from matchmaking_site.sentry import init_sentry
 from recommendations.models import TrainingRun
 from tests.factories import AttendeeFactory, EventFactory, InteractionFactory
-from tests.live import free_port
+from tests.live import free_port, metric_sample
 
 UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 CLOSED = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
@@ -35,19 +35,6 @@ def scrape(settings):
         return response.content.decode()
 
     return get
-
-
-def _sample(text: str, name: str, **labels) -> float | None:
-    """The value of one sample in an exposition text (labels matched as given)."""
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        head, _, value = line.rpartition(" ")
-        if head.split("{")[0] != name:
-            continue
-        if all(f'{k}="{v}"' in head for k, v in labels.items()):
-            return float(value)
-    return None
 
 
 # --- Request ids ------------------------------------------------------------------------------------
@@ -141,12 +128,12 @@ def test_the_outbox_backlog_and_training_runs_are_read_from_the_database(db, scr
         finished_at=now,
     )
     text = scrape()
-    assert _sample(text, "matchmaking_outbox_backlog") == 2
-    assert _sample(text, "matchmaking_outbox_oldest_seconds") >= 0
-    assert _sample(text, "matchmaking_training_runs", kind="train", status="failed") == 1
-    assert _sample(text, "matchmaking_training_runs", kind="train", status="succeeded") == 1
-    assert _sample(text, "matchmaking_training_last_run_seconds", kind="train") == pytest.approx(7, abs=0.01)
-    assert _sample(text, "matchmaking_database_metrics_up") == 1
+    assert metric_sample(text, "matchmaking_outbox_backlog") == 2
+    assert metric_sample(text, "matchmaking_outbox_oldest_seconds") >= 0
+    assert metric_sample(text, "matchmaking_training_runs", kind="train", status="failed") == 1
+    assert metric_sample(text, "matchmaking_training_runs", kind="train", status="succeeded") == 1
+    assert metric_sample(text, "matchmaking_training_last_run_seconds", kind="train") == pytest.approx(7, abs=0.01)
+    assert metric_sample(text, "matchmaking_database_metrics_up") == 1
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import pytest
 
 from matchmaking_site.redis_urls import Sentinel, broker_settings, channel_layer_host, parse_sentinel
+from tests.faults.conftest import throwaway_redis
 from tests.live import ROOT, free_port
 
 # What a fresh process reports: each role's settings, a write through the cache API to each cache,
@@ -47,22 +48,11 @@ def _cli(port: int, *args: str) -> str:
 
 
 @contextmanager
-def _redis(tmp_path, *extra: str):
+def _redis(*config: str):
+    """A throwaway redis-server on a free port; yields the port."""
     port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", *extra, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while _cli(port, "ping") != "PONG":
-            assert time.monotonic() < deadline, "redis did not start"
-            time.sleep(0.05)
+    with throwaway_redis(port, *config):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_sentinel_urls_parse_and_bad_ones_name_the_setting():
@@ -101,7 +91,7 @@ def test_a_malformed_url_stops_start_up_with_one_line():
 
 
 def test_each_role_on_its_own_redis(tmp_path):
-    with _redis(tmp_path) as cache, _redis(tmp_path) as live, _redis(tmp_path) as layer, _redis(tmp_path) as broker:
+    with _redis() as cache, _redis() as live, _redis() as layer, _redis() as broker:
         out = _probe(
             {
                 "CACHE_REDIS_URL": f"redis://127.0.0.1:{cache}/0",
@@ -121,12 +111,12 @@ def test_each_role_on_its_own_redis(tmp_path):
 
 
 def test_every_role_through_a_real_sentinel(tmp_path):
-    with _redis(tmp_path) as master:
+    with _redis() as master:
         conf = tmp_path / "sentinel.conf"
         conf.write_text(
             f"sentinel monitor mymaster 127.0.0.1 {master} 1\nsentinel down-after-milliseconds mymaster 5000\n"
         )
-        with _redis(tmp_path, str(conf), "--sentinel") as sentinel:
+        with _redis(str(conf), "--sentinel") as sentinel:
             deadline = time.monotonic() + 10
             while str(master) not in _cli(sentinel, "sentinel", "get-master-addr-by-name", "mymaster"):
                 assert time.monotonic() < deadline, "the sentinel does not know the master"

@@ -73,9 +73,10 @@ def wait_for(condition, timeout: float, interval: float = 0.2):
 
 
 @contextmanager
-def throwaway_redis(port: int):
+def throwaway_redis(port: int, *config: str):
+    """A redis-server of its own on `port`; `config` goes first (a config file, `--sentinel`)."""
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        ["redis-server", *config, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -80,17 +81,13 @@ def local_folder(artifact: str) -> Path:
         for name in FILES:
             client.download_file(settings.MODEL_ARTIFACT_BUCKET, prefix + name, str(staging / name))
     except Exception as exc:
-        for p in staging.iterdir():
-            p.unlink()
-        staging.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)
         raise ArtifactUnavailable(
             DOWNLOAD_FAILED.format(key=prefix, bucket=settings.MODEL_ARTIFACT_BUCKET, error=exc)
         ) from exc
     try:
         os.rename(staging, local)  # atomic; another process may have won the race
     except OSError:
-        for p in staging.iterdir():
-            p.unlink()
-        staging.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)
     logger.info("model artifact downloaded from s3://%s/%s", settings.MODEL_ARTIFACT_BUCKET, prefix)
     return local
