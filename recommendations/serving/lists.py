@@ -426,12 +426,10 @@ def _excluded_ids_cached(*, attendee: Attendee) -> set[int]:
     return value
 
 
-def _same_room_newcomers(
-    *, event: Event, viewer: Attendee, present: dict, viewer_room: int, items: list[Suggestion], num_results: int
-) -> list[Suggestion]:
+def _same_room_newcomers(*, event: Event, viewer: Attendee, present: dict, viewer_room: int, items: list[Suggestion]):
     """Attendees in the viewer's room now who are not in the list, filtered like the pool (self,
-    blocks, connections, not-relevant marks, consent, who may meet whom), best-effort first by
-    arrival order."""
+    blocks, connections, not-relevant marks, consent, who may meet whom), first by arrival order,
+    at most HERE_NOW_ADDED_MAX; scored and placed by `_boost_present`."""
     listed = {item.attendee_id for item in items}
     ids = [pk for pk, room in present.items() if room == viewer_room and pk not in listed and pk != viewer.pk]
     if not ids:
@@ -443,9 +441,6 @@ def _same_room_newcomers(
     if allowed is not None:
         people = people.filter(group__in=allowed)
     rows = {row["pk"]: row for row in people.values("pk", "external_id", "display_name", "headline", "company")}
-    ids = [pk for pk in ids if pk in rows][:HERE_NOW_ADDED_MAX]
-    visible = items[: max(num_results, 1)]
-    score = min((item.score for item in visible), default=1.0) or 1.0
     return [
         Suggestion(
             attendee_id=pk,
@@ -453,11 +448,12 @@ def _same_room_newcomers(
             display_name=rows[pk]["display_name"],
             headline=rows[pk]["headline"],
             company=rows[pk]["company"],
-            score=round(score, 6),
+            score=0.0,
             reasons=[],
             source="here_now",
+            here_now=True,
         )
-        for pk in ids
+        for pk in [pk for pk in ids if pk in rows][:HERE_NOW_ADDED_MAX]
     ]
 
 
@@ -466,12 +462,17 @@ def _boost_present(
 ) -> list[Suggestion]:
     """Boost candidates online now (see `recommendations.serving.cache.present_attendee_ids` for the
     presence entry's format), most for those in the viewer's own room; people in the viewer's room
-    who are not in the list join it (at most HERE_NOW_ADDED_MAX)."""
+    who are not in the list join it (at most HERE_NOW_ADDED_MAX), in the last slots of the first
+    `num_results`, each with the score of the entry it displaces. WHY slots, not a score: placed by
+    a score just above the last visible entry, only one of them was ever visible, so in a room of
+    four the third and fourth person never appeared, nor did their arrival reach the widgets (no
+    visible change, no push)."""
     viewer_room = present.get(viewer.pk)
     same_room_text = HERE_NOW_SAME_ROOM_TEXT
+    newcomers: list[Suggestion] = []
     if viewer_room is not None:
-        items = items + _same_room_newcomers(
-            event=event, viewer=viewer, present=present, viewer_room=viewer_room, items=items, num_results=num_results
+        newcomers = _same_room_newcomers(
+            event=event, viewer=viewer, present=present, viewer_room=viewer_room, items=items
         )
         room_name = cache.get_or_set(
             ROOM_NAME_KEY.format(room_id=viewer_room),
@@ -501,4 +502,11 @@ def _boost_present(
     if boosted:
         # Stable: equal scores keep the cached (exposure-capped) order.
         items.sort(key=lambda s: -s.score)
+    if newcomers:
+        at = max(0, min(len(items), max(num_results, 1) - len(newcomers)))
+        score = items[at].score if at < len(items) else (items[-1].score if items else 1.0)
+        for item in newcomers:
+            item.score = score
+            item.reasons = [{"kind": "here_now", "text": same_room_text, "weight": score}]
+        items = items[:at] + newcomers + items[at:]
     return items

@@ -42,3 +42,20 @@ def test_presence_of_another_event_is_ignored():
     backends.SCORES["local"] = {viewer.pk: [(a.pk, 1.0), (b.pk, 0.9)]}
     cache.set(PRESENCE_CACHE_KEY.format(event_id=other.pk), {b.pk: None})
     assert [i.attendee_id for i in recommendations_for(attendee=viewer).items] == [a.pk, b.pk]
+
+
+def test_people_in_the_viewers_room_join_the_visible_list_up_to_the_cap():
+    """A room of five: the three who arrived first (HERE_NOW_ADDED_MAX) all join the viewer's first
+    six, displacing the bottom of the list, in arrival order; the fourth does not. Before, each was
+    placed just above the last entry, so only one of them was ever visible."""
+    event = ServingEventFactory()
+    viewer, *listed = attendees(event, 11)
+    *listed, p, q, r, s = listed
+    backends.SCORES["local"] = {viewer.pk: [(b.pk, 0.5**i) for i, b in enumerate(listed)]}
+    cache.set(PRESENCE_CACHE_KEY.format(event_id=event.pk), {viewer.pk: 7, p.pk: 7, q.pk: 7, r.pk: 7, s.pk: 7})
+    result = recommendations_for(attendee=viewer, num_results=6)
+    ids = [i.attendee_id for i in result.items]
+    assert ids == [listed[0].pk, listed[1].pk, listed[2].pk, p.pk, q.pk, r.pk]
+    assert all(i.here_now and i.source == "here_now" for i in result.items[3:])
+    assert result.items[3].reasons[0]["text"] == HERE_NOW_SAME_ROOM_TEXT
+
