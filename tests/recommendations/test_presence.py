@@ -58,4 +58,3 @@ def test_people_in_the_viewers_room_join_the_visible_list_up_to_the_cap():
     assert ids == [listed[0].pk, listed[1].pk, listed[2].pk, p.pk, q.pk, r.pk]
     assert all(i.here_now and i.source == "here_now" for i in result.items[3:])
     assert result.items[3].reasons[0]["text"] == HERE_NOW_SAME_ROOM_TEXT
-
