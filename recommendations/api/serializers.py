@@ -22,9 +22,13 @@ class RecommendationsQuerySerializer(serializers.Serializer):
 
 
 class ReasonOutputSerializer(serializers.Serializer):
-    kind = serializers.CharField()
-    text = serializers.CharField()
-    weight = serializers.FloatField()
+    kind = serializers.CharField(
+        help_text="A stable machine name: same_time, shared_room, shared_content, shared_interest, complementary, "
+        "planned_session, mutual_contacts, repeat, here_now (in the viewer's room now), and the generic ones, "
+        "which follow the personal ones: online, sociable, active, popular, attending, organizer_boost"
+    )
+    text = serializers.CharField(help_text="The sentence shown to the attendee")
+    weight = serializers.FloatField(help_text="Its share of the score")
 
 
 class SuggestionOutputSerializer(serializers.Serializer):

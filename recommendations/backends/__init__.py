@@ -19,7 +19,9 @@ class Reason:
     """One piece of evidence for a suggestion, renderable on its own.
 
     kind: a stable machine name ("shared_room", "same_time", "shared_interest", "complementary",
-    "planned_session", "mutual_contacts", "sociable", "organizer_boost", "here_now", ...).
+    "planned_session", "mutual_contacts", "sociable", "organizer_boost", "here_now" (in the
+    viewer's room), "online", ...). Generic kinds follow personal ones on a card
+    (`recommendations.serving.lists.GENERIC_REASON_KINDS`).
     text: the sentence shown to the attendee. weight: its share of the score.
     """
 

@@ -72,10 +72,13 @@ HERE_NOW_SAME_ROOM_TEXT = "In the same room as you right now"
 HERE_NOW_IN_ROOM_TEXT = "In '{room}' with you right now"
 HERE_NOW_ONLINE_TEXT = "Online now"
 # Someone in the viewer's room who is not in their pool at all (no declared or learned reason yet)
-# is still the easiest meeting there is: up to this many join the list, scored like the list's
-# weakest visible entry before the boost, so they land among the suggestions without pushing out
-# the strong matches. Capped, so that a keynote with 500 people does not flood the list.
+# is still the easiest meeting there is: up to this many join the list, in its last visible slots,
+# so they land among the suggestions without pushing out the strong matches. Capped, so that a
+# keynote with 500 people does not flood the list.
 HERE_NOW_ADDED_MAX = 3
+# Reasons that say something about the candidate alone, not about the two of them: a card leads
+# with a personal reason ("you both spent 41 min in ...") whenever it has one, and these follow.
+GENERIC_REASON_KINDS = frozenset({"online", "sociable", "active", "popular", "attending", "organizer_boost"})
 
 NO_CONSENT_RECEIVE = "This attendee has chosen not to receive suggestions."
 EVENT_CLOSED = "The event is closed: no new suggestions are computed."
@@ -175,8 +178,11 @@ def recommendations_for(
         items = _boost_present(
             event=event, viewer=attendee, items=items, present=dict(presence), num_results=num_results
         )
+    items = items[:num_results]
+    for item in items:
+        item.reasons = personal_first(item.reasons)
     return Recommendations(
-        items=items[:num_results],
+        items=items,
         source=source,
         phase=payload["phase"],
         model_version_id=payload["model_version_id"],
@@ -184,6 +190,14 @@ def recommendations_for(
         cached=cached,
         empty_reason=payload["empty_reason"],
     )
+
+
+def personal_first(reasons: list[dict]) -> list[dict]:
+    """`reasons` with the personal ones first and the generic ones (GENERIC_REASON_KINDS) after,
+    each group in its own order (by weight, the here-now reason first): the first reasons are
+    the ones a card shows, and "online now · well connected" said nothing about the two people
+    while "you both spent 41 min in ..." sat hidden behind them."""
+    return sorted(reasons, key=lambda r: r["kind"] in GENERIC_REASON_KINDS)
 
 
 def _ttl(*, event: Event, source: str) -> int:
@@ -491,7 +505,7 @@ def _boost_present(
         item.score = round(item.score + extra, 6)
         item.reasons = [
             {
-                "kind": "here_now",
+                "kind": "here_now" if same_room else "online",
                 "text": same_room_text if same_room else HERE_NOW_ONLINE_TEXT,
                 "weight": round(extra, 6),
             },

@@ -26,7 +26,10 @@
 
   function cardHtml(item, open) {
     var all = item.reasons || [];
-    var reasons = all.slice(0, 2).map(function (r) { return esc(capfirst(r.text)); }).join(" · ");
+    // The server puts personal reasons first; the first two are shown whole, one per line.
+    var reasons = all.slice(0, 2).map(function (r) {
+      return '<span class="mmw-r">' + esc(capfirst(r.text)) + "</span>";
+    }).join("");
     var why = all.map(function (r) { return "<li>" + esc(capfirst(r.text)) + "</li>"; }).join("");
     var meta = [item.headline, item.company].filter(Boolean).map(esc).join(" · ");
     return '<div class="mmw-avatar" aria-hidden="true">' + esc((item.display_name || "?").charAt(0)) + "</div>" +

@@ -5,7 +5,12 @@ from django.core.cache import cache
 
 from events.presence import PRESENCE_CACHE_KEY
 from recommendations.serving.cache import present_attendee_ids
-from recommendations.serving.lists import HERE_NOW_ONLINE_TEXT, HERE_NOW_SAME_ROOM_TEXT, recommendations_for
+from recommendations.serving.lists import (
+    HERE_NOW_ONLINE_TEXT,
+    HERE_NOW_SAME_ROOM_TEXT,
+    personal_first,
+    recommendations_for,
+)
 
 from . import backends
 from .factories import ServingEventFactory, attendees
@@ -32,7 +37,9 @@ def test_same_room_boost_lifts_candidate_and_explains_it():
         (a.pk, 1.0, False),
     ]
     assert result.items[0].reasons[0] == {"kind": "here_now", "text": HERE_NOW_SAME_ROOM_TEXT, "weight": 0.4}
-    assert result.items[1].reasons[0] == {"kind": "here_now", "text": HERE_NOW_ONLINE_TEXT, "weight": 0.18}
+    # "Online now" says nothing about the two of them: it follows the personal reason.
+    assert [r["kind"] for r in result.items[1].reasons] == ["local_test", "online"]
+    assert result.items[1].reasons[1] == {"kind": "online", "text": HERE_NOW_ONLINE_TEXT, "weight": 0.18}
 
 
 def test_presence_of_another_event_is_ignored():
@@ -58,3 +65,20 @@ def test_people_in_the_viewers_room_join_the_visible_list_up_to_the_cap():
     assert ids == [listed[0].pk, listed[1].pk, listed[2].pk, p.pk, q.pk, r.pk]
     assert all(i.here_now and i.source == "here_now" for i in result.items[3:])
     assert result.items[3].reasons[0]["text"] == HERE_NOW_SAME_ROOM_TEXT
+
+
+def test_personal_reasons_lead_and_generic_ones_follow():
+    reasons = [
+        {"kind": "online", "text": "Online now", "weight": 0.3},
+        {"kind": "sociable", "text": "Well connected", "weight": 0.2},
+        {"kind": "same_time", "text": "You both spent 41 min in 'K8s'", "weight": 0.1},
+        {"kind": "popular", "text": "Meets many people", "weight": 0.05},
+        {"kind": "mutual_contacts", "text": "2 people you both met", "weight": 0.01},
+    ]
+    assert [r["kind"] for r in personal_first(reasons)] == [
+        "same_time",
+        "mutual_contacts",
+        "online",
+        "sociable",
+        "popular",
+    ]

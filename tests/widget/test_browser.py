@@ -100,7 +100,10 @@ def _live_scenario(browser, server, ada_login, bob_login):
 
 def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(settled_db, server):
     from events.api.auth import attendee_token_issue
+    from django.utils import timezone
+
     from events.models import NotRelevant
+    from events.presence import presence_join
     from tests.factories import InterestTagFactory
 
     event = EventFactory(slug="embed-summit", name="Embed Summit")
@@ -109,6 +112,9 @@ def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(sett
     bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob Kahn")
     ada.interests.add(tag)
     bob.interests.add(tag)
+    # Bob is online (in another room): "Online now" says nothing about the two of them, so the
+    # card leads with what they share and the generic reason follows.
+    presence_join(event=event, attendee_id=bob.pk, room_id=RoomFactory(event=event).pk, at=timezone.now())
     token = attendee_token_issue(attendee=ada)
     host_page = (
         "<!doctype html><html><body style='font-family:sans-serif;background:#fafafa;padding:2rem'>"
@@ -133,7 +139,7 @@ def _embedded_scenario(browser, host_page):
     widget = page.locator("[data-mm-widget]")
     card = widget.locator(".mmw-card", has_text="Bob Kahn")
     expect(card).to_have_count(1, timeout=LIVE_SECONDS)
-    expect(card.locator(".mmw-reason")).to_have_text("Shared interest: Postgres")
+    expect(card.locator(".mmw-r")).to_have_text(["Shared interest: Postgres", "Online now"])
     expect(widget.locator(".mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "embedded-widget.png"))
