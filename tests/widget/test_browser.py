@@ -99,9 +99,9 @@ def _live_scenario(browser, server, ada_login, bob_login):
 
 
 def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(settled_db, server):
-    from events.api.auth import attendee_token_issue
     from django.utils import timezone
 
+    from events.api.auth import attendee_token_issue
     from events.models import NotRelevant
     from events.presence import presence_join
     from tests.factories import InterestTagFactory
