@@ -25,6 +25,7 @@ BODY = json.dumps(
         "phase": "live",
         "cached": True,
         "empty_reason": "",
+        "empty_code": "",
     }
 ).encode()
 

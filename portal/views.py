@@ -4,8 +4,11 @@ Server-rendered; the "people to meet" widget is painted here first (from the one
 then kept live by `static/matchmaking/widget.js` over the suggestions WebSocket. Imports run
 portal -> recommendations -> events."""
 
+import functools
+import zoneinfo
 from collections import defaultdict
 from functools import wraps
+from urllib.parse import unquote
 
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
@@ -13,6 +16,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
@@ -26,9 +30,30 @@ LOGIN_LINK_INVALID = "This sign-in link is invalid, was used already or has expi
 NOT_AN_ATTENDEE = "You are not signed in as an attendee of this event."
 
 
+# An attendee may read times in their own zone instead of the event's: the page's switch stores the
+# browser's zone name here (a cookie: no account setting needed, and it follows the device).
+TZ_COOKIE = "mm_tz"
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def page_zone(request: HttpRequest, event: Event) -> tuple[str, bool]:
+    """(zone name, whether it is the event's): the attendee's own zone when they chose it and it is
+    a real zone, the event's otherwise. One rule for every attendee page: times are shown in it,
+    labelled."""
+    own = unquote(request.COOKIES.get(TZ_COOKIE, ""))
+    if own and own != event.timezone and own in _zones():
+        return own, False
+    return event.timezone, True
+
+
 def attendee_page(view):
     """Resolve the signed-in user's attendee of the event in the URL, or answer 403 with a page
-    that says how to sign in. The attendee is never taken from the request's parameters."""
+    that says how to sign in. The attendee is never taken from the request's parameters. The page
+    renders in its time zone (`page_zone`)."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, event: str, *args, **kwargs):
@@ -41,19 +66,32 @@ def attendee_page(view):
             )
         if attendee is None:
             return render(request, "portal/not_signed_in.html", {"message": NOT_AN_ATTENDEE}, status=403)
-        return view(request, attendee, *args, **kwargs)
+        zone, _ = page_zone(request, attendee.event)
+        with timezone.override(zoneinfo.ZoneInfo(zone)):  # the pages render eagerly, inside it
+            return view(request, attendee, *args, **kwargs)
 
     return ensure_csrf_cookie(wrapper)
 
 
 def _widget(attendee: Attendee) -> dict:
-    seq, items, empty_reason = push.widget_first_paint(attendee=attendee)
-    return {"items": items, "seq": seq, "size": push.WIDGET_SIZE, "empty_reason": empty_reason}
+    seq, items, empty_code = push.widget_first_paint(attendee=attendee)
+    return {"items": items, "seq": seq, "size": push.WIDGET_SIZE, "empty_code": empty_code}
 
 
 def _page(request, attendee: Attendee, template: str, **context) -> HttpResponse:
+    zone, is_event_zone = page_zone(request, attendee.event)
     return render(
-        request, template, {"attendee": attendee, "event": attendee.event, "widget": _widget(attendee), **context}
+        request,
+        template,
+        {
+            "attendee": attendee,
+            "event": attendee.event,
+            "widget": _widget(attendee),
+            "zone": zone,
+            "is_event_zone": is_event_zone,
+            "tz_cookie": TZ_COOKIE,
+            **context,
+        },
     )
 
 

@@ -57,6 +57,10 @@ class RecommendationsOutputSerializer(serializers.Serializer):
     phase = serializers.CharField()
     cached = serializers.BooleanField()
     empty_reason = serializers.CharField(help_text="Why the list is empty, when it is for a reason")
+    empty_code = serializers.CharField(
+        help_text="The same for machines: receive_off (the attendee turned suggestions off), closed (the event "
+        "is closed), or empty"
+    )
 
 
 class RecordedOutputSerializer(serializers.Serializer):

@@ -43,6 +43,7 @@ def recommendations_output(result: Recommendations) -> dict:
         "phase": result.phase,
         "cached": result.cached,
         "empty_reason": result.empty_reason,
+        "empty_code": result.empty_code,
     }
 
 

@@ -141,13 +141,14 @@ def remember_list(*, attendee_id: int, items: list[dict]) -> None:
 
 def widget_first_paint(*, attendee: Attendee) -> tuple[int, list[dict], str]:
     """The list an attendee page renders inside its widget: (sequence number, items, the empty
-    reason). Remembered as what this attendee's screen shows, and recorded as "shown"."""
+    code, see `Recommendations.empty_code`). Remembered as what this attendee's screen shows, and
+    recorded as "shown"."""
     with attendee_push_lock(attendee.pk):
         result = widget_list(attendee=attendee)
         items = [suggestion_item(s) for s in result.items]
         remember_list(attendee_id=attendee.pk, items=items)
         funnel_record_shown(viewer=attendee, result=result)
-        return current_seq(attendee_id=attendee.pk), items, result.empty_reason
+        return current_seq(attendee_id=attendee.pk), items, result.empty_code
 
 
 def widget_state_reset(*, attendee: Attendee) -> tuple[int, list[dict]]:

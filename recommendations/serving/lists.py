@@ -82,6 +82,10 @@ GENERIC_REASON_KINDS = frozenset({"online", "sociable", "active", "popular", "at
 
 NO_CONSENT_RECEIVE = "This attendee has chosen not to receive suggestions."
 EVENT_CLOSED = "The event is closed: no new suggestions are computed."
+# Why a list is empty, for machines: the attendee's own widget words it for them ("You have turned
+# suggestions off", with the way back), where `empty_reason` speaks to a platform about them.
+EMPTY_RECEIVE_OFF = "receive_off"
+EMPTY_CLOSED = "closed"
 
 
 @dataclass
@@ -116,6 +120,7 @@ class Recommendations:
     model_version: int | None = None
     cached: bool = False
     empty_reason: str = ""
+    empty_code: str = ""  # EMPTY_RECEIVE_OFF, EMPTY_CLOSED or "" (see empty_reason)
     extra: dict = field(default_factory=dict)
 
 
@@ -137,7 +142,9 @@ def recommendations_for(
     event: Event = attendee.event
     effective_phase = phase or event.phase
     if not attendee.consent_receive_recommendations:
-        return Recommendations(items=[], source="", phase=effective_phase, empty_reason=NO_CONSENT_RECEIVE)
+        return Recommendations(
+            items=[], source="", phase=effective_phase, empty_reason=NO_CONSENT_RECEIVE, empty_code=EMPTY_RECEIVE_OFF
+        )
 
     payload: dict | None = None
     stamps = None
@@ -189,6 +196,7 @@ def recommendations_for(
         model_version=payload["model_version"],
         cached=cached,
         empty_reason=payload["empty_reason"],
+        empty_code=EMPTY_CLOSED if payload["empty_reason"] == EVENT_CLOSED else "",
     )
 
 

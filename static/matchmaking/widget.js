@@ -34,7 +34,9 @@
     var meta = [item.headline, item.company].filter(Boolean).map(esc).join(" · ");
     return '<div class="mmw-avatar" aria-hidden="true">' + esc((item.display_name || "?").charAt(0)) + "</div>" +
       '<div class="mmw-body"><div class="mmw-name">' + esc(item.display_name) +
-      (item.here_now ? ' <span class="mmw-here">here now</span>' : "") + "</div>" +
+      // "here now" meant online here and in this room on the room page: say which.
+      (item.here_now ? ' <span class="mmw-here">' + (all.length && all[0].kind === "here_now" ? "in your room" : "online") +
+        "</span>" : "") + "</div>" +
       '<div class="mmw-meta">' + meta + "</div>" +
       '<div class="mmw-reason">' + reasons + "</div>" +
       '<ul class="mmw-why"' + (open ? "" : " hidden") + ">" + why + "</ul>" +
@@ -112,7 +114,14 @@
       return r.json();
     }).then(function (data) {
       self.items = data.items;
-      if (self.empty && data.empty_reason) self.empty.textContent = data.empty_reason;
+      if (self.empty && data.empty_code === "receive_off") {
+        // Their own list: say it to them, with the way back on our pages (the platform's otherwise).
+        var url = self.root.dataset.consentsUrl;
+        self.empty.innerHTML = "You have turned suggestions off." +
+          (url ? ' <a href="' + esc(url) + '">Turn them back on</a>' : "");
+      } else if (self.empty && data.empty_reason) {
+        self.empty.textContent = data.empty_reason;
+      }
       self.render();
     }).catch(function () { /* the next push or reconnect tries again */ });
   };

@@ -82,6 +82,7 @@ def test_recommendations_response_shape(api, event, people):
         "phase": "live",
         "cached": False,
         "empty_reason": "",
+        "empty_code": "",
     }
     assert api.get(url(viewer), {"num_results": 2}).json()["cached"] is True
 
@@ -218,6 +219,7 @@ def test_consent_update_through_api_takes_effect_on_next_response(api, people):
     api.patch(url(viewer, "consents/"), {"consent_receive_recommendations": False}, content_type="application/json")
     body = api.get(url(viewer)).json()
     assert (body["items"], body["empty_reason"]) == ([], "This attendee has chosen not to receive suggestions.")
+    assert body["empty_code"] == "receive_off"  # what the attendee's own widget words for them
 
 
 def test_consent_bad_value_is_400(api, people):

@@ -82,7 +82,7 @@ def _live_scenario(browser, server, ada_login, bob_login):
         card = widget.locator(".mmw-card", has_text=other)
         expect(card).to_have_count(1, timeout=LIVE_SECONDS)
         expect(card.locator(".mmw-reason")).to_contain_text("In 'Main hall' with you right now")
-        expect(card.locator(".mmw-here")).to_have_text("here now")
+        expect(card.locator(".mmw-here")).to_have_text("in your room")
     expect(ada_page.locator("[data-mm-here]")).to_have_text("Bob Kahn", timeout=LIVE_SECONDS)
     ARTIFACTS.mkdir(exist_ok=True)
     ada_widget.screenshot(path=str(ARTIFACTS / "widget.png"))
@@ -335,7 +335,7 @@ def test_the_dashboard_funnel_counts_exactly_what_a_scripted_widget_session_did(
         expect(bob_page.locator("[data-mm-widget] .mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
         bob_page.get_by_role("link", name="Main hall").click()
         card = ada_widget.locator(".mmw-card", has_text="Bob Kahn")
-        expect(card.locator(".mmw-here")).to_have_text("here now", timeout=LIVE_SECONDS)
+        expect(card.locator(".mmw-here")).to_have_text("in your room", timeout=LIVE_SECONDS)
 
         with ada_page.expect_response(lambda r: r.url.endswith("/recommendations/opened/")) as opened:
             card.get_by_role("button", name="Why?").click()
@@ -366,3 +366,25 @@ def test_the_dashboard_funnel_counts_exactly_what_a_scripted_widget_session_did(
     assert sum(shown.values()) >= 5, logs  # the session showed people through paints and pushes
     assert any(e["kind"] == "ws" and e["msg"]["type"] == "suggestions.changed" for e in logs["ada"]), logs["ada"]
     assert by_source == expected, logs
+
+
+def test_an_attendee_switches_the_pages_to_their_own_time_zone_and_back(settled_db, server):
+    from datetime import UTC, datetime, timedelta
+
+    from playwright.sync_api import expect
+
+    event = LiveEventFactory(slug="tz-summit", name="TZ Summit", timezone="Europe/Paris")
+    start = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    RoomFactory(event=event, external_id="k8s", name="Kubernetes", starts_at=start, ends_at=start + timedelta(hours=1))
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    login = login_url(server, ada)
+    with chromium() as browser:
+        page = browser.new_context(timezone_id="America/New_York").new_page()
+        sign_in(page, login)
+        times = page.locator(".pt-room", has_text="Kubernetes").locator(".pt-muted").first
+        expect(times).to_have_text("09:00\u201310:00 CET")
+        page.get_by_role("button", name="Use my time zone").click()
+        expect(page.locator("[data-mm-tz]")).to_contain_text("America/New_York (your time)")
+        expect(times).to_have_text("03:00\u201304:00 EST")
+        page.get_by_role("button", name="Use the event's time").click()
+        expect(times).to_have_text("09:00\u201310:00 CET")

@@ -1,6 +1,6 @@
 """The attendee's pages: sign-in by link, who may see them, consents, connections."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,7 +11,7 @@ from django.utils import timezone
 from events.enums import ConnectionStatus
 from events.models import Connection, LoginLink, RoomVisit
 from events.services import connection_request, login_link_issue
-from portal.views import LOGIN_LINK_INVALID, NOT_AN_ATTENDEE
+from portal.views import LOGIN_LINK_INVALID, NOT_AN_ATTENDEE, TZ_COOKIE
 from tests.factories import AttendeeFactory, EventFactory, InterestTagFactory, RoomFactory
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +174,34 @@ def test_simulate_traffic_moves_people_and_walks_everyone_out(transactional_db):
     visits = RoomVisit.objects.filter(event=event)
     assert visits.count() > 0
     assert visits.filter(left_at__isnull=True).count() == 0
+
+
+def test_times_are_in_the_events_zone_labelled_or_in_the_attendees_own(summit):
+    """One rule on every attendee page: the event's zone, labelled; an attendee who chose their own
+    (the page's switch sets the cookie) reads times in it; a cookie that names no zone is ignored.
+    Before, the lobby showed UTC with no label for an event in Europe/Paris."""
+    event, ada, _ = summit
+    event.timezone = "Europe/Paris"
+    event.save()
+    start = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    RoomFactory(event=event, external_id="k8s", name="Kubernetes", starts_at=start, ends_at=start + timedelta(hours=1))
+    client = signed_in(ada)
+    page = client.get("/e/summit/").content.decode()
+    assert "09:00</time>\u201310:00 CET" in page
+    assert "Times are in <strong>Europe/Paris</strong> (the event's time)" in page
+    client.cookies[TZ_COOKIE] = "America/New_York"
+    page = client.get("/e/summit/").content.decode()
+    assert "03:00</time>\u201304:00 EST" in page
+    assert "Times are in <strong>America/New_York</strong> (your time)" in page
+    client.cookies[TZ_COOKIE] = "../../etc/passwd"
+    assert "09:00</time>\u201310:00 CET" in client.get("/e/summit/").content.decode()
+
+
+def test_an_attendee_who_turned_suggestions_off_is_told_so_with_the_way_back(summit):
+    _, ada, _ = summit
+    ada.consent_receive_recommendations = False
+    ada.save()
+    page = signed_in(ada).get("/e/summit/").content.decode()
+    assert "You have turned suggestions off." in page
+    assert '<a href="/e/summit/consents/">Turn them back on</a>' in page
+    assert "This attendee has chosen" not in page
