@@ -180,6 +180,25 @@ def not_relevant_create(*, attendee: Attendee, target: Attendee) -> NotRelevant:
     return mark
 
 
+def block_delete(*, blocker: Attendee, blocked: Attendee) -> bool:
+    """Lift `blocker`'s block of `blocked` (the widget's undo, or later); False when there was none.
+    One row per delete, so the model signals (cache, live push) see it like any other change."""
+    block = Block.objects.filter(event_id=blocker.event_id, blocker=blocker, blocked=blocked).first()
+    if block is None:
+        return False
+    block.delete()
+    return True
+
+
+def not_relevant_delete(*, attendee: Attendee, target: Attendee) -> bool:
+    """Take back a "not relevant" mark; False when there was none."""
+    mark = NotRelevant.objects.filter(event_id=attendee.event_id, attendee=attendee, target=target).first()
+    if mark is None:
+        return False
+    mark.delete()
+    return True
+
+
 # --- Consents -------------------------------------------------------------------------------------
 
 

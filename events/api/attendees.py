@@ -154,6 +154,42 @@ class NotRelevantView(_ActOnOtherView):
         services.not_relevant_create(attendee=attendee, target=other)
 
 
+class _UndoOnOtherView(AttendeeView):
+    """DELETE .../<other>/: the attendee of the URL takes back what they did to another attendee
+    (`undo` returns False when there was nothing to take back: 404)."""
+
+    not_found = ""
+
+    def undo(self, attendee: Attendee, other: Attendee) -> bool:
+        raise NotImplementedError
+
+    @extend_schema(request=None, responses={204: None, 404: None})
+    def delete(self, request, event, external_id, other):
+        attendee = self.attendee()
+        target = Attendee.objects.filter(event_id=attendee.event_id, external_id=other).first()
+        if target is None or not self.undo(attendee, target):
+            raise Http404(self.not_found.format(external_id=other))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UnblockView(_UndoOnOtherView):
+    """Lift a block (the widget's undo): both may be suggested to each other again."""
+
+    not_found = "This attendee has not blocked {external_id!r}."
+
+    def undo(self, attendee: Attendee, other: Attendee) -> bool:
+        return services.block_delete(blocker=attendee, blocked=other)
+
+
+class NotRelevantUndoView(_UndoOnOtherView):
+    """Take back a "not relevant" mark (the widget's undo)."""
+
+    not_found = "This attendee has not marked {external_id!r} as not relevant."
+
+    def undo(self, attendee: Attendee, other: Attendee) -> bool:
+        return services.not_relevant_delete(attendee=attendee, target=other)
+
+
 class ConsentsView(AttendeeView):
     @extend_schema(responses=ConsentsSerializer)
     def get(self, request, event, external_id):

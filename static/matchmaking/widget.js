@@ -12,6 +12,10 @@
  * re-fetch over REST (the truth). Actions (connect / not relevant / block) remove the person at
  * once and go to the REST API; the server pushes the refilled list. "Why?" opens every reason of a
  * card and tells the funnel the suggestion was opened (once per person and page).
+ *
+ * Feedback: Connect shows a pending state until the server answers, then says the request went;
+ * "Not relevant" and "Block" say what happened with an Undo (a DELETE of the mark). Those notices
+ * and new people arriving live are announced politely (role="status", aria-live="polite").
  */
 (function () {
   "use strict";
@@ -24,7 +28,7 @@
   }
   function capfirst(s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : s; }
 
-  function cardHtml(item, open) {
+  function cardHtml(item, open, pending) {
     var all = item.reasons || [];
     // The server puts personal reasons first; the first two are shown whole, one per line.
     var reasons = all.slice(0, 2).map(function (r) {
@@ -43,7 +47,8 @@
       '<div class="mmw-actions">' +
       '<button type="button" class="mmw-btn mmw-link" data-action="why" aria-expanded="' + (open ? "true" : "false") +
       '">' + (open ? "Less" : "Why?") + "</button>" +
-      '<button type="button" class="mmw-btn mmw-primary" data-action="connect">Connect</button>' +
+      (pending ? '<button type="button" class="mmw-btn mmw-primary" data-action="connect" disabled aria-busy="true">' +
+        "Sending…</button>" : '<button type="button" class="mmw-btn mmw-primary" data-action="connect">Connect</button>') +
       '<button type="button" class="mmw-btn" data-action="not-relevant">Not relevant</button>' +
       '<button type="button" class="mmw-btn mmw-danger" data-action="block">Block</button></div></div>';
   }
@@ -54,6 +59,9 @@
     this.list = root.querySelector("[data-mm-list]");
     this.empty = root.querySelector("[data-mm-empty]");
     this.status = root.querySelector("[data-mm-status]");
+    this.toast = root.querySelector("[data-mm-announce]");
+    this.pending = {};  // connect requests in flight: the card stays, its button says so
+    this.restored = {};  // brought back by Undo: their return is not announced as new
     this.items = opts.items || [];
     this.seq = opts.seq || 0;
     this.hidden = {};  // acted on: never shown again in this page, whatever a late push says
@@ -64,8 +72,14 @@
     var self = this;
     this.list.addEventListener("click", function (e) {
       var btn = e.target.closest("[data-action]");
-      if (btn) self.act(btn.closest(".mmw-card").dataset.id, btn.dataset.action);
+      if (btn && !btn.disabled) self.act(btn.closest(".mmw-card").dataset.id, btn.dataset.action);
     });
+    if (this.toast) {
+      this.toast.addEventListener("click", function (e) {
+        var undo = e.target.closest("[data-undo]");
+        if (undo && self.undoing) self.undoing();
+      });
+    }
   }
 
   Widget.prototype.url = function (path) {
@@ -98,7 +112,7 @@
       var li = document.createElement("li");
       li.className = "mmw-card";
       li.dataset.id = item.external_id;
-      li.innerHTML = cardHtml(item, !!self.expanded[item.external_id]);
+      li.innerHTML = cardHtml(item, !!self.expanded[item.external_id], !!self.pending[item.external_id]);
       if (!old[item.external_id]) { li.classList.add("mmw-new"); fresh[item.external_id] = li; }
       self.list.appendChild(li);
     });
@@ -127,6 +141,7 @@
   };
 
   Widget.prototype.apply = function (msg) {
+    var self = this;
     var byId = {};
     this.items.forEach(function (it) { byId[it.external_id] = it; });
     (msg.removed || []).forEach(function (id) { delete byId[id]; });
@@ -138,9 +153,28 @@
       if (!it) return false;  // the diff does not add up to what we hold: ask REST
       next.push(it);
     }
+    // Announced: people new to the list, but not one the attendee just brought back (already said).
+    var names = (msg.added || []).filter(function (a) {
+      var id = a.item.external_id, back = self.restored[id];
+      delete self.restored[id];
+      return !self.hidden[id] && !back;
+    }).map(function (a) { return a.item.display_name; });
     this.items = next;
     this.render();
+    if (names.length) this.say("New " + (names.length === 1 ? "suggestion: " : "suggestions: ") + names.join(", "));
     return true;
+  };
+
+  // One polite notice at a time; `undo` (a function) adds an Undo button for a few seconds.
+  Widget.prototype.say = function (text, undo) {
+    if (!this.toast) return;
+    var self = this;
+    clearTimeout(this.toastTimer);
+    this.undoing = undo || null;
+    this.toast.innerHTML = '<span>' + esc(text) + "</span>" +
+      (undo ? ' <button type="button" class="mmw-btn mmw-link" data-undo>Undo</button>' : "");
+    // Never hidden: a live region must stay in the page to be announced; empty, it takes no room.
+    this.toastTimer = setTimeout(function () { self.toast.innerHTML = ""; self.undoing = null; }, undo ? 8000 : 5000);
   };
 
   Widget.prototype.onMessage = function (msg) {
@@ -193,18 +227,62 @@
     "block": ["blocks/", "attendee"]
   };
 
+  var DONE = {
+    "connect": "Request sent to {name}.",
+    "not-relevant": "{name} will not be suggested again.",
+    "block": "{name} is blocked: neither of you will be suggested to the other."
+  };
+
+  Widget.prototype.nameOf = function (id) {
+    for (var i = 0; i < this.items.length; i++) if (this.items[i].external_id === id) return this.items[i].display_name;
+    return id;
+  };
+
   Widget.prototype.act = function (id, action) {
     if (action === "why") return this.toggleWhy(id);
     var self = this, spec = ACTIONS[action];
-    if (!spec) return;
-    this.hidden[id] = true;  // takes effect at once; the server pushes the refilled list
+    if (!spec || this.pending[id]) return;
+    var name = this.nameOf(id);
+    if (action === "connect") {
+      this.pending[id] = true;  // the card stays, its button says "Sending…", until the server answers
+    } else {
+      this.hidden[id] = true;  // takes effect at once; the server pushes the refilled list
+    }
     this.render();
     var body = {};
     body[spec[1]] = id;
     this.request("POST", spec[0], body).then(function (r) {
-      if (!r.ok) { delete self.hidden[id]; self.render(); }  // refused: the person comes back
+      delete self.pending[id];
+      if (!r.ok) {  // refused: the person comes back, and the attendee is told
+        delete self.hidden[id];
+        self.render();
+        self.say("That did not work; please try again.");
+        return null;
+      }
+      self.hidden[id] = true;
+      self.render();
+      var undo = action === "connect" ? null : function () { self.undo(id, spec[0], name); };
+      self.say(DONE[action].replace("{name}", name), undo);
       return self.refetchIfQuiet();
-    }).catch(function () { delete self.hidden[id]; self.render(); });
+    }).catch(function () {
+      delete self.pending[id];
+      delete self.hidden[id];
+      self.render();
+      self.say("No connection to the server; please try again.");
+    });
+  };
+
+  // Undo of "not relevant" or "block": DELETE the mark; the person comes back with the next list.
+  Widget.prototype.undo = function (id, path, name) {
+    var self = this;
+    this.undoing = null;
+    this.request("DELETE", path + encodeURIComponent(id) + "/").then(function (r) {
+      if (!r.ok && r.status !== 404) throw new Error("HTTP " + r.status);
+      delete self.hidden[id];
+      self.restored[id] = true;
+      self.say(name + " is back in your suggestions.");
+      return self.refetch();
+    }).catch(function () { self.say("Could not undo; please try again."); });
   };
 
   // "Why?" shows every reason of the card; the first time per person, the funnel hears "opened".
@@ -254,7 +332,8 @@
     root.className = "mmw";
     root.setAttribute("data-mm-widget", "");
     root.innerHTML = '<div class="mmw-head"><h2>People to meet</h2><span class="mmw-status" data-mm-status>●</span></div>' +
-      '<ol class="mmw-list" data-mm-list></ol><p class="mmw-empty" data-mm-empty hidden>No suggestions yet.</p>';
+      '<ol class="mmw-list" data-mm-list></ol><p class="mmw-empty" data-mm-empty hidden>No suggestions yet.</p>' +
+      '<div class="mmw-toast" role="status" aria-live="polite" data-mm-announce></div>';
     script.parentNode.insertBefore(root, script.nextSibling);
     start(root, {
       event: script.dataset.event, attendee: script.dataset.attendee, token: script.dataset.token,

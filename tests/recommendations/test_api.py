@@ -155,6 +155,31 @@ def test_not_relevant_through_api_takes_effect_on_next_response(api, people):
     assert external_ids(api.get(url(viewer))) == [a.external_id, c.external_id]
 
 
+def test_undo_of_a_block_and_a_not_relevant_mark_brings_the_person_back(api, people):
+    viewer, a, b, c = people
+    api.post(url(viewer, "blocks/"), {"attendee": a.external_id})
+    api.post(url(viewer, "not-relevant/"), {"attendee": b.external_id})
+    assert external_ids(api.get(url(viewer))) == [c.external_id]
+    assert api.delete(url(viewer, f"blocks/{a.external_id}/")).status_code == 204
+    assert api.delete(url(viewer, f"not-relevant/{b.external_id}/")).status_code == 204
+    assert external_ids(api.get(url(viewer))) == [a.external_id, b.external_id, c.external_id]
+    # Nothing left to take back, or nobody of that id here: 404 saying so.
+    response = api.delete(url(viewer, f"blocks/{a.external_id}/"))
+    assert (response.status_code, response.json()) == (
+        404,
+        {"detail": f"This attendee has not blocked {a.external_id!r}."},
+    )
+    assert api.delete(url(viewer, "not-relevant/ghost/")).status_code == 404
+
+
+def test_an_attendee_cannot_undo_another_attendees_block(api, people):
+    viewer, a, b, _ = people
+    api.post(url(a, "blocks/"), {"attendee": b.external_id})
+    # The viewer's URL names the viewer: a's block of b is not theirs to lift.
+    assert api.delete(url(viewer, f"blocks/{b.external_id}/")).status_code == 404
+    assert a.blocks_made.filter(blocked=b).exists()
+
+
 def test_unknown_target_is_400_naming_the_field(api, people):
     response = api.post(url(people[0], "blocks/"), {"attendee": "ghost"})
     assert (response.status_code, response.json()) == (400, {"attendee": ["No attendee 'ghost' in this event."]})

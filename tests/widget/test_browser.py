@@ -102,7 +102,7 @@ def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(sett
     from django.utils import timezone
 
     from events.api.auth import attendee_token_issue
-    from events.models import NotRelevant
+    from events.models import Connection, NotRelevant
     from events.presence import presence_join
     from tests.factories import InterestTagFactory
 
@@ -124,7 +124,8 @@ def test_embedded_widget_on_a_platform_page_renders_and_acts_with_its_token(sett
     )
     with chromium([LOCAL_NETWORK_CHECKS_OFF]) as browser:
         _embedded_scenario(browser, host_page)
-    assert list(NotRelevant.objects.values_list("attendee__external_id", "target__external_id")) == [("ada", "bob")]
+    assert not NotRelevant.objects.exists()  # marked, then undone
+    assert list(Connection.objects.values_list("requester__external_id", "recipient__external_id")) == [("ada", "bob")]
 
 
 def _embedded_scenario(browser, host_page):
@@ -146,6 +147,26 @@ def _embedded_scenario(browser, host_page):
     with page.expect_response(lambda r: r.url.endswith("/not-relevant/") and r.request.method == "POST") as posted:
         card.get_by_role("button", name="Not relevant").click()
     assert posted.value.status == 201
+    expect(widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)
+    # The widget says what happened, politely, with an Undo that takes the mark back (a DELETE
+    # across origins: CORS lets it through), and Bob returns.
+    toast = widget.locator("[role=status]")
+    expect(toast).to_contain_text("Bob Kahn will not be suggested again.")
+    with page.expect_response(lambda r: r.url.endswith("/not-relevant/bob/") and r.request.method == "DELETE") as undo:
+        toast.get_by_role("button", name="Undo").click()
+    assert undo.value.status == 204
+    expect(widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(1, timeout=LIVE_SECONDS)
+    expect(toast).to_contain_text("Bob Kahn is back in your suggestions.")
+    # Connect: the button says it is sending until the server answers, then the card goes.
+    held = []  # the request waits here until the test lets it go
+    page.route(
+        "**/connections/", lambda route: held.append(route) if route.request.method == "POST" else route.continue_()
+    )
+    card.get_by_role("button", name="Connect").click()
+    expect(card.get_by_role("button", name="Sending\u2026")).to_be_disabled()
+    assert len(held) == 1
+    held[0].continue_()
+    expect(toast).to_contain_text("Request sent to Bob Kahn.", timeout=LIVE_SECONDS)
     expect(widget.locator(".mmw-card", has_text="Bob Kahn")).to_have_count(0)
 
 
