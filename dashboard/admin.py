@@ -28,7 +28,7 @@ from recommendations.jobs import schedules
 from . import exports
 from .charts import interactions_chart_svg
 from .selectors import dashboard_snapshot
-from .services import ACTIONS, dashboard_seq
+from .services import ACTIONS, dashboard_publish, dashboard_seq
 
 # Several organizers watching one busy event share one snapshot per push (and, between pushes, per
 # few seconds, so that "active now" and "per minute now" still follow the clock).
@@ -59,7 +59,8 @@ admin.site.unregister(Event)
 
 @admin.register(Event)
 class EventDashboardAdmin(EventAdmin):
-    list_display = [*EventAdmin.list_display, "dashboard_link"]
+    # The dashboard is what an organizer opens most: next to the name, never pushed out of view.
+    list_display = [EventAdmin.list_display[0], "dashboard_link", *EventAdmin.list_display[1:]]
     # A plain "organization" filter lists every organization in the database, naming other
     # organizers' customers; only those of the listed events are offered.
     list_filter = [
@@ -85,6 +86,11 @@ class EventDashboardAdmin(EventAdmin):
                 "<int:object_id>/dashboard/actions/<str:action>/",
                 wrap(self.action_view),
                 name=f"{prefix}_action",
+            ),
+            path(
+                "<int:object_id>/dashboard/models/<int:number>/publish/",
+                wrap(self.publish_view),
+                name=f"{prefix}_publish",
             ),
             path("<int:object_id>/schedules/", wrap(self.schedules_view), name=f"{prefix}_schedules"),
             path(
@@ -137,6 +143,11 @@ class EventDashboardAdmin(EventAdmin):
                 name: reverse("admin:events_event_dashboard_export", args=[event.pk, name]) for name in exports.EXPORTS
             },
             "can_change": self.has_change_permission(request, event),
+            "settings_url": reverse("admin:events_event_change", args=[event.pk]),
+            # The models table's publish / roll back buttons: {number} is the version's.
+            "publish_url": reverse("admin:events_event_dashboard_publish", args=[event.pk, 0]).replace(
+                "/0/publish/", "/{number}/publish/"
+            ),
         }
         context = {
             **self.admin_site.each_context(request),
@@ -167,6 +178,15 @@ class EventDashboardAdmin(EventAdmin):
             return JsonResponse({"ok": False, "message": UNKNOWN_ACTION.format(action=action, known=known)}, status=400)
         outcome = service(event=event)
         return JsonResponse({"ok": outcome.ok, "message": outcome.message, "run_id": outcome.run_id})
+
+    def publish_view(self, request, object_id, number):
+        """Publish a kept model version, or roll back to an earlier one (the models table's
+        buttons, after a confirmation); change permission on the event needed."""
+        if request.method != "POST":
+            return require_POST(lambda r: None)(request)
+        event = self._event_or_404(request, object_id, change=True)
+        outcome = dashboard_publish(event=event, number=number)
+        return JsonResponse({"ok": outcome.ok, "message": outcome.message}, status=200 if outcome.ok else 409)
 
     def export_view(self, request, object_id, what):
         if request.method != "GET":

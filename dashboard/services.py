@@ -17,12 +17,13 @@ from events.enums import Backend
 from events.groups import ENGAGEMENT_UPDATE, organizers_group
 from events.models import Event, Interaction
 from recommendations.backends import get_backend
+from recommendations.backends.local import artifacts
 from recommendations.backends.personalize import services as personalize
 from recommendations.backends.personalize.models import RemoteResource
 from recommendations.jobs import tasks
-from recommendations.jobs.training import NOT_TRAINABLE, TrainableBackend
+from recommendations.jobs.training import NOT_TRAINABLE, TrainableBackend, model_version_publish
 from recommendations.live.sequences import dashboard_channel, sequence_current, sequence_next
-from recommendations.models import TrainingRun
+from recommendations.models import ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -130,3 +131,40 @@ def dashboard_teardown(*, event: Event) -> ActionOutcome:
 
 
 ACTIONS = {"retrain": dashboard_retrain, "batch": dashboard_batch, "teardown": dashboard_teardown}
+
+NO_SUCH_VERSION = "This event has no model version {number}."
+ALREADY_SERVING = "v{number} is already serving."
+NOT_PUBLISHABLE = (
+    "v{number} was trained by {backend}, and the event now uses {current}: only versions of its own backend can serve."
+)
+REMOTE_VERSION = (
+    "v{number} is an Amazon Personalize solution version: its campaign decides what serves. Retrain to change it."
+)
+ARTIFACT_GONE = "v{number} cannot serve: {error}"
+PUBLISHED_BY_HAND = "v{number} now serves{replaced}. Every list comes from it from the next read on."
+
+
+def dashboard_publish(*, event: Event, number: int) -> ActionOutcome:
+    """Publish a kept version, or roll back to an earlier one (local model versions only: their
+    artifact is all they need; a Personalize version serves through its remote campaign)."""
+    version = ModelVersion.objects.filter(event=event, number=number).first()
+    if version is None:
+        return ActionOutcome(ok=False, message=NO_SUCH_VERSION.format(number=number))
+    if version.status == ModelVersion.Status.PUBLISHED:
+        return ActionOutcome(ok=True, message=ALREADY_SERVING.format(number=number))
+    if version.backend == Backend.PERSONALIZE:
+        return ActionOutcome(ok=False, message=REMOTE_VERSION.format(number=number))
+    if version.backend != event.backend:
+        message = NOT_PUBLISHABLE.format(number=number, backend=version.backend, current=event.backend)
+        return ActionOutcome(ok=False, message=message)
+    try:
+        folder = artifacts.local_folder(version.artifact)
+    except artifacts.ArtifactUnavailable as exc:
+        return ActionOutcome(ok=False, message=ARTIFACT_GONE.format(number=number, error=exc))
+    if not (folder / artifacts.FILES[0]).exists():
+        error = f"its artifact is missing at {folder}."
+        return ActionOutcome(ok=False, message=ARTIFACT_GONE.format(number=number, error=error))
+    replaced = model_version_publish(version=version)
+    dashboard_push(event_id=event.pk, reason="published", number=number)
+    was = f" in place of v{replaced.number}" if replaced is not None else ""
+    return ActionOutcome(ok=True, message=PUBLISHED_BY_HAND.format(number=number, replaced=was))

@@ -1,6 +1,8 @@
 """The organizer's admin. Every list is scoped to the events of the organizer's organizations;
 rows that are facts (interactions) are read-only."""
 
+import zoneinfo
+
 from django.contrib import admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
@@ -97,7 +99,9 @@ class ApiKeyAdmin(TenantFormsMixin, admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(TenantFormsMixin, admin.ModelAdmin):
-    list_display = ["name", "slug", "organization", "phase", "backend", "live_starts_at", "live_ends_at"]
+    # Fits a 1280 px screen beside the filters (seven columns pushed the dashboard link out of the
+    # table's view): the live window is one column, in the event's own zone, labelled.
+    list_display = ["name", "organization", "phase", "backend", "live_window"]
     list_filter = ["phase", "backend", "organization"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -127,6 +131,15 @@ class EventAdmin(TenantFormsMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return events_for_user(user=request.user)
+
+    @admin.display(description="Live", ordering="live_starts_at")
+    def live_window(self, obj: Event) -> str:
+        if obj.live_starts_at is None or obj.live_ends_at is None:
+            return "not set"
+        zone = zoneinfo.ZoneInfo(obj.timezone)
+        start, end = obj.live_starts_at.astimezone(zone), obj.live_ends_at.astimezone(zone)
+        last = end.strftime("%H:%M") if end.date() == start.date() else end.strftime("%d %b %H:%M")
+        return f"{start:%d %b %Y %H:%M} \u2013 {last} {start:%Z}"
 
 
 @admin.register(InterestTag)

@@ -203,3 +203,24 @@ def _version_create_and_gate(
     if publish:
         return version, PUBLISHED.format(number=number, metric=metric, new=new, reference=reference)
     return version, KEPT.format(number=number, reason=reason)
+
+
+@transaction.atomic
+def model_version_publish(*, version: ModelVersion) -> ModelVersion | None:
+    """Serve `version` in place of the published one: an organizer's publish of a kept version, or
+    a roll back to an earlier one. The gate's invariant (one published version per event) under the
+    same event row lock; returns the version it replaced, if any. The publish signal bumps the
+    event's lists, so every list comes from `version` from the next read on."""
+    Event.objects.select_for_update().get(pk=version.event_id)
+    serving = (
+        ModelVersion.objects.filter(event_id=version.event_id, status=ModelVersion.Status.PUBLISHED)
+        .exclude(pk=version.pk)
+        .first()
+    )
+    if serving is not None:
+        serving.status = ModelVersion.Status.SUPERSEDED
+        serving.save(update_fields=["status"])
+    version.status = ModelVersion.Status.PUBLISHED
+    version.published_at = timezone.now()
+    version.save(update_fields=["status", "published_at"])
+    return serving

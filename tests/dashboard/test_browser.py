@@ -14,7 +14,6 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from dashboard.services import NOTHING_TO_TEAR_DOWN
 from events.services import api_key_create
 from tests.factories import AttendeeFactory, ContentFactory, EventFactory, InteractionFactory, RoomFactory
 from tests.live import asgi_server, chromium, needs_redis_layer, server_env
@@ -126,10 +125,9 @@ def test_dashboard_moves_live_as_interactions_arrive(server, world):
         expect(page.locator("#mm-top-content")).to_contain_text("Opening talk")
         assert page.evaluate("window.__sameDocument") == "yes"
 
+        # Buttons fit the backend: the local model has no remote resources to tear down.
+        expect(page.locator("[data-action=teardown]")).to_have_count(0)
         # A button asks first, then says what happened, in the page.
-        page.once("dialog", lambda dialog: dialog.accept())
-        page.click("[data-action=teardown]")
-        expect(page.locator("#mm-outcome")).to_have_text(NOTHING_TO_TEAR_DOWN, timeout=WAIT_MS)
         page.once("dialog", lambda dialog: dialog.accept())
         page.click("[data-action=batch]")
         expect(page.locator("#mm-outcome")).to_contain_text("2 batch lists written", timeout=WAIT_MS)
@@ -226,3 +224,74 @@ def test_the_seeded_demo_dashboard_shows_a_running_event(server, settings, tmp_p
         )
         expect(page.locator("#mm-models")).to_contain_text(re.compile(r"vs (popularity|repeat \+ popularity) 0\.\d"))
         page.screenshot(path=str(ARTIFACTS / "dashboard-demo.png"), full_page=True)
+
+
+def test_an_organizer_rolls_back_a_model_version_from_the_dashboard_with_progress_shown(
+    server, world, settings, tmp_path
+):
+    """Publish and roll back from the Model versions table: a confirmation first, the button busy
+    and the outcome line counting seconds while the server works, then what happened; the table
+    shows the version now serving."""
+    from playwright.sync_api import expect
+
+    from recommendations.jobs.training import run_training
+    from recommendations.models import ModelVersion
+
+    event, _, me, _ = world
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"  # the artifact's absolute path is what counts
+    run_training(event=event, trigger="test")
+    room = RoomFactory(event=event, name="Side room")
+    for who in event.attendees.all():
+        InteractionFactory(attendee=who, room=room, occurred_at=timezone.now() - timedelta(minutes=10))
+    run_training(event=event, trigger="test")
+    serving = ModelVersion.objects.get(event=event, status=ModelVersion.Status.PUBLISHED).number
+    other = 1 if serving == 2 else 2
+    label = f"Roll back to v{other}" if other < serving else f"Publish v{other}"
+    dashboard = f"/admin/events/event/{event.pk}/dashboard/"
+    with chromium() as browser:
+        page = _open_dashboard(browser, server, me.username, dashboard)
+        button = page.get_by_role("button", name=label)
+        held = []
+        page.route("**/publish/", lambda route: held.append(route))
+        page.once("dialog", lambda dialog: dialog.accept())
+        button.click()
+        expect(button).to_have_attribute("aria-busy", "true")
+        expect(page.locator("#mm-outcome")).to_have_text(re.compile(rf"^{label}… \d+ s$"))
+        held[0].continue_()
+        expect(page.locator("#mm-outcome")).to_have_text(re.compile(rf"^v{other} now serves in place of v{serving}\."))
+        expect(page.locator("#mm-models .mm-pill-published")).to_have_count(1, timeout=WAIT_MS)
+        row = page.locator("#mm-models tr", has=page.locator(".mm-pill-published"))
+        expect(row).to_contain_text(f"v{other}", timeout=WAIT_MS)
+    assert ModelVersion.objects.get(event=event, status=ModelVersion.Status.PUBLISHED).number == other
+
+
+def test_the_event_list_fits_a_laptop_screen_with_the_dashboard_link_in_view(server, world):
+    """At 1280x900, beside the filters and the navigation: no column is pushed out of the table's
+    view (before, the seventh column and the dashboard link sat under the filter panel), and the
+    live window reads in each event's own zone, labelled."""
+    event, _, me, _ = world
+    for i in range(3):
+        EventFactory(organization=event.organization, name=f"Another event with a long name {i}", slug=f"other-{i}")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        _login(page, server, me.username, "/admin/events/event/")
+        page.wait_for_selector("#result_list")
+        seen = page.evaluate(
+            """() => [...document.querySelectorAll("#result_list tr")].map((row) => {
+                const cells = [...row.children].map((cell) => {
+                  const r = cell.getBoundingClientRect();
+                  const hit = document.elementFromPoint(Math.min(r.right - 2, r.left + 8), r.top + r.height / 2);
+                  return cell.contains(hit);
+                });
+                return cells.every(Boolean);
+            })"""
+        )
+        links = page.locator("#result_list .mm-dashboard-link")
+        assert links.count() == 4
+        for i in range(4):
+            box = links.nth(i).bounding_box()
+            assert box and box["x"] + box["width"] <= 1280
+        window = page.locator("#result_list tr", has_text="Browser Summit").locator("td.field-live_window")
+        text = window.inner_text()
+    assert all(seen), seen
+    assert text.endswith(("CET", "CEST")), text

@@ -10,6 +10,7 @@ from dashboard.charts import EMPTY_TEXT, interactions_chart_svg, nice_ceiling
 from dashboard.selectors import (
     FALLBACK_NO_BATCH,
     FALLBACK_NO_MODEL,
+    LOWER_THE_CAP,
     NOTHING_SERVING,
     dashboard_snapshot,
     serving_source,
@@ -207,6 +208,9 @@ def test_exposure_share_of_the_most_suggested_one_percent():
         "top_share": 0.9,
         "even_share": 0.01,
         "distinct_suggested": 3,
+        "cap_share": 0.05,
+        # 90 % to the top 1 %: the card says what to do about it
+        "advice": LOWER_THE_CAP.format(cap="5%", suggested="2.5%"),
     }
 
 

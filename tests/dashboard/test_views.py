@@ -4,6 +4,7 @@ organizer of another organization, a viewer-only user or a stranger does not."""
 import csv
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -11,11 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dashboard.exports import ENGAGEMENT_HEADER, SUGGESTIONS_HEADER
-from dashboard.services import NOTHING_TO_TEAR_DOWN, RUN_OUTCOME, dashboard_push
+from dashboard.selectors import AT_THE_CAP, LOWER_THE_CAP, SET_A_CAP, exposure_advice
+from dashboard.services import NO_SUCH_VERSION, NOTHING_TO_TEAR_DOWN, RUN_OUTCOME, dashboard_push
 from events.enums import Backend
 from recommendations.backends.personalize.models import RemoteResource
 from recommendations.backends.personalize.services import NOT_CONFIGURED
-from recommendations.models import BatchRecommendation, TrainingRun
+from recommendations.models import BatchRecommendation, ModelVersion, TrainingRun
 from tests.factories import LIVE_START, AttendeeFactory, EventFactory, InteractionFactory, RoomFactory, UserFactory
 
 from .factories import organizer
@@ -245,3 +247,82 @@ def test_retrain_action_reports_a_training_that_fails(client, me, mine, settings
     assert run.status == TrainingRun.Status.FAILED
     message = RUN_OUTCOME.format(what="Retrain", run_id=run.pk, status="failed", message=run.message)
     assert body == {"ok": False, "message": message, "run_id": run.pk}
+
+
+def _two_versions(event, tmp_path, settings):
+    """v1 trained, then more activity and v2 trained: two local versions with real artifacts."""
+    from recommendations.jobs.training import run_training
+
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
+    room, other = RoomFactory(event=event), RoomFactory(event=event)
+    people = [AttendeeFactory(event=event) for _ in range(4)]
+    for i, person in enumerate(people):
+        InteractionFactory(attendee=person, room=room, occurred_at=LIVE_START + timedelta(minutes=i))
+    run_training(event=event, trigger="test")
+    for i, person in enumerate(people):
+        InteractionFactory(attendee=person, room=other, occurred_at=LIVE_START + timedelta(hours=1, minutes=i))
+    run_training(event=event, trigger="test")
+    return {v.number: v for v in ModelVersion.objects.filter(event=event)}
+
+
+def publish_url(event, number):
+    return reverse("admin:events_event_dashboard_publish", args=[event.pk, number])
+
+
+def test_an_organizer_rolls_back_to_an_earlier_version_and_publishes_the_later_one_again(
+    client, me, mine, settings, tmp_path
+):
+    versions = _two_versions(mine, tmp_path, settings)
+    assert sorted(versions) == [1, 2]
+    client.force_login(me)
+    body = client.post(publish_url(mine, 1)).json()
+    serving = ModelVersion.objects.get(event=mine, status=ModelVersion.Status.PUBLISHED)
+    assert serving.number == 1
+    assert body["ok"] is True and body["message"].startswith("v1 now serves")
+    models = {m["number"]: m for m in client.get(urls(mine)["json"]).json()["models"]}
+    assert (models[1]["publishable"], models[2]["publishable"]) == (False, True)
+    assert client.post(publish_url(mine, 2)).json()["ok"] is True
+    assert ModelVersion.objects.get(event=mine, status=ModelVersion.Status.PUBLISHED).number == 2
+    assert ModelVersion.objects.filter(event=mine, status=ModelVersion.Status.PUBLISHED).count() == 1
+
+
+def test_publish_refuses_what_cannot_serve_and_who_may_not_change(client, me, mine, settings, tmp_path):
+    versions = _two_versions(mine, tmp_path, settings)
+    client.force_login(me)
+    response = client.post(publish_url(mine, 9))
+    assert (response.status_code, response.json()["message"]) == (409, NO_SUCH_VERSION.format(number=9))
+    # An artifact that is gone cannot serve: refused, and the serving version stays.
+    serving = ModelVersion.objects.get(event=mine, status=ModelVersion.Status.PUBLISHED).number
+    other = 1 if serving == 2 else 2
+    for path in Path(versions[other].artifact).iterdir():
+        path.unlink()
+    response = client.post(publish_url(mine, other))
+    assert response.status_code == 409 and "artifact is missing" in response.json()["message"]
+    assert ModelVersion.objects.get(event=mine, status=ModelVersion.Status.PUBLISHED).number == serving
+    assert client.get(publish_url(mine, other)).status_code == 405
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_event"))
+    client.force_login(viewer)
+    assert client.post(publish_url(mine, other)).status_code in (403, 404)
+
+
+def test_the_teardown_button_shows_for_personalize_events_only(client, me, mine):
+    client.force_login(me)
+    assert b'data-action="teardown"' not in client.get(urls(mine)["page"]).content
+    mine.backend = Backend.PERSONALIZE
+    mine.save()
+    assert b'data-action="teardown"' in client.get(urls(mine)["page"]).content
+
+
+@pytest.mark.parametrize(
+    ("top_share", "cap", "expected"),
+    [
+        (None, 0.05, ""),
+        (0.02, 0.05, ""),  # twice the even share: evenly spread enough
+        (0.084, 0.05, LOWER_THE_CAP.format(cap="5%", suggested="2.5%")),
+        (0.084, 1.0, SET_A_CAP),
+        (0.084, 0.02, AT_THE_CAP.format(cap="2%")),
+    ],
+)
+def test_the_exposure_card_says_what_to_do_when_suggestions_concentrate(top_share, cap, expected):
+    assert exposure_advice(top_share=top_share, cap_share=cap) == expected

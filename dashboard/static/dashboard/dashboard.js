@@ -102,11 +102,13 @@
     replace("mm-exposure",
       el("div", { class: "mm-big " + "mm-" + verdict[0] }, pct(x.top_share)),
       el("p", {}, "of the " + fmt(x.shown) + " suggestions shown went to the most-suggested 1% of attendees (" + fmt(x.top_n) + " of " + fmt(x.attendees) + "). Perfectly even would be 1%: ", el("b", {}, verdict[1]), "."),
-      el("p", { class: "mm-muted" }, fmt(x.distinct_suggested) + " different attendees have been suggested at least once."));
+      el("p", { class: "mm-muted" }, fmt(x.distinct_suggested) + " different attendees have been suggested at least once."),
+      x.advice ? el("p", { class: "mm-advice" }, x.advice + " ", el("a", { href: config.settings_url + "#id_exposure_cap_share" }, "Open the event's settings")) : "");
   }
 
   function bytes(n) { if (!n) return "–"; const u = ["B", "KB", "MB", "GB"]; let i = 0; while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; } return n.toFixed(i ? 1 : 0) + " " + u[i]; }
   function renderModels(models) {
+    const serving = models.find((m) => m.published);
     const rows = models.map((m) => {
       const metrics = m.metrics.map((x) => el("div", {}, x.name.replace(/_at_/, "@").replace(/_/g, " ") + " ", el("b", {}, x.value), x.reference ? el("span", { class: "mm-muted" }, " vs " + x.reference.label + " " + x.reference.value) : ""));
       return el("tr", {},
@@ -116,9 +118,30 @@
         el("td", { class: "mm-num" }, m.training_seconds + " s"),
         el("td", { class: "mm-num" }, bytes(m.artifact_bytes)),
         el("td", { class: "mm-metrics" }, metrics.length ? metrics : "–"),
-        el("td", {}, el("span", { class: "mm-pill mm-pill-" + m.status }, m.status_label), m.not_published_reason ? el("div", { class: "mm-muted" }, m.not_published_reason) : ""));
+        el("td", {}, el("span", { class: "mm-pill mm-pill-" + m.status }, m.status_label), m.not_published_reason ? el("div", { class: "mm-muted" }, m.not_published_reason) : "",
+          m.publishable && config.can_change ? publishButton(m, serving) : ""));
     });
     replace("mm-models", ...table(["Version", "Trained", "Took", "Size", "Offline metrics", "Published"], rows, "No model trained yet: suggestions come from the rules engine.", [2, 3]));
+  }
+
+  // Publish a kept version, or roll back to an earlier one: confirmed, then the server says how it went.
+  function publishButton(m, serving) {
+    const back = serving && m.number < serving.number;
+    const label = back ? "Roll back to v" + m.number : "Publish v" + m.number;
+    const btn = el("button", { type: "button", class: "mm-btn mm-btn-small", "data-publish": m.number }, label);
+    btn.addEventListener("click", async () => {
+      const now = serving ? " in place of v" + serving.number : "";
+      if (!window.confirm(label + "? Every attendee's list comes from v" + m.number + now + " from the next read on.")) { report(true, "Cancelled."); return; }
+      busy(btn, label);
+      try {
+        const res = await fetch(config.publish_url.replace("{number}", m.number), { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf(), Accept: "application/json" } });
+        const body = await res.json().catch(() => ({ ok: false, message: "HTTP " + res.status }));
+        idle(btn);
+        report(res.ok && body.ok, body.message);
+      } catch (err) { idle(btn); report(false, "Could not reach the server: " + err); }
+      schedule();
+    });
+    return btn;
   }
 
   function renderRuns(runs) {
@@ -185,18 +208,28 @@
   // --- Buttons ----------------------------------------------------------------------------------
   const outcome = document.getElementById("mm-outcome");
   function report(ok, text) { outcome.className = "mm-outcome " + (ok ? "mm-ok" : "mm-err"); outcome.textContent = text; }
+  // A long action (a retrain takes seconds): the button is busy and the outcome line counts the time.
+  let ticker = null;
+  function busy(btn, label) {
+    btn.disabled = true; btn.setAttribute("aria-busy", "true"); btn.classList.add("mm-busy");
+    const started = Date.now();
+    const tick = () => { outcome.className = "mm-outcome mm-working"; outcome.textContent = label + "… " + Math.round((Date.now() - started) / 1000) + " s"; };
+    tick(); clearInterval(ticker); ticker = setInterval(tick, 1000);
+  }
+  function idle(btn) { clearInterval(ticker); ticker = null; btn.disabled = false; btn.removeAttribute("aria-busy"); btn.classList.remove("mm-busy"); }
   const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]").value;
   root.querySelectorAll("[data-action]").forEach((btn) => {
     if (!config.can_change) { btn.disabled = true; btn.title = "You may view this event, not change it."; }
     btn.addEventListener("click", async () => {
       if (!window.confirm(btn.dataset.confirm)) { report(true, "Cancelled."); return; }
-      btn.disabled = true; report(true, btn.textContent + "…");
+      busy(btn, btn.textContent);
       try {
         const res = await fetch(config.actions[btn.dataset.action], { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf(), Accept: "application/json" } });
         const body = await res.json().catch(() => ({ ok: false, message: "HTTP " + res.status }));
+        idle(btn);
         report(res.ok && body.ok, body.message);
-      } catch (err) { report(false, "Could not reach the server: " + err); }
-      btn.disabled = false; schedule();
+      } catch (err) { idle(btn); report(false, "Could not reach the server: " + err); }
+      schedule();
     });
   });
   root.querySelectorAll("[data-export]").forEach((btn) => btn.addEventListener("click", () => {
