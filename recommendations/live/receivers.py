@@ -8,7 +8,8 @@ future service): whatever creates a block, the blocked attendee leaves both list
 - Attendee: a change of `consent_be_recommended` or `consent_training` can touch every list of
   the event -> bump the event; a change of `consent_receive_recommendations` or of the external
   id, or a deletion -> bump that attendee (the API caches who a caller's URL names under these
-  stamps too).
+  stamps too); a new name, headline or company shows in other people's lists -> bump the event
+  and push to the open widgets that show them (a rename used to linger for the cache's lifetime).
 - Event: any save (phase change, backend, cache TTLs, exposure share) -> bump the event, and
   re-sync its periodic tasks after commit; a deleted event is bumped and takes its periodic tasks
   with it.
@@ -87,7 +88,14 @@ def _attendee_consents_before(sender, instance: Attendee, **kwargs):
     cast(Any, instance)._consents_before = (
         Attendee.objects.filter(pk=instance.pk)
         .values_list(
-            "consent_be_recommended", "consent_receive_recommendations", "consent_training", "external_id", "group"
+            "consent_be_recommended",
+            "consent_receive_recommendations",
+            "consent_training",
+            "external_id",
+            "group",
+            "display_name",
+            "headline",
+            "company",
         )
         .first()
         if instance.pk
@@ -100,7 +108,7 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
     before = getattr(instance, "_consents_before", None)
     if created or before is None:
         return
-    be_recommended, receive, training, external_id, group = before
+    be_recommended, receive, training, external_id, group, *shown_as = before
     # "Be recommended", "use my activity" and the group (who may meet whom) decide whether they
     # appear in others' lists.
     everyone = (
@@ -115,6 +123,15 @@ def _attendee_consents_after(sender, instance: Attendee, created: bool, **kwargs
         attendee_cache_invalidate(attendee_ids=[instance.pk])
     if everyone or receive != instance.consent_receive_recommendations:
         suggestions_push_on_commit(attendee_ids=[instance.pk])
+    if shown_as != [instance.display_name, instance.headline, instance.company]:
+        # Their card in other people's lists: every cached list of the event may hold it.
+        event_cache_invalidate(event_id=instance.event_id)
+        event_id, shown_id = instance.event_id, instance.external_id
+        transaction.on_commit(lambda: run_soon(_renamed_push, event_id=event_id, external_id=shown_id))
+
+
+def _renamed_push(*, event_id: int, external_id: str) -> None:
+    suggestions_push(attendee_ids=watchers_showing(event_id=event_id, external_id=external_id))
 
 
 @receiver([post_save, post_delete], sender=MatchmakingRule)

@@ -206,3 +206,22 @@ def test_shown_counts_each_person_a_widget_newly_displays_once(hall):
     presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
     presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
     assert shown_to_ada() == ["bob", "carol"]
+
+
+def test_a_rename_reaches_the_lists_and_the_open_widgets_that_show_the_person(hall):
+    """Before, a renamed attendee kept the old name in other people's cached lists and open
+    widgets until the cache expired (minutes), while other pages showed the new one."""
+    event, room, ada, bob = hall
+    state.watch_start(attendee_id=ada.pk, event_id=event.pk)
+    presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
+    presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+    push.widget_first_paint(attendee=ada)
+    before = push.current_seq(attendee_id=ada.pk)
+    bob.display_name, bob.headline = "Robert Kahn", "Networks"
+    bob.save()
+    [card] = recommendations_for(attendee=ada).items
+    assert (card.display_name, card.headline) == ("Robert Kahn", "Networks")
+    assert push.current_seq(attendee_id=ada.pk) == before + 1  # one push, with the changed card
+    assert [i["display_name"] for i in cache.get(state.LAST_KEY.format(attendee_id=ada.pk))] == ["Robert Kahn"]
+    bob.save()  # nothing shown changed: no push
+    assert push.current_seq(attendee_id=ada.pk) == before + 1
