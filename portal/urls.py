@@ -6,6 +6,7 @@ app_name = "portal"
 
 urlpatterns = [
     path("e/<slug:event>/", views.lobby, name="lobby"),
+    path("e/<slug:event>/about/", views.about, name="about"),
     path("e/<slug:event>/login/<str:token>/", views.login_link, name="login-link"),
     path("e/<slug:event>/rooms/<str:room>/", views.room, name="room"),
     path("e/<slug:event>/content/<str:content>/", views.content, name="content"),

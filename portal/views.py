@@ -65,12 +65,26 @@ def attendee_page(view):
                 .first()
             )
         if attendee is None:
-            return render(request, "portal/not_signed_in.html", {"message": NOT_AN_ATTENDEE}, status=403)
+            context = {"message": NOT_AN_ATTENDEE, "event": Event.objects.filter(slug=event).first()}
+            return render(request, "portal/not_signed_in.html", context, status=403)
         zone, _ = page_zone(request, attendee.event)
         with timezone.override(zoneinfo.ZoneInfo(zone)):  # the pages render eagerly, inside it
             return view(request, attendee, *args, **kwargs)
 
     return ensure_csrf_cookie(wrapper)
+
+
+def about(request: HttpRequest, event: str) -> HttpResponse:
+    """The event's public page: what it is, when (in its zone, labelled), how "people to meet"
+    works, the attendee's choices, the programme, and how to sign in; a signed-in attendee of the
+    event gets the way to the lobby. Nothing about who attends."""
+    event_obj = get_object_or_404(Event.objects.select_related("organization"), slug=event)
+    attendee = None
+    if request.user.is_authenticated:
+        attendee = Attendee.objects.filter(event=event_obj, user=request.user).first()
+    rooms = Room.objects.filter(event=event_obj).order_by("starts_at", "name")
+    context = {"event": event_obj, "attendee": attendee, "rooms": rooms, "phase_label": event_obj.get_phase_display()}
+    return render(request, "portal/about.html", context)
 
 
 def _widget(attendee: Attendee) -> dict:

@@ -52,8 +52,12 @@ def test_attendee_pages_have_no_serious_axe_violations(settled_db, server):  # n
             page.goto(f"{server}/e/a11y/{path}")
             page.wait_for_selector("[data-mm-widget] .mmw-card")
             found[path or "lobby"] = axe_violations(page)
-        page.goto(f"{server}/")
-        found["home"] = axe_violations(page)
+        for name, path in (("home", "/"), ("about", "/e/a11y/about/")):
+            page.goto(f"{server}{path}")
+            found[name] = axe_violations(page)
+        anonymous = browser.new_page()
+        anonymous.goto(f"{server}/e/a11y/consents/")  # the sign-in page (403)
+        found["sign-in"] = axe_violations(anonymous)
     assert found == {page: [] for page in found}
 
 

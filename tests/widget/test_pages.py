@@ -205,3 +205,33 @@ def test_an_attendee_who_turned_suggestions_off_is_told_so_with_the_way_back(sum
     assert "You have turned suggestions off." in page
     assert '<a href="/e/summit/consents/">Turn them back on</a>' in page
     assert "This attendee has chosen" not in page
+
+
+def test_the_events_public_page_says_what_when_and_how_to_sign_in_and_nothing_of_who(summit):
+    event, ada, bob = summit
+    event.timezone = "Europe/Paris"
+    event.live_starts_at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    event.live_ends_at = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
+    event.on_demand_ends_at = datetime(2026, 12, 20, tzinfo=UTC)
+    event.save()
+    page = Client().get("/e/summit/about/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Summit" in html and "Main hall" in html
+    assert "Thursday 10 December 2026, 09:00</time> \u2013 18:00 CET" in html
+    assert "personal link in your invitation" in html
+    assert "Ada" not in html and "Bob" not in html  # who attends is not public
+    assert "manage.py" not in html and "make demo" not in html
+    assert 'href="/e/summit/"' in signed_in(ada).get("/e/summit/about/").content.decode()  # the way in
+    assert Client().get("/e/nope/about/").status_code == 404
+
+
+def test_the_sign_in_page_speaks_to_attendees_and_the_home_page_leads_to_events(summit):
+    page = Client().get("/e/summit/consents/")
+    html = page.content.decode()
+    assert page.status_code == 403
+    assert "personal link in their invitation" in html and 'href="/e/summit/about/"' in html
+    assert "manage.py" not in html and "make demo" not in html
+    home = Client().get("/").content.decode()
+    assert 'href="/e/summit/about/"' in home
+    assert "Organizers: the admin" not in home
