@@ -208,7 +208,7 @@ def test_an_attendee_who_turned_suggestions_off_is_told_so_with_the_way_back(sum
 
 
 def test_the_events_public_page_says_what_when_and_how_to_sign_in_and_nothing_of_who(summit):
-    event, ada, bob = summit
+    event, ada, _ = summit
     event.timezone = "Europe/Paris"
     event.live_starts_at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
     event.live_ends_at = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
