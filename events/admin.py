@@ -6,6 +6,7 @@ import zoneinfo
 from django.contrib import admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
+from .forms import DWELL_FIELDS, WEIGHT_FIELDS, EventAdminForm
 from .models import (
     ApiKey,
     Attendee,
@@ -99,6 +100,7 @@ class ApiKeyAdmin(TenantFormsMixin, admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(TenantFormsMixin, admin.ModelAdmin):
+    form = EventAdminForm
     # Fits a 1280 px screen beside the filters (seven columns pushed the dashboard link out of the
     # table's view): the live window is one column, in the event's own zone, labelled.
     list_display = ["name", "organization", "phase", "backend", "live_window"]
@@ -117,14 +119,14 @@ class EventAdmin(TenantFormsMixin, admin.ModelAdmin):
                     "engine_preset",
                     "qualifying_threshold",
                     "min_active_contexts",
-                    "dwell_thresholds",
-                    "interaction_weights",
                     "exposure_cap_share",
                     "rules_cache_seconds",
                     "model_cache_seconds",
                 ]
             },
         ),
+        ("Qualifying dwell", {"fields": list(DWELL_FIELDS)}),
+        ("Interaction weights", {"fields": list(WEIGHT_FIELDS), "classes": ["collapse"]}),
         ("Privacy", {"fields": ["retention_days"]}),
         ("State", {"fields": ["phase", "phase_changed_at", "created_at"]}),
     ]

@@ -99,3 +99,45 @@ def test_api_key_wrong_secret_with_a_valid_prefix_is_refused(client):
 
 def test_healthz_reports_database_ok(client):
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def _change_form_data(client, event) -> dict:
+    """What the change form submits as it stands (every field's current value)."""
+    form = client.get(reverse("admin:events_event_change", args=[event.pk])).context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if value is None:
+            continue
+        if hasattr(value, "pk"):
+            value = value.pk
+        if name.endswith(("_at",)) and value:
+            data[f"{name}_0"], data[f"{name}_1"] = value.strftime("%Y-%m-%d"), value.strftime("%H:%M:%S")
+            continue
+        data[name] = value
+    return data
+
+
+def test_event_weights_and_dwell_are_one_validated_number_each(client, organizer):
+    """Before, the admin showed two raw JSON text boxes: a typo was a broken setting."""
+    event = organizer
+    page = client.get(reverse("admin:events_event_change", args=[event.pk])).content.decode()
+    assert 'name="weight_chat"' in page and 'name="dwell_join_room"' in page
+    assert 'name="interaction_weights"' not in page and 'name="dwell_thresholds"' not in page
+    data = _change_form_data(client, event)
+    assert (data["weight_chat"], data["dwell_join_room"]) == (1.5, 60)
+
+    bad = data | {"weight_chat": "-1", "dwell_join_room": "lots"}
+    response = client.post(reverse("admin:events_event_change", args=[event.pk]), bad)
+    errors = response.context["adminform"].form.errors
+    assert errors["weight_chat"] == ["Ensure this value is greater than or equal to 0.0."]
+    assert errors["dwell_join_room"] == ["Enter a whole number."]
+    event.refresh_from_db()
+    assert event.interaction_weights["chat"] == 1.5  # nothing accepted from a refused form
+
+    good = data | {"weight_chat": "3", "dwell_join_room": "120"}
+    response = client.post(reverse("admin:events_event_change", args=[event.pk]), good)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    event.refresh_from_db()
+    assert (event.interaction_weight("chat"), event.dwell_threshold("join_room")) == (3.0, 120.0)
+    assert event.interaction_weight("question") == 2.0  # the others kept
