@@ -4,6 +4,7 @@ rows that are facts (interactions) are read-only."""
 import zoneinfo
 
 from django.contrib import admin
+from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
 from .forms import DWELL_FIELDS, WEIGHT_FIELDS, EventAdminForm
@@ -133,6 +134,29 @@ class EventAdmin(TenantFormsMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return events_for_user(user=request.user)
+
+    # One time zone rule: the event's windows are shown and entered in the event's own zone, and
+    # say so (before, the form showed UTC with no label for an event in Europe/Paris).
+    WINDOW_FIELDS = ("live_starts_at", "live_ends_at", "on_demand_ends_at")
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        event = self.get_object(request, object_id) if object_id else None
+        zone = event.timezone if event is not None else "UTC"
+        request.event_zone = zone  # type: ignore[attr-defined]  # read by get_form below
+        with timezone.override(zoneinfo.ZoneInfo(zone)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()  # inside the zone: a template response renders lazily
+            return response
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        zone = getattr(request, "event_zone", "UTC")
+        for name in self.WINDOW_FIELDS:
+            if name in form.base_fields:
+                field = form.base_fields[name]
+                field.help_text = f"In the event's time zone: {zone}. {field.help_text}".strip()
+        return form
 
     @admin.display(description="Live", ordering="live_starts_at")
     def live_window(self, obj: Event) -> str:

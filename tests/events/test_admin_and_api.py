@@ -1,3 +1,6 @@
+import zoneinfo
+from datetime import UTC, datetime
+
 import pytest
 from django.urls import reverse
 
@@ -112,7 +115,8 @@ def _change_form_data(client, event) -> dict:
         if hasattr(value, "pk"):
             value = value.pk
         if name.endswith(("_at",)) and value:
-            data[f"{name}_0"], data[f"{name}_1"] = value.strftime("%Y-%m-%d"), value.strftime("%H:%M:%S")
+            local = value.astimezone(zoneinfo.ZoneInfo(event.timezone))  # the form's zone
+            data[f"{name}_0"], data[f"{name}_1"] = local.strftime("%Y-%m-%d"), local.strftime("%H:%M:%S")
             continue
         data[name] = value
     return data
@@ -141,3 +145,21 @@ def test_event_weights_and_dwell_are_one_validated_number_each(client, organizer
     event.refresh_from_db()
     assert (event.interaction_weight("chat"), event.dwell_threshold("join_room")) == (3.0, 120.0)
     assert event.interaction_weight("question") == 2.0  # the others kept
+
+
+def test_the_event_form_shows_and_takes_its_windows_in_the_events_zone_labelled(client, organizer):
+    event = organizer
+    event.timezone = "Europe/Paris"
+    event.live_starts_at = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)
+    event.live_ends_at = datetime(2026, 12, 10, 17, 0, tzinfo=UTC)
+    event.on_demand_ends_at = datetime(2026, 12, 20, tzinfo=UTC)
+    event.save()
+    page = client.get(reverse("admin:events_event_change", args=[event.pk])).content.decode()
+    assert 'name="live_starts_at_1" value="09:00:00"' in page
+    assert "In the event's time zone: Europe/Paris." in page
+    data = _change_form_data(client, event) | {"live_starts_at_1": "10:00:00"}
+    response = client.post(reverse("admin:events_event_change", args=[event.pk]), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    event.refresh_from_db()
+    assert event.live_starts_at == datetime(2026, 12, 10, 9, 0, tzinfo=UTC)  # 10:00 in Paris
+    assert event.live_ends_at == datetime(2026, 12, 10, 17, 0, tzinfo=UTC)  # untouched
