@@ -142,7 +142,7 @@ class EventAdmin(TenantFormsMixin, admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         event = self.get_object(request, object_id) if object_id else None
         zone = event.timezone if event is not None else "UTC"
-        request.event_zone = zone  # type: ignore[attr-defined]  # read by get_form below
+        request.event_zone = zone  # read by get_form below
         with timezone.override(zoneinfo.ZoneInfo(zone)):
             response = super().changeform_view(request, object_id, form_url, extra_context)
             if hasattr(response, "render") and not response.is_rendered:
