@@ -25,6 +25,7 @@ from events.enums import ConnectionStatus
 from events.models import Attendee, Connection, Content, Event, Room
 from events.presence import present_in_rooms
 from recommendations.live import push
+from recommendations.serving.why import match_reasons
 
 LOGIN_LINK_INVALID = "This sign-in link is invalid, was used already or has expired. Ask the organizers for a new one."
 NOT_AN_ATTENDEE = "You are not signed in as an attendee of this event."
@@ -188,6 +189,10 @@ def connections(request: HttpRequest, attendee: Attendee) -> HttpResponse:
     )
     incoming = [c for c in qs if c.recipient_id == attendee.pk]
     outgoing = [c for c in qs if c.requester_id == attendee.pk]
+    # Beside each request still to answer: what the requester saw, why the two of them match.
+    why = match_reasons(viewer=attendee, other_ids=[c.requester_id for c in incoming if c.status == "requested"])
+    for c in incoming:
+        c.why = why.get(c.requester_id, [])  # type: ignore[attr-defined]  # for the template
     return _page(
         request,
         attendee,

@@ -235,3 +235,27 @@ def test_the_sign_in_page_speaks_to_attendees_and_the_home_page_leads_to_events(
     home = Client().get("/").content.decode()
     assert 'href="/e/summit/about/"' in home
     assert "Organizers: the admin" not in home
+
+
+def test_an_incoming_request_shows_why_the_two_match(summit, settings, tmp_path):
+    """What the requester saw beside Connect, the recipient sees beside the request: the model's
+    evidence (a session they shared) and the declared one (an interest), personal first."""
+    from recommendations.jobs.training import run_training
+    from tests.factories import InteractionFactory
+
+    event, ada, bob = summit
+    settings.MODEL_ARTIFACT_ROOT = tmp_path / "models"
+    tag = InterestTagFactory(event=event, label="Postgres")
+    ada.interests.add(tag)
+    bob.interests.add(tag)
+    hall = event.rooms.get(external_id="hall")
+    others = [AttendeeFactory(event=event) for _ in range(3)]
+    for i, person in enumerate([ada, bob, *others]):
+        start = event.live_starts_at + timedelta(minutes=i)
+        InteractionFactory(attendee=person, room=hall, occurred_at=start, value=2400)
+    run_training(event=event, trigger="test")
+    connection_request(requester=bob, recipient=ada)
+    html = signed_in(ada).get("/e/summit/connections/").content.decode()
+    why = html[html.index('aria-label="Why you match"') :].split("</ul>")[0]
+    assert "Main hall" in why and "Postgres" in why
+    assert why.index("Main hall") < why.index("Postgres")  # the model's, then the declared one
