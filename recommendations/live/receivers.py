@@ -49,7 +49,7 @@ from recommendations.backends.local.realtime import realtime_recompute
 from recommendations.backends.personalize.services import personalize_erase_attendee
 from recommendations.backends.rules import allow_map_invalidate
 from recommendations.live.push import suggestions_push, suggestions_push_on_commit
-from recommendations.live.runner import run_soon
+from recommendations.live.runner import Coalescer, run_soon
 from recommendations.live.state import watchers_showing
 from recommendations.models import MatchmakingRule, ModelVersion
 from recommendations.serving.cache import attendee_cache_invalidate, event_cache_invalidate, present_attendee_ids
@@ -206,11 +206,25 @@ def _presence_changed(sender, event_id: int, attendee_id: int, room_id: int, ent
 
 
 def presence_push(*, event_id: int, attendee_id: int, room_id: int) -> None:
-    """Diffs to the attendee who moved, to everyone in that room, and to whoever sees the mover in
-    their list (the "here now" badge moved with them). The snapshot was just rebuilt from the
-    database by the presence service."""
+    """Diffs to the attendee who moved and to everyone in that room at once ("in your room"
+    changed for them), and to whoever else sees the mover in their list (their "online" badge
+    changed) within WATCHER_PUSH_SECONDS, gathered: one push per widget for every mover of that
+    window, however many. The snapshot was just rebuilt from the database by the presence
+    service."""
     present = present_attendee_ids(Event(pk=event_id))
-    in_room = [pk for pk, room in present.items() if room == room_id]
+    in_room = [attendee_id, *(pk for pk, room in present.items() if room == room_id)]
+    suggestions_push(attendee_ids=in_room)
     external_id = Attendee.objects.filter(pk=attendee_id).values_list("external_id", flat=True).first()
     showing = watchers_showing(event_id=event_id, external_id=external_id) if external_id else []
-    suggestions_push(attendee_ids=[attendee_id, *in_room, *showing])
+    _watchers.add(set(showing) - set(in_room))
+
+
+# A badge elsewhere can wait a moment; the mover's room cannot (see `Coalescer`).
+WATCHER_PUSH_SECONDS = 1.0
+
+
+def _watchers_push(*, ids: list[int]) -> None:
+    suggestions_push(attendee_ids=ids)
+
+
+_watchers = Coalescer(_watchers_push, WATCHER_PUSH_SECONDS)

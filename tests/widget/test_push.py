@@ -225,3 +225,26 @@ def test_a_rename_reaches_the_lists_and_the_open_widgets_that_show_the_person(ha
     assert [i["display_name"] for i in cache.get(state.LAST_KEY.format(attendee_id=ada.pk))] == ["Robert Kahn"]
     bob.save()  # nothing shown changed: no push
     assert push.current_seq(attendee_id=ada.pk) == before + 1
+
+
+def test_the_coalescer_runs_once_per_window_with_every_id_gathered(settings):
+    settings.LIVE_PUSH_THREADS = 1
+    calls, done = [], threading.Event()
+
+    def record(*, ids):
+        calls.append(ids)
+        done.set()
+
+    gather = runner.Coalescer(record, delay=0.2)
+    for ids in ({1, 2}, {2, 3}, set(), {4}):
+        gather.add(ids)
+    assert done.wait(5)
+    time.sleep(0.3)  # nothing else comes
+    assert calls == [[1, 2, 3, 4]]
+
+
+def test_the_coalescer_runs_inline_when_pushes_are_inline(settings):
+    settings.LIVE_PUSH_THREADS = 0
+    calls = []
+    runner.Coalescer(lambda *, ids: calls.append(ids), delay=60).add({3, 1})
+    assert calls == [[1, 3]]
