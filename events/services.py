@@ -36,6 +36,7 @@ NEGATIVE_VALUE = "An interaction's value cannot be negative."
 CONNECTION_EXISTS = "These two attendees already have a connection ({status})."
 CONNECTION_NOT_PENDING = "This connection request was already answered ({status})."
 CONNECTION_NOT_RECIPIENT = "Only the recipient can answer a connection request."
+CONNECTION_NOT_REQUESTER = "Only the requester can withdraw a connection request."
 BLOCKED = "One of these attendees has blocked the other."
 
 
@@ -149,6 +150,18 @@ def connection_request(*, requester: Attendee, recipient: Attendee, message: str
         if existing is None:
             raise
         raise ValidationError(CONNECTION_EXISTS.format(status=existing.status)) from exc
+
+
+@transaction.atomic
+def connection_withdraw(*, connection: Connection, requester: Attendee) -> None:
+    """The requester takes back a request not answered yet: the row goes, so that either of the two
+    may ask again later. Under the row lock, like an answer: a request answered meanwhile stays."""
+    connection = Connection.objects.select_for_update().get(pk=connection.pk)
+    if requester.pk != connection.requester_id:
+        raise ValidationError(CONNECTION_NOT_REQUESTER)
+    if connection.status != ConnectionStatus.REQUESTED:
+        raise ValidationError(CONNECTION_NOT_PENDING.format(status=connection.status))
+    connection.delete()
 
 
 @transaction.atomic

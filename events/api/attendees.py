@@ -28,6 +28,7 @@ from events.api.auth import (
 )
 from events.api.permissions import attendee_for_caller
 from events.api.serializers import (
+    ConnectionListQuerySerializer,
     ConnectionOutputSerializer,
     ConnectionRequestInputSerializer,
     ConsentsSerializer,
@@ -76,6 +77,21 @@ class AttendeeView(APIView):
 
 
 class ConnectionRequestView(AttendeeView):
+    @extend_schema(parameters=[ConnectionListQuerySerializer], responses=ConnectionOutputSerializer(many=True))
+    def get(self, request, event, external_id):
+        """The attendee's connections, both ways, newest first (`direction`: incoming or outgoing);
+        `?status=` keeps one status."""
+        attendee = self.attendee(write=False)
+        query = ConnectionListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = Connection.objects.filter(Q(requester=attendee) | Q(recipient=attendee)).select_related(
+            "requester", "recipient"
+        )
+        if query.validated_data.get("status"):
+            rows = rows.filter(status=query.validated_data["status"])
+        data = ConnectionOutputSerializer(rows, many=True, context={"attendee": attendee}).data
+        return Response(data)
+
     @extend_schema(request=ConnectionRequestInputSerializer, responses={201: ConnectionOutputSerializer})
     def post(self, request, event, external_id):
         attendee = self.attendee()
@@ -88,7 +104,25 @@ class ConnectionRequestView(AttendeeView):
             )
         except DjangoValidationError as exc:
             raise _drf_error(exc) from exc
-        return Response(ConnectionOutputSerializer(connection).data, status=status.HTTP_201_CREATED)
+        data = ConnectionOutputSerializer(connection, context={"attendee": attendee}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class ConnectionWithdrawView(AttendeeView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, event, external_id, connection_id):
+        """The requester takes back a request not answered yet (either may ask again later)."""
+        attendee = self.attendee()
+        connection = Connection.objects.filter(
+            Q(requester=attendee) | Q(recipient=attendee), pk=connection_id, event_id=attendee.event_id
+        ).first()
+        if connection is None:
+            raise Http404(CONNECTION_NOT_FOUND)
+        try:
+            services.connection_withdraw(connection=connection, requester=attendee)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ConnectionRespondView(AttendeeView):
@@ -108,7 +142,7 @@ class ConnectionRespondView(AttendeeView):
             connection = services.connection_respond(connection=connection, responder=attendee, accept=self.accept)
         except DjangoValidationError as exc:
             raise _drf_error(exc) from exc
-        return Response(ConnectionOutputSerializer(connection).data)
+        return Response(ConnectionOutputSerializer(connection, context={"attendee": attendee}).data)
 
 
 class _ActOnOtherView(AttendeeView):

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from ..enums import ContextKind, InteractionType
+from ..enums import ConnectionStatus, ContextKind, InteractionType
 from ..ingestion import ACCEPTED, CLOCK_SKEW, DUPLICATE, MAX_BATCH, REJECTED
 from ..models import Event, Organization
 
@@ -101,14 +101,22 @@ class ConnectionRequestInputSerializer(serializers.Serializer):
     message = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
 
+class ConnectionListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ConnectionStatus.choices, required=False)
+
+
 class ConnectionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    direction = serializers.SerializerMethodField(help_text="incoming or outgoing, seen from the attendee of the URL")
     requester = serializers.CharField(source="requester.external_id")
     recipient = serializers.CharField(source="recipient.external_id")
     status = serializers.CharField()
     message = serializers.CharField()
     created_at = serializers.DateTimeField()
     responded_at = serializers.DateTimeField(allow_null=True)
+
+    def get_direction(self, connection) -> str:
+        return "incoming" if connection.recipient_id == self.context["attendee"].pk else "outgoing"
 
 
 class ConsentsSerializer(serializers.Serializer):

@@ -32,6 +32,11 @@ urlpatterns = [
         name="connection-accept",
     ),
     path(
+        f"{ATTENDEE}connections/<int:connection_id>/withdraw/",
+        attendees.ConnectionWithdrawView.as_view(),
+        name="connection-withdraw",
+    ),
+    path(
         f"{ATTENDEE}connections/<int:connection_id>/decline/",
         attendees.ConnectionRespondView.as_view(accept=False),
         name="connection-decline",

@@ -372,3 +372,31 @@ def test_organizer_reads_but_cannot_act_for_an_attendee(client, event, people):
     assert client.get(url(viewer, "consents/")).status_code == 200
     assert client.post(url(viewer, "blocks/"), {"attendee": a.external_id}).status_code == 404
     assert Block.objects.count() == 0
+
+
+def test_connections_are_listed_both_ways_and_a_pending_request_can_be_withdrawn(api, people):
+    viewer, a, b, c = people
+    mine = api.post(url(viewer, "connections/"), {"recipient": a.external_id}).json()
+    assert mine["direction"] == "outgoing"
+    theirs = Connection.objects.create(event=viewer.event, requester=b, recipient=viewer)
+    listed = api.get(url(viewer, "connections/")).json()
+    assert [(x["id"], x["direction"], x["status"]) for x in listed] == [
+        (theirs.pk, "incoming", "requested"),
+        (mine["id"], "outgoing", "requested"),
+    ]
+    assert api.post(url(viewer, f"connections/{theirs.pk}/accept/")).json()["direction"] == "incoming"
+    assert [x["id"] for x in api.get(url(viewer, "connections/"), {"status": "accepted"}).json()] == [theirs.pk]
+    response = api.get(url(viewer, "connections/"), {"status": "maybe"})
+    assert (response.status_code, list(response.json())) == (400, ["status"])
+    # Only the requester withdraws, only while it is pending; then either may ask again.
+    response = api.post(url(a, f"connections/{mine['id']}/withdraw/"))
+    assert (response.status_code, response.json()) == (
+        400,
+        {"detail": ["Only the requester can withdraw a connection request."]},
+    )
+    assert api.post(url(viewer, f"connections/{mine['id']}/withdraw/")).status_code == 204
+    assert not Connection.objects.filter(pk=mine["id"]).exists()
+    assert api.post(url(a, "connections/"), {"recipient": viewer.external_id}).status_code == 201
+    response = api.post(url(viewer, f"connections/{theirs.pk}/withdraw/"))
+    assert response.status_code == 400  # not theirs to withdraw, and answered
+    assert api.post(url(c, f"connections/{theirs.pk}/withdraw/")).status_code == 404  # another attendee's
