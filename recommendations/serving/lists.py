@@ -448,7 +448,9 @@ def _excluded_ids_cached(*, attendee: Attendee) -> set[int]:
     return value
 
 
-def _same_room_newcomers(*, event: Event, viewer: Attendee, present: dict, viewer_room: int, items: list[Suggestion]):
+def _same_room_newcomers(
+    *, event: Event, viewer: Attendee, present: dict, viewer_room: int, items: list[Suggestion]
+) -> list[Suggestion]:
     """Attendees in the viewer's room now who are not in the list, filtered like the pool (self,
     blocks, connections, not-relevant marks, consent, who may meet whom), first by arrival order,
     at most HERE_NOW_ADDED_MAX; scored and placed by `_boost_present`."""
