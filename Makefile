@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/matchmaking
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint check typecheck prod load clean
+.PHONY: install demo test lint check typecheck prod load clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ demo: install
 	$(BIN)/python manage.py simulate_traffic --event demo --server http://$(HOST):$(PORT) --focus $(DEMO_ATTENDEE) & SIM=$$!; \
 	trap 'kill $$SIM 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) matchmaking_site.asgi:application
+
+# The pages as people see them (docs/screenshots/, shown in the README): the demo on a throwaway
+# database, one daphne, the system Chromium.
+screenshots: install
+	$(BIN)/python docs/screenshots.py
 
 lint: install
 	$(BIN)/ruff check .
