@@ -29,6 +29,8 @@ from .models import (
     Organization,
     Room,
 )
+from .questionnaire import questionnaire_hydrate
+from .signals import declared_changed
 
 CROSS_EVENT = "{what} belongs to event {other!r}, not to event {event!r}."
 SELF_LINK = "An attendee cannot {verb} themselves."
@@ -79,6 +81,29 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 # --- Attendees ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def attendee_update_profile(
+    *,
+    attendee: Attendee,
+    headline: str,
+    company: str,
+    interests: Iterable[InterestTag],
+    offers: Iterable[InterestTag],
+    seeks: Iterable[InterestTag],
+) -> Attendee:
+    """An attendee edits their own profile: the card others see (headline, company) and what they
+    declare (interests, offers, seeks). The rules engine reads the declarations at once; the next
+    training sees them as questionnaire rows (rewritten here, idempotent); lists are told after
+    commit (`events.signals.declared_changed`)."""
+    attendee.headline, attendee.company = headline, company
+    attendee.save(update_fields=["headline", "company"])
+    attendee_set_tags(attendee=attendee, interests=interests, offers=offers, seeks=seeks)
+    questionnaire_hydrate(event=attendee.event, attendee_ids=[attendee.pk])
+    event_id, attendee_id = attendee.event_id, attendee.pk
+    transaction.on_commit(lambda: declared_changed.send(sender=Attendee, event_id=event_id, attendee_id=attendee_id))
+    return attendee
 
 
 def attendee_set_tags(

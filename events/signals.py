@@ -13,3 +13,9 @@ import django.dispatch
 # run for a claim that rolls back (the live model update and its pushes) waits for the commit
 # with `transaction.on_commit`.
 interactions_processing = django.dispatch.Signal()
+
+# Sent by `events.services.attendee_update_profile` after an attendee changed what they declared
+# (interests, offers, seeks), with `event_id` and `attendee_id`: every list of the event may change
+# (their own at once, and theirs in others' through the rules engine), and the next training sees
+# the answers through the questionnaire rows the service rewrote.
+declared_changed = django.dispatch.Signal()

@@ -11,6 +11,8 @@ urlpatterns = [
     path("e/<slug:event>/rooms/<str:room>/", views.room, name="room"),
     path("e/<slug:event>/content/<str:content>/", views.content, name="content"),
     path("e/<slug:event>/consents/", views.consents, name="consents"),
+    path("e/<slug:event>/profile/", views.profile, name="profile"),
+    path("e/<slug:event>/people/", views.directory, name="directory"),
     path("e/<slug:event>/connections/", views.connections, name="connections"),
     path(
         "e/<slug:event>/connections/<int:connection_id>/respond/", views.connection_respond, name="connection-respond"

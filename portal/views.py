@@ -22,8 +22,9 @@ from django.views.decorators.http import require_POST
 
 from events import services
 from events.enums import ConnectionStatus
-from events.models import Attendee, Connection, Content, Event, Room
+from events.models import Attendee, Block, Connection, Content, Event, InterestTag, Room
 from events.presence import present_in_rooms
+from portal.forms import ProfileForm
 from recommendations.live import push
 from recommendations.serving.why import match_reasons
 
@@ -161,6 +162,53 @@ def room(request: HttpRequest, attendee: Attendee, room: str) -> HttpResponse:
 def content(request: HttpRequest, attendee: Attendee, content: str) -> HttpResponse:
     item = get_object_or_404(Content.objects.select_related("room"), event=attendee.event, external_id=content)
     return _page(request, attendee, "portal/content.html", content=item)
+
+
+@attendee_page
+def profile(request: HttpRequest, attendee: Attendee) -> HttpResponse:
+    """The attendee edits their card (headline, company) and what they declare (interests, offers,
+    seeks): their next suggestions use it at once."""
+    form = ProfileForm(request.POST or None, attendee=attendee)
+    saved = request.method == "GET" and request.GET.get("saved") == "1"
+    if request.method == "POST" and form.is_valid():
+        services.attendee_update_profile(attendee=attendee, **form.cleaned_data)
+        return redirect(reverse("portal:profile", kwargs={"event": attendee.event.slug}) + "?saved=1")
+    return _page(request, attendee, "portal/profile.html", nav="profile", form=form, saved=saved)
+
+
+DIRECTORY_PAGE = 50
+
+
+@attendee_page
+def directory(request: HttpRequest, attendee: Attendee) -> HttpResponse:
+    """Attendees who agreed to be suggested to others, searchable by name, headline and company and
+    filterable by a declared topic; never the viewer themselves, nor anyone either of them blocked."""
+    query = request.GET.get("q", "").strip()[:100]
+    tag = request.GET.get("tag", "")
+    blocked = Block.objects.filter(Q(blocker=attendee) | Q(blocked=attendee)).values_list("blocker_id", "blocked_id")
+    hidden = {pk for pair in blocked for pk in pair} | {attendee.pk}
+    people = Attendee.objects.filter(event=attendee.event, consent_be_recommended=True).exclude(pk__in=hidden)
+    if query:
+        people = people.filter(
+            Q(display_name__icontains=query) | Q(headline__icontains=query) | Q(company__icontains=query)
+        )
+    tags = InterestTag.objects.filter(event=attendee.event).order_by("label")
+    chosen = next((t for t in tags if t.slug == tag), None)
+    if chosen is not None:
+        people = people.filter(Q(interests=chosen) | Q(offers=chosen)).distinct()
+    people = people.order_by("display_name", "pk")
+    total = people.count()
+    return _page(
+        request,
+        attendee,
+        "portal/directory.html",
+        nav="directory",
+        people=people[:DIRECTORY_PAGE],
+        total=total,
+        query=query,
+        tags=tags,
+        chosen=chosen,
+    )
 
 
 CONSENTS = [

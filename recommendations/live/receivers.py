@@ -44,7 +44,7 @@ from events.enums import Backend, ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
 from events.presence import presence_changed
 from events.privacy import attendee_erasing
-from events.signals import interactions_processing
+from events.signals import declared_changed, interactions_processing
 from recommendations.backends.local.realtime import realtime_recompute
 from recommendations.backends.personalize.services import personalize_erase_attendee
 from recommendations.backends.rules import allow_map_invalidate
@@ -198,6 +198,14 @@ def interactions_push(*, event_id: int, interaction_ids: list[int]) -> None:
     recomputed = realtime_recompute(event_id=event_id, interaction_ids=interaction_ids)
     if recomputed:
         suggestions_push(attendee_ids=recomputed, invalidate=True)
+
+
+@receiver(declared_changed)
+def _declared_changed(sender, event_id: int, attendee_id: int, **kwargs):
+    # Their own list (the rules engine reads the viewer's declarations fresh) and, through the
+    # rules index within its TTL, theirs in others' lists.
+    event_cache_invalidate(event_id=event_id)
+    run_soon(suggestions_push, attendee_ids=[attendee_id])
 
 
 @receiver(presence_changed)

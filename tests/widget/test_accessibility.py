@@ -48,7 +48,7 @@ def test_attendee_pages_have_no_serious_axe_violations(settled_db, server):  # n
     with chromium() as browser:
         page = browser.new_page()
         sign_in(page, login)
-        for path in ("", "rooms/hall/", "content/talk/", "connections/", "consents/"):
+        for path in ("", "rooms/hall/", "content/talk/", "connections/", "consents/", "profile/", "people/"):
             page.goto(f"{server}/e/a11y/{path}")
             page.wait_for_selector("[data-mm-widget] .mmw-card")
             found[path or "lobby"] = axe_violations(page)

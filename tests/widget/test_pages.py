@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from events.enums import ConnectionStatus
-from events.models import Connection, LoginLink, RoomVisit
+from events.models import Block, Connection, LoginLink, RoomVisit
 from events.services import connection_request, login_link_issue
 from portal.views import LOGIN_LINK_INVALID, NOT_AN_ATTENDEE, TZ_COOKIE
 from tests.factories import AttendeeFactory, EventFactory, InterestTagFactory, RoomFactory
@@ -259,3 +259,62 @@ def test_an_incoming_request_shows_why_the_two_match(summit, settings, tmp_path)
     why = html[html.index('aria-label="Why you match"') :].split("</ul>")[0]
     assert "Main hall" in why and "Postgres" in why
     assert why.index("Main hall") < why.index("Postgres")  # the model's, then the declared one
+
+
+def test_a_profile_edit_changes_the_next_suggestions_and_the_next_training_inputs(
+    summit, django_capture_on_commit_callbacks
+):
+    from events.enums import InteractionSource
+    from events.models import Interaction
+    from recommendations.serving.lists import recommendations_for
+
+    event, ada, bob = summit
+    postgres = InterestTagFactory(event=event, label="Postgres", slug="postgres")
+    InterestTagFactory(event=event, label="Kubernetes", slug="k8s")
+    bob.offers.add(postgres)
+    client = signed_in(ada)
+    before = recommendations_for(attendee=ada).items
+    assert not any("Postgres" in r["text"] for item in before for r in item.reasons)
+    page = client.get("/e/summit/profile/").content.decode()
+    assert 'name="seeks"' in page and "Kubernetes" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/e/summit/profile/", {"headline": "DBA", "company": "Acme", "seeks": [postgres.pk]})
+    assert response.status_code == 302 and response["Location"].endswith("/profile/?saved=1")
+    ada.refresh_from_db()
+    assert (ada.headline, ada.company, list(ada.seeks.all())) == ("DBA", "Acme", [postgres])
+    [first, *_] = recommendations_for(attendee=ada).items
+    assert first.external_id == "bob" and "Postgres" in first.reasons[0]["text"]
+    # The next training sees the declaration as a questionnaire row.
+    rows = Interaction.objects.filter(attendee=ada, source=InteractionSource.QUESTIONNAIRE)
+    assert list(rows.values_list("interest__slug", flat=True)) == ["postgres"]
+
+
+def test_the_profile_form_refuses_another_events_topic_and_keeps_what_was_there(summit):
+    _, ada, _ = summit
+    other = InterestTagFactory(event=EventFactory(slug="expo"), label="Elsewhere")
+    response = signed_in(ada).post("/e/summit/profile/", {"headline": "New", "interests": [other.pk]})
+    assert response.status_code == 200
+    assert "Select a valid choice." in response.content.decode()
+    ada.refresh_from_db()
+    assert ada.headline == "" and not ada.interests.exists()
+
+
+def test_the_directory_lists_consenting_people_searchable_by_name_and_topic(summit):
+    event, ada, bob = summit
+    tag = InterestTagFactory(event=event, label="Postgres", slug="postgres")
+    bob.interests.add(tag)
+    AttendeeFactory(event=event, display_name="Cyd Private", consent_be_recommended=False)
+    dan = AttendeeFactory(event=event, display_name="Dan Blocked")
+    Block.objects.create(event=event, blocker=dan, blocked=ada)
+    client = signed_in(ada)
+
+    def names(html: str) -> list[str]:
+        listed = html.split("pt-people-list", 1)[1].split("</ul>", 1)[0]
+        return [n for n in ("Ada", "Bob", "Cyd Private", "Dan Blocked") if f"<strong>{n}</strong>" in listed]
+
+    assert names(client.get("/e/summit/people/").content.decode()) == ["Bob"]
+    assert names(client.get("/e/summit/people/", {"q": "bo"}).content.decode()) == ["Bob"]
+    assert names(client.get("/e/summit/people/", {"q": "nobody"}).content.decode()) == []
+    assert names(client.get("/e/summit/people/", {"tag": "postgres"}).content.decode()) == ["Bob"]
+    AttendeeFactory(event=event, display_name="Eve Other")
+    assert "Eve Other" not in client.get("/e/summit/people/", {"tag": "postgres"}).content.decode()
