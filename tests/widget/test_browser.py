@@ -409,3 +409,31 @@ def test_an_attendee_switches_the_pages_to_their_own_time_zone_and_back(settled_
         expect(times).to_have_text("03:00\u201304:00 EST")
         page.get_by_role("button", name="Use the event's time").click()
         expect(times).to_have_text("09:00\u201310:00 CET")
+
+
+def test_a_profile_edit_changes_the_suggestions_the_widget_shows(settled_db, server):
+    from playwright.sync_api import expect
+
+    from tests.factories import InterestTagFactory
+
+    event = LiveEventFactory(slug="profile-summit", name="Profile Summit")
+    postgres = InterestTagFactory(event=event, label="Postgres", slug="postgres")
+    InterestTagFactory(event=event, label="Kubernetes", slug="k8s")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob Kahn")
+    bob.offers.add(postgres)
+    login = login_url(server, ada)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in(page, login)
+        card = page.locator("[data-mm-widget] .mmw-card", has_text="Bob Kahn")
+        expect(card).to_have_count(1)  # the only other attendee: listed as "also at this event"
+        expect(card).not_to_contain_text("Postgres")
+        page.get_by_role("link", name="Profile").click()
+        page.get_by_label("Headline").fill("Database engineer")
+        page.locator("fieldset", has_text="Seeks").get_by_label("Postgres").check()
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("status").first).to_contain_text("Saved")
+        expect(card.locator(".mmw-r").first).to_contain_text("Postgres", timeout=LIVE_SECONDS)
+    ada.refresh_from_db()
+    assert ada.headline == "Database engineer" and list(ada.seeks.all()) == [postgres]
