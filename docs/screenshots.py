@@ -15,25 +15,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# The tests' own server and browser launchers (tests/live.py reads the settings on import).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "matchmaking_site.settings")
+
+from tests.live import asgi_server, chromium  # noqa: E402
+
 ORGANIZER, PASSWORD, ATTENDEE = "organizer", "demo-organizer-2026", "att-0001"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def manage(env: dict, *args: str) -> str:
@@ -45,72 +39,50 @@ def manage(env: dict, *args: str) -> str:
     return done.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def login_link(env: dict, base: str) -> str:
     out = manage(env, "attendee_login_link", "--event", "demo", "--attendee", ATTENDEE, "--base-url", base)
     return out.split()[-1]
 
 
-def wait_up(base: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/healthz", timeout=2)
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start") from None
-            time.sleep(0.3)
-
-
 def shoot(base: str, env: dict, out: Path) -> list[Path]:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     saved = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            laptop = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            laptop.goto(login_link(env, base))
-            laptop.click("#pt-sign-in")
-            laptop.wait_for_url("**/e/demo/")
-            widget = laptop.locator("[data-mm-widget]")
-            expect(widget.locator(".mmw-card").first).to_be_visible(timeout=20_000)
-            saved.append(out / "lobby.png")
-            laptop.screenshot(path=str(saved[-1]))
-            saved.append(out / "widget.png")
-            widget.screenshot(path=str(saved[-1]))
-            laptop.locator(".pt-room-name").first.click()
-            expect(laptop.locator("[data-mm-presence-text]")).to_have_text("You are in this room", timeout=20_000)
-            saved.append(out / "room.png")
-            laptop.screenshot(path=str(saved[-1]))
+    with chromium() as browser:
+        laptop = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        laptop.goto(login_link(env, base))
+        laptop.click("#pt-sign-in")
+        laptop.wait_for_url("**/e/demo/")
+        widget = laptop.locator("[data-mm-widget]")
+        expect(widget.locator(".mmw-card").first).to_be_visible(timeout=20_000)
+        saved.append(out / "lobby.png")
+        laptop.screenshot(path=str(saved[-1]))
+        saved.append(out / "widget.png")
+        widget.screenshot(path=str(saved[-1]))
+        laptop.locator(".pt-room-name").first.click()
+        expect(laptop.locator("[data-mm-presence-text]")).to_have_text("You are in this room", timeout=20_000)
+        saved.append(out / "room.png")
+        laptop.screenshot(path=str(saved[-1]))
 
-            phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-            page = phone.new_page()
-            page.goto(login_link(env, base))
-            page.click("#pt-sign-in")
-            page.wait_for_url("**/e/demo/")
-            expect(page.locator("[data-mm-widget] .mmw-card").first).to_be_visible(timeout=20_000)
-            saved.append(out / "phone-lobby.png")
-            page.screenshot(path=str(saved[-1]))
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page = phone.new_page()
+        page.goto(login_link(env, base))
+        page.click("#pt-sign-in")
+        page.wait_for_url("**/e/demo/")
+        expect(page.locator("[data-mm-widget] .mmw-card").first).to_be_visible(timeout=20_000)
+        saved.append(out / "phone-lobby.png")
+        page.screenshot(path=str(saved[-1]))
 
-            admin = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-            admin.goto(f"{base}/admin/login/?next=/admin/events/event/")
-            admin.fill("#id_username", ORGANIZER)
-            admin.fill("#id_password", PASSWORD)
-            admin.click("input[type=submit]")
-            admin.locator("#result_list tr", has_text="demo").locator(".mm-dashboard-link").first.click()
-            expect(admin.locator("#mm-live")).to_have_attribute("data-state", "live", timeout=20_000)
-            expect(admin.locator("#mm-chart svg")).to_be_visible(timeout=20_000)
-            saved.append(out / "dashboard.png")
-            admin.screenshot(path=str(saved[-1]), full_page=True)
-        finally:
-            browser.close()
+        admin = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+        admin.goto(f"{base}/admin/login/?next=/admin/events/event/")
+        admin.fill("#id_username", ORGANIZER)
+        admin.fill("#id_password", PASSWORD)
+        admin.click("input[type=submit]")
+        admin.locator("#result_list tr", has_text="demo").locator(".mm-dashboard-link").first.click()
+        expect(admin.locator("#mm-live")).to_have_attribute("data-state", "live", timeout=20_000)
+        expect(admin.locator("#mm-chart svg")).to_be_visible(timeout=20_000)
+        saved.append(out / "dashboard.png")
+        admin.screenshot(path=str(saved[-1]), full_page=True)
     return saved
 
 
@@ -128,22 +100,9 @@ def main() -> None:
         manage(env, "seed_demo")
         manage(env, "dashboard_demo", "--event", "demo")
         manage(env, "create_organizer", "--organization", "demo-org", "--username", ORGANIZER, "--password", PASSWORD)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "matchmaking_site.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_up(base, proc)
+        with asgi_server(env) as base:
             for path in shoot(base, env, out):
                 print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
 
 
 if __name__ == "__main__":
