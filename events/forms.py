@@ -4,7 +4,6 @@ instead of two JSON text boxes (a typo there was a 500 or a silently ignored key
 from django import forms
 
 from .enums import DEFAULT_DWELL_THRESHOLDS, DEFAULT_INTERACTION_WEIGHTS, InteractionType
-from .models import Event
 
 MAX_WEIGHT = 100.0
 MAX_DWELL_SECONDS = 24 * 3600
@@ -25,26 +24,8 @@ DWELL_FIELDS = tuple(dwell_field(kind) for kind in DWELL_TYPES)
 
 
 class _EventAdminForm(forms.ModelForm):
-    class Meta:
-        model = Event
-        # Every editable setting but the two JSON fields, which the per-type fields below fill.
-        fields = [
-            "organization",
-            "name",
-            "slug",
-            "timezone",
-            "live_starts_at",
-            "live_ends_at",
-            "on_demand_ends_at",
-            "backend",
-            "engine_preset",
-            "qualifying_threshold",
-            "min_active_contexts",
-            "exposure_cap_share",
-            "rules_cache_seconds",
-            "model_cache_seconds",
-            "retention_days",
-        ]
+    """The admin's base form for `Event` (`EventAdmin.form`): the admin gives it the model and the
+    fields (its fieldsets, which leave out the two JSON fields these per-type fields fill)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
