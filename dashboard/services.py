@@ -16,8 +16,8 @@ from django.utils import timezone
 from events.enums import Backend
 from events.groups import ENGAGEMENT_UPDATE, organizers_group
 from events.models import Event, Interaction
-from recommendations.backends import get_backend
-from recommendations.backends.local import artifacts
+from recommendations.backends import Unavailable, get_backend
+from recommendations.backends.local.loaded import artifact_folder
 from recommendations.backends.personalize import services as personalize
 from recommendations.backends.personalize.models import RemoteResource
 from recommendations.jobs import tasks
@@ -158,12 +158,9 @@ def dashboard_publish(*, event: Event, number: int) -> ActionOutcome:
         message = NOT_PUBLISHABLE.format(number=number, backend=version.backend, current=event.backend)
         return ActionOutcome(ok=False, message=message)
     try:
-        folder = artifacts.local_folder(version.artifact)
-    except artifacts.ArtifactUnavailable as exc:
+        artifact_folder(version)
+    except Unavailable as exc:
         return ActionOutcome(ok=False, message=ARTIFACT_GONE.format(number=number, error=exc))
-    if not (folder / artifacts.FILES[0]).exists():
-        error = f"its artifact is missing at {folder}."
-        return ActionOutcome(ok=False, message=ARTIFACT_GONE.format(number=number, error=error))
     replaced = model_version_publish(version=version)
     dashboard_push(event_id=event.pk, reason="published", number=number)
     was = f" in place of v{replaced.number}" if replaced is not None else ""

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from dashboard.exports import ENGAGEMENT_HEADER, SUGGESTIONS_HEADER
 from dashboard.selectors import AT_THE_CAP, LOWER_THE_CAP, SET_A_CAP, exposure_advice
-from dashboard.services import NO_SUCH_VERSION, NOTHING_TO_TEAR_DOWN, RUN_OUTCOME, dashboard_push
+from dashboard.services import ARTIFACT_GONE, NO_SUCH_VERSION, NOTHING_TO_TEAR_DOWN, RUN_OUTCOME, dashboard_push
 from events.enums import Backend
+from recommendations.backends.local.loaded import ARTIFACT_MISSING
 from recommendations.backends.personalize.models import RemoteResource
 from recommendations.backends.personalize.services import NOT_CONFIGURED
 from recommendations.models import BatchRecommendation, ModelVersion, TrainingRun
@@ -297,7 +298,11 @@ def test_publish_refuses_what_cannot_serve_and_who_may_not_change(client, me, mi
     for path in Path(versions[other].artifact).iterdir():
         path.unlink()
     response = client.post(publish_url(mine, other))
-    assert response.status_code == 409 and "artifact is missing" in response.json()["message"]
+    missing = ARTIFACT_MISSING.format(version=other, path=versions[other].artifact)
+    assert (response.status_code, response.json()["message"]) == (
+        409,
+        ARTIFACT_GONE.format(number=other, error=missing),
+    )
     assert ModelVersion.objects.get(event=mine, status=ModelVersion.Status.PUBLISHED).number == serving
     assert client.get(publish_url(mine, other)).status_code == 405
     viewer = UserFactory(is_staff=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from pathlib import Path
 from typing import overload
 
 import numpy as np
@@ -40,17 +41,24 @@ ARTIFACT_MISSING = "The artifact of model version {version} is missing at {path}
 NEW_PEOPLE_SHARE = 0.1
 
 
+def artifact_folder(version: ModelVersion) -> Path:
+    """Where this process reads `version`'s artifact (a copy from the bucket when there is one), or
+    Unavailable saying why it cannot: what loading it and publishing it by hand both need."""
+    try:
+        folder = artifacts.local_folder(version.artifact)
+    except artifacts.ArtifactUnavailable as exc:
+        raise Unavailable(str(exc)) from exc
+    if not (folder / "model.npz").exists():
+        raise Unavailable(ARTIFACT_MISSING.format(version=version.number, path=folder))
+    return folder
+
+
 class LoadedModel:
     """A published version in memory: the engine model and its index. The real-time path mutates
     `model` in place under `lock`; `applied` holds the interaction ids it already added."""
 
     def __init__(self, version: ModelVersion) -> None:
-        try:
-            folder = artifacts.local_folder(version.artifact)
-        except artifacts.ArtifactUnavailable as exc:
-            raise Unavailable(str(exc)) from exc
-        if not (folder / "model.npz").exists():
-            raise Unavailable(ARTIFACT_MISSING.format(version=version.number, path=folder))
+        folder = artifact_folder(version)
         self.version_id = version.pk
         self.model = Model.load(folder / "model.npz")
         with np.load(folder / "index.npz") as z:
