@@ -95,7 +95,7 @@ def _widget(attendee: Attendee) -> dict:
 
 
 def _page(request, attendee: Attendee, template: str, **context) -> HttpResponse:
-    zone, is_event_zone = page_zone(request, attendee.event)
+    zone = timezone.get_current_timezone_name()  # `attendee_page` chose it (`page_zone`)
     return render(
         request,
         template,
@@ -104,7 +104,7 @@ def _page(request, attendee: Attendee, template: str, **context) -> HttpResponse
             "event": attendee.event,
             "widget": _widget(attendee),
             "zone": zone,
-            "is_event_zone": is_event_zone,
+            "is_event_zone": zone == attendee.event.timezone,
             "tz_cookie": TZ_COOKIE,
             **context,
         },
@@ -238,7 +238,8 @@ def connections(request: HttpRequest, attendee: Attendee) -> HttpResponse:
     incoming = [c for c in qs if c.recipient_id == attendee.pk]
     outgoing = [c for c in qs if c.requester_id == attendee.pk]
     # Beside each request still to answer: what the requester saw, why the two of them match.
-    why = match_reasons(viewer=attendee, other_ids=[c.requester_id for c in incoming if c.status == "requested"])
+    pending = [c.requester_id for c in incoming if c.status == ConnectionStatus.REQUESTED]
+    why = match_reasons(viewer=attendee, other_ids=pending)
     for c in incoming:
         c.why = why.get(c.requester_id, [])  # type: ignore[attr-defined]  # for the template
     return _page(
