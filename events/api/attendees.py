@@ -76,6 +76,20 @@ class AttendeeView(APIView):
         )
 
 
+def _connections_of(attendee: Attendee):
+    """The attendee's connections, both ways (what the connection endpoints may read or act on)."""
+    return Connection.objects.select_related("requester", "recipient").filter(
+        Q(requester=attendee) | Q(recipient=attendee), event_id=attendee.event_id
+    )
+
+
+def _connection_or_404(attendee: Attendee, connection_id: int) -> Connection:
+    connection = _connections_of(attendee).filter(pk=connection_id).first()
+    if connection is None:
+        raise Http404(CONNECTION_NOT_FOUND)
+    return connection
+
+
 class ConnectionRequestView(AttendeeView):
     @extend_schema(parameters=[ConnectionListQuerySerializer], responses=ConnectionOutputSerializer(many=True))
     def get(self, request, event, external_id):
@@ -84,9 +98,7 @@ class ConnectionRequestView(AttendeeView):
         attendee = self.attendee(write=False)
         query = ConnectionListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = Connection.objects.filter(Q(requester=attendee) | Q(recipient=attendee)).select_related(
-            "requester", "recipient"
-        )
+        rows = _connections_of(attendee)
         if query.validated_data.get("status"):
             rows = rows.filter(status=query.validated_data["status"])
         data = ConnectionOutputSerializer(rows, many=True, context={"attendee": attendee}).data
@@ -113,11 +125,7 @@ class ConnectionWithdrawView(AttendeeView):
     def post(self, request, event, external_id, connection_id):
         """The requester takes back a request not answered yet (either may ask again later)."""
         attendee = self.attendee()
-        connection = Connection.objects.filter(
-            Q(requester=attendee) | Q(recipient=attendee), pk=connection_id, event_id=attendee.event_id
-        ).first()
-        if connection is None:
-            raise Http404(CONNECTION_NOT_FOUND)
+        connection = _connection_or_404(attendee, connection_id)
         try:
             services.connection_withdraw(connection=connection, requester=attendee)
         except DjangoValidationError as exc:
@@ -131,13 +139,7 @@ class ConnectionRespondView(AttendeeView):
     @extend_schema(request=None, responses=ConnectionOutputSerializer)
     def post(self, request, event, external_id, connection_id):
         attendee = self.attendee()
-        connection = (
-            Connection.objects.select_related("requester", "recipient")
-            .filter(Q(requester=attendee) | Q(recipient=attendee), pk=connection_id, event_id=attendee.event_id)
-            .first()
-        )
-        if connection is None:
-            raise Http404(CONNECTION_NOT_FOUND)
+        connection = _connection_or_404(attendee, connection_id)
         try:
             connection = services.connection_respond(connection=connection, responder=attendee, accept=self.accept)
         except DjangoValidationError as exc:
