@@ -129,18 +129,9 @@
     const back = serving && m.number < serving.number;
     const label = back ? "Roll back to v" + m.number : "Publish v" + m.number;
     const btn = el("button", { type: "button", class: "mm-btn mm-btn-small", "data-publish": m.number }, label);
-    btn.addEventListener("click", async () => {
-      const now = serving ? " in place of v" + serving.number : "";
-      if (!window.confirm(label + "? Every attendee's list comes from v" + m.number + now + " from the next read on.")) { report(true, "Cancelled."); return; }
-      busy(btn, label);
-      try {
-        const res = await fetch(config.publish_url.replace("{number}", m.number), { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf(), Accept: "application/json" } });
-        const body = await res.json().catch(() => ({ ok: false, message: "HTTP " + res.status }));
-        idle(btn);
-        report(res.ok && body.ok, body.message);
-      } catch (err) { idle(btn); report(false, "Could not reach the server: " + err); }
-      schedule();
-    });
+    const now = serving ? " in place of v" + serving.number : "";
+    const question = label + "? Every attendee's list comes from v" + m.number + now + " from the next read on.";
+    btn.addEventListener("click", () => confirmedPost(btn, label, question, config.publish_url.replace("{number}", m.number)));
     return btn;
   }
 
@@ -217,20 +208,22 @@
     tick(); clearInterval(ticker); ticker = setInterval(tick, 1000);
   }
   function idle(btn) { clearInterval(ticker); ticker = null; btn.disabled = false; btn.removeAttribute("aria-busy"); btn.classList.remove("mm-busy"); }
+  // Asked first; then busy while the server works, and its JSON answer ({ok, message}) said in the page.
+  async function confirmedPost(btn, label, question, url) {
+    if (!window.confirm(question)) { report(true, "Cancelled."); return; }
+    busy(btn, label);
+    try {
+      const res = await fetch(url, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf(), Accept: "application/json" } });
+      const body = await res.json().catch(() => ({ ok: false, message: "HTTP " + res.status }));
+      idle(btn);
+      report(res.ok && body.ok, body.message);
+    } catch (err) { idle(btn); report(false, "Could not reach the server: " + err); }
+    schedule();
+  }
   const csrf = () => document.querySelector("input[name=csrfmiddlewaretoken]").value;
   root.querySelectorAll("[data-action]").forEach((btn) => {
     if (!config.can_change) { btn.disabled = true; btn.title = "You may view this event, not change it."; }
-    btn.addEventListener("click", async () => {
-      if (!window.confirm(btn.dataset.confirm)) { report(true, "Cancelled."); return; }
-      busy(btn, btn.textContent);
-      try {
-        const res = await fetch(config.actions[btn.dataset.action], { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf(), Accept: "application/json" } });
-        const body = await res.json().catch(() => ({ ok: false, message: "HTTP " + res.status }));
-        idle(btn);
-        report(res.ok && body.ok, body.message);
-      } catch (err) { idle(btn); report(false, "Could not reach the server: " + err); }
-      schedule();
-    });
+    btn.addEventListener("click", () => confirmedPost(btn, btn.textContent, btn.dataset.confirm, config.actions[btn.dataset.action]));
   });
   root.querySelectorAll("[data-export]").forEach((btn) => btn.addEventListener("click", () => {
     if (!window.confirm(btn.dataset.confirm)) { report(true, "Cancelled."); return; }
