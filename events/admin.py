@@ -142,7 +142,6 @@ class EventAdmin(TenantFormsMixin, admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         event = self.get_object(request, object_id) if object_id else None
         zone = event.timezone if event is not None else "UTC"
-        request.event_zone = zone  # read by get_form below
         with timezone.override(zoneinfo.ZoneInfo(zone)):
             response = super().changeform_view(request, object_id, form_url, extra_context)
             if hasattr(response, "render") and not response.is_rendered:
@@ -151,7 +150,7 @@ class EventAdmin(TenantFormsMixin, admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        zone = getattr(request, "event_zone", "UTC")
+        zone = obj.timezone if obj is not None else "UTC"  # the zone changeform_view renders in
         for name in self.WINDOW_FIELDS:
             if name in form.base_fields:
                 field = form.base_fields[name]
