@@ -19,3 +19,9 @@ interactions_processing = django.dispatch.Signal()
 # (their own at once, and theirs in others' through the rules engine), and the next training sees
 # the answers through the questionnaire rows the service rewrote.
 declared_changed = django.dispatch.Signal()
+
+# Sent after commit by `events.upserts.upsert` (the platform's bulk upserts), with `event_id`,
+# `kind` ("attendee", "room", "content item", "topic") and `ids` (the pks of the rows created or
+# changed): the event's lists may change (names and reasons, consents, groups, declarations), and
+# changed attendees' own lists at once.
+facts_changed = django.dispatch.Signal()

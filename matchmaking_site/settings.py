@@ -318,6 +318,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Three choice sets share the field name "status" (an interaction's, a connection's, an upserted
+    # fact's): named here, not numbered by a hash.
+    "ENUM_NAME_OVERRIDES": {"UpsertStatusEnum": "events.upserts.STATUSES"},
 }
 
 # --- Production hardening -------------------------------------------------------------------------

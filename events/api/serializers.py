@@ -3,6 +3,7 @@ from rest_framework import serializers
 from ..enums import ConnectionStatus, ContextKind, InteractionType
 from ..ingestion import ACCEPTED, CLOCK_SKEW, DUPLICATE, MAX_BATCH, REJECTED
 from ..models import Event, Organization
+from ..upserts import STATUSES
 
 
 class EventOutputSerializer(serializers.ModelSerializer):
@@ -136,3 +137,100 @@ class ContentViewInputSerializer(serializers.Serializer):
     content = serializers.CharField(max_length=128, help_text="External id of the content item")
     seconds = serializers.FloatField(min_value=0, help_text="Dwell: how long the attendee stayed")
     client_event_id = serializers.CharField(max_length=128)
+
+
+# --- The platform's facts (events.upserts): attendees, rooms and sessions, content, topics ---------
+# Every field but the key is optional: an item sets what it holds and leaves the rest (a new row
+# needs the fields `events.upserts` names as required to create it). Lists replace the whole set.
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with a time zone. A naive time is refused: the platform's local time would shift
+    the schedule silently."""
+
+    default_error_messages = {"naive": "Give the time with its offset or Z, e.g. 2026-12-06T09:00:00+01:00."}
+
+    def enforce_timezone(self, value):
+        if value.tzinfo is None:
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+def _slugs(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.SlugField(max_length=100), required=False, max_length=200, help_text=help_text
+    )
+
+
+def _room_ids(help_text: str) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=128), required=False, max_length=500, help_text=help_text
+    )
+
+
+class AttendeeUpsertItemSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=128, help_text="Your id for the attendee, unique per event.")
+    display_name = serializers.CharField(max_length=200, required=False, help_text="Required to create.")
+    headline = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    company = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    role = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    group = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, help_text="For organizer rules: sponsor, buyer, speaker..."
+    )
+    consent_be_recommended = serializers.BooleanField(required=False, help_text="May be suggested to others.")
+    consent_receive_recommendations = serializers.BooleanField(required=False, help_text="Receives suggestions.")
+    consent_training = serializers.BooleanField(required=False, help_text="Their activity may train the model.")
+    interests = _slugs("Topic slugs they are interested in (the whole set).")
+    offers = _slugs("Topic slugs they offer (the whole set).")
+    seeks = _slugs("Topic slugs they seek (the whole set).")
+    planned_rooms = _room_ids("External ids of the rooms or sessions they plan to attend (the whole set).")
+
+
+class RoomUpsertItemSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=128, help_text="Your id for the room or session.")
+    name = serializers.CharField(max_length=200, required=False, help_text="Required to create.")
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    track = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    starts_at = AwareDateTimeField(required=False, allow_null=True, help_text="A session's start (with an offset).")
+    ends_at = AwareDateTimeField(required=False, allow_null=True, help_text="Not before starts_at.")
+    topics = _slugs("Topic slugs of the session (the whole set).")
+
+
+class ContentUpsertItemSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=128, help_text="Your id for the content item.")
+    title = serializers.CharField(max_length=200, required=False, help_text="Required to create.")
+    kind = serializers.CharField(max_length=50, required=False, help_text="video, slides, poster... (default video)")
+    room = serializers.CharField(
+        max_length=128, required=False, allow_null=True, help_text="External id of its room or session, or null."
+    )
+    duration_seconds = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**31 - 1)
+    topics = _slugs("Topic slugs of the item (the whole set).")
+
+
+class InterestTagUpsertItemSerializer(serializers.Serializer):
+    slug = serializers.SlugField(max_length=100, help_text="The topic's id in requests, unique per event.")
+    # A declared field named like Field.label: the serializer's metaclass takes it out of the class
+    # attributes (it is the "label" key of the item), which the stubs cannot know.
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=200, required=False, help_text="Its name. Required to create."
+    )
+
+
+def _upsert_output(key_name: str) -> type[serializers.Serializer]:
+    result = type(
+        f"{key_name.title().replace('_', '')}UpsertResultSerializer",
+        (serializers.Serializer,),
+        {
+            "index": serializers.IntegerField(help_text="Position of the item in the request."),
+            key_name: serializers.CharField(allow_null=True),
+            "status": serializers.ChoiceField(choices=list(STATUSES)),
+            "reason": serializers.CharField(required=False, help_text="Why the item was rejected."),
+        },
+    )
+    fields = {name: serializers.IntegerField() for name in STATUSES}
+    fields["results"] = result(many=True)
+    return type(f"{key_name.title().replace('_', '')}UpsertOutputSerializer", (serializers.Serializer,), fields)
+
+
+ExternalIdUpsertOutputSerializer = _upsert_output("external_id")
+SlugUpsertOutputSerializer = _upsert_output("slug")

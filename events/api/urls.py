@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import attendees, privacy, views
+from . import attendees, facts, privacy, views
 
 app_name = "api"
 
@@ -10,6 +10,10 @@ urlpatterns = [
     path("events/", views.EventListView.as_view(), name="event-list"),
     path("events/<slug:event>/", views.EventDetailView.as_view(), name="event-detail"),
     path("events/<slug:event>/interactions/", views.InteractionBatchView.as_view(), name="interaction-batch"),
+    path("events/<slug:event>/attendees/", facts.AttendeeUpsertView.as_view(), name="attendee-upsert"),
+    path("events/<slug:event>/rooms/", facts.RoomUpsertView.as_view(), name="room-upsert"),
+    path("events/<slug:event>/contents/", facts.ContentUpsertView.as_view(), name="content-upsert"),
+    path("events/<slug:event>/interest-tags/", facts.InterestTagUpsertView.as_view(), name="interest-tag-upsert"),
     path(
         "events/<slug:event>/attendees/<str:external_id>/",
         privacy.AttendeeEraseView.as_view(),

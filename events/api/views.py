@@ -20,12 +20,41 @@ from .serializers import (
     QuestionnaireHydrateOutputSerializer,
 )
 
-ENVELOPE_NOT_OBJECT = "Expected a JSON object with an 'interactions' list."
-INTERACTIONS_REQUIRED = "This field is required."
-INTERACTIONS_NOT_LIST = "Expected a list of interactions."
-INTERACTIONS_EMPTY = "Send at least one interaction."
-BATCH_TOO_LARGE = "A batch holds at most {limit} interactions; this one has {count}. Split it."
+ENVELOPE_NOT_OBJECT = "Expected a JSON object with an '{envelope}' list."
+BATCH_REQUIRED = "This field is required."
+BATCH_NOT_LIST = "Expected a list of {envelope}."
+BATCH_EMPTY = "Send at least one item."
+BATCH_TOO_LARGE = "A batch holds at most {limit} {envelope}; this one has {count}. Split it."
 BODY_TOO_LARGE = "The request body is larger than {limit} bytes. Send smaller batches."
+
+
+def batch_items(request, envelope: str) -> list | Response:
+    """The list under `envelope` in a batch request's JSON object, or the 400 / 413 response that
+    says what is wrong with the envelope (an item's own faults are the item's status, not this)."""
+    try:
+        data = request.data
+    except RequestDataTooBig:
+        return Response(
+            {"non_field_errors": [BODY_TOO_LARGE.format(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)]},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if not isinstance(data, dict):
+        return Response(
+            {"non_field_errors": [ENVELOPE_NOT_OBJECT.format(envelope=envelope)]}, status=status.HTTP_400_BAD_REQUEST
+        )
+    items = data.get(envelope)
+    if items is None:
+        return Response({envelope: [BATCH_REQUIRED]}, status=status.HTTP_400_BAD_REQUEST)
+    if not isinstance(items, list):
+        return Response({envelope: [BATCH_NOT_LIST.format(envelope=envelope)]}, status=status.HTTP_400_BAD_REQUEST)
+    if not items:
+        return Response({envelope: [BATCH_EMPTY]}, status=status.HTTP_400_BAD_REQUEST)
+    if len(items) > MAX_BATCH:
+        return Response(
+            {envelope: [BATCH_TOO_LARGE.format(limit=MAX_BATCH, envelope=envelope, count=len(items))]},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    return items
 
 
 class EventListView(generics.ListAPIView):
@@ -74,27 +103,9 @@ class InteractionBatchView(APIView):
     def post(self, request, event: str):
         # Another organization's event is a 404, never a 403 that would confirm it exists.
         event_obj = get_object_or_404(events_for_caller(request.user), slug=event)
-        try:
-            data = request.data
-        except RequestDataTooBig:
-            return Response(
-                {"non_field_errors": [BODY_TOO_LARGE.format(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)]},
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        if not isinstance(data, dict):
-            return Response({"non_field_errors": [ENVELOPE_NOT_OBJECT]}, status=status.HTTP_400_BAD_REQUEST)
-        items = data.get("interactions")
-        if items is None:
-            return Response({"interactions": [INTERACTIONS_REQUIRED]}, status=status.HTTP_400_BAD_REQUEST)
-        if not isinstance(items, list):
-            return Response({"interactions": [INTERACTIONS_NOT_LIST]}, status=status.HTTP_400_BAD_REQUEST)
-        if not items:
-            return Response({"interactions": [INTERACTIONS_EMPTY]}, status=status.HTTP_400_BAD_REQUEST)
-        if len(items) > MAX_BATCH:
-            return Response(
-                {"interactions": [BATCH_TOO_LARGE.format(limit=MAX_BATCH, count=len(items))]},
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
+        items = batch_items(request, "interactions")
+        if isinstance(items, Response):
+            return items
         results = ingest_payload(event=event_obj, payload=items)
         counts = {ACCEPTED: 0, DUPLICATE: 0, REJECTED: 0}
         for result in results:

@@ -44,7 +44,7 @@ from events.enums import Backend, ConnectionStatus
 from events.models import Attendee, Block, Connection, Event, NotRelevant
 from events.presence import presence_changed
 from events.privacy import attendee_erasing
-from events.signals import declared_changed, interactions_processing
+from events.signals import declared_changed, facts_changed, interactions_processing
 from recommendations.backends.local.realtime import realtime_recompute
 from recommendations.backends.personalize.services import personalize_erase_attendee
 from recommendations.backends.rules import allow_map_invalidate
@@ -206,6 +206,17 @@ def _declared_changed(sender, event_id: int, attendee_id: int, **kwargs):
     # rules index within its TTL, theirs in others' lists.
     event_cache_invalidate(event_id=event_id)
     run_soon(suggestions_push, attendee_ids=[attendee_id])
+
+
+@receiver(facts_changed)
+def _facts_changed(sender, event_id: int, kind: str, ids: list[int], **kwargs):
+    # A platform's bulk upsert (after commit). Any list of the event may show what changed (a name,
+    # a topic's label in a reason, a consent or a group: who may meet whom), so all of them go;
+    # changed attendees' own widgets are pushed (their declarations and consents are their list's).
+    allow_map_invalidate(event_id=event_id)
+    event_cache_invalidate(event_id=event_id)
+    if sender is Attendee:
+        run_soon(suggestions_push, attendee_ids=ids)
 
 
 @receiver(presence_changed)

@@ -9,7 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from events import ingestion
-from events.api.views import BATCH_TOO_LARGE, INTERACTIONS_NOT_LIST, INTERACTIONS_REQUIRED
+from events.api.views import BATCH_NOT_LIST, BATCH_REQUIRED, BATCH_TOO_LARGE
 from events.enums import InteractionSource
 from events.models import Interaction
 from events.services import NEGATIVE_VALUE, api_key_create
@@ -251,7 +251,9 @@ def test_ingest_more_than_limit_is_413(client, world):
     response = post(client, secret, [item(n) for n in range(ingestion.MAX_BATCH + 1)])
     assert response.status_code == 413
     assert response.json() == {
-        "interactions": [BATCH_TOO_LARGE.format(limit=ingestion.MAX_BATCH, count=ingestion.MAX_BATCH + 1)]
+        "interactions": [
+            BATCH_TOO_LARGE.format(limit=ingestion.MAX_BATCH, envelope="interactions", count=ingestion.MAX_BATCH + 1)
+        ]
     }
     assert Interaction.objects.count() == 0
 
@@ -268,9 +270,12 @@ def test_ingest_unreadable_envelope_is_400(client, world):
     url = "/api/v1/events/summit/interactions/"
     assert client.post(url, "{not json", **headers).status_code == 400
     response = client.post(url, {"items": []}, **headers)
-    assert (response.status_code, response.json()) == (400, {"interactions": [INTERACTIONS_REQUIRED]})
+    assert (response.status_code, response.json()) == (400, {"interactions": [BATCH_REQUIRED]})
     response = client.post(url, {"interactions": {"a": 1}}, **headers)
-    assert (response.status_code, response.json()) == (400, {"interactions": [INTERACTIONS_NOT_LIST]})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"interactions": [BATCH_NOT_LIST.format(envelope="interactions")]},
+    )
 
 
 def test_ingest_limit_is_documented_in_openapi_schema(client, world):
