@@ -21,8 +21,11 @@ from .models import (
     Organization,
     Room,
     RoomVisit,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from .selectors import events_for_user, organizations_for_user, tenant_choices
+from .webhooks import webhook_retry
 
 
 def scoped_list_filter(list_filter):
@@ -282,6 +285,59 @@ class NotRelevantAdmin(EventScopedAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(TenantFormsMixin, admin.ModelAdmin):
+    """Where each organization's platform hears what happened (`events.webhooks`). The secret is
+    shown so that it can be given to the platform, which checks every delivery's signature."""
+
+    list_display = ["url", "organization", "active", "kinds", "failing_until", "created_at"]
+    list_filter = scoped_list_filter(["organization", "active"])
+    readonly_fields = ["secret", "failing_until", "created_at"]
+    fields = ["organization", "url", "kinds", "active", "secret", "failing_until", "created_at"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "url":
+            kwargs["assume_scheme"] = "https"  # an address typed without a scheme is https://
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs.filter(organization__in=organizations_for_user(user=request.user))
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(EventScopedAdmin):
+    """Every message to every endpoint, with how its delivery went; read-only, but one that gave up
+    (or is still waiting) can be sent again from the list."""
+
+    list_display = [
+        "kind",
+        "event",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+    ]
+    list_filter = ["event", "status", "kind"]
+    search_fields = ["message_id", "endpoint__url"]
+    list_select_related = ["event", "endpoint"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send again now (attempts start over)")
+    def retry_now(self, request, queryset):
+        count = webhook_retry(deliveries=queryset)
+        self.message_user(request, f"{count} deliveries will be sent within the sweeper's interval.")
 
 
 admin.site.site_header = "Matchmaking administration"

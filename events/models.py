@@ -364,6 +364,72 @@ class ApiKey(models.Model):
         return self.revoked_at is None
 
 
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: "whsec_" and 32 random bytes in base64."""
+    import base64
+    import secrets
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class WebhookEndpoint(models.Model):
+    """Where an organization's platform hears what happened (`events.webhooks`): a URL, the secret
+    its deliveries are signed with (Standard Webhooks), and the kinds it wants (none listed: all)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500, help_text="https:// address that receives signed POSTs.")
+    secret = models.CharField(
+        max_length=80, default=new_webhook_secret, help_text="Give it to the platform to check signatures."
+    )
+    kinds = models.JSONField(default=list, blank=True, help_text="Kinds to send; empty for all.")
+    active = models.BooleanField(default=True)
+    # After a failed delivery, first attempts of new deliveries wait until then (the retries do):
+    # one dead endpoint costs one timeout per backoff step, not one per delivery.
+    failing_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "url"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One message to one endpoint, and how its delivery went. Created in the transaction of what
+    it reports (at least once: nothing committed goes unsent), sent after commit and retried with
+    backoff by the sweeper; `message_id` is the same on every attempt, for the platform to drop
+    repeats."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    message_id = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=50)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.message_id} ({self.status})"
+
+
 class LoginLink(models.Model):
     """A sign-in link for an attendee: single use, short-lived. Only a hash of its token is kept;
     the link is shown once, by whoever issued it (`manage.py attendee_login_link`)."""

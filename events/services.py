@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import webhooks
 from .enums import ConnectionStatus
 from .models import (
     ApiKey,
@@ -201,6 +202,8 @@ def connection_respond(*, connection: Connection, responder: Attendee, accept: b
     connection.status = ConnectionStatus.ACCEPTED if accept else ConnectionStatus.DECLINED
     connection.responded_at = timezone.now()
     connection.save(update_fields=["status", "responded_at"])
+    if accept:
+        webhooks.connection_accepted(connection=connection)
     return connection
 
 

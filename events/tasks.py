@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from . import outbox, presence, privacy
+from . import outbox, presence, privacy, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +41,15 @@ def purge_expired_events() -> list[str]:
     if purged:
         logger.info("Purged personal data of events past retention: %s", ", ".join(purged))
     return purged
+
+
+@shared_task(name="events.send_webhook", ignore_result=True)
+def send_webhook(*, delivery_id: int) -> str:
+    """First attempt at a delivery, enqueued after the commit that created it."""
+    return webhooks.webhook_send(delivery_id=delivery_id, first=True)
+
+
+@shared_task(name="events.send_due_webhooks", ignore_result=True)
+def send_due_webhooks() -> int:
+    """Periodic: retries that are due, and first attempts whose task never ran."""
+    return webhooks.webhooks_send_due()

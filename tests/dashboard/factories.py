@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from events.management.commands.create_organizer import organizers_group
-from events.models import ApiKey, Block, Connection, NotRelevant
+from events.models import ApiKey, Block, Connection, NotRelevant, WebhookDelivery, WebhookEndpoint
 from recommendations.backends.personalize.models import RemoteResource
 from recommendations.jobs.schedules import event_schedules_sync
 from recommendations.models import BatchRecommendation, FunnelEvent, MatchmakingRule, ModelVersion, TrainingRun
@@ -48,4 +48,13 @@ def tenant_rows(event, label: str):
     FunnelEvent.objects.create(event=event, viewer=a, suggested=b, stage="shown", source="rules", model_version=version)
     MatchmakingRule.objects.create(event=event, kind="boost_tag", tag=tag, value=1.5, note=f"{label} rule")
     RemoteResource.objects.create(event=event, kind="campaign", name=f"{label}-campaign")
+    hook = WebhookEndpoint.objects.create(organization=event.organization, url=f"https://{label.lower()}.example/hook")
+    WebhookDelivery.objects.create(
+        endpoint=hook,
+        event=event,
+        message_id=f"msg_{label}",
+        kind="connection.accepted",
+        payload={},
+        next_attempt_at=timezone.now(),
+    )
     event_schedules_sync(event=event)

@@ -47,6 +47,8 @@ CHANGELISTS = [
     "events_connection",
     "events_block",
     "events_notrelevant",
+    "events_webhookendpoint",
+    "events_webhookdelivery",
     "recommendations_modelversion",
     "recommendations_trainingrun",
     "recommendations_batchrecommendation",
@@ -70,6 +72,7 @@ ADD_FORMS = [
     "events_room",
     "events_content",
     "events_attendee",
+    "events_webhookendpoint",
     "recommendations_matchmakingrule",
 ]
 

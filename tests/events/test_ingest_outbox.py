@@ -250,7 +250,11 @@ def test_outbox_sweepers_are_scheduled_and_registered():
             "task", "interval__every"
         )
     )
-    assert scheduled == {"events.sweep_interactions": 60, "events.close_stale_visits": 30}
+    assert scheduled == {
+        "events.sweep_interactions": 60,
+        "events.close_stale_visits": 30,
+        "events.send_due_webhooks": 15,
+    }
     assert {"events.sweep_interactions", "events.close_stale_visits", "events.process_interactions"} <= set(
         celery_app.tasks
     )
