@@ -4,6 +4,7 @@ rows that are facts (interactions) are read-only."""
 import zoneinfo
 
 from django.contrib import admin
+from django.db import models
 from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
@@ -17,6 +18,9 @@ from .models import (
     Event,
     Interaction,
     InterestTag,
+    Meeting,
+    MeetingPlace,
+    MeetingWindow,
     NotRelevant,
     Organization,
     Room,
@@ -48,6 +52,11 @@ class TenantFormsMixin:
         scoped = tenant_choices(model=db_field.related_model, user=request.user)
         if scoped is not None:
             kwargs["queryset"] = scoped
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            kwargs["assume_scheme"] = "https"  # an address typed without a scheme is https://
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         self._scope(db_field, request, kwargs)
@@ -287,6 +296,39 @@ class NotRelevantAdmin(EventScopedAdmin):
         return False
 
 
+@admin.register(MeetingWindow)
+class MeetingWindowAdmin(EventScopedAdmin):
+    """The event's meeting hours: 1:1 meetings are booked in slots of the event's meeting length
+    laid from each window's start."""
+
+    list_display = ["event", "starts_at", "ends_at"]
+    list_filter = ["event"]
+
+
+@admin.register(MeetingPlace)
+class MeetingPlaceAdmin(EventScopedAdmin):
+    """The pool of places a booked meeting gets one of: a table's name, or a virtual table's link."""
+
+    list_display = ["name", "url", "event"]
+    list_filter = ["event"]
+    search_fields = ["name"]
+
+
+@admin.register(Meeting)
+class MeetingAdmin(EventScopedAdmin):
+    list_display = ["requester", "recipient", "status", "starts_at", "place", "event", "created_at"]
+    list_filter = ["event", "status"]
+    search_fields = ["requester__display_name", "recipient__display_name"]
+    list_select_related = ["requester", "recipient", "place", "event"]
+    raw_id_fields = ["requester", "recipient", "proposed_by"]
+
+    def has_add_permission(self, request):
+        return False  # attendees book meetings; the admin watches them
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(TenantFormsMixin, admin.ModelAdmin):
     """Where each organization's platform hears what happened (`events.webhooks`). The secret is
@@ -296,11 +338,6 @@ class WebhookEndpointAdmin(TenantFormsMixin, admin.ModelAdmin):
     list_filter = scoped_list_filter(["organization", "active"])
     readonly_fields = ["secret", "failing_until", "created_at"]
     fields = ["organization", "url", "kinds", "active", "secret", "failing_until", "created_at"]
-
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        if db_field.name == "url":
-            kwargs["assume_scheme"] = "https"  # an address typed without a scheme is https://
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

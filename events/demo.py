@@ -14,8 +14,21 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils.text import slugify
 
-from .enums import InteractionSource, InteractionType
-from .models import Attendee, Content, Event, Interaction, InterestTag, Organization, Room
+from .enums import InteractionSource, InteractionType, MeetingStatus
+from .models import (
+    Attendee,
+    Content,
+    Event,
+    Interaction,
+    InterestTag,
+    Meeting,
+    MeetingHold,
+    MeetingPlace,
+    MeetingSlot,
+    MeetingWindow,
+    Organization,
+    Room,
+)
 from .services import interaction_qualifies
 
 COMMUNITIES: dict[str, list[str]] = {
@@ -173,6 +186,74 @@ class DemoSummary:
     contents: int
     interactions: int
     qualifying: int
+
+
+# Meeting hours of the demo day (hours after its 09:00 start), and the organizer's places.
+MEETING_WINDOWS = ((3.0, 5.0), (6.0, 9.0))  # 12:00-14:00 and 15:00-18:00 local
+MEETING_TABLES, MEETING_VIRTUAL_TABLES = 10, 5
+DEMO_MEETINGS = 24
+
+
+def _seed_meetings(event: Event, people: list[Attendee], start: datetime, rng: random.Random) -> None:
+    """Meeting hours and places, and meetings booked during the day among attendees (written as
+    rows, like the day's interactions: history, not requests). The first attendee (the one `make
+    demo` signs in as) also has a booked meeting ahead and a request to answer."""
+    for begin, end in MEETING_WINDOWS:
+        MeetingWindow.objects.create(
+            event=event, starts_at=start + timedelta(hours=begin), ends_at=start + timedelta(hours=end)
+        )
+    places = [MeetingPlace(event=event, name=f"Table {i + 1}") for i in range(MEETING_TABLES)]
+    places += [
+        MeetingPlace(event=event, name=f"Virtual table {i + 1}", url=f"https://meet.example.org/{event.slug}-{i + 1}")
+        for i in range(MEETING_VIRTUAL_TABLES)
+    ]
+    MeetingPlace.objects.bulk_create(places)
+    slot = timedelta(minutes=event.meeting_slot_minutes)
+    starts = [
+        start + timedelta(hours=begin) + k * slot
+        for begin, end in MEETING_WINDOWS
+        for k in range(int((end - begin) * 60 // event.meeting_slot_minutes))
+    ]
+    busy: set[tuple[int, datetime]] = set()
+    meetings, holds = [], []
+    me, others = people[0], people[1:]
+    wanted = [(me, others[0], starts[-4]), *[(None, None, None)] * DEMO_MEETINGS]
+    for a, b, at in wanted:
+        if a is None:
+            a, b = rng.sample(others, 2)
+            at = rng.choice(starts)
+        assert a is not None and b is not None and at is not None
+        if (a.pk, at) in busy or (b.pk, at) in busy:
+            continue
+        taken = sum(1 for (who, when) in busy if when == at and who < 0)
+        place = places[taken % len(places)]
+        busy.update({(a.pk, at), (b.pk, at), (-place.pk, at)})
+        meeting = Meeting(
+            event=event,
+            requester=a,
+            recipient=b,
+            proposed_by=a,
+            status=MeetingStatus.BOOKED,
+            starts_at=at,
+            ends_at=at + slot,
+            place=place,
+        )
+        meetings.append(meeting)
+    Meeting.objects.bulk_create(meetings)
+    for m in meetings:
+        assert m.starts_at is not None
+        holds += [
+            MeetingHold(meeting=m, attendee=m.requester, starts_at=m.starts_at),
+            MeetingHold(meeting=m, attendee=m.recipient, starts_at=m.starts_at),
+            MeetingHold(meeting=m, place=m.place, starts_at=m.starts_at),
+        ]
+    MeetingHold.objects.bulk_create(holds)
+    asking = others[1]
+    request = Meeting.objects.create(
+        event=event, requester=asking, recipient=me, proposed_by=asking, message="Shall we compare notes?"
+    )
+    free = [at for at in starts[-8:] if (me.pk, at) not in busy and (asking.pk, at) not in busy][:3]
+    MeetingSlot.objects.bulk_create([MeetingSlot(meeting=request, starts_at=at) for at in free])
 
 
 def _lognormal_seconds(rng: random.Random, median: float, sigma: float, cap: float) -> float:
@@ -357,6 +438,7 @@ def seed_demo_event(
             add(attendee, InteractionType.VIEW_CONTENT, when, watched, content=content)
 
     Interaction.objects.bulk_create(interactions, batch_size=2000)
+    _seed_meetings(event, [a for a, *_ in people], start, rng)
     return DemoSummary(
         event=event,
         attendees=len(people),

@@ -47,6 +47,13 @@ class ConnectionStatus(models.TextChoices):
     DECLINED = "declined", "Declined"
 
 
+class MeetingStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    BOOKED = "booked", "Booked"
+    DECLINED = "declined", "Declined"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class ContextKind(models.TextChoices):
     ROOM = "room", "Room"
     CONTENT = "content", "Content"

@@ -9,7 +9,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Greatest, Least
@@ -21,6 +21,7 @@ from .enums import (
     EnginePreset,
     InteractionSource,
     InteractionType,
+    MeetingStatus,
     Phase,
     default_dwell_thresholds,
     default_interaction_weights,
@@ -91,6 +92,11 @@ class Event(models.Model):
     )
     retention_days = models.PositiveIntegerField(
         default=90, help_text="Days after the event closes before personal data is purged."
+    )
+    meeting_slot_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        validators=[MinValueValidator(5), MaxValueValidator(120)],
+        help_text="Length of a 1:1 meeting; slots are laid from the start of each meeting window.",
     )
 
     phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.COLD)
@@ -362,6 +368,110 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class MeetingWindow(models.Model):
+    """The event's meeting hours: 1:1 meetings are booked in slots laid from each window's start."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="meeting_windows")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="meeting_window_ends_after")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%H:%M}"
+
+
+class MeetingPlace(models.Model):
+    """The organizer's pool of places for meetings: a physical table (a name) or a virtual table
+    (a link). When an event has places, a slot is offered only while one of them is free."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="meeting_places")
+    name = models.CharField(max_length=100, help_text="e.g. Table 12, or Virtual table 3")
+    url = models.URLField(max_length=500, blank=True, help_text="A virtual table's link; empty for a physical one.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["event", "name"], name="meeting_place_unique_per_event")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Meeting(models.Model):
+    """A 1:1 meeting between two attendees of one event (`events.meetings`): proposed with slots by
+    one, answered by the other (accept one, decline, or propose others), booked at one slot and place,
+    cancelled by either. `proposed_by` is whose slots are open: the other one answers."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="meetings")
+    requester = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="meetings_requested")
+    recipient = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="meetings_received")
+    proposed_by = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=20, choices=MeetingStatus.choices, default=MeetingStatus.PROPOSED)
+    message = models.CharField(max_length=500, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    place = models.ForeignKey(MeetingPlace, on_delete=models.SET_NULL, null=True, blank=True, related_name="meetings")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(requester=F("recipient")), name="meeting_not_with_oneself"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requester_id} meets {self.recipient_id} ({self.status})"
+
+
+class MeetingSlot(models.Model):
+    """A time proposed for a meeting that is not booked yet."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="slots")
+    starts_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [models.UniqueConstraint(fields=["meeting", "starts_at"], name="meeting_slot_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.meeting_id} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class MeetingHold(models.Model):
+    """A booked meeting's hold on a person's or a place's time. The database refuses a second hold
+    of one attendee, or of one place, at one slot: two requests can never double-book, whatever
+    their timing (`events.meetings.meeting_accept` turns the refusal into a 409)."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="holds")
+    attendee = models.ForeignKey(Attendee, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    place = models.ForeignKey(MeetingPlace, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    starts_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attendee", "starts_at"],
+                condition=Q(attendee__isnull=False),
+                name="one_meeting_per_attendee_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["place", "starts_at"], condition=Q(place__isnull=False), name="one_meeting_per_place_slot"
+            ),
+            models.CheckConstraint(
+                condition=Q(attendee__isnull=True, place__isnull=False) | Q(attendee__isnull=False, place__isnull=True),
+                name="meeting_hold_of_one_thing",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meeting_id} holds {self.attendee_id or self.place_id} at {self.starts_at:%Y-%m-%d %H:%M}"
 
 
 def new_webhook_secret() -> str:

@@ -1,5 +1,5 @@
-"""Webhooks: the platform hears when something it must act on happened (a connection accepted; a
-meeting booked, once meetings exist), signed, retried, delivered at least once.
+"""Webhooks: the platform hears when something it must act on happened (a connection accepted, a
+meeting booked), signed, retried, delivered at least once.
 
 - **At least once.** `webhook_enqueue` writes one `WebhookDelivery` per subscribed endpoint in the
   transaction of what it reports, so a committed change always has its deliveries, and a rolled
@@ -109,6 +109,25 @@ def connection_accepted(*, connection: Connection) -> list[WebhookDelivery]:
                 "status": connection.status,
                 "created_at": connection.created_at,
                 "responded_at": connection.responded_at,
+            }
+        },
+    )
+
+
+def meeting_booked(*, meeting) -> list[WebhookDelivery]:
+    """`meeting.booked`, in the transaction that booked it."""
+    place = meeting.place
+    return webhook_enqueue(
+        event=meeting.event,
+        kind=MEETING_BOOKED,
+        data={
+            "meeting": {
+                "id": meeting.pk,
+                "requester": meeting.requester.external_id,
+                "recipient": meeting.recipient.external_id,
+                "starts_at": meeting.starts_at,
+                "ends_at": meeting.ends_at,
+                "place": None if place is None else {"name": place.name, "url": place.url},
             }
         },
     )

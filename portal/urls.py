@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import meetings, views
 
 app_name = "portal"
 
@@ -17,4 +17,8 @@ urlpatterns = [
     path(
         "e/<slug:event>/connections/<int:connection_id>/respond/", views.connection_respond, name="connection-respond"
     ),
+    path("e/<slug:event>/meetings/", meetings.meetings_page, name="meetings"),
+    path("e/<slug:event>/meetings/new/<str:other>/", meetings.meeting_new, name="meeting-new"),
+    path("e/<slug:event>/meetings/<int:meeting_id>/calendar.ics", meetings.meeting_calendar, name="meeting-calendar"),
+    path("e/<slug:event>/meetings/<int:meeting_id>/<str:action>/", meetings.meeting_act, name="meeting-act"),
 ]

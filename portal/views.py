@@ -250,6 +250,7 @@ def connections(request: HttpRequest, attendee: Attendee) -> HttpResponse:
         incoming=incoming,
         outgoing=outgoing,
         pending=ConnectionStatus.REQUESTED,
+        accepted=ConnectionStatus.ACCEPTED,
         error=request.GET.get("error", ""),
     )
 

@@ -234,3 +234,66 @@ def _upsert_output(key_name: str) -> type[serializers.Serializer]:
 
 ExternalIdUpsertOutputSerializer = _upsert_output("external_id")
 SlugUpsertOutputSerializer = _upsert_output("slug")
+
+
+# --- Meetings (events.meetings) ---
+
+
+class MeetingProposeInputSerializer(serializers.Serializer):
+    recipient = serializers.CharField(max_length=128, help_text="External id of the attendee to meet")
+    slots = serializers.ListField(
+        child=AwareDateTimeField(), min_length=1, max_length=10, help_text="Slot starts from GET .../meetings/slots/"
+    )
+    message = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class MeetingSlotsInputSerializer(serializers.Serializer):
+    slots = serializers.ListField(child=AwareDateTimeField(), min_length=1, max_length=10)
+
+
+class MeetingAcceptInputSerializer(serializers.Serializer):
+    starts_at = AwareDateTimeField(help_text="One of the proposed slots")
+
+
+class MeetingSlotsQuerySerializer(serializers.Serializer):
+    attendee = serializers.CharField(max_length=128, help_text="External id of the other attendee")
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
+class MeetingPlaceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    url = serializers.CharField()
+
+
+class MeetingOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    requester = serializers.CharField(source="requester.external_id")
+    recipient = serializers.CharField(source="recipient.external_id")
+    status = serializers.CharField()
+    awaiting = serializers.SerializerMethodField(help_text="External id of who must answer, while proposed")
+    message = serializers.CharField()
+    slots = serializers.SerializerMethodField(help_text="Proposed slot starts, while proposed")
+    starts_at = serializers.DateTimeField(allow_null=True)
+    ends_at = serializers.DateTimeField(allow_null=True)
+    place = MeetingPlaceSerializer(allow_null=True)
+    calendar_url = serializers.SerializerMethodField(help_text="The .ics file, once booked or cancelled")
+
+    def get_awaiting(self, meeting) -> str | None:
+        if meeting.status != "proposed":
+            return None
+        return (
+            meeting.recipient.external_id
+            if meeting.proposed_by_id == meeting.requester_id
+            else meeting.requester.external_id
+        )
+
+    def get_slots(self, meeting) -> list[str]:
+        if meeting.status != "proposed":
+            return []
+        return [serializers.DateTimeField().to_representation(s.starts_at) for s in meeting.slots.all()]
+
+    def get_calendar_url(self, meeting) -> str | None:
+        if meeting.starts_at is None:
+            return None
+        me = self.context["attendee"]
+        return f"/api/v1/events/{me.event.slug}/attendees/{me.external_id}/meetings/{meeting.pk}/calendar.ics"

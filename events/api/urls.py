@@ -1,10 +1,11 @@
 from django.urls import path
 
-from . import attendees, facts, privacy, views
+from . import attendees, facts, meetings, privacy, views
 
 app_name = "api"
 
 ATTENDEE = "events/<slug:event>/attendees/<str:external_id>/"
+MEETING = ATTENDEE + "meetings/<int:meeting_id>/"
 
 urlpatterns = [
     path("events/", views.EventListView.as_view(), name="event-list"),
@@ -49,6 +50,13 @@ urlpatterns = [
     path(f"{ATTENDEE}blocks/<str:other>/", attendees.UnblockView.as_view(), name="unblock"),
     path(f"{ATTENDEE}not-relevant/", attendees.NotRelevantView.as_view(), name="not-relevant"),
     path(f"{ATTENDEE}not-relevant/<str:other>/", attendees.NotRelevantUndoView.as_view(), name="not-relevant-undo"),
+    path(f"{ATTENDEE}meetings/", meetings.MeetingListView.as_view(), name="meetings"),
+    path(f"{ATTENDEE}meetings/slots/", meetings.MeetingSlotsView.as_view(), name="meeting-slots"),
+    path(f"{MEETING}accept/", meetings.MeetingAcceptView.as_view(), name="meeting-accept"),
+    path(f"{MEETING}propose/", meetings.MeetingCounterView.as_view(), name="meeting-counter"),
+    path(f"{MEETING}decline/", meetings.MeetingDeclineView.as_view(), name="meeting-decline"),
+    path(f"{MEETING}cancel/", meetings.MeetingCancelView.as_view(), name="meeting-cancel"),
+    path(f"{MEETING}calendar.ics", meetings.MeetingCalendarView.as_view(), name="meeting-calendar"),
     path(f"{ATTENDEE}consents/", attendees.ConsentsView.as_view(), name="consents"),
     path(f"{ATTENDEE}token/", attendees.WidgetTokenView.as_view(), name="widget-token"),
     path(f"{ATTENDEE}content-views/", attendees.ContentViewedView.as_view(), name="content-viewed"),

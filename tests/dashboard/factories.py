@@ -1,10 +1,22 @@
 """People and rows for dashboard tests."""
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from events.management.commands.create_organizer import organizers_group
-from events.models import ApiKey, Block, Connection, NotRelevant, WebhookDelivery, WebhookEndpoint
+from events.models import (
+    ApiKey,
+    Block,
+    Connection,
+    Meeting,
+    MeetingPlace,
+    MeetingWindow,
+    NotRelevant,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from recommendations.backends.personalize.models import RemoteResource
 from recommendations.jobs.schedules import event_schedules_sync
 from recommendations.models import BatchRecommendation, FunnelEvent, MatchmakingRule, ModelVersion, TrainingRun
@@ -48,6 +60,21 @@ def tenant_rows(event, label: str):
     FunnelEvent.objects.create(event=event, viewer=a, suggested=b, stage="shown", source="rules", model_version=version)
     MatchmakingRule.objects.create(event=event, kind="boost_tag", tag=tag, value=1.5, note=f"{label} rule")
     RemoteResource.objects.create(event=event, kind="campaign", name=f"{label}-campaign")
+    window = MeetingWindow.objects.create(
+        event=event, starts_at=timezone.now() + timedelta(days=1), ends_at=timezone.now() + timedelta(days=1, hours=2)
+    )
+    place = MeetingPlace.objects.create(event=event, name=f"{label} table")
+    Meeting.objects.create(
+        event=event,
+        requester=a,
+        recipient=b,
+        proposed_by=a,
+        status="booked",
+        message=f"{label} meeting",
+        starts_at=window.starts_at,
+        ends_at=window.starts_at + timedelta(minutes=15),
+        place=place,
+    )
     hook = WebhookEndpoint.objects.create(organization=event.organization, url=f"https://{label.lower()}.example/hook")
     WebhookDelivery.objects.create(
         endpoint=hook,

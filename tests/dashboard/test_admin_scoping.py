@@ -49,6 +49,9 @@ CHANGELISTS = [
     "events_notrelevant",
     "events_webhookendpoint",
     "events_webhookdelivery",
+    "events_meetingwindow",
+    "events_meetingplace",
+    "events_meeting",
     "recommendations_modelversion",
     "recommendations_trainingrun",
     "recommendations_batchrecommendation",
@@ -73,6 +76,8 @@ ADD_FORMS = [
     "events_content",
     "events_attendee",
     "events_webhookendpoint",
+    "events_meetingwindow",
+    "events_meetingplace",
     "recommendations_matchmakingrule",
 ]
 

@@ -3,10 +3,13 @@ bundles) on every attendee page and the organizers' dashboard finds no serious o
 violation; the widget's actions work from the keyboard alone; live updates are announced politely.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
-from events.models import NotRelevant
+from events import meetings
+from events.models import MeetingPlace, MeetingWindow, NotRelevant
 from events.presence import presence_join
 from tests.factories import AttendeeFactory, ContentFactory, InterestTagFactory, LiveEventFactory, RoomFactory
 from tests.live import chromium
@@ -35,10 +38,20 @@ def _event():
     ContentFactory(event=event, external_id="talk", title="Keynote recording")
     ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
     ada.interests.add(tag)
+    people = []
     for name in ("Bob Kahn", "Cyd Charisse"):
-        person = AttendeeFactory(event=event, display_name=name, headline="Engineer")
+        person = AttendeeFactory(event=event, external_id=name[:3].lower(), display_name=name, headline="Engineer")
         person.interests.add(tag)
+        people.append(person)
     presence_join(event=event, attendee_id=ada.pk, room_id=hall.pk, at=timezone.now())
+    # Meetings: one to answer (with its slot choices) and one booked (with its calendar link).
+    base = (timezone.now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    MeetingWindow.objects.create(event=event, starts_at=base, ends_at=base + timedelta(hours=2))
+    MeetingPlace.objects.create(event=event, name="Table 1")
+    bob, cyd = people
+    meetings.meeting_propose(requester=bob, recipient=ada, starts=[base, base + timedelta(minutes=15)], message="Hi")
+    booked = meetings.meeting_propose(requester=cyd, recipient=ada, starts=[base + timedelta(minutes=30)])
+    meetings.meeting_accept(meeting=booked, by=ada, start=base + timedelta(minutes=30))
     return ada
 
 
@@ -48,7 +61,17 @@ def test_attendee_pages_have_no_serious_axe_violations(settled_db, server):  # n
     with chromium() as browser:
         page = browser.new_page()
         sign_in(page, login)
-        for path in ("", "rooms/hall/", "content/talk/", "connections/", "consents/", "profile/", "people/"):
+        for path in (
+            "",
+            "rooms/hall/",
+            "content/talk/",
+            "connections/",
+            "consents/",
+            "profile/",
+            "people/",
+            "meetings/",
+            "meetings/new/cyd/",
+        ):
             page.goto(f"{server}/e/a11y/{path}")
             page.wait_for_selector("[data-mm-widget] .mmw-card")
             found[path or "lobby"] = axe_violations(page)

@@ -437,3 +437,72 @@ def test_a_profile_edit_changes_the_suggestions_the_widget_shows(settled_db, ser
         expect(card.locator(".mmw-r").first).to_contain_text("Postgres", timeout=LIVE_SECONDS)
     ada.refresh_from_db()
     assert ada.headline == "Database engineer" and list(ada.seeks.all()) == [postgres]
+
+
+def test_from_a_suggestion_to_a_booked_meeting_both_can_add_to_their_calendar(settled_db, server):
+    """The whole path in two browsers: Ada connects from her widget, Bob accepts, Ada proposes two
+    times, Bob takes the second, both see the meeting with its table and download a .ics that
+    parses to the same entry."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from icalendar import Calendar
+    from playwright.sync_api import expect
+
+    from events.models import Meeting, MeetingPlace, MeetingWindow
+
+    event = LiveEventFactory(slug="meet-summit", name="Meet Summit")
+    base = (timezone.now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    MeetingWindow.objects.create(event=event, starts_at=base, ends_at=base + timedelta(hours=1))
+    MeetingPlace.objects.create(event=event, name="Table 7")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob Kahn")
+    ada_login, bob_login = login_url(server, ada), login_url(server, bob)
+    with chromium() as browser:
+        ada_page = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
+        bob_page = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
+        sign_in(ada_page, ada_login)
+        card = ada_page.locator("[data-mm-widget] .mmw-card", has_text="Bob Kahn")
+        card.get_by_role("button", name="Connect").click()
+        expect(ada_page.get_by_role("status").first).to_contain_text("Request sent", timeout=LIVE_SECONDS)
+
+        sign_in(bob_page, bob_login)
+        bob_page.get_by_role("link", name="Connections").click()
+        bob_page.get_by_role("button", name="Accept").click()
+        expect(bob_page.get_by_role("link", name="Propose a meeting")).to_be_visible()
+
+        ada_page.get_by_role("link", name="Connections").click()
+        ada_page.get_by_role("link", name="Propose a meeting").click()
+        slots = ada_page.locator("[data-mm-slots] input[type=checkbox]")
+        expect(slots).to_have_count(4)  # an hour of 15-minute slots
+        slots.nth(0).check()
+        slots.nth(1).check()
+        ada_page.get_by_label("Message (optional)").fill("Coffee at the table?")
+        ada_page.get_by_role("button", name="Send").click()
+        expect(ada_page.get_by_role("status").first).to_contain_text("Sent to Bob Kahn")
+
+        bob_page.get_by_role("link", name="Meetings").click()
+        offer = bob_page.locator("[data-mm-to-answer] li", has_text="Ada Lovelace")
+        expect(offer).to_contain_text("Coffee at the table?")
+        offer.get_by_role("radio").nth(1).check()
+        offer.get_by_role("button", name="Accept this time").click()
+
+        files = []
+        for page in (bob_page, ada_page):
+            page.get_by_role("link", name="Meetings").click()
+            booked = page.locator("[data-mm-booked] li")
+            expect(booked).to_have_count(1)
+            expect(booked).to_contain_text("Table 7")
+            with page.expect_download() as download:
+                booked.get_by_role("link", name="Add to calendar (.ics)").click()
+            files.append(Path(download.value.path()).read_bytes())
+    meeting = Meeting.objects.get()
+    assert (meeting.status, meeting.starts_at, meeting.place.name) == (
+        "booked",
+        base + timedelta(minutes=15),
+        "Table 7",
+    )
+    assert files[0] == files[1]
+    [entry] = Calendar.from_ical(files[0]).walk("VEVENT")
+    assert entry.decoded("dtstart") == base + timedelta(minutes=15)
+    assert str(entry["summary"]) == "Ada Lovelace and Bob Kahn" and str(entry["location"]) == "Table 7"

@@ -80,3 +80,44 @@ def test_laptop_layout_has_no_overflow_and_the_widget_beside_the_rooms(settled_d
     assert m["overflow"] <= 0, m["overflow"]
     assert 0 <= m["widgetTop"] < LAPTOP["height"] / 2, m["widgetTop"]
     assert m["widgetLeft"] > LAPTOP["width"] / 2 and m["widgetRight"] <= LAPTOP["width"], m
+
+
+def test_the_meeting_pages_fit_a_phone_with_touch_sized_choices(settled_db, server):  # noqa: F811
+    from events import meetings
+    from events.models import MeetingPlace, MeetingWindow
+
+    event = LiveEventFactory(slug="meet-phone", name="A conference with a rather long name, as real ones have")
+    base = (timezone.now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    MeetingWindow.objects.create(event=event, starts_at=base, ends_at=base + timedelta(hours=3))
+    MeetingPlace.objects.create(event=event, name="Virtual table 1", url="https://meet.example/t1")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    bob = AttendeeFactory(event=event, external_id="bob", display_name="Attendee with a long display name, really")
+    starts = [base + timedelta(minutes=15 * i) for i in range(10)]
+    meetings.meeting_propose(requester=bob, recipient=ada, starts=starts, message="A message " * 20)
+    login = login_url(server, ada)
+    measure = """() => ({overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      controls: [...document.querySelectorAll(".pt-main button, .pt-main a.mmw-btn, .pt-main label.pt-slot")]
+        .filter(el => el.offsetParent !== null)
+        .map(el => ({text: el.textContent.trim(), h: el.getBoundingClientRect().height,
+                     w: el.getBoundingClientRect().width}))})"""
+    found = {}
+    with chromium() as browser:
+        page = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+        sign_in(page, login)
+        for path in ("meetings/", "meetings/new/bob/"):
+            page.goto(f"{server}/e/meet-phone/{path}")
+            found[path] = page.evaluate(measure)
+    for path, m in found.items():
+        assert m["overflow"] <= 0, (path, m["overflow"])
+        small = [c for c in m["controls"] if c["h"] < TOUCH]
+        assert m["controls"] and not small, (path, small)
+    assert (
+        len(
+            [
+                c
+                for c in found["meetings/"]["controls"]
+                if c["text"].startswith(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))
+            ]
+        )
+        == 10
+    )

@@ -1,0 +1,296 @@
+"""1:1 meetings: propose slots, answer, book, cancel, and the calendar file.
+
+- **Slots.** An event's meeting hours are its `MeetingWindow`s; slots of `Event.meeting_slot_minutes`
+  are laid from each window's start. A slot is *free* for two attendees when it has not started,
+  neither of them holds a booked meeting then, neither planned a session (a room with a schedule in
+  `planned_rooms`) that overlaps it, and, when the organizer set up places, a place is free then.
+  Only free slots are offered (`free_slots`) or accepted in a proposal.
+- **The exchange.** One proposes up to MAX_PROPOSED slots (`meeting_propose`); the other accepts
+  one (`meeting_accept`), declines, or proposes others (`meeting_counter`: then the first answers).
+  Either cancels a booked meeting, or the proposer withdraws an open one (`meeting_cancel`).
+- **Never double-booked.** Booking writes holds (`MeetingHold`): one per person and one for the
+  place, at the slot's start. The database refuses a second hold of a person or a place at one
+  start (unique constraints), so two accepts at the same instant cannot both win, whichever request
+  commits first; the meeting row is locked while it is answered, so one meeting is answered once.
+  The loser gets `MeetingConflict` (HTTP 409) saying what happened.
+- **Calendar.** `meeting_ics` writes an RFC 5545 file with the icalendar package: the same UID for
+  both people, and a cancellation (METHOD:CANCEL) once cancelled, so calendars update the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
+
+from . import webhooks
+from .enums import MeetingStatus
+from .models import Attendee, Block, Connection, Event, Meeting, MeetingHold, MeetingPlace, MeetingSlot, Room
+
+MAX_PROPOSED = 10
+GRID_HORIZON = 500  # slots laid per request, at most (days of meeting hours in 15-minute slots)
+
+WITH_ONESELF = "You cannot meet yourself."
+BLOCKED = "You cannot meet this person."
+NOT_SUGGESTIBLE = "This person takes meeting requests only from their connections."
+NO_SLOTS = "Propose at least one slot."
+TOO_MANY_SLOTS = f"Propose at most {MAX_PROPOSED} slots."
+NOT_A_SLOT = "{at} is not a slot of the event's meeting hours."
+NOT_FREE = "{at} is not free for both of you any more."
+ALREADY_OPEN = "There is already an open meeting request between you (id {id}); answer or cancel it."
+NOT_YOURS_TO_ANSWER = "It is the other person's turn to answer."
+NOT_PROPOSED = "This meeting is {status}, not waiting for an answer."
+NOT_AMONG_PROPOSED = "{at} is not one of the proposed slots."
+TAKEN = "That time was just booked by someone else; pick another slot."
+NO_PLACE = "No meeting place is free at that time any more; pick another slot."
+NOT_CANCELLABLE = "This meeting is {status}; only an open or booked meeting can be cancelled."
+NOT_A_PARTY = "You are not part of this meeting."
+
+
+class MeetingConflict(Exception):
+    """The request was valid but lost to another one (HTTP 409): the message says what to do."""
+
+
+def slot_length(event: Event) -> timedelta:
+    return timedelta(minutes=event.meeting_slot_minutes)
+
+
+def slot_grid(event: Event, *, after: datetime | None = None) -> list[datetime]:
+    """Every slot start of the event's meeting hours (from `after` on), in order, at most GRID_HORIZON."""
+    length = slot_length(event)
+    out: list[datetime] = []
+    windows = event.meeting_windows.all()
+    if after is not None:
+        windows = windows.filter(ends_at__gt=after)
+    for window in windows.order_by("starts_at"):
+        at = window.starts_at
+        while at + length <= window.ends_at and len(out) < GRID_HORIZON:
+            if after is None or at >= after:
+                out.append(at)
+            at += length
+    return out
+
+
+def _busy(event: Event, people: Iterable[Attendee], grid: list[datetime]) -> set[datetime]:
+    """The slots of `grid` when any of `people` is held by a booked meeting or a planned session."""
+    if not grid:
+        return set()
+    pks = [p.pk for p in people]
+    length = slot_length(event)
+    busy = set(
+        MeetingHold.objects.filter(attendee_id__in=pks, starts_at__gte=grid[0], starts_at__lte=grid[-1]).values_list(
+            "starts_at", flat=True
+        )
+    )
+    sessions = (
+        Room.objects.filter(planned_attendees__in=pks, starts_at__isnull=False, ends_at__isnull=False)
+        .filter(starts_at__lt=grid[-1] + length, ends_at__gt=grid[0])
+        .values_list("starts_at", "ends_at")
+        .distinct()
+    )
+    for starts, ends in sessions:
+        if starts is not None and ends is not None:  # filtered in the query; the types cannot know it
+            busy.update(at for at in grid if at < ends and at + length > starts)
+    return busy
+
+
+def _placeless(event: Event, grid: list[datetime]) -> set[datetime]:
+    """Slots of `grid` when the event has places and every one of them is taken."""
+    n_places = event.meeting_places.count()
+    if not n_places or not grid:
+        return set()
+    taken: dict[datetime, int] = {}
+    for at in MeetingHold.objects.filter(place__event=event, starts_at__in=grid).values_list("starts_at", flat=True):
+        taken[at] = taken.get(at, 0) + 1
+    return {at for at, n in taken.items() if n >= n_places}
+
+
+def free_slots(
+    event: Event, a: Attendee, b: Attendee, *, now: datetime | None = None, limit: int = 20
+) -> list[datetime]:
+    """The next `limit` slots free for both `a` and `b` (see the module docstring)."""
+    grid = slot_grid(event, after=now or timezone.now())
+    unavailable = _busy(event, [a, b], grid) | _placeless(event, grid)
+    return [at for at in grid if at not in unavailable][:limit]
+
+
+def _check_pair(requester: Attendee, recipient: Attendee) -> None:
+    if requester.pk == recipient.pk:
+        raise ValidationError({"recipient": [WITH_ONESELF]})
+    if Block.objects.filter(Q(blocker=requester, blocked=recipient) | Q(blocker=recipient, blocked=requester)).exists():
+        raise ValidationError({"recipient": [BLOCKED]})
+    connected = Connection.objects.filter(
+        Q(requester=requester, recipient=recipient) | Q(requester=recipient, recipient=requester)
+    ).exists()
+    if not recipient.consent_be_recommended and not connected:
+        raise ValidationError({"recipient": [NOT_SUGGESTIBLE]})
+
+
+def _check_slots(event: Event, a: Attendee, b: Attendee, starts: list[datetime]) -> list[datetime]:
+    """The proposed starts, each a free slot of the meeting hours; ValidationError per slot."""
+    if not starts:
+        raise ValidationError({"slots": [NO_SLOTS]})
+    if len(starts) > MAX_PROPOSED:
+        raise ValidationError({"slots": [TOO_MANY_SLOTS]})
+    now = timezone.now()
+    grid = set(slot_grid(event, after=now))
+    free = set(free_slots(event, a, b, now=now, limit=GRID_HORIZON))
+    errors = []  # one message per refused slot, naming it
+    for at in starts:
+        if at not in grid:
+            errors.append(NOT_A_SLOT.format(at=at.isoformat()))
+        elif at not in free:
+            errors.append(NOT_FREE.format(at=at.isoformat()))
+    if errors:
+        raise ValidationError({"slots": errors})
+    return sorted(set(starts))
+
+
+@transaction.atomic
+def meeting_propose(*, requester: Attendee, recipient: Attendee, starts: list[datetime], message: str = "") -> Meeting:
+    _check_pair(requester, recipient)
+    event = requester.event
+    # The pair's rows, locked: two proposals between the same two people at once make one meeting.
+    Attendee.objects.select_for_update().filter(pk__in=sorted([requester.pk, recipient.pk])).count()
+    open_one = Meeting.objects.filter(
+        Q(requester=requester, recipient=recipient) | Q(requester=recipient, recipient=requester),
+        status=MeetingStatus.PROPOSED,
+    ).first()
+    if open_one is not None:
+        raise ValidationError({"recipient": [ALREADY_OPEN.format(id=open_one.pk)]})
+    slots = _check_slots(event, requester, recipient, starts)
+    meeting = Meeting.objects.create(
+        event=event, requester=requester, recipient=recipient, proposed_by=requester, message=message
+    )
+    MeetingSlot.objects.bulk_create([MeetingSlot(meeting=meeting, starts_at=at) for at in slots])
+    return meeting
+
+
+def _locked(meeting: Meeting, by: Attendee) -> Meeting:
+    # Only the meeting's row (of=self): locking the joined event and attendee rows too would queue
+    # every answer of the event behind one another; the holds' constraints keep people apart.
+    meeting = (
+        Meeting.objects.select_for_update(of=("self",))
+        .select_related("event", "requester", "recipient")
+        .get(pk=meeting.pk)
+    )
+    if by.pk not in (meeting.requester_id, meeting.recipient_id):
+        raise ValidationError({"detail": [NOT_A_PARTY]})
+    return meeting
+
+
+def _other(meeting: Meeting, by: Attendee) -> Attendee:
+    return meeting.recipient if by.pk == meeting.requester_id else meeting.requester
+
+
+def _awaiting(meeting: Meeting, by: Attendee) -> None:
+    if meeting.status != MeetingStatus.PROPOSED:
+        raise MeetingConflict(NOT_PROPOSED.format(status=meeting.get_status_display().lower()))
+    if by.pk == meeting.proposed_by_id:
+        raise ValidationError({"detail": [NOT_YOURS_TO_ANSWER]})
+
+
+@transaction.atomic
+def meeting_counter(*, meeting: Meeting, by: Attendee, starts: list[datetime]) -> Meeting:
+    """The one who was asked proposes other slots; then the first one answers."""
+    meeting = _locked(meeting, by)
+    _awaiting(meeting, by)
+    slots = _check_slots(meeting.event, by, _other(meeting, by), starts)
+    meeting.slots.all().delete()
+    MeetingSlot.objects.bulk_create([MeetingSlot(meeting=meeting, starts_at=at) for at in slots])
+    meeting.proposed_by = by
+    meeting.save(update_fields=["proposed_by", "updated_at"])
+    return meeting
+
+
+@transaction.atomic
+def meeting_accept(*, meeting: Meeting, by: Attendee, start: datetime) -> Meeting:
+    """Book one of the proposed slots, with a free place when the event has places."""
+    meeting = _locked(meeting, by)
+    _awaiting(meeting, by)
+    if not meeting.slots.filter(starts_at=start).exists():
+        raise ValidationError({"starts_at": [NOT_AMONG_PROPOSED.format(at=start.isoformat())]})
+    event = meeting.event
+    people = [meeting.requester, meeting.recipient]
+    if start <= timezone.now() or start in _busy(event, people, [start]):
+        raise MeetingConflict(NOT_FREE.format(at=start.isoformat()))
+    place = None
+    if event.meeting_places.exists():
+        held = MeetingHold.objects.filter(place__event=event, starts_at=start).values_list("place_id", flat=True)
+        place = MeetingPlace.objects.filter(event=event).exclude(pk__in=held).order_by("name", "pk").first()
+        if place is None:
+            raise MeetingConflict(NO_PLACE)
+    holds = [MeetingHold(meeting=meeting, attendee=p, starts_at=start) for p in people]
+    if place is not None:
+        holds.append(MeetingHold(meeting=meeting, place=place, starts_at=start))
+    try:
+        with transaction.atomic():
+            MeetingHold.objects.bulk_create(holds)
+    except IntegrityError as exc:
+        # Another booking of one of the two, or of the place, committed first at this slot.
+        raise MeetingConflict(TAKEN) from exc
+    meeting.status = MeetingStatus.BOOKED
+    meeting.starts_at, meeting.ends_at, meeting.place = start, start + slot_length(event), place
+    meeting.save(update_fields=["status", "starts_at", "ends_at", "place", "updated_at"])
+    meeting.slots.all().delete()
+    webhooks.meeting_booked(meeting=meeting)
+    return meeting
+
+
+@transaction.atomic
+def meeting_decline(*, meeting: Meeting, by: Attendee) -> Meeting:
+    meeting = _locked(meeting, by)
+    _awaiting(meeting, by)
+    meeting.status = MeetingStatus.DECLINED
+    meeting.save(update_fields=["status", "updated_at"])
+    meeting.slots.all().delete()
+    return meeting
+
+
+@transaction.atomic
+def meeting_cancel(*, meeting: Meeting, by: Attendee) -> Meeting:
+    """Either of the two cancels a booked meeting (its time and place are free again), or the
+    proposer withdraws an open request."""
+    meeting = _locked(meeting, by)
+    if meeting.status == MeetingStatus.PROPOSED and by.pk != meeting.proposed_by_id:
+        raise ValidationError({"detail": [NOT_YOURS_TO_ANSWER]})
+    if meeting.status not in (MeetingStatus.PROPOSED, MeetingStatus.BOOKED):
+        raise MeetingConflict(NOT_CANCELLABLE.format(status=meeting.get_status_display().lower()))
+    meeting.status = MeetingStatus.CANCELLED
+    meeting.save(update_fields=["status", "updated_at"])
+    meeting.holds.all().delete()
+    meeting.slots.all().delete()
+    return meeting
+
+
+def meeting_ics(meeting: Meeting) -> bytes:
+    """The meeting as an iCalendar file: a booked meeting to add, a cancelled one to remove."""
+    cancelled = meeting.status == MeetingStatus.CANCELLED
+    cal = Calendar()
+    cal.add("prodid", "-//Attendee matchmaking//Meetings//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "CANCEL" if cancelled else "PUBLISH")
+    entry = CalendarEvent()
+    entry.add("uid", f"meeting-{meeting.pk}@{meeting.event.slug}.matchmaking")
+    entry.add("dtstamp", meeting.updated_at)
+    entry.add("sequence", 1 if cancelled else 0)
+    entry.add("dtstart", meeting.starts_at)
+    entry.add("dtend", meeting.ends_at)
+    entry.add("summary", f"{meeting.requester.display_name} and {meeting.recipient.display_name}")
+    place = meeting.place
+    if place is not None:
+        entry.add("location", place.url or place.name)
+        if place.url:
+            entry.add("url", place.url)
+    entry.add(
+        "description", f"1:1 meeting at {meeting.event.name}." + (f"\n{meeting.message}" if meeting.message else "")
+    )
+    entry.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    cal.add_component(entry)
+    return cal.to_ical()

@@ -1,0 +1,275 @@
+"""1:1 meetings: which slots are offered, the whole exchange over the API with the calendar file
+parsed back, every refusal with its message, and the two races the database must decide (two
+accepts of one slot; two bookings of one person at one time): exactly one wins, the other is a 409."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.test import Client
+from django.utils import timezone
+from icalendar import Calendar
+
+from events import meetings
+from events.enums import MeetingStatus
+from events.models import Block, Meeting, MeetingHold, MeetingPlace, MeetingWindow, WebhookDelivery, WebhookEndpoint
+from events.services import api_key_create
+from tests.factories import AttendeeFactory, EventFactory, RoomFactory
+
+
+def at(base, minutes):
+    return base + timedelta(minutes=minutes)
+
+
+def iso(dt):
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def world(db):
+    """An event with meeting hours tomorrow 09:00-11:00 UTC (eight 15-minute slots), one table, and
+    five people; the platform's key."""
+    base = (timezone.now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    event = EventFactory(slug="summit", name="Summit")
+    MeetingWindow.objects.create(event=event, starts_at=base, ends_at=at(base, 120))
+    MeetingPlace.objects.create(event=event, name="Table 1")
+    people = {
+        n: AttendeeFactory(event=event, external_id=n, display_name=n.title())
+        for n in ("ada", "bob", "carol", "dave", "erin")
+    }
+    _, secret = api_key_create(organization=event.organization, name="platform")
+    return event, base, people, secret
+
+
+def api(secret):
+    return Client(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+
+
+def url(who, tail=""):
+    return f"/api/v1/events/summit/attendees/{who}/meetings/{tail}"
+
+
+def book(event, a, b, start):
+    meeting = meetings.meeting_propose(requester=a, recipient=b, starts=[start])
+    return meetings.meeting_accept(meeting=meeting, by=b, start=start)
+
+
+def test_free_slots_leave_out_booked_meetings_planned_sessions_and_full_places(world):
+    event, base, p, _ = world
+    session = RoomFactory(event=event, starts_at=at(base, 20), ends_at=at(base, 40))  # 09:20-09:40
+    p["ada"].planned_rooms.add(session)
+    book(event, p["ada"], p["carol"], at(base, 60))  # Ada is busy at 10:00
+    book(event, p["dave"], p["erin"], at(base, 90))  # the only table is taken at 10:30
+    free = meetings.free_slots(event, p["ada"], p["bob"])
+    assert free == [at(base, m) for m in (0, 45, 75, 105)]
+    # Seen from Bob and Carol: Ada's plans are not theirs; Carol's meeting and the full table are.
+    assert at(base, 60) not in meetings.free_slots(event, p["bob"], p["carol"])
+    assert at(base, 15) in meetings.free_slots(event, p["bob"], p["carol"])
+    assert at(base, 90) not in meetings.free_slots(event, p["bob"], p["carol"])
+
+
+def test_propose_counter_accept_calendar_and_cancel_over_the_api(world):
+    event, base, p, secret = world
+    hook = WebhookEndpoint.objects.create(organization=event.organization, url="https://platform.example/hook")
+    client = api(secret)
+    slots = client.get(url("ada", "slots/"), {"attendee": "bob", "limit": 3}).json()
+    assert slots == {"slot_minutes": 15, "slots": [iso(at(base, m)) for m in (0, 15, 30)]}
+    proposed = client.post(
+        url("ada"),
+        {"recipient": "bob", "slots": slots["slots"][:2], "message": "Coffee?"},
+        content_type="application/json",
+    )
+    assert proposed.status_code == 201, proposed.json()
+    body = proposed.json()
+    assert (body["status"], body["awaiting"], body["slots"], body["calendar_url"]) == (
+        "proposed",
+        "bob",
+        slots["slots"][:2],
+        None,
+    )
+    mid = body["id"]
+    # Bob cannot make it then: he proposes 10:00 instead, and now Ada answers.
+    countered = client.post(
+        url("bob", f"{mid}/propose/"), {"slots": [iso(at(base, 60))]}, content_type="application/json"
+    )
+    assert (countered.status_code, countered.json()["awaiting"]) == (200, "ada")
+    assert (
+        client.post(
+            url("bob", f"{mid}/accept/"), {"starts_at": iso(at(base, 60))}, content_type="application/json"
+        ).status_code
+        == 400
+    )
+    booked = client.post(
+        url("ada", f"{mid}/accept/"), {"starts_at": iso(at(base, 60))}, content_type="application/json"
+    )
+    assert booked.status_code == 200, booked.json()
+    body = booked.json()
+    assert (body["status"], body["starts_at"], body["ends_at"], body["place"]) == (
+        "booked",
+        iso(at(base, 60)),
+        iso(at(base, 75)),
+        {"name": "Table 1", "url": ""},
+    )
+    assert [m["id"] for m in client.get(url("bob")).json()] == [mid]
+    # Both download the same calendar entry, and it parses back.
+    files = [client.get(url(who, f"{mid}/calendar.ics")) for who in ("ada", "bob")]
+    assert [f["Content-Type"] for f in files] == ["text/calendar; charset=utf-8"] * 2
+    assert files[0].content == files[1].content
+    [entry] = Calendar.from_ical(files[0].content).walk("VEVENT")
+    assert entry.decoded("dtstart") == at(base, 60) and entry.decoded("dtend") == at(base, 75)
+    assert str(entry["summary"]) == "Ada and Bob" and str(entry["location"]) == "Table 1"
+    assert str(entry["status"]) == "CONFIRMED" and str(entry["uid"]) == f"meeting-{mid}@summit.matchmaking"
+    # The platform hears of it.
+    delivery = WebhookDelivery.objects.get(endpoint=hook, kind="meeting.booked")
+    assert delivery.payload["data"]["meeting"]["starts_at"] == iso(at(base, 60))
+    # Either may cancel; the time is free again and the calendar file now removes the entry.
+    cancelled = client.post(url("bob", f"{mid}/cancel/"))
+    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+    assert at(base, 60) in meetings.free_slots(event, p["ada"], p["bob"])
+    again = Calendar.from_ical(client.get(url("ada", f"{mid}/calendar.ics")).content)
+    assert str(again["method"]) == "CANCEL" and str(again.walk("VEVENT")[0]["status"]) == "CANCELLED"
+    assert client.post(url("ada", f"{mid}/cancel/")).status_code == 409
+
+
+def test_every_refusal_says_what_is_wrong(world):
+    event, base, p, secret = world
+    client = api(secret)
+
+    def propose(who, to, *slots):
+        return client.post(url(who), {"recipient": to, "slots": list(slots)}, content_type="application/json")
+
+    off_grid = propose("ada", "bob", iso(at(base, 7)), iso(at(base, 15)))
+    assert off_grid.status_code == 400
+    assert off_grid.json() == {"slots": [meetings.NOT_A_SLOT.format(at=at(base, 7).isoformat())]}
+    book(event, p["bob"], p["carol"], at(base, 30))
+    busy = propose("ada", "bob", iso(at(base, 30)))
+    assert busy.json() == {"slots": [meetings.NOT_FREE.format(at=at(base, 30).isoformat())]}
+    assert propose("ada", "ada", iso(at(base, 0))).json() == {"recipient": [meetings.WITH_ONESELF]}
+    naive = propose("ada", "bob", at(base, 0).replace(tzinfo=None).isoformat())
+    assert naive.status_code == 400 and "offset" in str(naive.json())
+    Block.objects.create(event=event, blocker=p["erin"], blocked=p["ada"])
+    assert propose("ada", "erin", iso(at(base, 0))).json() == {"recipient": [meetings.BLOCKED]}
+    p["dave"].consent_be_recommended = False
+    p["dave"].save()
+    assert propose("ada", "dave", iso(at(base, 0))).json() == {"recipient": [meetings.NOT_SUGGESTIBLE]}
+
+    first = propose("ada", "bob", iso(at(base, 0))).json()
+    second = propose("bob", "ada", iso(at(base, 15)))
+    assert second.json() == {"recipient": [meetings.ALREADY_OPEN.format(id=first["id"])]}
+    mid = first["id"]
+    assert client.post(
+        url("ada", f"{mid}/accept/"), {"starts_at": iso(at(base, 0))}, content_type="application/json"
+    ).json() == {"detail": [meetings.NOT_YOURS_TO_ANSWER]}
+    not_proposed = client.post(
+        url("bob", f"{mid}/accept/"), {"starts_at": iso(at(base, 45))}, content_type="application/json"
+    )
+    assert not_proposed.json() == {"starts_at": [meetings.NOT_AMONG_PROPOSED.format(at=at(base, 45).isoformat())]}
+    assert client.post(url("bob", f"{mid}/decline/")).json()["status"] == "declined"
+    late = client.post(url("bob", f"{mid}/accept/"), {"starts_at": iso(at(base, 0))}, content_type="application/json")
+    assert (late.status_code, late.json()) == (409, {"detail": meetings.NOT_PROPOSED.format(status="declined")})
+    assert client.get(url("carol", f"{mid}/calendar.ics")).status_code == 404  # not Carol's meeting
+    assert client.get(url("ada", f"{mid}/calendar.ics")).status_code == 404  # never booked
+    _, theirs = api_key_create(organization=EventFactory().organization, name="theirs")
+    assert api(theirs).get(url("ada")).status_code == 404
+
+
+def _at_once(*calls):
+    """Run the calls in threads released together; their responses, in call order."""
+    barrier = threading.Barrier(len(calls))
+    out = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait()
+        try:
+            out[i] = call()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+@pytest.fixture
+def race(transactional_db):
+    base = (timezone.now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    event = EventFactory(slug="summit")
+    MeetingWindow.objects.create(event=event, starts_at=base, ends_at=at(base, 60))
+    people = {n: AttendeeFactory(event=event, external_id=n) for n in ("ada", "bob", "carol")}
+    _, secret = api_key_create(organization=event.organization, name="platform")
+    return event, base, people, secret
+
+
+def test_two_accepts_of_one_slot_at_the_same_instant_book_it_once(race):
+    _event, base, p, secret = race
+    meeting = meetings.meeting_propose(requester=p["ada"], recipient=p["bob"], starts=[base])
+    accept = url("bob", f"{meeting.pk}/accept/")
+    answers = _at_once(
+        *[lambda: api(secret).post(accept, {"starts_at": iso(base)}, content_type="application/json")] * 2
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    loser = next(a for a in answers if a.status_code == 409)
+    assert loser.json() == {"detail": meetings.NOT_PROPOSED.format(status="booked")}
+    assert MeetingHold.objects.filter(attendee=p["ada"], starts_at=base).count() == 1
+
+
+def test_two_bookings_of_one_person_at_one_time_let_exactly_one_win(race):
+    _event, base, p, secret = race
+    with_bob = meetings.meeting_propose(requester=p["ada"], recipient=p["bob"], starts=[base])
+    with_carol = meetings.meeting_propose(requester=p["ada"], recipient=p["carol"], starts=[base])
+    answers = _at_once(
+        lambda: api(secret).post(
+            url("bob", f"{with_bob.pk}/accept/"), {"starts_at": iso(base)}, content_type="application/json"
+        ),
+        lambda: api(secret).post(
+            url("carol", f"{with_carol.pk}/accept/"), {"starts_at": iso(base)}, content_type="application/json"
+        ),
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    loser = next(a for a in answers if a.status_code == 409)
+    assert loser.json()["detail"] in (meetings.TAKEN, meetings.NOT_FREE.format(at=base.isoformat()))
+    assert Meeting.objects.filter(status=MeetingStatus.BOOKED).count() == 1
+    assert MeetingHold.objects.filter(attendee=p["ada"], starts_at=base).count() == 1
+
+
+def test_the_database_refuses_the_second_booking_that_passed_every_check_before_the_first_committed(race):
+    """The interleaving the checks cannot see: the second booking reads before the first commits,
+    so only the unique constraint on holds stands between them, and it holds."""
+    _event, base, p, _ = race
+    with_bob = meetings.meeting_propose(requester=p["ada"], recipient=p["bob"], starts=[base])
+    with_carol = meetings.meeting_propose(requester=p["ada"], recipient=p["carol"], starts=[base])
+    written, outcome = threading.Event(), {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                meetings.meeting_accept(meeting=with_bob, by=p["bob"], start=base)
+                written.set()
+                time.sleep(1.0)  # the second one reads now, then waits on the index until this commits
+        finally:
+            connection.close()
+
+    def second():
+        written.wait(10)
+        try:
+            meetings.meeting_accept(meeting=with_carol, by=p["carol"], start=base)
+            outcome["second"] = "booked"
+        except meetings.MeetingConflict as exc:
+            outcome["second"] = str(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcome == {"second": meetings.TAKEN}
+    assert list(Meeting.objects.filter(status=MeetingStatus.BOOKED).values_list("pk", flat=True)) == [with_bob.pk]
+    with_carol.refresh_from_db()
+    assert with_carol.status == MeetingStatus.PROPOSED  # still open: Carol can pick another time
