@@ -8,6 +8,7 @@ carries a sequence number, and a client that sees a gap (or reconnects) re-fetch
 SUGGESTIONS_CHANGED = "suggestions.changed"  # to one attendee: their top list changed (a diff)
 ENGAGEMENT_UPDATE = "engagement.update"  # to an event's organizers: counters moved
 ROOM_PRESENCE = "room.presence"  # to a room's open pages: one person came or went
+MESSAGE_NEW = "message.new"  # to both people of a mutual connection: a message in their thread
 
 # Payloads (every message also carries its `type`):
 #
@@ -29,6 +30,11 @@ ROOM_PRESENCE = "room.presence"  # to a room's open pages: one person came or we
 #    "interactions": 25,              # rows in the batch
 #    "qualifying": 18,                # of which passed the event's dwell thresholds
 #    "at": "2026-11-29T01:02:03.456789+00:00"}
+#
+# MESSAGE_NEW, to attendee_group(each of the two), sent by `events.messages` after commit:
+#   {"thread": 17,                    # the connection's id
+#    "message": {"number": 4,         # per thread, from 1; more than last + 1 means "catch up over REST"
+#                "sender": "<external id>", "body": "...", "sent_at": "2026-...Z"}}
 #
 # ROOM_PRESENCE, to room_group(event_id, room_id), by `events.presence` after each change: the
 # change, not the room (a full list to everyone on each change grew as the room size squared).

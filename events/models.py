@@ -310,6 +310,26 @@ class Connection(models.Model):
         return f"{self.requester_id} -> {self.recipient_id} ({self.status})"
 
 
+class Message(models.Model):
+    """One message of the thread of a mutual connection (`events.messages`). `number` counts the
+    thread's messages from 1: a client that holds number n and is pushed n + 2 knows it missed one
+    and catches up over REST."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="messages")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="messages_sent")
+    number = models.PositiveIntegerField()
+    body = models.CharField(max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["connection", "number"]
+        constraints = [models.UniqueConstraint(fields=["connection", "number"], name="message_number_per_thread")]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}#{self.number}"
+
+
 class Block(models.Model):
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="blocks")
     blocker = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="blocks_made")

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from .models import Attendee, Block, Connection, Event, EventArchive, Interaction, NotRelevant
+from .models import Attendee, Block, Connection, Event, EventArchive, Interaction, Meeting, Message, NotRelevant
 
 # Sent inside the erasing transaction, before the rows go. Receivers get `attendee` (still in the
 # database) and must not fail for ordinary reasons: an exception aborts the erasure.
@@ -78,6 +78,31 @@ def attendee_data_export(*, attendee: Attendee) -> dict:
                 "created_at": _iso(c.created_at),
             }
             for c in connections
+        ],
+        "messages": [
+            {
+                "with": (
+                    m.connection.recipient if m.connection.requester_id == attendee.pk else m.connection.requester
+                ).external_id,
+                "sent_by_me": m.sender_id == attendee.pk,
+                "body": m.body,
+                "sent_at": _iso(m.created_at),
+            }
+            for m in Message.objects.filter(Q(connection__requester=attendee) | Q(connection__recipient=attendee))
+            .select_related("connection__requester", "connection__recipient")
+            .order_by("created_at", "pk")
+        ],
+        "meetings": [
+            {
+                "with": (m.recipient if m.requester_id == attendee.pk else m.requester).external_id,
+                "status": m.status,
+                "starts_at": _iso(m.starts_at),
+                "place": m.place.name if m.place else None,
+                "message": m.message,
+            }
+            for m in Meeting.objects.filter(Q(requester=attendee) | Q(recipient=attendee))
+            .select_related("requester", "recipient", "place")
+            .order_by("created_at", "pk")
         ],
         "blocked": sorted(Block.objects.filter(blocker=attendee).values_list("blocked__external_id", flat=True)),
         "not_relevant": sorted(

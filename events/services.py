@@ -207,9 +207,17 @@ def connection_respond(*, connection: Connection, responder: Attendee, accept: b
     return connection
 
 
+@transaction.atomic
 def block_create(*, blocker: Attendee, blocked: Attendee) -> Block:
     event = blocker.event
     _ensure_pair(event=event, attendee=blocker, other=blocked, verb="block")
+    # The pair's connection rows, locked as a message locks them: a message is written before the
+    # block or refused after it (events.messages), never delivered across it.
+    list(
+        Connection.objects.select_for_update().filter(
+            Q(requester=blocker, recipient=blocked) | Q(requester=blocked, recipient=blocker)
+        )
+    )
     block, _ = Block.objects.get_or_create(event=event, blocker=blocker, blocked=blocked)
     return block
 

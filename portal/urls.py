@@ -17,6 +17,7 @@ urlpatterns = [
     path(
         "e/<slug:event>/connections/<int:connection_id>/respond/", views.connection_respond, name="connection-respond"
     ),
+    path("e/<slug:event>/connections/<int:connection_id>/messages/", views.thread, name="thread"),
     path("e/<slug:event>/meetings/", meetings.meetings_page, name="meetings"),
     path("e/<slug:event>/meetings/new/<str:other>/", meetings.meeting_new, name="meeting-new"),
     path("e/<slug:event>/meetings/<int:meeting_id>/calendar.ics", meetings.meeting_calendar, name="meeting-calendar"),

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
-from events import services
+from events import messages, services
 from events.enums import ConnectionStatus
 from events.models import Attendee, Block, Connection, Content, Event, InterestTag, Room
 from events.presence import present_in_rooms
@@ -267,3 +267,36 @@ def connection_respond(request: HttpRequest, attendee: Attendee, connection_id: 
     except ValidationError as exc:
         return redirect(f"{url}?error={exc.messages[0]}")
     return redirect(url)
+
+
+@attendee_page
+def thread(request: HttpRequest, attendee: Attendee, connection_id: int) -> HttpResponse:
+    """The conversation of a mutual connection (`events.messages`): live through the widget's
+    socket (`static/matchmaking/chat.js`), and a plain form without scripts."""
+    try:
+        connection = messages.thread_for(attendee=attendee, connection_id=connection_id)
+    except messages.NoThread as exc:
+        raise Http404("No such conversation.") from exc
+    error = ""
+    if request.method == "POST":
+        try:
+            messages.message_send(connection=connection, sender=attendee, body=request.POST.get("body", ""))
+            return redirect(request.path)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        except messages.NoThread as exc:
+            raise Http404("No such conversation.") from exc
+    other = connection.recipient if connection.requester_id == attendee.pk else connection.requester
+    rows = messages.thread_messages(connection=connection)
+    return _page(
+        request,
+        attendee,
+        "portal/thread.html",
+        nav="connections",
+        connection=connection,
+        other=other,
+        thread_messages=rows,
+        last=rows[-1].number if rows else 0,
+        names={attendee.external_id: attendee.display_name, other.external_id: other.display_name},
+        error=error,
+    )

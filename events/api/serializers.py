@@ -297,3 +297,27 @@ class MeetingOutputSerializer(serializers.Serializer):
             return None
         me = self.context["attendee"]
         return f"/api/v1/events/{me.event.slug}/attendees/{me.external_id}/meetings/{meeting.pk}/calendar.ics"
+
+
+# --- Messages (events.messages) ---
+
+
+class MessageQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, default=0, help_text="The last number you hold: newer ones come")
+
+
+class MessageInputSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=1000, help_text="1 to 1000 characters")
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    number = serializers.IntegerField(help_text="Per thread, from 1")
+    sender = serializers.CharField(help_text="External id of who wrote it")
+    body = serializers.CharField()
+    sent_at = serializers.DateTimeField()
+
+
+class ThreadOutputSerializer(serializers.Serializer):
+    thread = serializers.IntegerField(help_text="The connection's id")
+    messages = MessageOutputSerializer(many=True)
+    last = serializers.IntegerField(help_text="The highest number in the thread so far")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import attendees, facts, meetings, privacy, views
+from . import attendees, facts, meetings, messages, privacy, views
 
 app_name = "api"
 
@@ -45,6 +45,11 @@ urlpatterns = [
         f"{ATTENDEE}connections/<int:connection_id>/decline/",
         attendees.ConnectionRespondView.as_view(accept=False),
         name="connection-decline",
+    ),
+    path(
+        f"{ATTENDEE}connections/<int:connection_id>/messages/",
+        messages.ThreadView.as_view(),
+        name="connection-messages",
     ),
     path(f"{ATTENDEE}blocks/", attendees.BlockView.as_view(), name="block"),
     path(f"{ATTENDEE}blocks/<str:other>/", attendees.UnblockView.as_view(), name="unblock"),

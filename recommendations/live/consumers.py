@@ -33,8 +33,9 @@ def _attendee_for(*, event_slug: str, user_id: int | None, token: str) -> Attend
 class SuggestionsConsumer(JsonConsumer):
     """`ws/events/<event>/suggestions/` (`?token=` for the embedded widget). On connect: joins the
     attendee's group and says {"type": "hello", "seq": n, "ids": [...], "items": [...]} (the list
-    the next diffs apply to); then forwards `suggestions.changed`
-    messages. Close codes: 4401 no (valid) credentials, 4404 not an attendee of that event."""
+    the next diffs apply to); then forwards `suggestions.changed` messages, and `message.new` (a
+    message in one of the attendee's threads, `events.messages`). Close codes: 4401 no (valid)
+    credentials, 4404 not an attendee of that event."""
 
     metrics_name = "suggestions"
 
@@ -80,4 +81,8 @@ class SuggestionsConsumer(JsonConsumer):
             await self.send_json({"type": "error", "message": UNKNOWN_MESSAGE})
 
     async def suggestions_changed(self, message):
+        await self.send_json(message)
+
+    async def message_new(self, message):
+        # A message of one of the attendee's threads (events.messages), on the socket they hold.
         await self.send_json(message)

@@ -178,7 +178,18 @@
   };
 
   Widget.prototype.onMessage = function (msg) {
+    if (msg.type === "message.new") {
+      // A message in one of the attendee's threads: an open conversation page takes it (chat.js);
+      // anywhere else, a polite notice.
+      document.dispatchEvent(new CustomEvent("mm:message", {detail: msg}));
+      var open = document.querySelector('[data-mm-thread="' + msg.thread + '"]');
+      if (!open && msg.message.sender !== this.opts.attendee) {
+        this.say("New message: \u201c" + msg.message.body.slice(0, 80) + "\u201d");
+      }
+      return;
+    }
     if (msg.type === "hello") {
+      document.dispatchEvent(new CustomEvent("mm:hello"));  // a (re)connect: threads catch up
       this.connects += 1;
       this.seq = msg.seq;
       // Live once the server's list and number are in hand, not when the socket opens: a message

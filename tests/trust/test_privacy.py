@@ -3,8 +3,20 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from events import services
-from events.models import Attendee, Block, Connection, EventArchive, Interaction, NotRelevant
+from events import meetings, messages, services
+from events.models import (
+    Attendee,
+    Block,
+    Connection,
+    EventArchive,
+    Interaction,
+    Meeting,
+    MeetingHold,
+    MeetingPlace,
+    MeetingWindow,
+    Message,
+    NotRelevant,
+)
 from events.privacy import event_purge_due_at, events_purge_expired
 from recommendations.backends.local.inputs import load_event_data
 from recommendations.serving.lists import recommendations_for
@@ -37,6 +49,16 @@ def pair():
     services.connection_request(requester=alice, recipient=carol)
     services.block_create(blocker=alice, blocked=carol)
     services.not_relevant_create(attendee=carol, target=alice)
+    # Alice and Dave (no shared interest) are connected, have written and booked a meeting.
+    dave = AttendeeFactory(event=event, external_id="dave", display_name="Dave")
+    asked = services.connection_request(requester=dave, recipient=alice)
+    services.connection_respond(connection=asked, responder=alice, accept=True)
+    messages.message_send(connection=asked, sender=dave, body="Hi Alice")
+    start = (timezone.now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    MeetingWindow.objects.create(event=event, starts_at=start, ends_at=start + timedelta(hours=1))
+    MeetingPlace.objects.create(event=event, name="Table 1")
+    meeting = meetings.meeting_propose(requester=dave, recipient=alice, starts=[start])
+    meetings.meeting_accept(meeting=meeting, by=alice, start=start)
     return event, alice, bob, carol
 
 
@@ -61,15 +83,13 @@ def test_data_export_holds_profile_interactions_and_links(client, pair):
     assert [(i["client_event_id"], i["context"], i["value"]) for i in data["interactions"]] == [
         ("a1", "Scaling Postgres", 600.0)
     ]
-    assert data["connections"] == [
-        {
-            "with": "carol",
-            "direction": "sent",
-            "status": "requested",
-            "created_at": data["connections"][0]["created_at"],
-        }
+    assert sorted((c["with"], c["direction"], c["status"]) for c in data["connections"]) == [
+        ("carol", "sent", "requested"),
+        ("dave", "received", "accepted"),
     ]
     assert data["blocked"] == ["carol"]
+    assert [(m["with"], m["sent_by_me"], m["body"]) for m in data["messages"]] == [("dave", False, "Hi Alice")]
+    assert [(m["with"], m["status"], m["place"]) for m in data["meetings"]] == [("dave", "booked", "Table 1")]
     assert data["consents"] == {"be_recommended": True, "receive_recommendations": True, "training": True}
 
 
@@ -94,7 +114,7 @@ def test_data_export_other_organization_is_404(client, pair):
 
 def test_erase_removes_every_row_and_every_list(client, pair):
     event, alice, bob, carol = pair
-    assert [s.external_id for s in recommendations_for(attendee=bob).items] == ["alice", "carol"]
+    assert [s.external_id for s in recommendations_for(attendee=bob).items] == ["alice", "carol", "dave"]
     response = client.delete(
         f"/api/v1/events/{event.slug}/attendees/alice/", HTTP_AUTHORIZATION=f"Api-Key {api_key_for(event)}"
     )
@@ -105,8 +125,9 @@ def test_erase_removes_every_row_and_every_list(client, pair):
     assert not Connection.objects.filter(requester_id=alice.pk).exists()
     assert not Block.objects.filter(blocker_id=alice.pk).exists()
     assert not NotRelevant.objects.filter(target_id=alice.pk).exists()
+    assert not Message.objects.exists() and not Meeting.objects.exists() and not MeetingHold.objects.exists()
     # Bob's cached list is invalidated at once, not after the TTL.
-    assert [s.external_id for s in recommendations_for(attendee=bob).items] == ["carol"]
+    assert [s.external_id for s in recommendations_for(attendee=bob).items] == ["carol", "dave"]
     assert carol.pk in Attendee.objects.values_list("pk", flat=True)
 
 
@@ -133,7 +154,7 @@ def test_retention_purge_keeps_aggregates_only(pair):
     assert not Attendee.objects.filter(event=event).exists()
     assert not Interaction.objects.filter(event=event).exists()
     archive = EventArchive.objects.get(event=event)
-    assert (archive.attendees, archive.interactions, archive.qualifying_interactions) == (3, 1, 1)
+    assert (archive.attendees, archive.interactions, archive.qualifying_interactions) == (4, 1, 1)
     assert archive.per_room == {"Scaling Postgres": {"interactions": 1, "dwell_seconds": 600.0}}
     assert Attendee.objects.filter(event=recent).count() == 1
 
@@ -141,7 +162,7 @@ def test_retention_purge_keeps_aggregates_only(pair):
 def test_retention_purge_before_due_date_keeps_everything(pair):
     event, *_ = pair
     assert events_purge_expired(now=event_purge_due_at(event) - timedelta(seconds=1)) == []
-    assert Attendee.objects.filter(event=event).count() == 3
+    assert Attendee.objects.filter(event=event).count() == 4
 
 
 def test_retention_purge_is_scheduled_daily():

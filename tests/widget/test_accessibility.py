@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from events import meetings
-from events.models import MeetingPlace, MeetingWindow, NotRelevant
+from events import meetings, messages, services
+from events.models import Connection, MeetingPlace, MeetingWindow, NotRelevant
 from events.presence import presence_join
 from tests.factories import AttendeeFactory, ContentFactory, InterestTagFactory, LiveEventFactory, RoomFactory
 from tests.live import chromium
@@ -52,11 +52,17 @@ def _event():
     meetings.meeting_propose(requester=bob, recipient=ada, starts=[base, base + timedelta(minutes=15)], message="Hi")
     booked = meetings.meeting_propose(requester=cyd, recipient=ada, starts=[base + timedelta(minutes=30)])
     meetings.meeting_accept(meeting=booked, by=ada, start=base + timedelta(minutes=30))
+    # A conversation with a message each way.
+    asked = services.connection_request(requester=cyd, recipient=ada)
+    services.connection_respond(connection=asked, responder=ada, accept=True)
+    messages.message_send(connection=asked, sender=cyd, body="Hello Ada")
+    messages.message_send(connection=asked, sender=ada, body="Hello Cyd")
     return ada
 
 
 def test_attendee_pages_have_no_serious_axe_violations(settled_db, server):  # noqa: F811
     login = login_url(server, _event())
+    thread = f"connections/{Connection.objects.get().pk}/messages/"
     found = {}
     with chromium() as browser:
         page = browser.new_page()
@@ -71,6 +77,7 @@ def test_attendee_pages_have_no_serious_axe_violations(settled_db, server):  # n
             "people/",
             "meetings/",
             "meetings/new/cyd/",
+            thread,
         ):
             page.goto(f"{server}/e/a11y/{path}")
             page.wait_for_selector("[data-mm-widget] .mmw-card")

@@ -506,3 +506,44 @@ def test_from_a_suggestion_to_a_booked_meeting_both_can_add_to_their_calendar(se
     [entry] = Calendar.from_ical(files[0]).walk("VEVENT")
     assert entry.decoded("dtstart") == base + timedelta(minutes=15)
     assert str(entry["summary"]) == "Ada Lovelace and Bob Kahn" and str(entry["location"]) == "Table 7"
+
+
+def test_two_attendees_exchange_messages_live_and_elsewhere_a_notice_says_one_came(settled_db, server):
+    from playwright.sync_api import expect
+
+    from events import services
+
+    event = LiveEventFactory(slug="chat-summit", name="Chat Summit")
+    ada = AttendeeFactory(event=event, external_id="ada", display_name="Ada Lovelace")
+    bob = AttendeeFactory(event=event, external_id="bob", display_name="Bob Kahn")
+    asked = services.connection_request(requester=ada, recipient=bob)
+    services.connection_respond(connection=asked, responder=bob, accept=True)
+    ada_login, bob_login = login_url(server, ada), login_url(server, bob)
+    thread = f"{server}/e/chat-summit/connections/{asked.pk}/messages/"
+    with chromium() as browser:
+        ada_page, bob_page = browser.new_page(), browser.new_page()
+        sign_in(ada_page, ada_login)
+        sign_in(bob_page, bob_login)
+        ada_page.get_by_role("link", name="Connections").click()
+        ada_page.get_by_role("link", name="Messages").click()
+        bob_page.goto(thread)
+        for page in (ada_page, bob_page):  # both sockets are up before the first message
+            expect(page.locator("[data-mm-widget] .mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
+        ada_page.get_by_label("Your message").fill("Meet at table 7?")
+        ada_page.get_by_role("button", name="Send").click()
+        expect(bob_page.locator("[data-mm-thread] .pt-msg")).to_have_text(
+            ["Ada Lovelace Meet at table 7?"], timeout=LIVE_SECONDS
+        )
+        bob_page.get_by_label("Your message").fill("Yes, see you there")
+        bob_page.get_by_role("button", name="Send").click()
+        expect(ada_page.locator("[data-mm-thread] .pt-msg")).to_have_text(
+            ["Ada Lovelace Meet at table 7?", "Bob Kahn Yes, see you there"], timeout=LIVE_SECONDS
+        )
+        expect(ada_page.locator("[data-mm-thread] .pt-msg.pt-mine")).to_have_count(1)  # her own, once
+        # Away from the thread, a message shows as a polite notice.
+        ada_page.get_by_role("link", name="Lobby").click()
+        expect(ada_page.locator("[data-mm-widget] .mmw-status.mmw-live")).to_have_count(1, timeout=LIVE_SECONDS)
+        bob_page.get_by_label("Your message").fill("Running 5 min late")
+        bob_page.get_by_role("button", name="Send").click()
+        expect(ada_page.get_by_role("status").first).to_contain_text("Running 5 min late", timeout=LIVE_SECONDS)
+    assert list(asked.messages.values_list("number", "sender__external_id")) == [(1, "ada"), (2, "bob"), (3, "bob")]

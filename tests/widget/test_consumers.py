@@ -183,3 +183,29 @@ async def test_organizers_hear_engagement_counts_after_commit(summit):
         "qualifying": 2,
     }
     await layer.group_discard(groups.organizers_group(ev.pk), channel)
+
+
+async def test_a_message_in_a_thread_is_pushed_on_the_widget_socket(summit):
+    from events import messages
+
+    ada, bob = summit["ada"], summit["bob"]
+    asked = await sync_to_async(services.connection_request)(requester=bob, recipient=ada)
+    await sync_to_async(services.connection_respond)(connection=asked, responder=ada, accept=True)
+    ws = communicator("/ws/events/summit/suggestions/", summit["session"])
+    assert (await ws.connect())[0]
+    assert (await ws.receive_json_from())["type"] == "hello"
+    await sync_to_async(messages.message_send)(connection=asked, sender=bob, body="See you at the table")
+    pushed = await ws.receive_json_from(timeout=5)
+    while pushed["type"] != "message.new":  # a suggestions diff may come first
+        pushed = await ws.receive_json_from(timeout=5)
+    assert pushed == {
+        "type": "message.new",
+        "thread": asked.pk,
+        "message": {
+            "number": 1,
+            "sender": "bob",
+            "body": "See you at the table",
+            "sent_at": pushed["message"]["sent_at"],
+        },
+    }
+    await ws.disconnect()
