@@ -11,15 +11,17 @@ chart. Times are UTC ISO strings: the page shows them in the event's time zone.
 """
 
 import math
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from events.enums import Phase
-from events.models import Attendee, Event, Interaction, PhaseTransition, RoomVisit
+from events.enums import MeetingStatus, Phase
+from events.models import Attendee, Event, Interaction, Meeting, PhaseTransition, RoomVisit
 from events.presence import HEARTBEAT_TIMEOUT
 from recommendations.backends.popularity import served_as
 from recommendations.jobs.phases import active_context_count
@@ -358,6 +360,27 @@ def _funnel(*, event: Event) -> dict:
     return {"stages": FUNNEL_STAGES, "by_source": rows, "total": total}
 
 
+def _meetings(*, event: Event, attendees: int) -> dict:
+    """Booked meetings (held ones among them: both checked in), per hour of their start in the
+    event's zone, and the share of attendees with at least one."""
+    booked = Meeting.objects.filter(event=event, status=MeetingStatus.BOOKED)
+    zone = zoneinfo.ZoneInfo(event.timezone)
+    per_hour = list(
+        booked.annotate(hour=TruncHour("starts_at", tzinfo=zone))
+        .values("hour")
+        .annotate(booked=Count("id"), held=Count("id", filter=Q(held_at__isnull=False)))
+        .order_by("hour")
+    )
+    people = {pk for pair in booked.values_list("requester_id", "recipient_id") for pk in pair}
+    return {
+        "booked": sum(row["booked"] for row in per_hour),
+        "held": sum(row["held"] for row in per_hour),
+        "per_hour": [{"hour": _iso(row["hour"]), "booked": row["booked"], "held": row["held"]} for row in per_hour],
+        "attendees_with_meeting": len(people),
+        "share_with_meeting": round(len(people) / attendees, 4) if attendees else None,
+    }
+
+
 _EXPOSURE_SQL = """
     WITH per AS (
         SELECT suggested_id, count(*) AS n
@@ -475,4 +498,5 @@ def dashboard_snapshot(*, event: Event, now: datetime | None = None) -> dict:
         "runs": [_run(r) for r in runs],
         "funnel": _funnel(event=event),
         "exposure": exposure,
+        "meetings": _meetings(event=event, attendees=exposure["attendees"]),
     }

@@ -238,6 +238,9 @@ def _seed_meetings(event: Event, people: list[Attendee], start: datetime, rng: r
             ends_at=at + slot,
             place=place,
         )
+        if at < start + timedelta(hours=MEETING_WINDOWS[1][0]) and rng.random() < 0.7:
+            # The midday meetings are over; most were held (both checked in).
+            meeting.requester_checked_in_at = meeting.recipient_checked_in_at = meeting.held_at = at
         meetings.append(meeting)
     Meeting.objects.bulk_create(meetings)
     for m in meetings:

@@ -8,6 +8,8 @@
 - **The exchange.** One proposes up to MAX_PROPOSED slots (`meeting_propose`); the other accepts
   one (`meeting_accept`), declines, or proposes others (`meeting_counter`: then the first answers).
   Either cancels a booked meeting, or the proposer withdraws an open one (`meeting_cancel`).
+  Each checks in at the time (`meeting_check_in`; joining a virtual table's link through the pages
+  counts); once both did, the meeting is held.
 - **Never double-booked.** Booking writes holds (`MeetingHold`): one per person and one for the
   place, at the slot's start. The database refuses a second hold of a person or a place at one
   start (unique constraints), so two accepts at the same instant cannot both win, whichever request
@@ -51,6 +53,10 @@ TAKEN = "That time was just booked by someone else; pick another slot."
 NO_PLACE = "No meeting place is free at that time any more; pick another slot."
 NOT_CANCELLABLE = "This meeting is {status}; only an open or booked meeting can be cancelled."
 NOT_A_PARTY = "You are not part of this meeting."
+NOT_BOOKED = "Only a booked meeting can be checked in to (this one is {status})."
+TOO_EARLY = "Check-in opens {minutes} minutes before the meeting."
+TOO_LATE = "This meeting is over."
+CHECK_IN_EARLY = timedelta(minutes=10)
 
 
 class MeetingConflict(Exception):
@@ -266,6 +272,32 @@ def meeting_cancel(*, meeting: Meeting, by: Attendee) -> Meeting:
     meeting.save(update_fields=["status", "updated_at"])
     meeting.holds.all().delete()
     meeting.slots.all().delete()
+    return meeting
+
+
+@transaction.atomic
+def meeting_check_in(*, meeting: Meeting, by: Attendee, now: datetime | None = None) -> Meeting:
+    """`by` is at the meeting: checked in at the table, or joined the virtual table's link through
+    us. Open from CHECK_IN_EARLY before the start to the end; once both are in, the meeting is held.
+    Checking in twice changes nothing."""
+    now = now or timezone.now()
+    meeting = _locked(meeting, by)
+    if meeting.status != MeetingStatus.BOOKED:
+        raise MeetingConflict(NOT_BOOKED.format(status=meeting.get_status_display().lower()))
+    assert meeting.starts_at is not None and meeting.ends_at is not None  # booked meetings have their time
+    if now < meeting.starts_at - CHECK_IN_EARLY:
+        raise ValidationError({"detail": [TOO_EARLY.format(minutes=int(CHECK_IN_EARLY.total_seconds() // 60))]})
+    if now > meeting.ends_at:
+        raise ValidationError({"detail": [TOO_LATE]})
+    field = "requester_checked_in_at" if by.pk == meeting.requester_id else "recipient_checked_in_at"
+    if getattr(meeting, field) is not None:
+        return meeting
+    setattr(meeting, field, now)
+    changed = [field, "updated_at"]
+    if meeting.requester_checked_in_at and meeting.recipient_checked_in_at:
+        meeting.held_at = now
+        changed.append("held_at")
+    meeting.save(update_fields=changed)
     return meeting
 
 

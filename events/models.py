@@ -437,6 +437,11 @@ class Meeting(models.Model):
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     place = models.ForeignKey(MeetingPlace, on_delete=models.SET_NULL, null=True, blank=True, related_name="meetings")
+    # Each of the two checks in at the table, or joins the virtual table's link through us; the
+    # meeting is *held* once both did (the funnel's last stage).
+    requester_checked_in_at = models.DateTimeField(null=True, blank=True)
+    recipient_checked_in_at = models.DateTimeField(null=True, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

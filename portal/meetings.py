@@ -4,6 +4,7 @@ goes through `events.meetings`, as the REST API's do; times render in the page's
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from urllib.parse import urlencode
 
@@ -23,7 +24,7 @@ from .views import _page, attendee_page
 NO_SUCH_MEETING = "No such meeting of yours."
 NO_SUCH_PERSON = "No such attendee in this event."
 BAD_SLOT = "That is not a time this page offered; pick one of the slots."
-ACTIONS = ("accept", "decline", "cancel")
+ACTIONS = ("accept", "decline", "cancel", "check-in")
 
 
 def _mine(attendee: Attendee):
@@ -51,6 +52,8 @@ def meetings_page(request: HttpRequest, attendee: Attendee) -> HttpResponse:
     rows = list(_mine(attendee).order_by("starts_at", "-created_at"))
     for m in rows:
         m.other = m.recipient if m.requester_id == attendee.pk else m.requester  # for the template
+        mine = m.requester_checked_in_at if m.requester_id == attendee.pk else m.recipient_checked_in_at
+        m.me_checked_in = mine is not None
     proposed = [m for m in rows if m.status == MeetingStatus.PROPOSED]
     return _page(
         request,
@@ -132,6 +135,8 @@ def meeting_act(request: HttpRequest, attendee: Attendee, meeting_id: int, actio
             meetings.meeting_accept(meeting=meeting, by=attendee, start=starts[0])
         elif action == "decline":
             meetings.meeting_decline(meeting=meeting, by=attendee)
+        elif action == "check-in":
+            meetings.meeting_check_in(meeting=meeting, by=attendee)
         else:
             meetings.meeting_cancel(meeting=meeting, by=attendee)
     except ValidationError as exc:
@@ -139,6 +144,19 @@ def meeting_act(request: HttpRequest, attendee: Attendee, meeting_id: int, actio
     except meetings.MeetingConflict as exc:
         return redirect(_list_url(attendee, error=str(exc)))
     return redirect(_list_url(attendee))
+
+
+@attendee_page
+def meeting_join(request: HttpRequest, attendee: Attendee, meeting_id: int) -> HttpResponse:
+    """A virtual table's link, through us: joining it at the time checks the attendee in, then
+    the browser goes on to the link. Outside the check-in window it only goes on."""
+    meeting = _meeting(attendee, meeting_id)
+    if meeting.place is None or not meeting.place.url:
+        raise Http404(NO_SUCH_MEETING)
+    # Too early, over, or cancelled: the link still opens, and nothing is recorded.
+    with contextlib.suppress(ValidationError, meetings.MeetingConflict):
+        meetings.meeting_check_in(meeting=meeting, by=attendee)
+    return redirect(meeting.place.url)
 
 
 @attendee_page

@@ -21,5 +21,6 @@ urlpatterns = [
     path("e/<slug:event>/meetings/", meetings.meetings_page, name="meetings"),
     path("e/<slug:event>/meetings/new/<str:other>/", meetings.meeting_new, name="meeting-new"),
     path("e/<slug:event>/meetings/<int:meeting_id>/calendar.ics", meetings.meeting_calendar, name="meeting-calendar"),
+    path("e/<slug:event>/meetings/<int:meeting_id>/join/", meetings.meeting_join, name="meeting-join"),
     path("e/<slug:event>/meetings/<int:meeting_id>/<str:action>/", meetings.meeting_act, name="meeting-act"),
 ]

@@ -107,13 +107,16 @@ class BatchRecommendation(models.Model):
 
 
 class FunnelEvent(models.Model):
-    """One step of the suggestion funnel: shown -> opened -> requested -> accepted."""
+    """One step of the suggestion funnel: shown -> opened -> requested -> accepted -> meeting booked
+    -> meeting held."""
 
     class Stage(models.TextChoices):
         SHOWN = "shown", "Shown"
         OPENED = "opened", "Opened"
         REQUESTED = "requested", "Connection requested"
         ACCEPTED = "accepted", "Connection accepted"
+        BOOKED = "booked", "Meeting booked"
+        HELD = "held", "Meeting held"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="funnel_events")
     viewer = models.ForeignKey(Attendee, on_delete=models.CASCADE, related_name="funnel_as_viewer")

@@ -159,6 +159,17 @@ class MeetingCancelView(MeetingBaseView):
         return _answer(attendee, meeting)
 
 
+class MeetingCheckInView(MeetingBaseView):
+    @extend_schema(request=None, responses={200: MeetingOutputSerializer, 409: CONFLICT})
+    def post(self, request, event, external_id, meeting_id):
+        """The attendee is at the meeting (from 10 minutes before its start to its end). Once both
+        checked in, the meeting is held (`held_at`)."""
+        attendee = self.attendee()
+        meeting = _meeting_or_404(attendee, meeting_id)
+        _run(meetings.meeting_check_in, meeting=meeting, by=attendee)
+        return _answer(attendee, meeting)
+
+
 class MeetingCalendarView(MeetingBaseView):
     @extend_schema(
         responses={

@@ -277,6 +277,8 @@ class MeetingOutputSerializer(serializers.Serializer):
     ends_at = serializers.DateTimeField(allow_null=True)
     place = MeetingPlaceSerializer(allow_null=True)
     calendar_url = serializers.SerializerMethodField(help_text="The .ics file, once booked or cancelled")
+    checked_in = serializers.SerializerMethodField(help_text="External ids of who checked in (or joined the link)")
+    held_at = serializers.DateTimeField(allow_null=True, help_text="When both were in: the meeting was held")
 
     def get_awaiting(self, meeting) -> str | None:
         if meeting.status != "proposed":
@@ -291,6 +293,16 @@ class MeetingOutputSerializer(serializers.Serializer):
         if meeting.status != "proposed":
             return []
         return [serializers.DateTimeField().to_representation(s.starts_at) for s in meeting.slots.all()]
+
+    def get_checked_in(self, meeting) -> list[str]:
+        return [
+            person.external_id
+            for person, at in (
+                (meeting.requester, meeting.requester_checked_in_at),
+                (meeting.recipient, meeting.recipient_checked_in_at),
+            )
+            if at is not None
+        ]
 
     def get_calendar_url(self, meeting) -> str | None:
         if meeting.starts_at is None:

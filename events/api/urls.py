@@ -61,6 +61,7 @@ urlpatterns = [
     path(f"{MEETING}propose/", meetings.MeetingCounterView.as_view(), name="meeting-counter"),
     path(f"{MEETING}decline/", meetings.MeetingDeclineView.as_view(), name="meeting-decline"),
     path(f"{MEETING}cancel/", meetings.MeetingCancelView.as_view(), name="meeting-cancel"),
+    path(f"{MEETING}check-in/", meetings.MeetingCheckInView.as_view(), name="meeting-check-in"),
     path(f"{MEETING}calendar.ics", meetings.MeetingCalendarView.as_view(), name="meeting-calendar"),
     path(f"{ATTENDEE}consents/", attendees.ConsentsView.as_view(), name="consents"),
     path(f"{ATTENDEE}token/", attendees.WidgetTokenView.as_view(), name="widget-token"),

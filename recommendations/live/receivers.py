@@ -40,8 +40,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from events.enums import Backend, ConnectionStatus
-from events.models import Attendee, Block, Connection, Event, NotRelevant
+from events.enums import Backend, ConnectionStatus, MeetingStatus
+from events.models import Attendee, Block, Connection, Event, Meeting, NotRelevant
 from events.presence import presence_changed
 from events.privacy import attendee_erasing
 from events.signals import declared_changed, facts_changed, interactions_processing
@@ -53,7 +53,7 @@ from recommendations.live.runner import Coalescer, run_soon
 from recommendations.live.state import watchers_showing
 from recommendations.models import MatchmakingRule, ModelVersion
 from recommendations.serving.cache import attendee_cache_invalidate, event_cache_invalidate, present_attendee_ids
-from recommendations.serving.funnel import Stage, funnel_record
+from recommendations.serving.funnel import Stage, funnel_record, funnel_record_meeting
 
 
 @receiver([post_save, post_delete], sender=Block)
@@ -78,6 +78,20 @@ def _connection_changed(sender, instance: Connection, created: bool = False, **k
         funnel_record(viewer_id=instance.requester_id, suggested_id=instance.recipient_id, stage=Stage.REQUESTED)
     elif instance.status == ConnectionStatus.ACCEPTED:
         funnel_record(viewer_id=instance.requester_id, suggested_id=instance.recipient_id, stage=Stage.ACCEPTED)
+
+
+@receiver(post_save, sender=Meeting)
+def _meeting_changed(sender, instance: Meeting, update_fields=None, **kwargs):
+    # The funnel's last two stages, once each: the save that books (its status) and the one that
+    # makes it held (its held_at). Other saves (a check-in of one, a cancellation) record nothing.
+    fields = set(update_fields or ())
+    if "status" in fields and instance.status == MeetingStatus.BOOKED:
+        stage = Stage.BOOKED
+    elif "held_at" in fields and instance.held_at is not None:
+        stage = Stage.HELD
+    else:
+        return
+    funnel_record_meeting(requester_id=instance.requester_id, recipient_id=instance.recipient_id, stage=stage)
 
 
 @receiver(pre_save, sender=Attendee)

@@ -114,3 +114,12 @@ def funnel_record(*, viewer_id: int, suggested_id: int, stage: str) -> FunnelEve
     if shown is None:
         return None
     return FunnelEvent.objects.create(viewer_id=viewer_id, suggested_id=suggested_id, stage=stage, **shown)
+
+
+def funnel_record_meeting(*, requester_id: int, recipient_id: int, stage: str) -> FunnelEvent | None:
+    """A meeting stage, attributed to the pair's last "shown" in either direction: the one who
+    proposes the meeting need not be the one who was shown the other (Bob may propose a meeting to
+    the Ada whose suggestion of him led to the connection)."""
+    return funnel_record(viewer_id=requester_id, suggested_id=recipient_id, stage=stage) or funnel_record(
+        viewer_id=recipient_id, suggested_id=requester_id, stage=stage
+    )

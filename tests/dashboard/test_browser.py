@@ -217,6 +217,7 @@ def test_the_seeded_demo_dashboard_shows_a_running_event(server, settings, tmp_p
         expect(page.locator("#mm-serving")).to_have_text("Local model v1")
         expect(page.locator("#mm-occupancy li").first).to_be_visible()
         expect(page.locator("#mm-funnel")).to_contain_text("Local model")
+        expect(page.locator("[data-mm-meetings-summary]")).to_contain_text(re.compile(r"\d+ booked · \d+ held"))
         expect(page.locator("#mm-models")).to_contain_text("Published (serving)")
         # how v1 ranks for this event, and each figure beside the obvious lists' on the same split
         expect(page.locator("#mm-models .mm-ranker")).to_contain_text(

@@ -144,10 +144,44 @@ def test_snapshot_models_runs_and_funnel(small):
     (run,) = snap["runs"]
     assert (run["active"], run["progress"], run["steps"]) == (True, 0.5, [{"name": "fit", "status": "running"}])
     assert snap["funnel"]["by_source"] == [
-        {"source": "local", "label": "Local model", "shown": 1, "opened": 0, "requested": 0, "accepted": 0},
-        {"source": "rules", "label": "Rules engine", "shown": 4, "opened": 2, "requested": 1, "accepted": 0},
+        {"source": "local", "label": "Local model", **STAGES_ZERO, "shown": 1},
+        {"source": "rules", "label": "Rules engine", **STAGES_ZERO, "shown": 4, "opened": 2, "requested": 1},
     ]
-    assert snap["funnel"]["total"] == {"shown": 5, "opened": 2, "requested": 1, "accepted": 0}
+    assert snap["funnel"]["total"] == {**STAGES_ZERO, "shown": 5, "opened": 2, "requested": 1}
+
+
+STAGES_ZERO = {"shown": 0, "opened": 0, "requested": 0, "accepted": 0, "booked": 0, "held": 0}
+
+
+def test_meetings_on_the_dashboard_booked_held_per_hour_of_the_events_zone_and_share_of_attendees(small):
+    from datetime import UTC, datetime
+
+    from events.enums import MeetingStatus
+    from events.models import Meeting
+
+    small.timezone = "Europe/Paris"
+    small.save()
+    a, b, c = Attendee.objects.filter(event=small).order_by("display_name")
+    nine = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # 09:00 in Paris
+    for who, other, start, held in ((a, b, nine, True), (a, c, nine + timedelta(minutes=15), False)):
+        Meeting.objects.create(
+            event=small,
+            requester=who,
+            recipient=other,
+            proposed_by=who,
+            status=MeetingStatus.BOOKED,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=15),
+            held_at=start if held else None,
+        )
+    Meeting.objects.create(event=small, requester=b, recipient=c, proposed_by=b, status=MeetingStatus.CANCELLED)
+    assert dashboard_snapshot(event=small, now=NOW)["meetings"] == {
+        "booked": 2,
+        "held": 1,
+        "per_hour": [{"hour": "2026-12-07T09:00:00+01:00", "booked": 2, "held": 1}],
+        "attendees_with_meeting": 3,
+        "share_with_meeting": 1.0,
+    }
 
 
 def test_a_versions_row_says_how_it_ranks_for_this_event(small):
@@ -289,8 +323,9 @@ def test_snapshot_query_count_does_not_grow_with_attendees_or_interactions():
         assert snapshot["engagement"]["total"] == attendees * each
         counts.append(len(queries))
     # PostgreSQL buckets the chart with date_bin and ranks the funnel in one CTE; the portable path
-    # (SQLite, the embedded default) reads those in one query more. Either way: flat.
-    assert counts == ([13, 13] if connection.vendor == "postgresql" else [14, 14])
+    # (SQLite, the embedded default) reads those in one query more. Either way: flat. (Two of them
+    # are the meetings card: booked per hour, and the people in them.)
+    assert counts == ([15, 15] if connection.vendor == "postgresql" else [16, 16])
 
 
 def test_chart_svg_scales_to_a_nice_maximum_and_says_when_empty():

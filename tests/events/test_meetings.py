@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
@@ -273,3 +274,37 @@ def test_the_database_refuses_the_second_booking_that_passed_every_check_before_
     assert list(Meeting.objects.filter(status=MeetingStatus.BOOKED).values_list("pk", flat=True)) == [with_bob.pk]
     with_carol.refresh_from_db()
     assert with_carol.status == MeetingStatus.PROPOSED  # still open: Carol can pick another time
+
+
+def test_check_in_opens_before_the_start_and_both_make_a_meeting_held_which_the_funnel_counts(world):
+    from recommendations.models import FunnelEvent
+
+    event, base, p, secret = world
+    # Bob was shown Ada by the rules engine; Ada proposes the meeting: it still counts for that showing.
+    FunnelEvent.objects.create(event=event, viewer=p["bob"], suggested=p["ada"], stage="shown", source="rules")
+    meeting = book(event, p["ada"], p["bob"], at(base, 30))
+    assert list(FunnelEvent.objects.filter(stage="booked").values_list("source", "viewer__external_id")) == [
+        ("rules", "bob")
+    ]
+    with pytest.raises(ValidationError, match="opens 10 minutes before"):
+        meetings.meeting_check_in(meeting=meeting, by=p["ada"], now=at(base, 19))
+    meetings.meeting_check_in(meeting=meeting, by=p["ada"], now=at(base, 21))
+    meetings.meeting_check_in(meeting=meeting, by=p["ada"], now=at(base, 22))  # twice: nothing more
+    meeting.refresh_from_db()
+    assert (meeting.requester_checked_in_at, meeting.held_at) == (at(base, 21), None)
+    assert not FunnelEvent.objects.filter(stage="held").exists()
+    meetings.meeting_check_in(meeting=meeting, by=p["bob"], now=at(base, 31))
+    meeting.refresh_from_db()
+    assert meeting.held_at == at(base, 31)
+    assert FunnelEvent.objects.filter(stage="held", source="rules").count() == 1
+    with pytest.raises(ValidationError, match="over"):
+        meetings.meeting_check_in(
+            meeting=book(event, p["carol"], p["dave"], at(base, 60)), by=p["dave"], now=at(base, 76)
+        )
+    # Over the API: the check-in window is checked against the real clock (tomorrow is too early).
+    other = book(event, p["carol"], p["erin"], at(base, 0))
+    early = api(secret).post(url("erin", f"{other.pk}/check-in/"))
+    assert (early.status_code, early.json()) == (400, {"detail": [meetings.TOO_EARLY.format(minutes=10)]})
+    cancelled = meetings.meeting_cancel(meeting=other, by=p["erin"])
+    late = api(secret).post(url("erin", f"{cancelled.pk}/check-in/"))
+    assert (late.status_code, late.json()) == (409, {"detail": meetings.NOT_BOOKED.format(status="cancelled")})

@@ -52,11 +52,12 @@ def _event():
     meetings.meeting_propose(requester=bob, recipient=ada, starts=[base, base + timedelta(minutes=15)], message="Hi")
     booked = meetings.meeting_propose(requester=cyd, recipient=ada, starts=[base + timedelta(minutes=30)])
     meetings.meeting_accept(meeting=booked, by=ada, start=base + timedelta(minutes=30))
-    # A conversation with a message each way.
-    asked = services.connection_request(requester=cyd, recipient=ada)
+    # A conversation with a message each way, with someone else (a connection leaves the widget).
+    dee = AttendeeFactory(event=event, external_id="dee", display_name="Dee Dee")
+    asked = services.connection_request(requester=dee, recipient=ada)
     services.connection_respond(connection=asked, responder=ada, accept=True)
-    messages.message_send(connection=asked, sender=cyd, body="Hello Ada")
-    messages.message_send(connection=asked, sender=ada, body="Hello Cyd")
+    messages.message_send(connection=asked, sender=dee, body="Hello Ada")
+    messages.message_send(connection=asked, sender=ada, body="Hello Dee")
     return ada
 
 

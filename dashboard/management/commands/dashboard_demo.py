@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from events import meetings
 from events.models import Attendee, Event, Room
 from events.presence import presence_join
 from events.services import connection_request, connection_respond
@@ -80,6 +81,15 @@ class Command(BaseCommand):
                 except (IntegrityError, ValidationError):
                     continue  # the pair is already connected the other way round
                 if rng.random() < 0.6:
-                    connection_respond(connection=request, responder=by_id[item.attendee_id], accept=True)
+                    other = by_id[item.attendee_id]
+                    connection_respond(connection=request, responder=other, accept=True)
+                    # Half of the new connections book a meeting at their first free slot.
+                    free = meetings.free_slots(ev, viewer, other, limit=1)
+                    if free and rng.random() < 0.5:
+                        try:
+                            meeting = meetings.meeting_propose(requester=viewer, recipient=other, starts=free)
+                            meetings.meeting_accept(meeting=meeting, by=other, start=free[0])
+                        except (ValidationError, meetings.MeetingConflict):
+                            pass  # one of them has an open request already
         run = batch_run(event=ev, trigger="cli")
         self.stdout.write(self.style.SUCCESS(f"batch: {run.message}"))

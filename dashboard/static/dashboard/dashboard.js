@@ -75,6 +75,7 @@
     replace("mm-top-content", ...table(["#", "Content", "Dwell", "Reach"], dwellRows(e.top_content), "No content viewed yet.", [2, 3]));
 
     renderFunnel(s.funnel);
+    renderMeetings(s.meetings);
     renderExposure(s.exposure);
     renderModels(s.models);
     renderRuns(s.runs);
@@ -82,7 +83,8 @@
 
   function renderFunnel(f) {
     if (!f.by_source.length) { replace("mm-funnel", el("p", { class: "mm-empty" }, "No suggestions shown yet.")); return; }
-    const labels = { shown: "Shown", opened: "Opened", requested: "Requested", accepted: "Accepted" };
+    const labels = { shown: "Shown", opened: "Opened", requested: "Requested", accepted: "Accepted",
+      booked: "Meeting booked", held: "Meeting held" };
     const rows = [...f.by_source, { label: "All sources", ...f.total, total: true }];
     const blocks = rows.map((row) => {
       const top = Math.max(1, row.shown);
@@ -93,6 +95,17 @@
           el("span", { class: "mm-funnel-text" }, labels[st] + " " + fmt(row[st]) + (i ? " · " + pct(row[f.stages[i - 1]] ? row[st] / row[f.stages[i - 1]] : null) + " of " + labels[f.stages[i - 1]].toLowerCase() : ""))))));
     });
     replace("mm-funnel", ...blocks);
+  }
+
+  function renderMeetings(m) {
+    if (!m || !m.booked) { replace("mm-meetings", el("p", { class: "mm-empty" }, "No meeting booked yet.")); return; }
+    const rows = m.per_hour.map((h) => el("tr", {},
+      el("td", {}, h.hour.slice(11, 16)), el("td", { class: "mm-num" }, fmt(h.booked)), el("td", { class: "mm-num" }, fmt(h.held))));
+    replace("mm-meetings",
+      el("p", { class: "mm-stat", "data-mm-meetings-summary": "" }, fmt(m.booked) + " booked · " + fmt(m.held) +
+        " held (both checked in) · " + pct(m.share_with_meeting) + " of attendees have one (" +
+        fmt(m.attendees_with_meeting) + ")"),
+      el("table", { class: "mm-table" }, ...table(["Hour (event time)", "Booked", "Held"], rows, "", [1, 2])));
   }
 
   function renderExposure(x) {
