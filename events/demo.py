@@ -378,6 +378,8 @@ def seed_demo_event(
             consent_be_recommended=rng.random() > 0.02,
             consent_receive_recommendations=rng.random() > 0.02,
             consent_training=rng.random() > 0.03,
+            # The attendee `make demo` signs in as gets mails (printed by the console backend).
+            email="att-0001@example.org" if i == 0 else "",
         )
         home_tags = rng.sample(COMMUNITIES[home], k=min(len(COMMUNITIES[home]), rng.randint(2, 3)))
         second_tags = rng.sample(COMMUNITIES[second], k=1) if second else []

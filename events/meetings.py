@@ -31,7 +31,7 @@ from django.utils import timezone
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
-from . import webhooks
+from . import notifications, webhooks
 from .enums import MeetingStatus
 from .models import Attendee, Block, Connection, Event, Meeting, MeetingHold, MeetingPlace, MeetingSlot, Room
 
@@ -175,6 +175,7 @@ def meeting_propose(*, requester: Attendee, recipient: Attendee, starts: list[da
         event=event, requester=requester, recipient=recipient, proposed_by=requester, message=message
     )
     MeetingSlot.objects.bulk_create([MeetingSlot(meeting=meeting, starts_at=at) for at in slots])
+    notifications.meeting_requested(meeting)
     return meeting
 
 
@@ -212,6 +213,7 @@ def meeting_counter(*, meeting: Meeting, by: Attendee, starts: list[datetime]) -
     MeetingSlot.objects.bulk_create([MeetingSlot(meeting=meeting, starts_at=at) for at in slots])
     meeting.proposed_by = by
     meeting.save(update_fields=["proposed_by", "updated_at"])
+    notifications.meeting_requested(meeting)
     return meeting
 
 
@@ -246,6 +248,7 @@ def meeting_accept(*, meeting: Meeting, by: Attendee, start: datetime) -> Meetin
     meeting.save(update_fields=["status", "starts_at", "ends_at", "place", "updated_at"])
     meeting.slots.all().delete()
     webhooks.meeting_booked(meeting=meeting)
+    notifications.meeting_booked(meeting)
     return meeting
 
 

@@ -207,6 +207,11 @@ class Attendee(models.Model):
     consent_be_recommended = models.BooleanField(default=True, help_text="May be suggested to others.")
     consent_receive_recommendations = models.BooleanField(default=True, help_text="Receives suggestions.")
     consent_training = models.BooleanField(default=True, help_text="Activity may be used to train the model.")
+    # Email (events.notifications, recommendations.digest): where, and which kinds they still want;
+    # every message carries a one-click unsubscribe for its kind.
+    email = models.EmailField(blank=True)
+    email_meetings = models.BooleanField(default=True, help_text="Emails about meeting requests and bookings.")
+    email_digest = models.BooleanField(default=True, help_text="A daily email of people to meet.")
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -57,6 +57,11 @@ def attendee_data_export(*, attendee: Attendee) -> dict:
             "receive_recommendations": attendee.consent_receive_recommendations,
             "training": attendee.consent_training,
         },
+        "email": {
+            "address": attendee.email,
+            "meetings": attendee.email_meetings,
+            "digest": attendee.email_digest,
+        },
         "interactions": [
             {
                 "client_event_id": i.client_event_id,

@@ -1,11 +1,12 @@
 """Celery tasks of `events/`: thin, named, primitive arguments; each calls one service."""
 
 import logging
+import smtplib
 from datetime import timedelta
 
 from celery import shared_task
 
-from . import outbox, presence, privacy, webhooks
+from . import notifications, outbox, presence, privacy, webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +54,24 @@ def send_webhook(*, delivery_id: int) -> str:
 def send_due_webhooks() -> int:
     """Periodic: retries that are due, and first attempts whose task never ran."""
     return webhooks.webhooks_send_due()
+
+
+# A mail server that refuses or times out: try again after 30 s, 1, 2, 4 ... min (at most an hour
+# apart), six times (about an hour in all); a mail that still fails is logged by Celery and dropped.
+MAIL_RETRY = {
+    "autoretry_for": (smtplib.SMTPException, OSError),
+    "retry_backoff": 30,
+    "retry_backoff_max": 3600,
+    "retry_jitter": False,
+    "max_retries": 6,
+}
+
+
+@shared_task(name="events.send_meeting_email", ignore_result=True, **MAIL_RETRY)
+def send_meeting_email(*, meeting_id: int, attendee_id: int, what: str) -> bool:
+    """A meeting request or booking to one of its people, as the rows are when it runs."""
+    message = notifications.meeting_mail(meeting_id=meeting_id, attendee_id=attendee_id, what=what)
+    if message is None:
+        return False
+    message.send()
+    return True

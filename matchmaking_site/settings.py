@@ -305,6 +305,14 @@ REST_FRAMEWORK = {
         "attendee": env.str("THROTTLE_ATTENDEE", default="600/min"),
     },
 }
+# --- Email (events.notifications, recommendations.digest) ---------------------------------------
+# EMAIL_URL picks the backend: the console by default (make demo prints mails), smtp+tls://user:pass@host:587
+# in production (django-environ's email_url). Links in mails are made absolute with SITE_URL.
+vars().update(env.email_url_config(env.str("EMAIL_URL", default="") or "consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="") or "Matchmaking <noreply@localhost>"
+SITE_URL = (env.str("SITE_URL", default="") or "http://127.0.0.1:8000").rstrip("/")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+
 # Attendee sign-in links (manage.py attendee_login_link): single use, valid this many minutes.
 LOGIN_LINK_MINUTES = env.int("LOGIN_LINK_MINUTES", default=30)
 # Admin (and any other) login attempts per client address and per username, before 429.

@@ -17,10 +17,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
-from events import messages, services
+from events import messages, notifications, services
 from events.enums import ConnectionStatus
 from events.models import Attendee, Block, Connection, Content, Event, InterestTag, Room
 from events.presence import present_in_rooms
@@ -300,3 +300,18 @@ def thread(request: HttpRequest, attendee: Attendee, connection_id: int) -> Http
         names={attendee.external_id: attendee.display_name, other.external_id: other.display_name},
         error=error,
     )
+
+
+@csrf_exempt  # the signed token is the authority; a mail client's one-click POST carries no CSRF token
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The link at the bottom of every email (and its List-Unsubscribe header). Opening it asks; its
+    button, or a mail client's one-click POST (RFC 8058), stops that kind of email at once."""
+    read = notifications.unsubscribe_read(token)
+    if read is None:
+        return render(request, "portal/unsubscribe.html", {"attendee": None}, status=404)
+    attendee, kind = read
+    done = request.method == "POST"
+    if done:
+        notifications.unsubscribe(attendee=attendee, kind=kind)
+    context = {"attendee": attendee, "kind_name": notifications.KIND_NAMES[kind], "done": done}
+    return render(request, "portal/unsubscribe.html", context)

@@ -8,6 +8,8 @@ from celery.signals import worker_process_init
 
 from events.enums import Phase
 from events.models import Event
+from events.tasks import MAIL_RETRY
+from recommendations.digest import digest_mail, digest_recipients
 from recommendations.engine import warm_up
 from recommendations.jobs.batch import batch_run
 from recommendations.jobs.phases import event_refresh_phase
@@ -73,3 +75,22 @@ def batch_event(*, event_id: int, trigger: str = "schedule") -> int | None:
 @shared_task(name="recommendations.flush_funnel")
 def flush_funnel() -> int:
     return funnel_flush_shown()
+
+
+@shared_task(name="recommendations.send_digest", ignore_result=True, **MAIL_RETRY)
+def send_digest(*, attendee_id: int) -> bool:
+    """One attendee's "people to meet" mail, with the list as it is when it runs."""
+    message = digest_mail(attendee_id=attendee_id)
+    if message is None:
+        return False
+    message.send()
+    return True
+
+
+@shared_task(name="recommendations.send_digests", ignore_result=True)
+def send_digests() -> int:
+    """Daily: a digest task for each attendee who gets one today (`recommendations.digest`)."""
+    ids = digest_recipients()
+    for attendee_id in ids:
+        send_digest.delay(attendee_id=attendee_id)
+    return len(ids)
