@@ -49,24 +49,14 @@ def _answer(attendee: Attendee, meeting: Meeting, code: int = status.HTTP_200_OK
     return Response(MeetingOutputSerializer(fresh, context={"attendee": attendee}).data, status=code)
 
 
-def _run(action, **kwargs):
-    """A service call, its refusals as HTTP: 400 with the field's message, 409 for a lost race."""
-    try:
-        return action(**kwargs)
-    except DjangoValidationError as exc:
-        raise _drf_error(exc) from exc
-    except meetings.MeetingConflict as exc:
-        raise _Conflict(str(exc)) from exc
-
-
-class _Conflict(Exception):
-    pass
-
-
 class MeetingBaseView(AttendeeView):
+    """The services' refusals as HTTP: 400 with the field's message, 409 for a lost race."""
+
     def handle_exception(self, exc):
-        if isinstance(exc, _Conflict):
+        if isinstance(exc, meetings.MeetingConflict):
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        if isinstance(exc, DjangoValidationError):
+            exc = _drf_error(exc)
         return super().handle_exception(exc)
 
 
@@ -86,8 +76,7 @@ class MeetingListView(MeetingBaseView):
         data = MeetingProposeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         other = other_attendee(attendee, data.validated_data["recipient"], "recipient")
-        meeting = _run(
-            meetings.meeting_propose,
+        meeting = meetings.meeting_propose(
             requester=attendee,
             recipient=other,
             starts=data.validated_data["slots"],
@@ -123,7 +112,7 @@ class MeetingAcceptView(MeetingBaseView):
         meeting = _meeting_or_404(attendee, meeting_id)
         data = MeetingAcceptInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _run(meetings.meeting_accept, meeting=meeting, by=attendee, start=data.validated_data["starts_at"])
+        meetings.meeting_accept(meeting=meeting, by=attendee, start=data.validated_data["starts_at"])
         return _answer(attendee, meeting)
 
 
@@ -135,7 +124,7 @@ class MeetingCounterView(MeetingBaseView):
         meeting = _meeting_or_404(attendee, meeting_id)
         data = MeetingSlotsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _run(meetings.meeting_counter, meeting=meeting, by=attendee, starts=data.validated_data["slots"])
+        meetings.meeting_counter(meeting=meeting, by=attendee, starts=data.validated_data["slots"])
         return _answer(attendee, meeting)
 
 
@@ -144,7 +133,7 @@ class MeetingDeclineView(MeetingBaseView):
     def post(self, request, event, external_id, meeting_id):
         attendee = self.attendee()
         meeting = _meeting_or_404(attendee, meeting_id)
-        _run(meetings.meeting_decline, meeting=meeting, by=attendee)
+        meetings.meeting_decline(meeting=meeting, by=attendee)
         return _answer(attendee, meeting)
 
 
@@ -155,7 +144,7 @@ class MeetingCancelView(MeetingBaseView):
         withdraw an open request (the one who proposed)."""
         attendee = self.attendee()
         meeting = _meeting_or_404(attendee, meeting_id)
-        _run(meetings.meeting_cancel, meeting=meeting, by=attendee)
+        meetings.meeting_cancel(meeting=meeting, by=attendee)
         return _answer(attendee, meeting)
 
 
@@ -166,7 +155,7 @@ class MeetingCheckInView(MeetingBaseView):
         checked in, the meeting is held (`held_at`)."""
         attendee = self.attendee()
         meeting = _meeting_or_404(attendee, meeting_id)
-        _run(meetings.meeting_check_in, meeting=meeting, by=attendee)
+        meetings.meeting_check_in(meeting=meeting, by=attendee)
         return _answer(attendee, meeting)
 
 
