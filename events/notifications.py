@@ -12,11 +12,13 @@ in production), sent by Celery tasks that retry with backoff when the mail serve
   scanner that fetches links unsubscribes nobody).
 - **After commit.** A mail is enqueued when the transaction that caused it commits: a rolled-back
   booking mails nobody. The task reads the rows again when it runs, so a meeting cancelled in
-  between is not announced.
+  between is not announced. A broker outage at that moment loses the mail, never the booking: the
+  meeting is committed and shown on both people's pages either way (logged as a warning).
 """
 
 from __future__ import annotations
 
+import logging
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -34,6 +36,8 @@ KINDS = {MEETINGS: "email_meetings", DIGEST: "email_digest"}
 KIND_NAMES = {MEETINGS: "emails about meeting requests and bookings", DIGEST: "the daily people-to-meet email"}
 MEETING_REQUEST, MEETING_BOOKED = "meeting_request", "meeting_booked"
 UNSUBSCRIBE_SALT = "matchmaking.unsubscribe"
+
+logger = logging.getLogger(__name__)
 
 
 def unsubscribe_token(*, attendee: Attendee, kind: str) -> str:
@@ -150,6 +154,9 @@ def _after_commit(meeting_id: int, attendee_ids: list[int], what: str) -> None:
 
     def enqueue() -> None:
         for attendee_id in attendee_ids:
-            send_meeting_email.delay(meeting_id=meeting_id, attendee_id=attendee_id, what=what)
+            try:
+                send_meeting_email.delay(meeting_id=meeting_id, attendee_id=attendee_id, what=what)
+            except Exception:  # kombu/redis raise many types when the broker is unreachable
+                logger.warning("Could not enqueue %s mail for meeting %s.", what, meeting_id, exc_info=True)
 
     transaction.on_commit(enqueue)

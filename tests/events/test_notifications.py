@@ -148,3 +148,34 @@ def test_the_mail_task_retries_when_the_server_turns_it_away(world, settings, dj
     [envelope] = handler.delivered
     assert envelope.rcpt_tos == ["bob@example.org"] and b"Ada would like to meet you" in envelope.content
     assert send_meeting_email.max_retries == 6 and send_meeting_email.retry_backoff == 30
+
+
+def test_a_booking_stands_when_the_broker_is_down_and_the_lost_mail_is_logged(
+    world, mailoutbox, caplog, django_capture_on_commit_callbacks
+):
+    from matchmaking_site.celery import app as celery_app
+
+    _event, base, ada, bob = world
+    with socket.socket() as probe:  # a port where no broker listens
+        probe.bind(("127.0.0.1", 0))
+        closed = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    original, eager = celery_app.conf.broker_url, celery_app.conf.task_always_eager
+    celery_app.conf.update(broker_url=closed, task_always_eager=False)
+    celery_app._pool, celery_app.amqp._producer_pool = None, None  # drop the cached connections
+    try:
+        with caplog.at_level("WARNING", logger="events.notifications"):
+            with django_capture_on_commit_callbacks(execute=True):
+                meeting = meetings.meeting_propose(requester=ada, recipient=bob, starts=[base])
+            with django_capture_on_commit_callbacks(execute=True):
+                meetings.meeting_accept(meeting=meeting, by=bob, start=base)
+    finally:
+        celery_app.conf.update(broker_url=original, task_always_eager=eager)
+        celery_app._pool, celery_app.amqp._producer_pool = None, None
+    meeting.refresh_from_db()
+    assert meeting.status == "booked" and mailoutbox == []
+    lost = [r.getMessage() for r in caplog.records if r.name == "events.notifications"]
+    assert lost == [
+        f"Could not enqueue meeting_request mail for meeting {meeting.pk}.",
+        f"Could not enqueue meeting_booked mail for meeting {meeting.pk}.",
+        f"Could not enqueue meeting_booked mail for meeting {meeting.pk}.",
+    ]

@@ -80,7 +80,7 @@ def test_redis_stopped_during_ingestion_loses_nothing_and_processes_once(tmp_pat
         with throwaway_redis(port), celery_worker(env, "faults", log):
             # Redis came back empty (nothing persisted): the outbox sweeper finds what the lost
             # messages were for.
-            sender = celery_app.__class__(broker=redis_url)
+            sender = celery_app.__class__(broker=redis_url, set_as_current=False)
             sender.send_task("events.sweep_interactions", kwargs={"grace_seconds": 0})
             wait_for(lambda: not ours.filter(processed_at__isnull=True).exists(), timeout=90)
             stamps = dict(ours.values_list("pk", "processed_at"))
@@ -115,7 +115,7 @@ def test_worker_killed_mid_training_previous_model_keeps_serving(tmp_path, setti
     side = psycopg.connect(current_database_url().replace("postgres://", "postgresql://"), autocommit=False)
     side.execute("SELECT id FROM recommendations_modelversion WHERE id = %s FOR UPDATE", [v1.pk])
     with throwaway_redis(port):
-        sender = celery_app.__class__(broker=broker)
+        sender = celery_app.__class__(broker=broker, set_as_current=False)
         with celery_worker(env, "doomed", log) as worker:
             sender.send_task("recommendations.train_event", kwargs={"event_id": event.pk, "trigger": "manual"})
             run = wait_for(

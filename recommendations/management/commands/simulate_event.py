@@ -163,8 +163,18 @@ def _insert_attendees(event: Event, count: int) -> None:
 
 
 def _write(model, columns: list[str], values: list) -> None:
-    """Insert column-wise values: COPY on PostgreSQL, bulk_create elsewhere."""
-    rows = zip(*[v.tolist() if isinstance(v, np.ndarray) else v for v in values], strict=True)
+    """Insert column-wise values: COPY on PostgreSQL, bulk_create elsewhere. A NOT NULL column left
+    out gets its field's default, as the ORM would give it (COPY knows no Django defaults)."""
+    values = [v.tolist() if isinstance(v, np.ndarray) else v for v in values]
+    count = len(values[0]) if values else 0
+    for field in model._meta.concrete_fields:
+        if field.column in columns or field.null or field.primary_key:
+            continue
+        default = field.get_default()  # "" for a blank text field without one, None when there is none
+        if default is not None:
+            columns = [*columns, field.column]
+            values.append([default] * count)
+    rows = zip(*values, strict=True)
     if connection.vendor != "postgresql":
         by_column = {f.column: f.attname for f in model._meta.concrete_fields}
         fields = [by_column[c] for c in columns]
