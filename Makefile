@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/matchmaking
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint check typecheck prod load clean screenshots
+.PHONY: install demo test lint check typecheck prod load clean screenshots messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,3 +82,11 @@ load: install
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
+
+# Translations (locale/<lang>/LC_MESSAGES): `make messages` collects the marked strings into the .po
+# files (GNU gettext's xgettext and msgmerge), then compiles the .mo files that are committed.
+MESSAGES_IGNORE = --ignore=.venv --ignore=tests --ignore=benchmarks --ignore=docs --ignore=deploy --ignore=staticfiles --ignore=data
+messages: install
+	$(BIN)/python manage.py makemessages -l fr --no-obsolete $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py makemessages -d djangojs -l fr --no-obsolete $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py compilemessages -l fr --ignore=.venv

@@ -1,13 +1,15 @@
 """Choices shared by models, services and the API. Imported by everything; imports nothing."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Phase(models.TextChoices):
-    COLD = "cold", "Cold start (rules)"
-    LIVE = "live", "Live (trained model)"
-    ON_DEMAND = "on_demand", "On demand (batch table)"
-    CLOSED = "closed", "Closed"
+    COLD = "cold", _("Cold start (rules)")
+    LIVE = "live", _("Live (trained model)")
+    ON_DEMAND = "on_demand", _("On demand (batch table)")
+    CLOSED = "closed", _("Closed")
 
 
 class Backend(models.TextChoices):
@@ -42,16 +44,16 @@ class InteractionSource(models.TextChoices):
 
 
 class ConnectionStatus(models.TextChoices):
-    REQUESTED = "requested", "Requested"
-    ACCEPTED = "accepted", "Accepted"
-    DECLINED = "declined", "Declined"
+    REQUESTED = "requested", pgettext_lazy("connection", "Requested")
+    ACCEPTED = "accepted", pgettext_lazy("connection", "Accepted")
+    DECLINED = "declined", pgettext_lazy("connection", "Declined")
 
 
 class MeetingStatus(models.TextChoices):
-    PROPOSED = "proposed", "Proposed"
-    BOOKED = "booked", "Booked"
-    DECLINED = "declined", "Declined"
-    CANCELLED = "cancelled", "Cancelled"
+    PROPOSED = "proposed", pgettext_lazy("meeting", "Proposed")
+    BOOKED = "booked", pgettext_lazy("meeting", "Booked")
+    DECLINED = "declined", pgettext_lazy("meeting", "Declined")
+    CANCELLED = "cancelled", pgettext_lazy("meeting", "Cancelled")
 
 
 class ContextKind(models.TextChoices):

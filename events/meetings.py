@@ -28,6 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from icalendar import Calendar
 from icalendar import Event as CalendarEvent
 
@@ -38,24 +39,24 @@ from .models import Attendee, Block, Connection, Event, Meeting, MeetingHold, Me
 MAX_PROPOSED = 10
 GRID_HORIZON = 500  # slots laid per request, at most (days of meeting hours in 15-minute slots)
 
-WITH_ONESELF = "You cannot meet yourself."
-BLOCKED = "You cannot meet this person."
-NOT_SUGGESTIBLE = "This person takes meeting requests only from their connections."
-NO_SLOTS = "Propose at least one slot."
-TOO_MANY_SLOTS = f"Propose at most {MAX_PROPOSED} slots."
-NOT_A_SLOT = "{at} is not a slot of the event's meeting hours."
-NOT_FREE = "{at} is not free for both of you any more."
-ALREADY_OPEN = "There is already an open meeting request between you (id {id}); answer or cancel it."
-NOT_YOURS_TO_ANSWER = "It is the other person's turn to answer."
-NOT_PROPOSED = "This meeting is {status}, not waiting for an answer."
-NOT_AMONG_PROPOSED = "{at} is not one of the proposed slots."
-TAKEN = "That time was just booked by someone else; pick another slot."
-NO_PLACE = "No meeting place is free at that time any more; pick another slot."
-NOT_CANCELLABLE = "This meeting is {status}; only an open or booked meeting can be cancelled."
-NOT_A_PARTY = "You are not part of this meeting."
-NOT_BOOKED = "Only a booked meeting can be checked in to (this one is {status})."
-TOO_EARLY = "Check-in opens {minutes} minutes before the meeting."
-TOO_LATE = "This meeting is over."
+WITH_ONESELF = gettext_noop("You cannot meet yourself.")
+BLOCKED = gettext_noop("You cannot meet this person.")
+NOT_SUGGESTIBLE = gettext_noop("This person takes meeting requests only from their connections.")
+NO_SLOTS = gettext_noop("Propose at least one slot.")
+TOO_MANY_SLOTS = gettext_noop("Propose at most {n} slots.")
+NOT_A_SLOT = gettext_noop("{at} is not a slot of the event's meeting hours.")
+NOT_FREE = gettext_noop("{at} is not free for both of you any more.")
+ALREADY_OPEN = gettext_noop("There is already an open meeting request between you (id {id}); answer or cancel it.")
+NOT_YOURS_TO_ANSWER = gettext_noop("It is the other person's turn to answer.")
+NOT_PROPOSED = gettext_noop("This meeting is {status}, not waiting for an answer.")
+NOT_AMONG_PROPOSED = gettext_noop("{at} is not one of the proposed slots.")
+TAKEN = gettext_noop("That time was just booked by someone else; pick another slot.")
+NO_PLACE = gettext_noop("No meeting place is free at that time any more; pick another slot.")
+NOT_CANCELLABLE = gettext_noop("This meeting is {status}; only an open or booked meeting can be cancelled.")
+NOT_A_PARTY = gettext_noop("You are not part of this meeting.")
+NOT_BOOKED = gettext_noop("Only a booked meeting can be checked in to (this one is {status}).")
+TOO_EARLY = gettext_noop("Check-in opens {minutes} minutes before the meeting.")
+TOO_LATE = gettext_noop("This meeting is over.")
 CHECK_IN_EARLY = timedelta(minutes=10)
 
 
@@ -143,7 +144,7 @@ def _check_slots(event: Event, a: Attendee, b: Attendee, starts: list[datetime])
     if not starts:
         raise ValidationError({"slots": [NO_SLOTS]})
     if len(starts) > MAX_PROPOSED:
-        raise ValidationError({"slots": [TOO_MANY_SLOTS]})
+        raise ValidationError({"slots": [TOO_MANY_SLOTS.format(n=MAX_PROPOSED)]})
     now = timezone.now()
     grid = set(slot_grid(event, after=now))
     free = set(free_slots(event, a, b, now=now, limit=GRID_HORIZON))

@@ -21,6 +21,7 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max, Q
+from django.utils.translation import gettext_noop
 
 from . import groups
 from .enums import ConnectionStatus
@@ -29,9 +30,9 @@ from .models import Attendee, Block, Connection, Message
 MAX_BODY = 1000
 PAGE = 200  # messages per catch-up answer, at most
 
-NOT_MUTUAL = "You can write once the connection is accepted."
-EMPTY = "Write something."
-TOO_LONG = f"A message holds at most {MAX_BODY} characters."
+NOT_MUTUAL = gettext_noop("You can write once the connection is accepted.")
+EMPTY = gettext_noop("Write something.")
+TOO_LONG = gettext_noop("A message holds at most {n} characters.")
 
 
 class NoThread(Exception):
@@ -78,7 +79,7 @@ def message_send(*, connection: Connection, sender: Attendee, body: str) -> Mess
     if not body:
         raise ValidationError({"body": [EMPTY]})
     if len(body) > MAX_BODY:
-        raise ValidationError({"body": [TOO_LONG]})
+        raise ValidationError({"body": [TOO_LONG.format(n=MAX_BODY)]})
     # The row lock orders this message with any answer to the connection and with a block.
     connection = Connection.objects.select_for_update().get(pk=connection.pk)
     if sender.pk not in (connection.requester_id, connection.recipient_id):

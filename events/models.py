@@ -212,6 +212,8 @@ class Attendee(models.Model):
     email = models.EmailField(blank=True)
     email_meetings = models.BooleanField(default=True, help_text="Emails about meeting requests and bookings.")
     email_digest = models.BooleanField(default=True, help_text="A daily email of people to meet.")
+    # The language they chose on the attendee pages (blank: the site's default); their emails use it.
+    language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

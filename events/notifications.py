@@ -14,11 +14,14 @@ in production), sent by Celery tasks that retry with backoff when the mail serve
   booking mails nobody. The task reads the rows again when it runs, so a meeting cancelled in
   between is not announced. A broker outage at that moment loses the mail, never the booking: the
   meeting is committed and shown on both people's pages either way (logged as a warning).
+- **Language.** Each mail is written in the language its reader chose on the attendee pages
+  (`Attendee.language`; the site's default before they chose), times in the event's zone.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -26,14 +29,19 @@ from django.core import signing
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from .enums import MeetingStatus
 from .models import Attendee, Meeting
 
 MEETINGS, DIGEST = "meetings", "digest"
 KINDS = {MEETINGS: "email_meetings", DIGEST: "email_digest"}
-KIND_NAMES = {MEETINGS: "emails about meeting requests and bookings", DIGEST: "the daily people-to-meet email"}
+KIND_NAMES = {
+    MEETINGS: gettext_noop("emails about meeting requests and bookings"),
+    DIGEST: gettext_noop("the daily people-to-meet email"),
+}
 MEETING_REQUEST, MEETING_BOOKED = "meeting_request", "meeting_booked"
 UNSUBSCRIBE_SALT = "matchmaking.unsubscribe"
 
@@ -73,10 +81,21 @@ def wants(attendee: Attendee, kind: str) -> bool:
     return bool(attendee.email) and getattr(attendee, KINDS[kind])
 
 
+def in_language(attendee: Attendee) -> AbstractContextManager:
+    """Write inside this: the language `attendee` reads (their choice, else the site's default)."""
+    return translation.override(attendee.language or settings.LANGUAGE_CODE)
+
+
 def mail(*, attendee: Attendee, kind: str, subject: str, body: str) -> EmailMessage:
-    """A mail to `attendee` of `kind`, with its one-click unsubscribe in the body and the headers."""
+    """A mail to `attendee` of `kind`, with its one-click unsubscribe in the body and the headers.
+    Call it inside `in_language(attendee)`, as the subject and body were written."""
     link = unsubscribe_url(attendee=attendee, kind=kind)
-    footer = f"\n\n--\nYou get this because of {attendee.event.name}. Stop {KIND_NAMES[kind]}: {link}\n"
+    stop = _("You get this because of %(event)s. Stop %(kind)s: %(link)s") % {
+        "event": attendee.event.name,
+        "kind": _(KIND_NAMES[kind]),
+        "link": link,
+    }
+    footer = f"\n\n--\n{stop}\n"
     return EmailMessage(
         subject=subject,
         body=body + footer,
@@ -86,8 +105,8 @@ def mail(*, attendee: Attendee, kind: str, subject: str, body: str) -> EmailMess
 
 
 def _when(at, zone: str) -> str:
-    """A time as the event's attendees read it: in the event's zone."""
-    return timezone.localtime(at, timezone=ZoneInfo(zone)).strftime("%a %d %b, %H:%M")
+    """A time as the event's attendees read it: in the event's zone, in the active language."""
+    return formats.date_format(timezone.localtime(at, timezone=ZoneInfo(zone)), "D d M, H:i")
 
 
 def meeting_mail(*, meeting_id: int, attendee_id: int, what: str) -> EmailMessage | None:
@@ -109,30 +128,49 @@ def meeting_mail(*, meeting_id: int, attendee_id: int, what: str) -> EmailMessag
     me.event = meeting.event
     if not wants(me, MEETINGS):
         return None
+    with in_language(me):
+        return _meeting_mail(meeting, me, other, what)
+
+
+def _meeting_mail(meeting: Meeting, me: Attendee, other: Attendee, what: str) -> EmailMessage | None:
     zone = meeting.event.timezone
     page = settings.SITE_URL + reverse("portal:meetings", kwargs={"event": meeting.event.slug})
     if what == MEETING_REQUEST:
         if meeting.status != MeetingStatus.PROPOSED or meeting.proposed_by_id == me.pk:
             return None
         times = "\n".join(f"  - {_when(s.starts_at, zone)}" for s in meeting.slots.all())
+        names = {"name": other.display_name, "event": meeting.event.name}
+        if meeting.message:
+            ask = _("%(name)s would like to meet you at %(event)s:") % names + f"\n\n  \u201c{meeting.message}\u201d\n"
+        else:
+            ask = _("%(name)s would like to meet you at %(event)s.") % names + "\n"
         body = (
-            f"{other.display_name} would like to meet you at {meeting.event.name}"
-            + (f":\n\n  \u201c{meeting.message}\u201d\n" if meeting.message else ".\n")
-            + f"\nTimes proposed ({meeting.event.timezone}):\n{times}\n\nPick one, or propose others: {page}"
+            ask
+            + "\n"
+            + _("Times proposed (%(zone)s):") % {"zone": zone}
+            + f"\n{times}\n\n"
+            + _("Pick one, or propose others: %(page)s") % {"page": page}
         )
-        return mail(attendee=me, kind=MEETINGS, subject=f"{other.display_name} would like to meet you", body=body)
+        subject = _("%(name)s would like to meet you") % names
+        return mail(attendee=me, kind=MEETINGS, subject=subject, body=body)
     if what == MEETING_BOOKED:
         if meeting.status != MeetingStatus.BOOKED or meeting.starts_at is None:
             return None
         from .meetings import meeting_ics
 
         place = meeting.place
-        where = "" if place is None else f" at {place.name}" + (f" ({place.url})" if place.url else "")
-        body = (
-            f"Your meeting with {other.display_name} is booked: {_when(meeting.starts_at, zone)} "
-            f"({meeting.event.timezone}){where}.\n\nThe calendar entry is attached. Your meetings: {page}"
-        )
-        message = mail(attendee=me, kind=MEETINGS, subject=f"Meeting with {other.display_name} booked", body=body)
+        values = {"name": other.display_name, "when": _when(meeting.starts_at, zone), "zone": zone}
+        if place is None:
+            booked = _("Your meeting with %(name)s is booked: %(when)s (%(zone)s).") % values
+        else:
+            where = place.name + (f" ({place.url})" if place.url else "")
+            booked = _("Your meeting with %(name)s is booked: %(when)s (%(zone)s) at %(place)s.") % {
+                **values,
+                "place": where,
+            }
+        body = booked + "\n\n" + _("The calendar entry is attached. Your meetings: %(page)s") % {"page": page}
+        subject = _("Meeting with %(name)s booked") % values
+        message = mail(attendee=me, kind=MEETINGS, subject=subject, body=body)
         message.attach(f"meeting-{meeting.pk}.ics", meeting_ics(meeting), "text/calendar")
         return message
     return None

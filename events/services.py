@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from . import webhooks
 from .enums import ConnectionStatus
@@ -34,13 +35,13 @@ from .questionnaire import questionnaire_hydrate
 from .signals import declared_changed
 
 CROSS_EVENT = "{what} belongs to event {other!r}, not to event {event!r}."
-SELF_LINK = "An attendee cannot {verb} themselves."
+SELF_LINK = gettext_noop("An attendee cannot {verb} themselves.")
 NEGATIVE_VALUE = "An interaction's value cannot be negative."
-CONNECTION_EXISTS = "These two attendees already have a connection ({status})."
-CONNECTION_NOT_PENDING = "This connection request was already answered ({status})."
-CONNECTION_NOT_RECIPIENT = "Only the recipient can answer a connection request."
-CONNECTION_NOT_REQUESTER = "Only the requester can withdraw a connection request."
-BLOCKED = "One of these attendees has blocked the other."
+CONNECTION_EXISTS = gettext_noop("These two attendees already have a connection ({status}).")
+CONNECTION_NOT_PENDING = gettext_noop("This connection request was already answered ({status}).")
+CONNECTION_NOT_RECIPIENT = gettext_noop("Only the recipient can answer a connection request.")
+CONNECTION_NOT_REQUESTER = gettext_noop("Only the requester can withdraw a connection request.")
+BLOCKED = gettext_noop("One of these attendees has blocked the other.")
 
 
 def ensure_same_event(*, event: Event, **rows) -> None:

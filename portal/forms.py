@@ -1,27 +1,32 @@
 """The attendee's own profile form: what others see on their card, and what they declare."""
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from events.models import Attendee, InterestTag
 
 TAG_HELP = {
-    "interests": "Topics you care about: people who share them are suggested to you.",
-    "offers": "What you can help others with: people who seek it are suggested to you.",
-    "seeks": "What you are looking for: people who offer it are suggested to you.",
+    "interests": _("Topics you care about: people who share them are suggested to you."),
+    "offers": _("What you can help others with: people who seek it are suggested to you."),
+    "seeks": _("What you are looking for: people who offer it are suggested to you."),
 }
 
 
 class ProfileForm(forms.Form):
-    headline = forms.CharField(max_length=Attendee._meta.get_field("headline").max_length, required=False)
-    company = forms.CharField(max_length=Attendee._meta.get_field("company").max_length, required=False)
+    headline = forms.CharField(
+        label=_("Headline"), max_length=Attendee._meta.get_field("headline").max_length, required=False
+    )
+    company = forms.CharField(
+        label=_("Company"), max_length=Attendee._meta.get_field("company").max_length, required=False
+    )
     interests = forms.ModelMultipleChoiceField(
-        queryset=InterestTag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Interests"), queryset=InterestTag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
     offers = forms.ModelMultipleChoiceField(
-        queryset=InterestTag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Offers"), queryset=InterestTag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
     seeks = forms.ModelMultipleChoiceField(
-        queryset=InterestTag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+        label=_("Seeks"), queryset=InterestTag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
 
     def __init__(self, *args, attendee: Attendee, **kwargs):

@@ -13,17 +13,20 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_POST
 
 from events import meetings
 from events.enums import MeetingStatus
 from events.models import Attendee, Meeting
+from matchmaking_site.sentences import localize
 
 from .views import _page, attendee_page
 
-NO_SUCH_MEETING = "No such meeting of yours."
-NO_SUCH_PERSON = "No such attendee in this event."
-BAD_SLOT = "That is not a time this page offered; pick one of the slots."
+NO_SUCH_MEETING = gettext_noop("No such meeting of yours.")
+NO_SUCH_PERSON = gettext_noop("No such attendee in this event.")
+BAD_SLOT = gettext_noop("That is not a time this page offered; pick one of the slots.")
 ACTIONS = ("accept", "decline", "cancel", "check-in")
 
 
@@ -38,7 +41,7 @@ def _mine(attendee: Attendee):
 def _meeting(attendee: Attendee, meeting_id: int) -> Meeting:
     meeting = _mine(attendee).filter(pk=meeting_id).first()
     if meeting is None:
-        raise Http404(NO_SUCH_MEETING)
+        raise Http404(_(NO_SUCH_MEETING))
     return meeting
 
 
@@ -88,7 +91,7 @@ def meeting_new(request: HttpRequest, attendee: Attendee, other: str) -> HttpRes
     for a request one was asked."""
     person = Attendee.objects.filter(event_id=attendee.event_id, external_id=other).first()
     if person is None:
-        raise Http404(NO_SUCH_PERSON)
+        raise Http404(_(NO_SUCH_PERSON))
     person.event = attendee.event
     counter = None
     if request.GET.get("meeting", "").isdigit():
@@ -103,11 +106,11 @@ def meeting_new(request: HttpRequest, attendee: Attendee, other: str) -> HttpRes
                 meetings.meeting_propose(
                     requester=attendee, recipient=person, starts=starts, message=request.POST.get("message", "")[:500]
                 )
-            return redirect(_list_url(attendee, done=f"Sent to {person.display_name}."))
+            return redirect(_list_url(attendee, done=_("Sent to %(name)s.") % {"name": person.display_name}))
         except ValidationError as exc:
-            error = " ".join(exc.messages)
+            error = " ".join(localize(m) for m in exc.messages)
         except meetings.MeetingConflict as exc:
-            error = str(exc)
+            error = localize(str(exc))
     return _page(
         request,
         attendee,
@@ -125,7 +128,7 @@ def meeting_new(request: HttpRequest, attendee: Attendee, other: str) -> HttpRes
 @attendee_page
 def meeting_act(request: HttpRequest, attendee: Attendee, meeting_id: int, action: str) -> HttpResponse:
     if action not in ACTIONS:
-        raise Http404(NO_SUCH_MEETING)
+        raise Http404(_(NO_SUCH_MEETING))
     meeting = _meeting(attendee, meeting_id)
     try:
         if action == "accept":
@@ -140,9 +143,9 @@ def meeting_act(request: HttpRequest, attendee: Attendee, meeting_id: int, actio
         else:
             meetings.meeting_cancel(meeting=meeting, by=attendee)
     except ValidationError as exc:
-        return redirect(_list_url(attendee, error=" ".join(exc.messages)))
+        return redirect(_list_url(attendee, error=" ".join(localize(m) for m in exc.messages)))
     except meetings.MeetingConflict as exc:
-        return redirect(_list_url(attendee, error=str(exc)))
+        return redirect(_list_url(attendee, error=localize(str(exc))))
     return redirect(_list_url(attendee))
 
 
@@ -152,7 +155,7 @@ def meeting_join(request: HttpRequest, attendee: Attendee, meeting_id: int) -> H
     the browser goes on to the link. Outside the check-in window it only goes on."""
     meeting = _meeting(attendee, meeting_id)
     if meeting.place is None or not meeting.place.url:
-        raise Http404(NO_SUCH_MEETING)
+        raise Http404(_(NO_SUCH_MEETING))
     # Too early, over, or cancelled: the link still opens, and nothing is recorded.
     with contextlib.suppress(ValidationError, meetings.MeetingConflict):
         meetings.meeting_check_in(meeting=meeting, by=attendee)
@@ -163,7 +166,7 @@ def meeting_join(request: HttpRequest, attendee: Attendee, meeting_id: int) -> H
 def meeting_calendar(request: HttpRequest, attendee: Attendee, meeting_id: int) -> HttpResponse:
     meeting = _meeting(attendee, meeting_id)
     if meeting.starts_at is None:
-        raise Http404(NO_SUCH_MEETING)
+        raise Http404(_(NO_SUCH_MEETING))
     meeting.event = attendee.event
     response = HttpResponse(meetings.meeting_ics(meeting), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="meeting-{meeting.pk}.ics"'

@@ -6,6 +6,7 @@ app_name = "portal"
 
 urlpatterns = [
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("language/", views.set_language, name="set-language"),
     path("e/<slug:event>/", views.lobby, name="lobby"),
     path("e/<slug:event>/about/", views.about, name="about"),
     path("e/<slug:event>/login/<str:token>/", views.login_link, name="login-link"),

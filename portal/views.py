@@ -8,8 +8,9 @@ import functools
 import zoneinfo
 from collections import defaultdict
 from functools import wraps
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -17,6 +18,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
+from django.views import i18n
 from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
 from django.views.decorators.http import require_POST
 
@@ -24,12 +28,16 @@ from events import messages, notifications, services
 from events.enums import ConnectionStatus
 from events.models import Attendee, Block, Connection, Content, Event, InterestTag, Room
 from events.presence import present_in_rooms
+from matchmaking_site.sentences import localize, localize_items
 from portal.forms import ProfileForm
 from recommendations.live import push
 from recommendations.serving.why import match_reasons
 
-LOGIN_LINK_INVALID = "This sign-in link is invalid, was used already or has expired. Ask the organizers for a new one."
-NOT_AN_ATTENDEE = "You are not signed in as an attendee of this event."
+LOGIN_LINK_INVALID = gettext_noop(
+    "This sign-in link is invalid, was used already or has expired. Ask the organizers for a new one."
+)
+NOT_AN_ATTENDEE = gettext_noop("You are not signed in as an attendee of this event.")
+NO_SUCH_CONVERSATION = gettext_noop("No such conversation.")
 
 
 # An attendee may read times in their own zone instead of the event's: the page's switch stores the
@@ -67,9 +75,9 @@ def attendee_page(view):
                 .first()
             )
         if attendee is None:
-            context = {"message": NOT_AN_ATTENDEE, "event": Event.objects.filter(slug=event).first()}
+            context = {"message": _(NOT_AN_ATTENDEE), "event": Event.objects.filter(slug=event).first()}
             return render(request, "portal/not_signed_in.html", context, status=403)
-        zone, _ = page_zone(request, attendee.event)
+        zone, _is_event = page_zone(request, attendee.event)
         with timezone.override(zoneinfo.ZoneInfo(zone)):  # the pages render eagerly, inside it
             return view(request, attendee, *args, **kwargs)
 
@@ -91,7 +99,7 @@ def about(request: HttpRequest, event: str) -> HttpResponse:
 
 def _widget(attendee: Attendee) -> dict:
     seq, items, empty_code = push.widget_first_paint(attendee=attendee)
-    return {"items": items, "seq": seq, "size": push.WIDGET_SIZE, "empty_code": empty_code}
+    return {"items": localize_items(items), "seq": seq, "size": push.WIDGET_SIZE, "empty_code": empty_code}
 
 
 def _page(request, attendee: Attendee, template: str, **context) -> HttpResponse:
@@ -119,13 +127,13 @@ def login_link(request: HttpRequest, event: str, token: str) -> HttpResponse:
     if request.method == "POST":
         attendee = services.login_link_redeem(event_slug=event, token=token)
         if attendee is None:
-            return render(request, "portal/not_signed_in.html", {"message": LOGIN_LINK_INVALID}, status=403)
+            return render(request, "portal/not_signed_in.html", {"message": _(LOGIN_LINK_INVALID)}, status=403)
         user = services.attendee_user_ensure(attendee=attendee)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("portal:lobby", event=event)
     link = services.login_link_find(event_slug=event, token=token)
     if link is None:
-        return render(request, "portal/not_signed_in.html", {"message": LOGIN_LINK_INVALID}, status=403)
+        return render(request, "portal/not_signed_in.html", {"message": _(LOGIN_LINK_INVALID)}, status=403)
     context = {"attendee": link.attendee, "event": link.attendee.event, "expires_at": link.expires_at}
     return render(request, "portal/login_link.html", context)
 
@@ -212,9 +220,21 @@ def directory(request: HttpRequest, attendee: Attendee) -> HttpResponse:
 
 
 CONSENTS = [
-    ("consent_be_recommended", "Suggest me to other attendees", "Others may see you in their “people to meet”."),
-    ("consent_receive_recommendations", "Show me people to meet", "You get suggestions in the widget and the API."),
-    ("consent_training", "Learn from my activity", "Rooms you join and content you watch train the matchmaking model."),
+    (
+        "consent_be_recommended",
+        gettext_lazy("Suggest me to other attendees"),
+        gettext_lazy("Others may see you in their “people to meet”."),
+    ),
+    (
+        "consent_receive_recommendations",
+        gettext_lazy("Show me people to meet"),
+        gettext_lazy("You get suggestions in the widget and the API."),
+    ),
+    (
+        "consent_training",
+        gettext_lazy("Learn from my activity"),
+        gettext_lazy("Rooms you join and content you watch train the matchmaking model."),
+    ),
 ]
 
 
@@ -241,7 +261,7 @@ def connections(request: HttpRequest, attendee: Attendee) -> HttpResponse:
     pending = [c.requester_id for c in incoming if c.status == ConnectionStatus.REQUESTED]
     why = match_reasons(viewer=attendee, other_ids=pending)
     for c in incoming:
-        c.why = why.get(c.requester_id, [])  # type: ignore[attr-defined]  # for the template
+        c.why = [localize(r["text"]) for r in why.get(c.requester_id, [])]  # type: ignore[attr-defined]
     return _page(
         request,
         attendee,
@@ -260,12 +280,12 @@ def connections(request: HttpRequest, attendee: Attendee) -> HttpResponse:
 def connection_respond(request: HttpRequest, attendee: Attendee, connection_id: int) -> HttpResponse:
     connection = Connection.objects.filter(pk=connection_id, recipient=attendee).first()
     if connection is None:
-        raise Http404("No such request to you.")
+        raise Http404(_("No such request to you."))
     url = reverse("portal:connections", kwargs={"event": attendee.event.slug})
     try:
         services.connection_respond(connection=connection, responder=attendee, accept=request.POST.get("accept") == "1")
     except ValidationError as exc:
-        return redirect(f"{url}?error={exc.messages[0]}")
+        return redirect(f"{url}?{urlencode({'error': localize(exc.messages[0])})}")
     return redirect(url)
 
 
@@ -276,16 +296,16 @@ def thread(request: HttpRequest, attendee: Attendee, connection_id: int) -> Http
     try:
         connection = messages.thread_for(attendee=attendee, connection_id=connection_id)
     except messages.NoThread as exc:
-        raise Http404("No such conversation.") from exc
+        raise Http404(_(NO_SUCH_CONVERSATION)) from exc
     error = ""
     if request.method == "POST":
         try:
             messages.message_send(connection=connection, sender=attendee, body=request.POST.get("body", ""))
             return redirect(request.path)
         except ValidationError as exc:
-            error = " ".join(exc.messages)
+            error = " ".join(localize(m) for m in exc.messages)
         except messages.NoThread as exc:
-            raise Http404("No such conversation.") from exc
+            raise Http404(_(NO_SUCH_CONVERSATION)) from exc
     other = connection.recipient if connection.requester_id == attendee.pk else connection.requester
     rows = messages.thread_messages(connection=connection)
     return _page(
@@ -313,5 +333,16 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     done = request.method == "POST"
     if done:
         notifications.unsubscribe(attendee=attendee, kind=kind)
-    context = {"attendee": attendee, "kind_name": notifications.KIND_NAMES[kind], "done": done}
+    context = {"attendee": attendee, "kind_name": _(notifications.KIND_NAMES[kind]), "done": done}
     return render(request, "portal/unsubscribe.html", context)
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The language switcher of every page: Django's own view sets the cookie and goes back (to a
+    safe `next` only); a signed-in attendee's rows remember the choice, for the emails they get."""
+    response = i18n.set_language(request)
+    code = request.POST.get("language", "")
+    if request.user.is_authenticated and code in dict(settings.LANGUAGES):
+        Attendee.objects.filter(user=request.user).exclude(language=code).update(language=code)
+    return response

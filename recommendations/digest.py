@@ -12,9 +12,11 @@ from django.core.mail import EmailMessage
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from events.models import Attendee, Event
-from events.notifications import DIGEST, mail, wants
+from events.notifications import DIGEST, in_language, mail, wants
+from matchmaking_site.sentences import localize
 from recommendations.serving.lists import recommendations_for
 
 DIGEST_SIZE = 5
@@ -29,14 +31,22 @@ def digest_mail(*, attendee_id: int) -> EmailMessage | None:
     if not result.items:
         return None
     event = attendee.event
-    lines = []
-    for item in result.items:
-        who = item.display_name + (f", {item.headline}" if item.headline else "")
-        why = item.reasons[0]["text"] if item.reasons else ""
-        lines.append(f"  - {who}" + (f": {why}" if why else ""))
     page = settings.SITE_URL + reverse("portal:lobby", kwargs={"event": event.slug})
-    body = f"People to meet at {event.name} today:\n\n" + "\n".join(lines) + f"\n\nSay hello: {page}"
-    return mail(attendee=attendee, kind=DIGEST, subject=f"People to meet at {event.name}", body=body)
+    with in_language(attendee):
+        lines = []
+        for item in result.items:
+            who = item.display_name + (f", {item.headline}" if item.headline else "")
+            why = localize(item.reasons[0]["text"]) if item.reasons else ""
+            lines.append(f"  - {who}" + (f": {why}" if why else ""))
+        body = (
+            _("People to meet at %(event)s today:") % {"event": event.name}
+            + "\n\n"
+            + "\n".join(lines)
+            + "\n\n"
+            + _("Say hello: %(page)s") % {"page": page}
+        )
+        subject = _("People to meet at %(event)s") % {"event": event.name}
+        return mail(attendee=attendee, kind=DIGEST, subject=subject, body=body)
 
 
 def digest_recipients(*, now: datetime | None = None) -> list[int]:

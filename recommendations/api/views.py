@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from events.api.attendees import AttendeeView, other_attendee
 from events.api.serializers import TargetInputSerializer
+from matchmaking_site.sentences import localize, localize_reasons
 from recommendations.api.permissions import attendee_for_reader
 from recommendations.api.serializers import (
     RecommendationsOutputSerializer,
@@ -33,7 +34,7 @@ def recommendations_output(result: Recommendations) -> dict:
                 "company": item.company,
                 "score": item.score,
                 "here_now": item.here_now,
-                "reasons": item.reasons,
+                "reasons": localize_reasons(item.reasons),
                 "source": item.source,
             }
             for item in result.items
@@ -42,7 +43,7 @@ def recommendations_output(result: Recommendations) -> dict:
         "model_version": result.model_version,
         "phase": result.phase,
         "cached": result.cached,
-        "empty_reason": result.empty_reason,
+        "empty_reason": localize(result.empty_reason),
         "empty_code": result.empty_code,
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.core.cache import cache
 from django.db.models import Case, F, FloatField, Sum, Value, When
+from django.utils.translation import gettext_noop
 
 from events.models import Attendee, Interaction
 from recommendations.backends import Candidate, Reason, RecommendationBackend
@@ -21,8 +22,8 @@ from recommendations.backends.local.loaded import BACKEND_NAME as LOCAL
 from recommendations.models import ModelVersion
 
 NAME = "popularity"
-ACTIVE_TEXT = "one of the most active here: {minutes} min in sessions"
-ATTENDING_TEXT = "also at this event"
+ACTIVE_TEXT = gettext_noop("one of the most active here: {minutes} min in sessions")
+ATTENDING_TEXT = gettext_noop("also at this event")
 # The ranking is the whole event's; it changes slowly and every list that falls short reads it.
 CACHE_KEY = "rec:popularity:{event_id}"
 CACHE_SECONDS = 60

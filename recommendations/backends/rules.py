@@ -31,6 +31,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.utils.translation import gettext_noop
 
 from events.models import Attendee, Event, InterestTag, Room
 from recommendations.backends import Candidate, Reason, RecommendationBackend
@@ -44,13 +45,13 @@ PLANNED_SESSION = MatchmakingRule.Signal.PLANNED_SESSION.value
 DEFAULT_WEIGHTS = {SHARED_INTEREST: 1.0, COMPLEMENTARY: 2.0, PLANNED_SESSION: 1.0}
 
 # Reason texts (tests reuse them).
-SHARED_INTERESTS_TEXT = "shared interests: {labels}"
-SHARED_INTEREST_TEXT = "shared interest: {labels}"
-YOU_SEEK_TEXT = "you seek {label}, they offer it"
-THEY_SEEK_TEXT = "they seek {label}, you offer it"
-PLANNED_TEXT = "you both plan to attend {names}"
-BOOST_GROUP_TEXT = "the organizers highlight {group} attendees"
-BOOST_TAG_TEXT = "the organizers highlight {label}"
+SHARED_INTERESTS_TEXT = gettext_noop("shared interests: {labels}")
+SHARED_INTEREST_TEXT = gettext_noop("shared interest: {labels}")
+YOU_SEEK_TEXT = gettext_noop("you seek {label}, they offer it")
+THEY_SEEK_TEXT = gettext_noop("they seek {label}, you offer it")
+PLANNED_TEXT = gettext_noop("you both plan to attend {names}")
+BOOST_GROUP_TEXT = gettext_noop("the organizers highlight {group} attendees")
+BOOST_TAG_TEXT = gettext_noop("the organizers highlight {label}")
 
 
 @dataclass(frozen=True)

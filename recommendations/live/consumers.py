@@ -5,11 +5,13 @@ come from `recommendations.live.push`, and the ORM runs only inside `database_sy
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from django.utils import translation
 
 from events import groups
 from events.api.auth import attendee_token_read
 from events.consumers import UNKNOWN_MESSAGE
 from events.models import Attendee
+from matchmaking_site.sentences import language_of, localize_items
 from matchmaking_site.websocket import CLOSE_NOT_FOUND, CLOSE_NOT_SIGNED_IN, JsonConsumer
 from recommendations.live import push, state
 
@@ -35,11 +37,13 @@ class SuggestionsConsumer(JsonConsumer):
     attendee's group and says {"type": "hello", "seq": n, "ids": [...], "items": [...]} (the list
     the next diffs apply to); then forwards `suggestions.changed` messages, and `message.new` (a
     message in one of the attendee's threads, `events.messages`). Close codes: 4401 no (valid)
-    credentials, 4404 not an attendee of that event."""
+    credentials, 4404 not an attendee of that event. Reasons go out in the language the page would
+    use (the switcher's cookie, else Accept-Language); the layer's messages carry them in English."""
 
     metrics_name = "suggestions"
 
     attendee_id: int | None = None
+    language = "en"
 
     async def connect(self):
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
@@ -53,6 +57,7 @@ class SuggestionsConsumer(JsonConsumer):
             await self.refuse(CLOSE_NOT_SIGNED_IN if token and attendee_token_read(token) is None else CLOSE_NOT_FOUND)
         self.attendee_id = attendee.pk
         self.event_id = attendee.event_id
+        self.language = language_of(self.scope.get("headers", []), self.scope.get("cookies") or {})
         self.group = groups.attendee_group(attendee.pk)
         # Join first, then take the base of the next diffs: a change in between is pushed, not lost.
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -61,7 +66,11 @@ class SuggestionsConsumer(JsonConsumer):
         # The list itself, not only its ids: what the page painted may show the same people with
         # other reasons (someone listed walked into the viewer's room before the socket opened).
         ids = [item["external_id"] for item in items]
-        await self.send_json({"type": "hello", "seq": seq, "ids": ids, "items": items})
+        await self.send_json({"type": "hello", "seq": seq, "ids": ids, "items": self._localized(items)})
+
+    def _localized(self, items: list[dict]) -> list[dict]:
+        with translation.override(self.language):
+            return localize_items(items)
 
     def _start(self, attendee: Attendee):
         state.watch_start(attendee_id=attendee.pk, event_id=attendee.event_id)
@@ -81,6 +90,12 @@ class SuggestionsConsumer(JsonConsumer):
             await self.send_json({"type": "error", "message": UNKNOWN_MESSAGE})
 
     async def suggestions_changed(self, message):
+        message = dict(message)
+        if message.get("added"):
+            items = self._localized([a["item"] for a in message["added"]])
+            message["added"] = [{**a, "item": item} for a, item in zip(message["added"], items, strict=True)]
+        if message.get("changed"):
+            message["changed"] = self._localized(message["changed"])
         await self.send_json(message)
 
     async def message_new(self, message):

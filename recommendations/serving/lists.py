@@ -36,6 +36,7 @@ from typing import TypedDict
 
 from django.core.cache import cache
 from django.db import connection
+from django.utils.translation import gettext_noop
 
 from events.enums import Phase
 from events.models import Attendee, Block, Connection, Event, NotRelevant, Room
@@ -68,9 +69,9 @@ FILL_SOURCES = (SOURCE_RULES, SOURCE_POPULARITY)
 # comparable candidates without lifting a weak match over a strong one.
 HERE_NOW_SAME_ROOM_BOOST = 0.5
 HERE_NOW_ONLINE_BOOST = 0.2
-HERE_NOW_SAME_ROOM_TEXT = "In the same room as you right now"
-HERE_NOW_IN_ROOM_TEXT = "In '{room}' with you right now"
-HERE_NOW_ONLINE_TEXT = "Online now"
+HERE_NOW_SAME_ROOM_TEXT = gettext_noop("In the same room as you right now")
+HERE_NOW_IN_ROOM_TEXT = gettext_noop("In '{room}' with you right now")
+HERE_NOW_ONLINE_TEXT = gettext_noop("Online now")
 # Someone in the viewer's room who is not in their pool at all (no declared or learned reason yet)
 # is still the easiest meeting there is: up to this many join the list, in its last visible slots,
 # so they land among the suggestions without pushing out the strong matches. Capped, so that a
@@ -80,8 +81,8 @@ HERE_NOW_ADDED_MAX = 3
 # with a personal reason ("you both spent 41 min in ...") whenever it has one, and these follow.
 GENERIC_REASON_KINDS = frozenset({"online", "sociable", "active", "popular", "attending", "organizer_boost"})
 
-NO_CONSENT_RECEIVE = "This attendee has chosen not to receive suggestions."
-EVENT_CLOSED = "The event is closed: no new suggestions are computed."
+NO_CONSENT_RECEIVE = gettext_noop("This attendee has chosen not to receive suggestions.")
+EVENT_CLOSED = gettext_noop("The event is closed: no new suggestions are computed.")
 # Why a list is empty, for machines: the attendee's own widget words it for them ("You have turned
 # suggestions off", with the way back), where `empty_reason` speaks to a platform about them.
 EMPTY_RECEIVE_OFF = "receive_off"

@@ -3,6 +3,7 @@
  * ("mm:hello"), fetches what is missing over REST; a number already shown is ignored. Sending
  * posts over REST without leaving the page (the form still works without scripts). */
 (function () {
+  var _ = window.gettext || function (s) { return s; };
   var list = document.querySelector("[data-mm-thread]");
   if (!list) return;
   var form = document.querySelector("[data-mm-send]");
@@ -74,10 +75,10 @@
           box.value = "";
           if (res.data.number === last + 1) append(res.data); else catchUp();
         } else {
-          form.querySelector("[data-mm-send-error]").textContent = (res.data.body || [res.data.detail || "Not sent."])[0];
+          form.querySelector("[data-mm-send-error]").textContent = (res.data.body || [res.data.detail || _("Not sent.")])[0];
         }
       }).catch(function () {
-        form.querySelector("[data-mm-send-error]").textContent = "Not sent: no connection. Try again.";
+        form.querySelector("[data-mm-send-error]").textContent = _("Not sent: no connection. Try again.");
       }).then(function () { button.disabled = false; });
     });
   }

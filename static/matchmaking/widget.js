@@ -16,10 +16,17 @@
  * Feedback: Connect shows a pending state until the server answers, then says the request went;
  * "Not relevant" and "Block" say what happened with an Undo (a DELETE of the mark). Those notices
  * and new people arriving live are announced politely (role="status", aria-live="polite").
+ *
+ * Language: on our pages Django's JavaScript catalog (/jsi18n/) is loaded first and gives
+ * `gettext`; embedded without it, the widget speaks English. Reasons come translated by the server.
  */
 (function () {
   "use strict";
   var script = document.currentScript;
+  var _ = window.gettext || function (s) { return s; };
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (m, key) { return values[key]; });
+  }
 
   function esc(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
@@ -39,18 +46,19 @@
     return '<div class="mmw-avatar" aria-hidden="true">' + esc((item.display_name || "?").charAt(0)) + "</div>" +
       '<div class="mmw-body"><div class="mmw-name">' + esc(item.display_name) +
       // "here now" meant online here and in this room on the room page: say which.
-      (item.here_now ? ' <span class="mmw-here">' + (all.length && all[0].kind === "here_now" ? "in your room" : "online") +
+      (item.here_now ? ' <span class="mmw-here">' + (all.length && all[0].kind === "here_now" ? _("in your room") : _("online")) +
         "</span>" : "") + "</div>" +
       '<div class="mmw-meta">' + meta + "</div>" +
       '<div class="mmw-reason">' + reasons + "</div>" +
       '<ul class="mmw-why"' + (open ? "" : " hidden") + ">" + why + "</ul>" +
       '<div class="mmw-actions">' +
       '<button type="button" class="mmw-btn mmw-link" data-action="why" aria-expanded="' + (open ? "true" : "false") +
-      '">' + (open ? "Less" : "Why?") + "</button>" +
+      '">' + (open ? _("Less") : _("Why?")) + "</button>" +
       (pending ? '<button type="button" class="mmw-btn mmw-primary" data-action="connect" disabled aria-busy="true">' +
-        "Sending…</button>" : '<button type="button" class="mmw-btn mmw-primary" data-action="connect">Connect</button>') +
-      '<button type="button" class="mmw-btn" data-action="not-relevant">Not relevant</button>' +
-      '<button type="button" class="mmw-btn mmw-danger" data-action="block">Block</button></div></div>';
+        esc(_("Sending…")) + "</button>" : '<button type="button" class="mmw-btn mmw-primary" data-action="connect">' +
+        esc(_("Connect")) + "</button>") +
+      '<button type="button" class="mmw-btn" data-action="not-relevant">' + esc(_("Not relevant")) + "</button>" +
+      '<button type="button" class="mmw-btn mmw-danger" data-action="block">' + esc(_("Block")) + "</button></div></div>";
   }
 
   function Widget(root, opts) {
@@ -131,8 +139,8 @@
       if (self.empty && data.empty_code === "receive_off") {
         // Their own list: say it to them, with the way back on our pages (the platform's otherwise).
         var url = self.root.dataset.consentsUrl;
-        self.empty.innerHTML = "You have turned suggestions off." +
-          (url ? ' <a href="' + esc(url) + '">Turn them back on</a>' : "");
+        self.empty.innerHTML = esc(_("You have turned suggestions off.")) +
+          (url ? ' <a href="' + esc(url) + '">' + esc(_("Turn them back on")) + "</a>" : "");
       } else if (self.empty && data.empty_reason) {
         self.empty.textContent = data.empty_reason;
       }
@@ -161,7 +169,11 @@
     }).map(function (a) { return a.item.display_name; });
     this.items = next;
     this.render();
-    if (names.length) this.say("New " + (names.length === 1 ? "suggestion: " : "suggestions: ") + names.join(", "));
+    if (names.length) {
+      var said = window.ngettext ? ngettext("New suggestion: %(names)s", "New suggestions: %(names)s", names.length)
+        : (names.length === 1 ? "New suggestion: %(names)s" : "New suggestions: %(names)s");
+      this.say(fmt(said, {names: names.join(", ")}));
+    }
     return true;
   };
 
@@ -172,7 +184,7 @@
     clearTimeout(this.toastTimer);
     this.undoing = undo || null;
     this.toast.innerHTML = '<span>' + esc(text) + "</span>" +
-      (undo ? ' <button type="button" class="mmw-btn mmw-link" data-undo>Undo</button>' : "");
+      (undo ? ' <button type="button" class="mmw-btn mmw-link" data-undo>' + esc(_("Undo")) + "</button>" : "");
     // Never hidden: a live region must stay in the page to be announced; empty, it takes no room.
     this.toastTimer = setTimeout(function () { self.toast.innerHTML = ""; self.undoing = null; }, undo ? 8000 : 5000);
   };
@@ -184,7 +196,7 @@
       document.dispatchEvent(new CustomEvent("mm:message", {detail: msg}));
       var open = document.querySelector('[data-mm-thread="' + msg.thread + '"]');
       if (!open && msg.message.sender !== this.opts.attendee) {
-        this.say("New message: \u201c" + msg.message.body.slice(0, 80) + "\u201d");
+        this.say(fmt(_("New message: \u201c%(text)s\u201d"), {text: msg.message.body.slice(0, 80)}));
       }
       return;
     }
@@ -239,9 +251,9 @@
   };
 
   var DONE = {
-    "connect": "Request sent to {name}.",
-    "not-relevant": "{name} will not be suggested again.",
-    "block": "{name} is blocked: neither of you will be suggested to the other."
+    "connect": _("Request sent to %(name)s."),
+    "not-relevant": _("%(name)s will not be suggested again."),
+    "block": _("%(name)s is blocked: neither of you will be suggested to the other.")
   };
 
   Widget.prototype.nameOf = function (id) {
@@ -267,19 +279,19 @@
       if (!r.ok) {  // refused: the person comes back, and the attendee is told
         delete self.hidden[id];
         self.render();
-        self.say("That did not work; please try again.");
+        self.say(_("That did not work; please try again."));
         return null;
       }
       self.hidden[id] = true;
       self.render();
       var undo = action === "connect" ? null : function () { self.undo(id, spec[0], name); };
-      self.say(DONE[action].replace("{name}", name), undo);
+      self.say(fmt(DONE[action], {name: name}), undo);
       return self.refetchIfQuiet();
     }).catch(function () {
       delete self.pending[id];
       delete self.hidden[id];
       self.render();
-      self.say("No connection to the server; please try again.");
+      self.say(_("No connection to the server; please try again."));
     });
   };
 
@@ -291,9 +303,9 @@
       if (!r.ok && r.status !== 404) throw new Error("HTTP " + r.status);
       delete self.hidden[id];
       self.restored[id] = true;
-      self.say(name + " is back in your suggestions.");
+      self.say(fmt(_("%(name)s is back in your suggestions."), {name: name}));
       return self.refetch();
-    }).catch(function () { self.say("Could not undo; please try again."); });
+    }).catch(function () { self.say(_("Could not undo; please try again.")); });
   };
 
   // "Why?" shows every reason of the card; the first time per person, the funnel hears "opened".
@@ -342,8 +354,8 @@
     var root = document.createElement("div");
     root.className = "mmw";
     root.setAttribute("data-mm-widget", "");
-    root.innerHTML = '<div class="mmw-head"><h2>People to meet</h2><span class="mmw-status" data-mm-status>●</span></div>' +
-      '<ol class="mmw-list" data-mm-list></ol><p class="mmw-empty" data-mm-empty hidden>No suggestions yet.</p>' +
+    root.innerHTML = '<div class="mmw-head"><h2>' + esc(_("People to meet")) + '</h2><span class="mmw-status" data-mm-status>●</span></div>' +
+      '<ol class="mmw-list" data-mm-list></ol><p class="mmw-empty" data-mm-empty hidden>' + esc(_("No suggestions yet.")) + "</p>" +
       '<div class="mmw-toast" role="status" aria-live="polite" data-mm-announce></div>';
     script.parentNode.insertBefore(root, script.nextSibling);
     start(root, {

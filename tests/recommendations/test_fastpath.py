@@ -137,6 +137,19 @@ def test_behind_https_it_sends_the_same_security_headers(world, settings):
     assert plain[0] == 301 and plain == plain_slow
 
 
+def test_a_french_reader_gets_the_same_answer_and_language_on_the_short_way(world):
+    w = world
+    french = (*_auth(w.secret), (b"accept-language", b"fr-FR,fr;q=0.9"))
+    _warm(w.path, w.secret, french)
+    with Djangos() as django_handled:
+        fast = _get(w.path, b"", french)
+    assert django_handled.n == 0
+    with override_settings(API_FAST_PATH=False):
+        slow = _get(w.path, b"", french)
+    assert fast == slow
+    assert fast[1]["content-language"] == "fr" and "Accept-Language" in fast[1]["vary"]
+
+
 def test_a_cross_origin_request_gets_what_the_cors_middleware_says_on_the_short_way(world):
     w = world
     origin = (*_auth(w.secret), (b"origin", b"https://platform.example"))
@@ -171,6 +184,7 @@ def test_the_policies_the_short_way_stands_in_for_are_pinned():
         "corsheaders.middleware.CorsMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.locale.LocaleMiddleware",  # the reasons' language: the short way runs it too
         "django.middleware.common.CommonMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",

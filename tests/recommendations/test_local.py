@@ -19,7 +19,7 @@ from recommendations.backends.local.loaded import (
     published_version,
 )
 from recommendations.backends.local.realtime import live_list, realtime_apply, realtime_key, realtime_why_key
-from recommendations.backends.local.reasons import SAME_TIME_TEXT, SPENT_TEXT
+from recommendations.backends.local.reasons import SPENT_SAME_TIME_TEXT
 from recommendations.backends.rules import SHARED_INTEREST_TEXT
 from recommendations.engine import EngineConfig, Model
 from recommendations.live.receivers import interactions_push
@@ -124,7 +124,7 @@ def test_same_time_counts_double_and_says_so():
 
     assert [(c.attendee_id, c.score) for c in found] == [(bob.pk, 1.0), (cat.pk, 0.5)]
     assert found[0].reasons == (
-        Reason("same_time", SPENT_TEXT.format(minutes=40, name="Scaling Postgres") + SAME_TIME_TEXT, 1.0),
+        Reason("same_time", SPENT_SAME_TIME_TEXT.format(minutes=40, name="Scaling Postgres"), 1.0),
     )
     assert found[1].reasons == (Reason("shared_room", "you both spent 40 min in 'Hallway'", 0.5),)
 

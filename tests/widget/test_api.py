@@ -139,6 +139,7 @@ def test_cors_only_for_token_calls_of_the_attendee_endpoints(world):
     assert with_token["Access-Control-Expose-Headers"] == "X-Request-ID"  # the widget may read its id
     # the CORS header joins DRF's negotiation header; it replaced it before (a cache could then
     # serve a JSON answer to a client that asked for another type)
-    assert {v.strip().lower() for v in with_token["Vary"].split(",")} == {"accept", "origin"}  # names: any case
+    # Names in any case; Accept-Language too: the reasons are in the reader's language.
+    assert {v.strip().lower() for v in with_token["Vary"].split(",")} == {"accept", "accept-language", "origin"}
     assert "Access-Control-Allow-Origin" not in with_key
     assert "Access-Control-Allow-Origin" not in elsewhere

@@ -8,6 +8,7 @@ import logging
 import time
 
 import numpy as np
+from django.utils.translation import gettext_noop
 
 from events.models import Content, InterestTag, Room
 from recommendations.backends import Reason
@@ -18,35 +19,35 @@ from recommendations.engine import Explanation
 logger = logging.getLogger(__name__)
 
 
-SPENT_TEXT = "you both spent {minutes} min in '{name}'"
+SPENT_TEXT = gettext_noop("you both spent {minutes} min in '{name}'")
 
 
-SAME_TIME_TEXT = " at the same time"
+SPENT_SAME_TIME_TEXT = gettext_noop("you both spent {minutes} min in '{name}' at the same time")
 
 
-WATCHED_TEXT = "you both watched '{name}'"
+WATCHED_TEXT = gettext_noop("you both watched '{name}'")
 
 
-CHOSE_TEXT = "you both chose {name}"
+CHOSE_TEXT = gettext_noop("you both chose {name}")
 
 
 # "Met" means shared a room or session with, which is what the model sees; the words say so.
-MUTUAL_TEXT = "{n} people you have both been in sessions with"
+MUTUAL_TEXT = gettext_noop("{n} people you have both been in sessions with")
 
 
-MUTUAL_ONE_TEXT = "1 person you have both been in a session with"
+MUTUAL_ONE_TEXT = gettext_noop("1 person you have both been in a session with")
 
 
-SOCIABLE_TEXT = "well connected: in sessions with {n} people here"
+SOCIABLE_TEXT = gettext_noop("well connected: in sessions with {n} people here")
 
 
-ACTIVE_TEXT = "meets many people: {minutes} min in company here"
+ACTIVE_TEXT = gettext_noop("meets many people: {minutes} min in company here")
 
 
-REPEAT_TEXT = "you were together in {n} sessions"
+REPEAT_TEXT = gettext_noop("you were together in {n} sessions")
 
 
-RECENT_TEXT = "you were together recently"
+RECENT_TEXT = gettext_noop("you were together recently")
 
 
 MAX_CONTEXT_REASONS = 3
@@ -98,11 +99,11 @@ def _pair_reasons(why: Explanation, keys: np.ndarray) -> tuple[list[tuple[str, i
             kind = key >> 48
             weight = direct * contrib / why.direct_raw
             if kind == ROOM:
-                text = SPENT_TEXT.replace("{minutes}", str(max(1, round(min(w_a, w_b) / 60))))
+                spent = str(max(1, round(min(w_a, w_b) / 60)))
                 if overlap >= 0.5:
-                    parts.append(("same_time", key, weight, text + SAME_TIME_TEXT))
+                    parts.append(("same_time", key, weight, SPENT_SAME_TIME_TEXT.replace("{minutes}", spent)))
                 else:
-                    parts.append(("shared_room", key, weight, text))
+                    parts.append(("shared_room", key, weight, SPENT_TEXT.replace("{minutes}", spent)))
             elif kind == CONTENT:
                 parts.append(("shared_content", key, weight, WATCHED_TEXT))
             else:

@@ -9,6 +9,7 @@ import logging
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from events.models import Attendee, Event
 from recommendations.backends.personalize import clients, mapping
@@ -108,7 +109,7 @@ def step_batch_job(ctx: Ctx) -> Wait | None:
     return status_result(desc, f"Batch inference job {name}", poll=TRAINING_POLL_SECONDS)
 
 
-PERSONALIZE_REASON = "similar activity (Amazon Personalize)"
+PERSONALIZE_REASON = gettext_noop("similar activity (Amazon Personalize)")
 
 
 def reason_dict() -> dict:
