@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import attendees, facts, meetings, messages, privacy, views
+from . import attendees, facts, meetings, messages, privacy, views, webhooks
 
 app_name = "api"
 
@@ -9,6 +9,10 @@ MEETING = ATTENDEE + "meetings/<int:meeting_id>/"
 
 urlpatterns = [
     path("events/", views.EventListView.as_view(), name="event-list"),
+    path("webhooks/", webhooks.WebhookEndpointListView.as_view(), name="webhook-list"),
+    path("webhooks/<int:pk>/", webhooks.WebhookEndpointDetailView.as_view(), name="webhook-detail"),
+    path("webhooks/<int:pk>/secret/", webhooks.WebhookSecretRotateView.as_view(), name="webhook-secret"),
+    path("webhooks/<int:pk>/deliveries/", webhooks.WebhookDeliveryListView.as_view(), name="webhook-deliveries"),
     path("events/<slug:event>/", views.EventDetailView.as_view(), name="event-detail"),
     path("events/<slug:event>/interactions/", views.InteractionBatchView.as_view(), name="interaction-batch"),
     path("events/<slug:event>/attendees/", facts.AttendeeUpsertView.as_view(), name="attendee-upsert"),

@@ -237,3 +237,95 @@ def test_a_real_worker_delivers_the_message_of_an_api_acceptance(receiver):
     assert json.loads(body)["type"] == "connection.accepted"
     Webhook(endpoint.secret).verify(body, headers)
     assert WebhookDelivery.objects.get().status == "delivered"
+
+
+# --- The platform manages its endpoints through the API -------------------------------------------
+
+
+def _platform(organization):
+    _, secret = api_key_create(organization=organization, name="platform")
+    return Client(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+
+
+@pytest.mark.django_db
+def test_a_platform_registers_an_endpoint_sees_its_deliveries_and_rotates_its_secret(receiver):
+    event = EventFactory(slug="summit")
+    api = _platform(event.organization)
+    made = api.post(
+        "/api/v1/webhooks/",
+        {"url": "https://platform.example/hooks", "kinds": ["connection.accepted", "connection.accepted"]},
+        content_type="application/json",
+    )
+    assert made.status_code == 201
+    body = made.json()
+    assert body["secret"].startswith("whsec_") and body["kinds"] == ["connection.accepted"] and body["active"]
+    listed = api.get("/api/v1/webhooks/").json()["results"]
+    assert [e["id"] for e in listed] == [body["id"]] and "secret" not in listed[0]  # shown once only
+    # The signing key is the platform's: rotate it, and the next delivery is signed with the new one.
+    rotated = api.post(f"/api/v1/webhooks/{body['id']}/secret/").json()["secret"]
+    assert rotated.startswith("whsec_") and rotated != body["secret"]
+    hook = receiver()
+    WebhookEndpoint.objects.filter(pk=body["id"]).update(url=hook.url)  # a local server: the admin may
+    accepted_connection(event)
+    delivery = WebhookDelivery.objects.get()
+    assert webhooks.webhook_send(delivery_id=delivery.pk) == "delivered"
+    [(headers, sent)] = hook.got
+    assert Webhook(rotated).verify(sent, headers)["type"] == "connection.accepted"
+    with pytest.raises(Exception, match="signature"):
+        Webhook(body["secret"]).verify(sent, headers)
+    [row] = api.get(f"/api/v1/webhooks/{body['id']}/deliveries/").json()["results"]
+    assert (row["message_id"], row["kind"], row["event"], row["status"], row["attempts"]) == (
+        delivery.message_id,
+        "connection.accepted",
+        "summit",
+        "delivered",
+        1,
+    )
+    # Paused, it gets nothing new; removed, it is gone with its history.
+    paused = api.patch(f"/api/v1/webhooks/{body['id']}/", {"active": False}, content_type="application/json")
+    assert paused.status_code == 200 and paused.json()["active"] is False
+    carol, dan = AttendeeFactory(event=event), AttendeeFactory(event=event)
+    connection_respond(connection=connection_request(requester=carol, recipient=dan), responder=dan, accept=True)
+    assert WebhookDelivery.objects.count() == 1
+    assert api.delete(f"/api/v1/webhooks/{body['id']}/").status_code == 204
+    assert not WebhookEndpoint.objects.exists() and not WebhookDelivery.objects.exists()
+
+
+@pytest.mark.django_db
+def test_endpoint_addresses_and_kinds_are_checked_field_by_field():
+    api = _platform(OrganizationFactory())
+    for url, message in (
+        ("http://platform.example/hooks", "Use an https:// address."),
+        ("https://127.0.0.1/hooks", "Use a public address"),
+        ("https://10.1.2.3/hooks", "Use a public address"),
+        ("https://169.254.169.254/latest/meta-data/", "Use a public address"),
+        ("https://[::1]/hooks", "Use a public address"),
+        ("https://localhost:8443/hooks", "Use a public address"),
+        ("not a url", "Enter a valid URL."),
+    ):
+        refused = api.post("/api/v1/webhooks/", {"url": url}, content_type="application/json")
+        assert refused.status_code == 400 and refused.json()["url"][0].startswith(message), url
+    wrong_kind = api.post(
+        "/api/v1/webhooks/", {"url": "https://ok.example/", "kinds": ["everything"]}, content_type="application/json"
+    )
+    assert wrong_kind.status_code == 400 and list(wrong_kind.json()) == ["kinds"]
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_another_organizations_endpoints_are_404_and_only_a_key_manages_them():
+    ours, theirs = OrganizationFactory(), OrganizationFactory()
+    endpoint = WebhookEndpoint.objects.create(organization=theirs, url="https://theirs.example/")
+    api = _platform(ours)
+    assert api.get("/api/v1/webhooks/").json()["results"] == []
+    for method, path in (
+        ("get", f"/api/v1/webhooks/{endpoint.pk}/"),
+        ("patch", f"/api/v1/webhooks/{endpoint.pk}/"),
+        ("delete", f"/api/v1/webhooks/{endpoint.pk}/"),
+        ("post", f"/api/v1/webhooks/{endpoint.pk}/secret/"),
+        ("get", f"/api/v1/webhooks/{endpoint.pk}/deliveries/"),
+    ):
+        assert getattr(api, method)(path, content_type="application/json").status_code == 404, (method, path)
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://theirs.example/" and endpoint.active
+    assert Client().get("/api/v1/webhooks/").status_code in (401, 403)
