@@ -35,7 +35,7 @@ from .questionnaire import questionnaire_hydrate
 from .signals import declared_changed
 
 CROSS_EVENT = "{what} belongs to event {other!r}, not to event {event!r}."
-SELF_LINK = gettext_noop("An attendee cannot {verb} themselves.")
+SELF_LINK = "An attendee cannot {verb} themselves."  # API only: the pages never offer it
 NEGATIVE_VALUE = "An interaction's value cannot be negative."
 CONNECTION_EXISTS = gettext_noop("These two attendees already have a connection ({status}).")
 CONNECTION_NOT_PENDING = gettext_noop("This connection request was already answered ({status}).")
