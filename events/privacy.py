@@ -61,6 +61,7 @@ def attendee_data_export(*, attendee: Attendee) -> dict:
             "address": attendee.email,
             "meetings": attendee.email_meetings,
             "digest": attendee.email_digest,
+            "language": attendee.language,
         },
         "interactions": [
             {

@@ -96,6 +96,7 @@ ATTENDEES = Kind(
         "email",
         "email_meetings",
         "email_digest",
+        "language",
     ),
     required=("display_name",),
     topics=("interests", "offers", "seeks"),

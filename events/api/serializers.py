@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from ..enums import ConnectionStatus, ContextKind, InteractionType
@@ -183,6 +184,11 @@ class AttendeeUpsertItemSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, help_text="For meeting mails and the digest.")
     email_meetings = serializers.BooleanField(required=False, help_text="Mails about meeting requests and bookings.")
     email_digest = serializers.BooleanField(required=False, help_text="The daily people-to-meet mail.")
+    language = serializers.ChoiceField(
+        choices=[("", "the site's default"), *settings.LANGUAGES],
+        required=False,
+        help_text="The language of their mails (the attendee pages' switcher sets it too).",
+    )
     interests = _slugs("Topic slugs they are interested in (the whole set).")
     offers = _slugs("Topic slugs they offer (the whole set).")
     seeks = _slugs("Topic slugs they seek (the whole set).")

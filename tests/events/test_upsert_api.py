@@ -262,3 +262,22 @@ def test_two_batches_creating_the_same_attendees_at_once_make_one_row_each():
     kinds = sorted((a.json()["created"], a.json()["unchanged"]) for a in answers)
     # One batch created them; the other found them (after its retry, or because it came second).
     assert kinds == [(0, 50), (50, 0)], kinds
+
+
+def test_a_platform_sets_the_language_of_an_attendees_mails(world):
+    event, secret = world
+    got = statuses(
+        post(
+            secret,
+            "attendees",
+            [
+                {"external_id": "ada", "display_name": "Ada", "language": "fr"},
+                {"external_id": "bob", "display_name": "Bob", "language": "de"},
+            ],
+        )
+    )
+    assert got[0] == ("ada", "created", "")
+    assert got[1][:2] == ("bob", "rejected") and got[1][2].startswith("language: ")
+    assert Attendee.objects.get(event=event, external_id="ada").language == "fr"
+    assert statuses(post(secret, "attendees", [{"external_id": "ada", "language": ""}])) == [("ada", "updated", "")]
+    assert Attendee.objects.get(event=event, external_id="ada").language == ""
