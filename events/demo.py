@@ -244,11 +244,11 @@ def _seed_meetings(event: Event, people: list[Attendee], start: datetime, rng: r
         meetings.append(meeting)
     Meeting.objects.bulk_create(meetings)
     for m in meetings:
-        assert m.starts_at is not None
+        assert m.starts_at is not None and m.ends_at is not None
         holds += [
-            MeetingHold(meeting=m, attendee=m.requester, starts_at=m.starts_at),
-            MeetingHold(meeting=m, attendee=m.recipient, starts_at=m.starts_at),
-            MeetingHold(meeting=m, place=m.place, starts_at=m.starts_at),
+            MeetingHold(meeting=m, attendee=m.requester, starts_at=m.starts_at, ends_at=m.ends_at),
+            MeetingHold(meeting=m, attendee=m.recipient, starts_at=m.starts_at, ends_at=m.ends_at),
+            MeetingHold(meeting=m, place=m.place, starts_at=m.starts_at, ends_at=m.ends_at),
         ]
     MeetingHold.objects.bulk_create(holds)
     asking = others[1]

@@ -11,10 +11,12 @@
   Each checks in at the time (`meeting_check_in`; joining a virtual table's link through the pages
   counts); once both did, the meeting is held.
 - **Never double-booked.** Booking writes holds (`MeetingHold`): one per person and one for the
-  place, at the slot's start. The database refuses a second hold of a person or a place at one
-  start (unique constraints), so two accepts at the same instant cannot both win, whichever request
-  commits first; the meeting row is locked while it is answered, so one meeting is answered once.
-  The loser gets `MeetingConflict` (HTTP 409) saying what happened.
+  place, over the slot's time. A slot is busy when it overlaps a hold, not only when it starts with
+  one (overlapping meeting windows, or a slot length changed after bookings, lay slots that overlap
+  without starting together). The database refuses a second hold of a person or a place whose time
+  overlaps (PostgreSQL exclusion constraints; equal starts everywhere), so two accepts at the same
+  instant cannot both win, whichever request commits first; the meeting row is locked while it is
+  answered, so one meeting is answered once. The loser gets `MeetingConflict` (HTTP 409).
 - **Calendar.** `meeting_ics` writes an RFC 5545 file with the icalendar package: the same UID for
   both people, and a cancellation (METHOD:CANCEL) once cancelled, so calendars update the entry.
 """
@@ -69,9 +71,10 @@ def slot_length(event: Event) -> timedelta:
 
 
 def slot_grid(event: Event, *, after: datetime | None = None) -> list[datetime]:
-    """Every slot start of the event's meeting hours (from `after` on), in order, at most GRID_HORIZON."""
+    """Every slot start of the event's meeting hours (from `after` on), in time order and each once
+    (windows may overlap), at most GRID_HORIZON."""
     length = slot_length(event)
-    out: list[datetime] = []
+    out: set[datetime] = set()
     windows = event.meeting_windows.all()
     if after is not None:
         windows = windows.filter(ends_at__gt=after)
@@ -79,43 +82,54 @@ def slot_grid(event: Event, *, after: datetime | None = None) -> list[datetime]:
         at = window.starts_at
         while at + length <= window.ends_at and len(out) < GRID_HORIZON:
             if after is None or at >= after:
-                out.append(at)
+                out.add(at)
             at += length
-    return out
+    return sorted(out)
+
+
+def _overlapping(spans: Iterable[tuple[datetime, datetime]], grid: list[datetime], length: timedelta) -> set[datetime]:
+    """The slots of `grid` (each `length` long) that overlap any of `spans` (start, end)."""
+    return {at for starts, ends in spans for at in grid if at < ends and at + length > starts}
 
 
 def _busy(event: Event, people: Iterable[Attendee], grid: list[datetime]) -> set[datetime]:
-    """The slots of `grid` when any of `people` is held by a booked meeting or a planned session."""
+    """The slots of `grid` that overlap a booked meeting or a planned session of any of `people`."""
     if not grid:
         return set()
     pks = [p.pk for p in people]
     length = slot_length(event)
-    busy = set(
-        MeetingHold.objects.filter(attendee_id__in=pks, starts_at__gte=grid[0], starts_at__lte=grid[-1]).values_list(
-            "starts_at", flat=True
-        )
-    )
+    first, end = min(grid), max(grid) + length
+    holds = MeetingHold.objects.filter(attendee_id__in=pks, starts_at__lt=end, ends_at__gt=first)
+    busy = _overlapping(holds.values_list("starts_at", "ends_at"), grid, length)
     sessions = (
         Room.objects.filter(planned_attendees__in=pks, starts_at__isnull=False, ends_at__isnull=False)
-        .filter(starts_at__lt=grid[-1] + length, ends_at__gt=grid[0])
+        .filter(starts_at__lt=end, ends_at__gt=first)
         .values_list("starts_at", "ends_at")
         .distinct()
     )
-    for starts, ends in sessions:
-        if starts is not None and ends is not None:  # filtered in the query; the types cannot know it
-            busy.update(at for at in grid if at < ends and at + length > starts)
+    # filtered on not-null in the query; the types cannot know it
+    busy |= _overlapping(((s, e) for s, e in sessions if s is not None and e is not None), grid, length)
     return busy
 
 
+def _places_taken(event: Event, starts: datetime, ends: datetime) -> set[int]:
+    """The event's places held at some moment of [starts, ends)."""
+    held = MeetingHold.objects.filter(place__event=event, starts_at__lt=ends, ends_at__gt=starts)
+    return {pk for pk in held.values_list("place_id", flat=True) if pk is not None}
+
+
 def _placeless(event: Event, grid: list[datetime]) -> set[datetime]:
-    """Slots of `grid` when the event has places and every one of them is taken."""
+    """Slots of `grid` when the event has places and every one of them is taken at some moment."""
     n_places = event.meeting_places.count()
     if not n_places or not grid:
         return set()
-    taken: dict[datetime, int] = {}
-    for at in MeetingHold.objects.filter(place__event=event, starts_at__in=grid).values_list("starts_at", flat=True):
-        taken[at] = taken.get(at, 0) + 1
-    return {at for at, n in taken.items() if n >= n_places}
+    length = slot_length(event)
+    held = MeetingHold.objects.filter(place__event=event, starts_at__lt=max(grid) + length, ends_at__gt=min(grid))
+    taken: dict[datetime, set[int]] = {}
+    for place_id, starts, ends in held.values_list("place_id", "starts_at", "ends_at"):
+        for at in _overlapping([(starts, ends)], grid, length):
+            taken.setdefault(at, set()).add(place_id)
+    return {at for at, places in taken.items() if len(places) >= n_places}
 
 
 def free_slots(
@@ -229,23 +243,24 @@ def meeting_accept(*, meeting: Meeting, by: Attendee, start: datetime) -> Meetin
     people = [meeting.requester, meeting.recipient]
     if start <= timezone.now() or start in _busy(event, people, [start]):
         raise MeetingConflict(NOT_FREE.format(at=start.isoformat()))
+    end = start + slot_length(event)
     place = None
     if event.meeting_places.exists():
-        held = MeetingHold.objects.filter(place__event=event, starts_at=start).values_list("place_id", flat=True)
+        held = _places_taken(event, start, end)
         place = MeetingPlace.objects.filter(event=event).exclude(pk__in=held).order_by("name", "pk").first()
         if place is None:
             raise MeetingConflict(NO_PLACE)
-    holds = [MeetingHold(meeting=meeting, attendee=p, starts_at=start) for p in people]
+    holds = [MeetingHold(meeting=meeting, attendee=p, starts_at=start, ends_at=end) for p in people]
     if place is not None:
-        holds.append(MeetingHold(meeting=meeting, place=place, starts_at=start))
+        holds.append(MeetingHold(meeting=meeting, place=place, starts_at=start, ends_at=end))
     try:
         with transaction.atomic():
             MeetingHold.objects.bulk_create(holds)
     except IntegrityError as exc:
-        # Another booking of one of the two, or of the place, committed first at this slot.
+        # Another booking of one of the two, or of the place, committed first at an overlapping time.
         raise MeetingConflict(TAKEN) from exc
     meeting.status = MeetingStatus.BOOKED
-    meeting.starts_at, meeting.ends_at, meeting.place = start, start + slot_length(event), place
+    meeting.starts_at, meeting.ends_at, meeting.place = start, end, place
     meeting.save(update_fields=["status", "starts_at", "ends_at", "place", "updated_at"])
     meeting.slots.all().delete()
     webhooks.meeting_booked(meeting=meeting)

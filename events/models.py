@@ -477,14 +477,17 @@ class MeetingSlot(models.Model):
 
 
 class MeetingHold(models.Model):
-    """A booked meeting's hold on a person's or a place's time. The database refuses a second hold
-    of one attendee, or of one place, at one slot: two requests can never double-book, whatever
-    their timing (`events.meetings.meeting_accept` turns the refusal into a 409)."""
+    """A booked meeting's hold on a person's or a place's time, from `starts_at` to `ends_at`. The
+    database refuses a second hold of one attendee, or of one place, whose time overlaps (on
+    PostgreSQL an exclusion constraint over the time range, migration 0016; the unique starts below
+    hold everywhere): two requests can never double-book, whatever their timing or the slot grid
+    they were offered (`events.meetings.meeting_accept` turns the refusal into a 409)."""
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="holds")
     attendee = models.ForeignKey(Attendee, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     place = models.ForeignKey(MeetingPlace, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
 
     class Meta:
         constraints = [

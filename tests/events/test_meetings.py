@@ -308,3 +308,68 @@ def test_check_in_opens_before_the_start_and_both_make_a_meeting_held_which_the_
     cancelled = meetings.meeting_cancel(meeting=other, by=p["erin"])
     late = api(secret).post(url("erin", f"{cancelled.pk}/check-in/"))
     assert (late.status_code, late.json()) == (409, {"detail": meetings.NOT_BOOKED.format(status="cancelled")})
+
+
+def test_overlapping_hours_or_a_changed_slot_length_never_offer_or_book_an_overlapping_time(world):
+    """Slots that overlap a booked meeting without starting with it are busy too: found by a
+    property test (tests/trust/test_meeting_message_properties.py), where a second window five
+    minutes after the first let one person be booked at 09:00 and at 09:05."""
+    event, base, p, _ = world
+    MeetingWindow.objects.create(event=event, starts_at=at(base, 5), ends_at=at(base, 65))
+    grid = meetings.slot_grid(event)
+    assert grid == sorted(set(grid)) and at(base, 5) in grid  # one ordered grid of both windows
+    book(event, p["ada"], p["carol"], base)  # 09:00-09:15
+    free = meetings.free_slots(event, p["ada"], p["bob"])
+    assert base not in free and at(base, 5) not in free and at(base, 15) in free
+    with pytest.raises(ValidationError) as refused:
+        meetings.meeting_propose(requester=p["bob"], recipient=p["ada"], starts=[at(base, 5)])
+    assert refused.value.message_dict == {"slots": [meetings.NOT_FREE.format(at=at(base, 5).isoformat())]}
+    # The organizers lengthen the slots after bookings: 09:20-09:40 would overlap Dave's 09:15-09:30.
+    MeetingWindow.objects.filter(event=event).exclude(starts_at=base).delete()
+    book(event, p["dave"], p["erin"], at(base, 15))
+    event.meeting_slot_minutes = 20
+    event.save(update_fields=["meeting_slot_minutes"])
+    assert at(base, 20) in meetings.slot_grid(event)
+    assert at(base, 20) not in meetings.free_slots(event, p["dave"], p["bob"])
+    assert at(base, 40) in meetings.free_slots(event, p["dave"], p["bob"])
+
+
+def test_the_database_refuses_an_overlapping_booking_at_another_start_that_passed_every_check(race):
+    """The interleaving again, with starts five minutes apart (overlapping windows): equal starts
+    are not the same slot, and on PostgreSQL the exclusion constraint over the holds' time refuses it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the exclusion constraint is PostgreSQL's; SQLite runs one writer at a time")
+    event, base, p, _ = race
+    MeetingWindow.objects.create(event=event, starts_at=at(base, 5), ends_at=at(base, 65))
+    with_bob = meetings.meeting_propose(requester=p["ada"], recipient=p["bob"], starts=[base])
+    with_carol = meetings.meeting_propose(requester=p["ada"], recipient=p["carol"], starts=[at(base, 5)])
+    written, outcome = threading.Event(), {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                meetings.meeting_accept(meeting=with_bob, by=p["bob"], start=base)
+                written.set()
+                time.sleep(1.0)  # the second one reads now (nothing committed), then waits on the constraint
+        finally:
+            connection.close()
+
+    def second():
+        written.wait(10)
+        try:
+            meetings.meeting_accept(meeting=with_carol, by=p["carol"], start=at(base, 5))
+            outcome["second"] = "booked"
+        except meetings.MeetingConflict as exc:
+            outcome["second"] = str(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcome == {"second": meetings.TAKEN}
+    assert list(MeetingHold.objects.filter(attendee=p["ada"]).values_list("starts_at", "ends_at")) == [
+        (base, at(base, 15))
+    ]
