@@ -254,15 +254,22 @@ def declared_for(*, attendee_ids: Iterable[int]) -> dict[int, Declared]:
 # numpy array of attendee positions), rebuilt at most every RULES_INDEX_SECONDS. One attendee's
 # scores over 50k attendees are then a few vectorised additions (milliseconds even when a tag is
 # declared by half the event), where an aggregate SQL query over the M2M tables took hundreds of
-# milliseconds. Staleness is bounded and harmless: the viewer's own data is always read fresh, and
-# the returned candidates are re-scored from fresh rows by `pair_candidates`; only *which* people
-# are considered may lag by the TTL, well inside the cold phase's 10-minute suggestion cache.
+# milliseconds. The viewer's own data is always read fresh, and the returned candidates are
+# re-scored from fresh rows by `pair_candidates`; only *which* people are considered can lag.
+# It lags by little: a change of declared data (a profile edit, a platform's upsert; after commit)
+# bumps the event's declared version in the shared cache (`rules_index_outdate`), and an index of
+# an older version is rebuilt at its next use: at once when its last build was quick (small and
+# medium events), else in the background, after which the event's cached lists are dropped once
+# more (a list made from the old index in between would otherwise be kept for the cold phase's
+# 10 minutes). Changes that bypass the services are caught by the TTL (RULES_INDEX_SECONDS).
 
 
 @dataclass
 class RulesIndex:
     event_id: int
     built_at: float
+    version: int  # the event's declared version it was built from
+    build_seconds: float
     attendee_ids: np.ndarray  # position -> Attendee pk, sorted
     group_codes: np.ndarray  # position -> index into `groups`
     groups: list[str]
@@ -286,26 +293,54 @@ def forget_rules_indexes() -> None:
 _REFRESHING: set[int] = set()
 
 
+DECLARED_VERSION_KEY = "rules:declared:{event_id}"
+REBUILD_INLINE_SECONDS = 0.2  # an outdated index built faster than this is rebuilt in the request
+
+
+def declared_version(*, event_id: int) -> int:
+    return cache.get(DECLARED_VERSION_KEY.format(event_id=event_id), 0)
+
+
+def rules_index_outdate(*, event_id: int) -> None:
+    """The event's declared data changed (call after commit): every process's index of it is out
+    of date from now on."""
+    key = DECLARED_VERSION_KEY.format(event_id=event_id)
+    cache.add(key, 0, timeout=None)
+    try:
+        cache.incr(key)
+    except ValueError:  # evicted between the two calls
+        cache.set(key, 1, timeout=None)
+
+
 def rules_index(*, event: Event) -> RulesIndex:
-    """The event's index: built on first use; once older than the TTL, still served while one
-    background thread rebuilds it (a rebuild takes about a second at 50k attendees, which no
-    request should wait for)."""
+    """The event's index: built on first use. Once of an older declared version, rebuilt at once
+    if that is quick, else (like one older than the TTL) still served while one background thread
+    rebuilds it (a rebuild takes about a second at 50k attendees, which no request should wait for)."""
     ttl = getattr(settings, "RULES_INDEX_SECONDS", 60)
+    version = declared_version(event_id=event.pk)
     with _INDEX_LOCK:
         index = _INDEXES.get(event.pk)
-        if index is None:
-            index = _INDEXES[event.pk] = _build_index(event)
-        elif time.monotonic() - index.built_at > ttl and event.pk not in _REFRESHING:
+        outdated = index is not None and index.version != version
+        if index is None or (outdated and index.build_seconds <= REBUILD_INLINE_SECONDS):
+            index = _INDEXES[event.pk] = _build_index(event, version)
+        elif (outdated or time.monotonic() - index.built_at > ttl) and event.pk not in _REFRESHING:
             _REFRESHING.add(event.pk)
-            threading.Thread(target=_refresh, args=(event,), daemon=True, name=f"rules-index-{event.pk}").start()
+            threading.Thread(
+                target=_refresh, args=(event, version, outdated), daemon=True, name=f"rules-index-{event.pk}"
+            ).start()
         return index
 
 
-def _refresh(event: Event) -> None:
+def _refresh(event: Event, version: int, outdated: bool) -> None:
     try:
-        index = _build_index(event)
+        index = _build_index(event, version)
         with _INDEX_LOCK:
             _INDEXES[event.pk] = index
+        if outdated:
+            # Lists made from the old index while this one was built: drop them once more.
+            from recommendations.serving.cache import event_cache_invalidate  # serving imports backends
+
+            event_cache_invalidate(event_id=event.pk)
     except Exception:
         logger.exception("Rebuilding the rules index of event %s failed; the old one stays", event.pk)
     finally:
@@ -314,7 +349,8 @@ def _refresh(event: Event) -> None:
         connection.close()  # the thread's own database connection
 
 
-def _build_index(event: Event) -> RulesIndex:
+def _build_index(event: Event, version: int) -> RulesIndex:
+    started = time.monotonic()
     rows = list(Attendee.objects.filter(event=event).order_by("pk").values_list("pk", "group"))
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     groups = sorted({r[1] for r in rows})
@@ -334,7 +370,8 @@ def _build_index(event: Event) -> RulesIndex:
             for chunk_t, chunk_p in zip(np.split(targets, cuts), np.split(pos, cuts), strict=True)
             if chunk_t.size
         }
-    return RulesIndex(event.pk, time.monotonic(), ids, group_codes, groups, postings)
+    now = time.monotonic()
+    return RulesIndex(event.pk, now, version, now - started, ids, group_codes, groups, postings)
 
 
 def rank_candidates(*, index: RulesIndex, viewer: Declared, rules: RuleSet, limit: int) -> list[int]:

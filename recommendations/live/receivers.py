@@ -47,7 +47,7 @@ from events.privacy import attendee_erasing
 from events.signals import declared_changed, facts_changed, interactions_processing
 from recommendations.backends.local.realtime import realtime_recompute
 from recommendations.backends.personalize.services import personalize_erase_attendee
-from recommendations.backends.rules import allow_map_invalidate
+from recommendations.backends.rules import allow_map_invalidate, rules_index_outdate
 from recommendations.live.push import suggestions_push, suggestions_push_on_commit
 from recommendations.live.runner import Coalescer, run_soon
 from recommendations.live.state import watchers_showing
@@ -217,7 +217,8 @@ def interactions_push(*, event_id: int, interaction_ids: list[int]) -> None:
 @receiver(declared_changed)
 def _declared_changed(sender, event_id: int, attendee_id: int, **kwargs):
     # Their own list (the rules engine reads the viewer's declarations fresh) and, through the
-    # rules index within its TTL, theirs in others' lists.
+    # rules index (outdated here, rebuilt at its next use), theirs in others' lists.
+    rules_index_outdate(event_id=event_id)
     event_cache_invalidate(event_id=event_id)
     run_soon(suggestions_push, attendee_ids=[attendee_id])
 
@@ -228,6 +229,8 @@ def _facts_changed(sender, event_id: int, kind: str, ids: list[int], **kwargs):
     # a topic's label in a reason, a consent or a group: who may meet whom), so all of them go;
     # changed attendees' own widgets are pushed (their declarations and consents are their list's).
     allow_map_invalidate(event_id=event_id)
+    if sender is Attendee:
+        rules_index_outdate(event_id=event_id)  # declarations, groups: who is a candidate for whom
     event_cache_invalidate(event_id=event_id)
     if sender is Attendee:
         run_soon(suggestions_push, attendee_ids=ids)

@@ -1,6 +1,8 @@
 import random
+import time
 
 import pytest
+from django.core.cache import cache
 
 from events.services import attendee_set_tags
 from recommendations.backends import Reason, get_backend
@@ -227,3 +229,55 @@ def test_matchmaking_rules_are_editable_in_the_admin(world, admin_client):
 
     assert (listing.status_code, page.status_code) == (200, 200)
     assert "Boost a tag" in listing.content.decode()
+
+
+def test_a_declaration_reaches_the_candidates_at_once_through_the_outdated_index(
+    world, settings, django_capture_on_commit_callbacks
+):
+    """The index is per process and per event; a profile edit (after commit) outdates it in the
+    shared cache, and the next use rebuilds it: no waiting for RULES_INDEX_SECONDS."""
+    from events.services import attendee_update_profile
+    from recommendations.backends import rules
+
+    settings.RULES_INDEX_SECONDS = 3600  # the TTL cannot be what refreshes it here
+    event, t, _ = world
+    ana = _attendee(event, "Ana", interests=[t["MLOps"]])
+    bob = _attendee(event, "Bob")
+    backend = get_backend("rules")
+    assert backend.candidates(event=event, attendee=ana, limit=10) == []
+    before = rules.rules_index(event=event)
+    with django_capture_on_commit_callbacks(execute=True):
+        attendee_update_profile(attendee=bob, headline="", company="", interests=[t["MLOps"]], offers=[], seeks=[])
+    assert rules.declared_version(event_id=event.pk) == before.version + 1
+    assert [c.attendee_id for c in backend.candidates(event=event, attendee=ana, limit=10)] == [bob.pk]
+    assert rules.rules_index(event=event).version == before.version + 1
+
+
+@pytest.mark.django_db(transaction=True)  # the rebuilding thread reads on its own connection
+def test_a_slow_index_is_rebuilt_in_the_background_and_the_lists_made_meanwhile_are_dropped(
+    world, settings, monkeypatch
+):
+    from recommendations.backends import rules
+    from recommendations.serving.cache import EVENT_VERSION_KEY
+
+    settings.RULES_INDEX_SECONDS = 3600
+    monkeypatch.setattr(rules, "REBUILD_INLINE_SECONDS", -1.0)  # every build counts as slow
+    event, t, _ = world
+    ana = _attendee(event, "Ana", interests=[t["MLOps"]])
+    bob = _attendee(event, "Bob")
+    backend = get_backend("rules")
+    assert backend.candidates(event=event, attendee=ana, limit=10) == []
+    attendee_set_tags(attendee=bob, interests=[t["MLOps"]])
+    rules.rules_index_outdate(event_id=event.pk)
+    lists_before = cache.get(EVENT_VERSION_KEY.format(event_id=event.pk))
+    # Served from the old index while one thread rebuilds it, then the event's lists are dropped.
+    assert backend.candidates(event=event, attendee=ana, limit=10) == []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and rules.rules_index(event=event).version != rules.declared_version(
+        event_id=event.pk
+    ):
+        time.sleep(0.05)
+    while time.monotonic() < deadline and event.pk in rules._REFRESHING:
+        time.sleep(0.05)
+    assert [c.attendee_id for c in backend.candidates(event=event, attendee=ana, limit=10)] == [bob.pk]
+    assert cache.get(EVENT_VERSION_KEY.format(event_id=event.pk)) != lists_before
