@@ -17,13 +17,33 @@
  * "Not relevant" and "Block" say what happened with an Undo (a DELETE of the mark). Those notices
  * and new people arriving live are announced politely (role="status", aria-live="polite").
  *
- * Language: on our pages Django's JavaScript catalog (/jsi18n/) is loaded first and gives
- * `gettext`; embedded without it, the widget speaks English. Reasons come translated by the server.
+ * Language: on our pages Django's JavaScript catalogue (/jsi18n/) is loaded first and gives
+ * `gettext`. Embedded, the widget fetches the JSON catalogue (/jsi18n.json, in the language the
+ * browser asks for) and keeps it to itself: no globals on the platform's page; without it, English.
+ * Reasons come translated by the server (REST and the socket follow the browser's language too).
  */
 (function () {
   "use strict";
   var script = document.currentScript;
   var _ = window.gettext || function (s) { return s; };
+  var ngettext = window.ngettext || function (one, many, n) { return n === 1 ? one : many; };
+
+  // The JSON catalogue's plural rule, for the forms our languages use (no eval on a host's page).
+  function pluralRule(expr) {
+    var e = String(expr || "").replace(/[\s()]/g, "");
+    if (e === "n>1") return function (n) { return n > 1 ? 1 : 0; };
+    return function (n) { return n !== 1 ? 1 : 0; };
+  }
+
+  function useCatalogue(data) {
+    if (!data || !data.catalog) return;
+    var cat = data.catalog, plural = pluralRule(data.plural);
+    _ = function (s) { var t = cat[s]; return typeof t === "string" ? t : s; };
+    ngettext = function (one, many, n) {
+      var t = cat[one];
+      return Array.isArray(t) && t[plural(n)] ? t[plural(n)] : (n === 1 ? one : many);
+    };
+  }
   function fmt(text, values) {
     return text.replace(/%\((\w+)\)s/g, function (m, key) { return values[key]; });
   }
@@ -170,8 +190,7 @@
     this.items = next;
     this.render();
     if (names.length) {
-      var said = window.ngettext ? ngettext("New suggestion: %(names)s", "New suggestions: %(names)s", names.length)
-        : (names.length === 1 ? "New suggestion: %(names)s" : "New suggestions: %(names)s");
+      var said = ngettext("New suggestion: %(names)s", "New suggestions: %(names)s", names.length);
       this.say(fmt(said, {names: names.join(", ")}));
     }
     return true;
@@ -250,11 +269,14 @@
     "block": ["blocks/", "attendee"]
   };
 
-  var DONE = {
-    "connect": _("Request sent to %(name)s."),
-    "not-relevant": _("%(name)s will not be suggested again."),
-    "block": _("%(name)s is blocked: neither of you will be suggested to the other.")
-  };
+  // Read when said (not when the script loads): the embedded widget's catalogue arrives later.
+  function done(action) {
+    return {
+      "connect": _("Request sent to %(name)s."),
+      "not-relevant": _("%(name)s will not be suggested again."),
+      "block": _("%(name)s is blocked: neither of you will be suggested to the other.")
+    }[action];
+  }
 
   Widget.prototype.nameOf = function (id) {
     for (var i = 0; i < this.items.length; i++) if (this.items[i].external_id === id) return this.items[i].display_name;
@@ -285,7 +307,7 @@
       self.hidden[id] = true;
       self.render();
       var undo = action === "connect" ? null : function () { self.undo(id, spec[0], name); };
-      self.say(fmt(DONE[action], {name: name}), undo);
+      self.say(fmt(done(action), {name: name}), undo);
       return self.refetchIfQuiet();
     }).catch(function () {
       delete self.pending[id];
@@ -345,6 +367,14 @@
   function embedded() {
     var src = new URL(script.src, location.href);
     var base = src.origin;
+    // The widget's words in the browser's language first; English if the catalogue cannot be had.
+    fetch(base + "/jsi18n.json", {credentials: "omit"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(useCatalogue, function () { /* English */ })
+      .then(function () { embed(src, base); });
+  }
+
+  function embed(src, base) {
     if (!document.querySelector('link[data-mm-css]')) {
       var css = document.createElement("link");
       css.rel = "stylesheet"; css.href = base + src.pathname.replace(/widget\.js$/, "widget.css");

@@ -289,3 +289,40 @@ def _switch_to_french_and_act(browser, link):
     widget.get_by_role("button", name="Pas pertinent").click()
     expect(widget.locator("[data-mm-announce]")).to_contain_text("Bob ne vous sera plus suggéré.")
     expect(widget.get_by_role("button", name="Annuler")).to_be_visible()
+
+
+@pytest.mark.browser
+def test_the_embedded_widget_speaks_the_language_of_the_platform_pages_browser(settled_db):
+    """On a platform's page (another origin), with a French browser: the widget reads its words
+    from the JSON catalogue (CORS), and REST and the socket give the reasons in French."""
+    from events.api.auth import attendee_token_issue
+    from tests.live import asgi_server, chromium, server_env
+    from tests.widget.test_browser import LOCAL_NETWORK_CHECKS_OFF
+
+    _world()
+    token = attendee_token_issue(attendee=Attendee.objects.get(external_id="ada"))
+    with asgi_server(server_env(CELERY_BROKER_URL="memory://")) as base:
+        host_page = (
+            "<!doctype html><html lang='fr'><body><h1>Agenda</h1>"
+            f"<script src='{base}/static/matchmaking/widget.js' data-event='summit' data-attendee='ada' "
+            f"data-token='{token}'></script></body></html>"
+        )
+        with chromium([LOCAL_NETWORK_CHECKS_OFF]) as browser:
+            _embedded_in_french(browser, host_page)
+
+
+def _embedded_in_french(browser, host_page):
+    from playwright.sync_api import expect
+
+    from tests.widget.test_browser import LIVE_SECONDS
+
+    page = browser.new_context(locale="fr-FR", viewport={"width": 900, "height": 700}).new_page()
+    page.route("http://platform.test/**", lambda r: r.fulfill(status=200, content_type="text/html", body=host_page))
+    page.goto("http://platform.test/agenda")
+    widget = page.locator("[data-mm-widget]")
+    expect(widget.locator("h2")).to_have_text("Personnes à rencontrer", timeout=LIVE_SECONDS)
+    card = widget.locator(".mmw-card", has_text="Bob")
+    expect(card.locator(".mmw-reason")).to_have_text("Intérêt commun : Postgres", timeout=LIVE_SECONDS)
+    assert page.evaluate("typeof window.gettext") == "undefined"  # nothing left on the host's page
+    card.get_by_role("button", name="Pas pertinent").click()
+    expect(widget.locator("[data-mm-announce]")).to_contain_text("Bob ne vous sera plus suggéré.")
