@@ -16,13 +16,22 @@ meeting booked), signed, retried, delivered at least once.
   dead endpoint costs one timeout per step, not one per message.
 - **One sender at a time.** An attempt first takes a lease on the row (a conditional UPDATE pushing
   `next_attempt_at` past the timeout): the task and the sweeper never send the same message at once.
+- **Only out to the internet.** The server posts where an API key (or an organizer) said: before
+  each attempt the host's addresses are resolved, and one that is loopback, private, link-local or
+  otherwise not global fails the attempt without a connection (`WEBHOOK_ALLOW_PRIVATE_ADDRESSES`
+  lets an installation post inside its own network). Redirects are not followed: a 3xx is a failed
+  attempt, so a public address cannot forward the request inward. (A name that resolves outward
+  here and inward a moment later, when the connection is made, is not caught.)
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timedelta
@@ -185,8 +194,38 @@ def webhook_send(*, delivery_id: int, now: datetime | None = None, first: bool =
     return WebhookDelivery.Status.FAILED if gave_up else WebhookDelivery.Status.PENDING
 
 
+PRIVATE_ADDRESS = "refused: {host} resolves to {ip}, not a public address (WEBHOOK_ALLOW_PRIVATE_ADDRESSES)"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx: a failed attempt
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _private_address(url: str) -> str:
+    """Why `url`'s host may not be posted to, or "" (see the module docstring)."""
+    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return ""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return ""  # unresolvable: the attempt itself fails and says so
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not ip.is_global:
+            return PRIVATE_ADDRESS.format(host=host, ip=ip)
+    return ""
+
+
 def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str]:
     """POST the signed message; (HTTP status or None, what went wrong or "")."""
+    refused = _private_address(endpoint.url)
+    if refused:
+        return None, refused
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     sent_at = timezone.now()
     request = urllib.request.Request(
@@ -202,7 +241,7 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
+        with _OPENER.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
             return response.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, f"HTTP {exc.code}"

@@ -245,6 +245,8 @@ CELERY_TASK_ROUTES = {name: {"queue": CELERY_TRAINING_QUEUE} for name in TRAININ
 # Webhook deliveries (events.webhooks) run on the quick queue: each waits at most this long for the
 # platform, and a failing endpoint's new messages wait for its backoff instead of each timing out.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Webhooks go to public addresses only (events.webhooks): true lets them reach this network's own.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
 # A dead broker must not hang a request: fail fast, the outbox sweeper re-sends later.
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, **_broker_options}

@@ -66,6 +66,12 @@ def receiver():
         r.close()
 
 
+@pytest.fixture(autouse=True)
+def _local_receivers_allowed(settings):
+    """The receivers here listen on 127.0.0.1, which production refuses (see the last tests)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+
+
 def accepted_connection(event):
     ada = AttendeeFactory(event=event, external_id="ada")
     bob = AttendeeFactory(event=event, external_id="bob")
@@ -329,3 +335,45 @@ def test_another_organizations_endpoints_are_404_and_only_a_key_manages_them():
     endpoint.refresh_from_db()
     assert endpoint.url == "https://theirs.example/" and endpoint.active
     assert Client().get("/api/v1/webhooks/").status_code in (401, 403)
+
+
+# --- Only out to the internet ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_private_address_is_refused_without_a_connection_and_a_redirect_is_not_followed(receiver, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    event = EventFactory(slug="summit")
+    inside = receiver()
+    WebhookEndpoint.objects.create(organization=event.organization, url=inside.url)
+    accepted_connection(event)
+    delivery = WebhookDelivery.objects.get()
+    assert webhooks.webhook_send(delivery_id=delivery.pk) == "pending"  # failed, retried later
+    delivery.refresh_from_db()
+    assert inside.got == [] and delivery.last_status_code is None
+    assert delivery.last_error == webhooks.PRIVATE_ADDRESS.format(host="127.0.0.1", ip="127.0.0.1")
+
+    # Allowed to post here, a 3xx is a failed attempt: the request never goes where it points.
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    forwarded = receiver()
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(307)
+            self.send_header("Location", forwarded.url)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        WebhookEndpoint.objects.update(url=f"http://127.0.0.1:{server.server_address[1]}/hook")
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        webhooks.webhook_send(delivery_id=delivery.pk)
+    finally:
+        server.shutdown()
+        server.server_close()
+    delivery.refresh_from_db()
+    assert (delivery.last_status_code, delivery.last_error, forwarded.got) == (307, "HTTP 307", [])
