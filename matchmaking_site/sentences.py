@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from types import SimpleNamespace
 
 from django.utils import translation
 from django.utils.translation import gettext, trans_real
@@ -76,24 +77,10 @@ def localize_items(items: list[dict]) -> list[dict]:
     return [{**item, "reasons": localize_reasons(item.get("reasons") or [])} for item in items]
 
 
-def language_of(headers: dict[bytes, bytes] | list[tuple[bytes, bytes]], cookies: dict[str, str]) -> str:
-    """The language a WebSocket's person reads, as `LocaleMiddleware` would choose it for a page:
-    the switcher's cookie, else the browser's Accept-Language, else the site's default."""
-    from django.conf import settings
-
-    chosen = cookies.get(settings.LANGUAGE_COOKIE_NAME, "")
-    if chosen and translation.check_for_language(chosen):
-        try:
-            return translation.get_supported_language_variant(chosen)
-        except LookupError:
-            pass
-    pairs = headers.items() if isinstance(headers, dict) else headers
-    accept = next((v.decode("latin-1") for k, v in pairs if k.lower() == b"accept-language"), "")
-    for code, _ in trans_real.parse_accept_lang_header(accept):
-        if code == "*":
-            break
-        try:
-            return translation.get_supported_language_variant(code)
-        except LookupError:
-            continue
-    return settings.LANGUAGE_CODE
+def language_of(headers: list[tuple[bytes, bytes]], cookies: dict[str, str]) -> str:
+    """The language a WebSocket's person reads, chosen by Django's own rule for a page
+    (`LocaleMiddleware`: the switcher's cookie, else the browser's Accept-Language, else the
+    site's default), from the handshake's headers and cookies."""
+    accept = next((v.decode("latin-1") for k, v in headers if k.lower() == b"accept-language"), "")
+    handshake = SimpleNamespace(COOKIES=cookies, META={"HTTP_ACCEPT_LANGUAGE": accept})
+    return translation.get_language_from_request(handshake)  # type: ignore[arg-type]  # reads these two only

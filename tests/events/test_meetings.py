@@ -238,38 +238,48 @@ def test_two_bookings_of_one_person_at_one_time_let_exactly_one_win(race):
     assert MeetingHold.objects.filter(attendee=p["ada"], starts_at=base).count() == 1
 
 
-def test_the_database_refuses_the_second_booking_that_passed_every_check_before_the_first_committed(race):
-    """The interleaving the checks cannot see: the second booking reads before the first commits,
-    so only the unique constraint on holds stands between them, and it holds."""
-    _event, base, p, _ = race
-    with_bob = meetings.meeting_propose(requester=p["ada"], recipient=p["bob"], starts=[base])
-    with_carol = meetings.meeting_propose(requester=p["ada"], recipient=p["carol"], starts=[base])
+def _accept_while_the_first_is_uncommitted(first, second) -> dict:
+    """Accept `first` (meeting, by, start) in a transaction that stays open for a second while
+    `second` is accepted on another connection: the second passes every check (nothing committed
+    yet) and only the database can stop it. {"second": "booked"} or the second's 409 message."""
     written, outcome = threading.Event(), {}
 
-    def first():
+    def run_first():
+        meeting, by, start = first
         try:
             with transaction.atomic():
-                meetings.meeting_accept(meeting=with_bob, by=p["bob"], start=base)
+                meetings.meeting_accept(meeting=meeting, by=by, start=start)
                 written.set()
-                time.sleep(1.0)  # the second one reads now, then waits on the index until this commits
+                time.sleep(1.0)  # the second one reads now, then waits on the database until this commits
         finally:
             connection.close()
 
-    def second():
+    def run_second():
+        meeting, by, start = second
         written.wait(10)
         try:
-            meetings.meeting_accept(meeting=with_carol, by=p["carol"], start=base)
+            meetings.meeting_accept(meeting=meeting, by=by, start=start)
             outcome["second"] = "booked"
         except meetings.MeetingConflict as exc:
             outcome["second"] = str(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads = [threading.Thread(target=run_first), threading.Thread(target=run_second)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return outcome
+
+
+def test_the_database_refuses_the_second_booking_that_passed_every_check_before_the_first_committed(race):
+    """The interleaving the checks cannot see: the second booking reads before the first commits,
+    so only the unique constraint on holds stands between them, and it holds."""
+    _event, base, p, _ = race
+    with_bob = meetings.meeting_propose(requester=p["ada"], recipient=p["bob"], starts=[base])
+    with_carol = meetings.meeting_propose(requester=p["ada"], recipient=p["carol"], starts=[base])
+    outcome = _accept_while_the_first_is_uncommitted((with_bob, p["bob"], base), (with_carol, p["carol"], base))
     assert outcome == {"second": meetings.TAKEN}
     assert list(Meeting.objects.filter(status=MeetingStatus.BOOKED).values_list("pk", flat=True)) == [with_bob.pk]
     with_carol.refresh_from_db()
@@ -343,32 +353,7 @@ def test_the_database_refuses_an_overlapping_booking_at_another_start_that_passe
     MeetingWindow.objects.create(event=event, starts_at=at(base, 5), ends_at=at(base, 65))
     with_bob = meetings.meeting_propose(requester=p["ada"], recipient=p["bob"], starts=[base])
     with_carol = meetings.meeting_propose(requester=p["ada"], recipient=p["carol"], starts=[at(base, 5)])
-    written, outcome = threading.Event(), {}
-
-    def first():
-        try:
-            with transaction.atomic():
-                meetings.meeting_accept(meeting=with_bob, by=p["bob"], start=base)
-                written.set()
-                time.sleep(1.0)  # the second one reads now (nothing committed), then waits on the constraint
-        finally:
-            connection.close()
-
-    def second():
-        written.wait(10)
-        try:
-            meetings.meeting_accept(meeting=with_carol, by=p["carol"], start=at(base, 5))
-            outcome["second"] = "booked"
-        except meetings.MeetingConflict as exc:
-            outcome["second"] = str(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcome = _accept_while_the_first_is_uncommitted((with_bob, p["bob"], base), (with_carol, p["carol"], at(base, 5)))
     assert outcome == {"second": meetings.TAKEN}
     assert list(MeetingHold.objects.filter(attendee=p["ada"]).values_list("starts_at", "ends_at")) == [
         (base, at(base, 15))

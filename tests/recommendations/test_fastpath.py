@@ -137,28 +137,26 @@ def test_behind_https_it_sends_the_same_security_headers(world, settings):
     assert plain[0] == 301 and plain == plain_slow
 
 
-def test_a_french_reader_gets_the_same_answer_and_language_on_the_short_way(world):
-    w = world
-    french = (*_auth(w.secret), (b"accept-language", b"fr-FR,fr;q=0.9"))
-    _warm(w.path, w.secret, french)
+def _short_and_long_way(w, headers):
+    """The same warm request answered on the short way (Django's handler not entered) and by
+    Django's full path: (fast, slow)."""
+    _warm(w.path, w.secret, headers)
     with Djangos() as django_handled:
-        fast = _get(w.path, b"", french)
+        fast = _get(w.path, b"", headers)
     assert django_handled.n == 0
     with override_settings(API_FAST_PATH=False):
-        slow = _get(w.path, b"", french)
+        slow = _get(w.path, b"", headers)
+    return fast, slow
+
+
+def test_a_french_reader_gets_the_same_answer_and_language_on_the_short_way(world):
+    fast, slow = _short_and_long_way(world, (*_auth(world.secret), (b"accept-language", b"fr-FR,fr;q=0.9")))
     assert fast == slow
     assert fast[1]["content-language"] == "fr" and "Accept-Language" in fast[1]["vary"]
 
 
 def test_a_cross_origin_request_gets_what_the_cors_middleware_says_on_the_short_way(world):
-    w = world
-    origin = (*_auth(w.secret), (b"origin", b"https://platform.example"))
-    _warm(w.path, w.secret, origin)
-    with Djangos() as django_handled:
-        fast = _get(w.path, b"", origin)
-    assert django_handled.n == 0
-    with override_settings(API_FAST_PATH=False):
-        slow = _get(w.path, b"", origin)
+    fast, slow = _short_and_long_way(world, (*_auth(world.secret), (b"origin", b"https://platform.example")))
     assert fast == slow
     assert "access-control-allow-origin" not in fast[1]  # CORS is for the widget's token only
 
