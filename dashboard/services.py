@@ -9,13 +9,13 @@ make one run (the training and Personalize services refuse a second run in progr
 import logging
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from events.enums import Backend
 from events.groups import ENGAGEMENT_UPDATE, organizers_group
 from events.models import Event, Interaction
+from matchmaking_site.layer import group_send
 from recommendations.backends import Unavailable, get_backend
 from recommendations.backends.local.loaded import artifact_folder
 from recommendations.backends.personalize import services as personalize
@@ -59,7 +59,7 @@ def dashboard_push(*, event_id: int, reason: str, **info) -> None:
         return
     try:
         seq = sequence_next(dashboard_channel(event_id))
-        async_to_sync(layer.group_send)(
+        group_send(
             organizers_group(event_id),
             {"type": ENGAGEMENT_UPDATE, "event_id": event_id, "seq": seq, "reason": reason, **info},
         )

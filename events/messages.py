@@ -16,12 +16,13 @@ widget's WebSocket, caught up over REST, and closed by a block at once.
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils.translation import gettext_noop
+
+from matchmaking_site.layer import group_send
 
 from . import groups
 from .enums import ConnectionStatus
@@ -103,4 +104,4 @@ def _push(people: tuple[int, int], payload: dict) -> None:
     if layer is None:
         return
     for attendee_id in people:
-        async_to_sync(layer.group_send)(groups.attendee_group(attendee_id), payload)
+        group_send(groups.attendee_group(attendee_id), payload)

@@ -22,12 +22,13 @@ from datetime import datetime, timedelta
 from typing import TypedDict
 
 import django.dispatch
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from matchmaking_site.layer import group_send
 
 from . import groups
 from .enums import InteractionSource, InteractionType
@@ -164,7 +165,7 @@ def _announce(*, event_id: int, attendee_id: int, room_id: int, entered: bool) -
         person = Attendee.objects.filter(pk=attendee_id).values("external_id", "display_name").first()
         if person is not None:
             change: dict[str, object] = {"joined": person} if entered else {"left": person["external_id"]}
-            async_to_sync(layer.group_send)(
+            group_send(
                 groups.room_group(event_id, room_id),
                 {"type": groups.ROOM_PRESENCE, **change, "count": room_count(room_id=room_id, present=present)},
             )

@@ -205,12 +205,17 @@ if CHANNEL_LAYER_REDIS_URL:
     _layer_host = _from_url(redis_urls.channel_layer_host, CHANNEL_LAYER_REDIS_URL, "CHANNEL_LAYER_REDIS_URL")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis's layer with a pool that waits at its cap (matchmaking_site/layer.py).
+            "BACKEND": "matchmaking_site.layer.WaitingPoolRedisChannelLayer",
             "CONFIG": {"hosts": [_layer_host], "prefix": env.str("CHANNEL_LAYER_PREFIX", default="mm")},
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Connections of the channel layer's pool per event loop, and how long a send, a join or a leave
+# waits for one at that cap before it fails.
+CHANNEL_LAYER_MAX_CONNECTIONS = env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=100)
+CHANNEL_LAYER_POOL_TIMEOUT = env.float("CHANNEL_LAYER_POOL_TIMEOUT", default=10.0)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL, _broker_options = _from_url(

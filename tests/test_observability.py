@@ -193,7 +193,7 @@ def test_ready_names_every_service_it_checked(db):
 
 def test_not_ready_when_the_channel_layer_is_down(db, settings):
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [CLOSED]}}
+        "default": {"BACKEND": "matchmaking_site.layer.WaitingPoolRedisChannelLayer", "CONFIG": {"hosts": [CLOSED]}}
     }
     from channels.layers import channel_layers
 

@@ -72,7 +72,7 @@ def test_redis_url_switches_cache_layer_and_broker():
     assert result.stdout.split() == [
         "django.db.backends.postgresql",
         "matchmaking_site.cache.ResilientRedisCache",
-        "channels_redis.core.RedisChannelLayer",
+        "matchmaking_site.layer.WaitingPoolRedisChannelLayer",
         "redis://127.0.0.1:6379/5",
         "False",
     ]

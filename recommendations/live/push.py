@@ -33,15 +33,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from events import groups
 from events.models import Attendee
+from matchmaking_site.layer import group_send
 from recommendations.live.runner import run_soon
 from recommendations.live.sequences import attendee_channel, sequence_current, sequence_next
-from recommendations.live.state import LAST_KEY, STATE_TTL, cache, watched
+from recommendations.live.state import LAST_KEY, cache, remember_shown, watched
 from recommendations.serving.cache import attendee_cache_invalidate
 from recommendations.serving.funnel import funnel_record_shown
 from recommendations.serving.lists import Recommendations, recommendations_for
@@ -135,10 +134,6 @@ def attendee_push_lock(attendee_id: int):
         cache.delete(key)
 
 
-def remember_list(*, attendee_id: int, items: list[dict]) -> None:
-    cache.set(LAST_KEY.format(attendee_id=attendee_id), items, timeout=STATE_TTL)
-
-
 def widget_first_paint(*, attendee: Attendee) -> tuple[int, list[dict], str]:
     """The list an attendee page renders inside its widget: (sequence number, items, the empty
     code, see `Recommendations.empty_code`). Remembered as what this attendee's screen shows, and
@@ -146,7 +141,7 @@ def widget_first_paint(*, attendee: Attendee) -> tuple[int, list[dict], str]:
     with attendee_push_lock(attendee.pk):
         result = widget_list(attendee=attendee)
         items = [suggestion_item(s) for s in result.items]
-        remember_list(attendee_id=attendee.pk, items=items)
+        remember_shown(attendee_id=attendee.pk, event_id=attendee.event_id, items=items)
         funnel_record_shown(viewer=attendee, result=result)
         return current_seq(attendee_id=attendee.pk), items, result.empty_code
 
@@ -159,17 +154,12 @@ def widget_state_reset(*, attendee: Attendee) -> tuple[int, list[dict]]:
     with attendee_push_lock(attendee.pk):
         result = widget_list(attendee=attendee)
         items = [suggestion_item(s) for s in result.items]
-        before = {item["external_id"] for item in cache.get(LAST_KEY.format(attendee_id=attendee.pk)) or ()}
-        remember_list(attendee_id=attendee.pk, items=items)
+        last = cache.get(LAST_KEY.format(attendee_id=attendee.pk)) or []
+        remember_shown(attendee_id=attendee.pk, event_id=attendee.event_id, items=items, before=last)
+        before = {item["external_id"] for item in last}
         added = {s.attendee_id for s in result.items if s.external_id not in before}
         funnel_record_shown(viewer=attendee, result=result, only=added)
         return current_seq(attendee_id=attendee.pk), items
-
-
-def _group_send(group: str, message: dict) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(group, message)
 
 
 def suggestions_push(*, attendee_ids, invalidate: bool = False) -> dict[int, int]:
@@ -190,9 +180,9 @@ def suggestions_push(*, attendee_ids, invalidate: bool = False) -> dict[int, int
             diff = list_diff(old, new)
             if diff is None:
                 continue
-            remember_list(attendee_id=attendee.pk, items=new)
+            remember_shown(attendee_id=attendee.pk, event_id=attendee.event_id, items=new, before=old)
             seq = sequence_next(attendee_channel(attendee.pk))
-            _group_send(
+            group_send(
                 groups.attendee_group(attendee.pk),
                 {"type": groups.SUGGESTIONS_CHANGED, "seq": seq, "event": attendee.event.slug, **diff},
             )

@@ -15,9 +15,6 @@ from django.db import close_old_connections, connections
 logger = logging.getLogger(__name__)
 
 
-_executor: ThreadPoolExecutor | None = None
-
-
 def _in_thread(fn, kwargs: dict) -> None:
     close_old_connections()
     try:
@@ -37,7 +34,7 @@ def _in_celery_worker() -> bool:
 
 class Coalescer:
     """Gathers ids from many calls and runs `fn(ids=...)` once per `delay` seconds with all of them,
-    through `run_soon` (the timer only hands the batch over: pushes sent from the short-lived timer
+    through `run_later` (the timer only hands the batch over: pushes sent from the short-lived timer
     threads themselves lost messages, 43 sequence gaps in one push_latency.py run, none from the
     pool). Inline when LIVE_PUSH_THREADS is 0 (tests and commands want the work done when the
     call returns). WHY: one badge change can concern every open widget that lists the person;
@@ -70,7 +67,7 @@ class Coalescer:
     def _flush(self) -> None:
         with self._lock:
             ids, self._ids, self._timer = self._ids, set(), None
-        run_soon(self.fn, ids=sorted(ids))
+        run_later(self.fn, ids=sorted(ids))
 
 
 def run_soon(fn, **kwargs) -> None:
@@ -79,7 +76,21 @@ def run_soon(fn, **kwargs) -> None:
     request behind it), inline otherwise (tests, commands) and inside a Celery worker's task (no
     request waits there, and the task should finish with its work, not hand it to a thread).
     Never raises: the rows are committed."""
-    global _executor
+    _submit("soon", fn, kwargs)
+
+
+def run_later(fn, **kwargs) -> None:
+    """`run_soon` for work that may wait (a `Coalescer`'s batch: badges elsewhere): on one thread of
+    its own, so that however much of it piles up, at most one such job competes with the pushes
+    that must go out at once (the mover's room) for the interpreter. Inline where `run_soon` is."""
+    _submit("later", fn, kwargs)
+
+
+_executors: dict[str, ThreadPoolExecutor] = {}
+_executors_lock = threading.Lock()
+
+
+def _submit(kind: str, fn, kwargs: dict) -> None:
     threads = getattr(settings, "LIVE_PUSH_THREADS", 0)
     if threads <= 0 or _in_celery_worker():
         try:
@@ -87,6 +98,17 @@ def run_soon(fn, **kwargs) -> None:
         except Exception:
             logger.exception("live push %s failed", getattr(fn, "__name__", fn))
         return
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="live-push")
-    _executor.submit(_in_thread, fn, kwargs)
+    executor = _executors.get(kind)
+    if executor is None:
+        with _executors_lock:
+            executor = _executors.get(kind)
+            if executor is None:
+                prefix = "live-push" if kind == "soon" else "live-push-later"
+                executor = ThreadPoolExecutor(max_workers=threads if kind == "soon" else 1, thread_name_prefix=prefix)
+                _executors[kind] = executor
+    executor.submit(_in_thread, fn, kwargs)
+
+
+def executor(kind: str = "soon") -> ThreadPoolExecutor | None:
+    """The thread pool of `run_soon` ("soon") or `run_later` ("later"), None before its first use."""
+    return _executors.get(kind)

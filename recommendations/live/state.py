@@ -1,6 +1,7 @@
 """The live push's state in the `live` cache (settings: CACHES["live"], apart from the caches that
 churn): which attendees have a widget open (`watch_start`/`watch_stop`, per attendee and per
-event), read by the receivers to push only to someone watching, and the list last sent to each.
+event), read by the receivers to push only to someone watching, the list last sent to each
+(`remember_shown`), and, the other way round, whose widget shows a person (`watchers_showing`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ WATCH_KEY = "push:watch:{attendee_id}"  # open widget sockets of the attendee (a
 
 
 WATCHERS_KEY = "push:watchers:{event_id}"  # set of the event's attendees with a widget open
+
+
+# On Redis, the set of attendees whose last list shows this person (`remember_shown` keeps it).
+SHOWN_KEY = "push:shown:{event_id}:{external_id}"
 
 
 # Longer than any widget stays open; a crashed server's leftover counts expire with it.
@@ -84,15 +89,51 @@ def watch_stop(*, attendee_id: int, event_id: int) -> None:
         cache.set(WATCHERS_KEY.format(event_id=event_id), _local_watchers(event_id) - {attendee_id}, STATE_TTL)
 
 
+def remember_shown(*, attendee_id: int, event_id: int, items: list[dict], before: list[dict] | None = None) -> None:
+    """Remember `items` as what the attendee's widget shows now: the base of the next diff and, on
+    Redis, an entry in the set of each person shown (`SHOWN_KEY`), left for the people no longer
+    shown. `before` is the list remembered until now (read when not given). Call it under the
+    attendee's push lock, as every caller does, so that two rememberings never interleave.
+
+    WHY an index: a mover's "online" badge concerns every widget that shows them; finding those by
+    reading every open widget's last list cost one unpickled list per open widget and per move
+    (a third of the server's time at 1,000 widgets in benchmarks/push_latency.py)."""
+    if before is None:
+        before = cache.get(LAST_KEY.format(attendee_id=attendee_id)) or []
+    cache.set(LAST_KEY.format(attendee_id=attendee_id), items, timeout=STATE_TTL)
+    client = redis_client("live")
+    if client is None:
+        return  # one process: `watchers_showing` reads the last lists instead
+    old = {item["external_id"] for item in before}
+    new = {item["external_id"] for item in items}
+    if old == new:
+        return
+    pipe = client.pipeline(transaction=False)
+    for external_id in sorted(old - new):
+        pipe.srem(_shown_key(event_id, external_id), attendee_id)
+    for external_id in sorted(new - old):
+        key = _shown_key(event_id, external_id)
+        pipe.sadd(key, attendee_id)
+        pipe.expire(key, STATE_TTL)
+    pipe.execute()
+
+
+def _shown_key(event_id: int, external_id: str) -> str:
+    # `make_key`, not `make_and_validate_key`: an external id may hold characters that memcached
+    # would refuse (Django warns of those); Redis takes any bytes.
+    return cache.make_key(SHOWN_KEY.format(event_id=event_id, external_id=external_id))
+
+
 def watchers_showing(*, event_id: int, external_id: str) -> list[int]:
     """Attendees of the event with a widget open whose current list shows `external_id` (their
-    "here now" badge for that person may have changed)."""
+    "here now" badge for that person may have changed). On Redis one SINTER of the person's shown
+    set and the event's open widgets, however many widgets are open; without Redis (one process)
+    a scan of the open widgets' last lists."""
     redis_set = _redis_set(event_id)
     if redis_set is not None:
         client, key = redis_set
-        ids = [int(pk) for pk in client.smembers(key)]
-    else:
-        ids = list(_local_watchers(event_id))
+        return sorted(int(pk) for pk in client.sinter(_shown_key(event_id, external_id), key))
+    ids = sorted(_local_watchers(event_id))
     if not ids:
         return []
     lasts = cache.get_many([LAST_KEY.format(attendee_id=pk) for pk in ids])

@@ -86,7 +86,7 @@ def test_run_soon_hands_the_work_to_a_thread_outside_a_worker(settings):
     settings.LIVE_PUSH_THREADS = 1
     ran = []
     runner.run_soon(lambda: ran.append(threading.current_thread().name))
-    runner._executor.submit(lambda: None).result(timeout=5)  # one thread: queued behind the push
+    runner.executor().submit(lambda: None).result(timeout=5)  # one thread: queued behind the push
     assert ran and ran[0].startswith("live-push")
 
 
@@ -101,7 +101,7 @@ def test_run_soon_runs_inline_inside_a_worker_task(settings):
         runner.run_soon(lambda: ran.append(threading.current_thread().name))
 
     probe.apply()  # eager (the embedded default): the web process's own run keeps the thread
-    runner._executor.submit(lambda: None).result(timeout=5)
+    runner.executor().submit(lambda: None).result(timeout=5)
     probe()  # called the way a worker calls it: a task context that is not eager
     assert ran[0].startswith("live-push")
     assert ran[1] == threading.current_thread().name
@@ -228,11 +228,12 @@ def test_a_rename_reaches_the_lists_and_the_open_widgets_that_show_the_person(ha
 
 
 def test_the_coalescer_runs_once_per_window_with_every_id_gathered(settings):
-    settings.LIVE_PUSH_THREADS = 1
-    calls, done = [], threading.Event()
+    settings.LIVE_PUSH_THREADS = 2
+    calls, threads, done = [], [], threading.Event()
 
     def record(*, ids):
         calls.append(ids)
+        threads.append(threading.current_thread().name)
         done.set()
 
     gather = runner.Coalescer(record, delay=0.2)
@@ -241,6 +242,8 @@ def test_the_coalescer_runs_once_per_window_with_every_id_gathered(settings):
     assert done.wait(5)
     time.sleep(0.3)  # nothing else comes
     assert calls == [[1, 2, 3, 4]]
+    # on the one thread of work that may wait, not on the pool of pushes that may not
+    assert threads[0].startswith("live-push-later") and runner.executor("later")._max_workers == 1
 
 
 def test_the_coalescer_runs_inline_when_pushes_are_inline(settings):
@@ -248,3 +251,29 @@ def test_the_coalescer_runs_inline_when_pushes_are_inline(settings):
     calls = []
     runner.Coalescer(lambda *, ids: calls.append(ids), delay=60).add({3, 1})
     assert calls == [[1, 3]]
+
+
+@pytest.mark.parametrize("live_cache", ["redis", "embedded"])
+def test_watchers_showing_follows_what_each_open_widget_shows(hall, settings, live_cache):
+    """Who hears of a person's badge change: the open widgets whose last list shows them, no
+    one whose list has dropped them since, and no closed widget. On Redis from the index that
+    remembering a list keeps; embedded, from the last lists themselves."""
+    from django.core.cache import caches
+
+    if live_cache == "embedded":
+        settings.CACHES = settings.CACHES | {"live": settings.EMBEDDED_CACHES["live"]}
+    caches["live"].clear()
+    assert (state.redis_client("live") is not None) == (live_cache == "redis" and bool(settings.REDIS_URL))
+    event, room, ada, bob = hall
+    carol = AttendeeFactory(event=event, external_id="carol", display_name="Carol", consent_training=False)
+    for viewer in (ada, carol):
+        state.watch_start(attendee_id=viewer.pk, event_id=event.pk)
+    presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
+    presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+    presence_join(event=event, attendee_id=carol.pk, room_id=room.pk, at=timezone.now())
+    assert state.watchers_showing(event_id=event.pk, external_id="bob") == [ada.pk, carol.pk]
+    presence_leave(event=event, attendee_id=carol.pk, room_id=room.pk, at=timezone.now())
+    # Carol's list no longer shows Bob (he is only in it while they share the room).
+    assert state.watchers_showing(event_id=event.pk, external_id="bob") == [ada.pk]
+    state.watch_stop(attendee_id=ada.pk, event_id=event.pk)
+    assert state.watchers_showing(event_id=event.pk, external_id="bob") == []
