@@ -16,16 +16,19 @@ meeting booked), signed, retried, delivered at least once.
   dead endpoint costs one timeout per step, not one per message.
 - **One sender at a time.** An attempt first takes a lease on the row (a conditional UPDATE pushing
   `next_attempt_at` past the timeout): the task and the sweeper never send the same message at once.
-- **Only out to the internet.** The server posts where an API key (or an organizer) said: before
-  each attempt the host's addresses are resolved, and one that is loopback, private, link-local or
-  otherwise not global fails the attempt without a connection (`WEBHOOK_ALLOW_PRIVATE_ADDRESSES`
-  lets an installation post inside its own network). Redirects are not followed: a 3xx is a failed
-  attempt, so a public address cannot forward the request inward. (A name that resolves outward
-  here and inward a moment later, when the connection is made, is not caught.)
+- **Only out to the internet.** The server posts where an API key (or an organizer) said: the
+  connection itself resolves the host, and an address that is loopback, private, link-local or
+  otherwise not global fails the attempt without connecting (`WEBHOOK_ALLOW_PRIVATE_ADDRESSES` lets
+  an installation post inside its own network). The check and the connection use one resolution,
+  so a name that answers outward to a check and inward a moment later (DNS rebinding) is refused
+  too; TLS still verifies the certificate against the host's name. Redirects are not followed: a 3xx
+  is a failed attempt, so a public address cannot forward the request inward. Proxies from the
+  environment are not used (the connection goes to the endpoint itself).
 """
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import logging
@@ -202,30 +205,66 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError with the 3xx: a failed attempt
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+class _Refused(OSError):
+    """The host resolved to an address webhooks may not reach (its text is the attempt's error)."""
 
 
-def _private_address(url: str) -> str:
-    """Why `url`'s host may not be posted to, or "" (see the module docstring)."""
-    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        return ""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return ""  # unresolvable: the attempt itself fails and says so
-    for info in infos:
-        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not ip.is_global:
-            return PRIVATE_ADDRESS.format(host=host, ip=ip)
-    return ""
+def _public_connection(address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> socket.socket:
+    """`socket.create_connection` for webhook attempts: resolve once, refuse the host if any of its
+    addresses is not global (unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES), connect to those addresses.
+    (`http.client` passes a sentinel object as `timeout` when none is set; every attempt sets one.)"""
+    host, port = address
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        for info in infos:
+            ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if not ip.is_global:
+                raise _Refused(PRIVATE_ADDRESS.format(host=host, ip=ip))
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if isinstance(timeout, int | float):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)  # the vetted address itself, not the name again
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"{host} has no address")
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
+
+
+_OPENER = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), _PublicHTTPHandler, _PublicHTTPSHandler, _NoRedirects
+)
 
 
 def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str]:
     """POST the signed message; (HTTP status or None, what went wrong or "")."""
-    refused = _private_address(endpoint.url)
-    if refused:
-        return None, refused
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     sent_at = timezone.now()
     request = urllib.request.Request(
@@ -245,7 +284,11 @@ def _post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | N
             return response.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, _Refused):
+            return None, str(exc.reason)
+        return None, f"{type(exc).__name__}: {exc.reason}"
+    except (OSError, ValueError) as exc:
         return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
 
 

@@ -377,3 +377,35 @@ def test_a_private_address_is_refused_without_a_connection_and_a_redirect_is_not
         server.server_close()
     delivery.refresh_from_db()
     assert (delivery.last_status_code, delivery.last_error, forwarded.got) == (307, "HTTP 307", [])
+
+
+@pytest.mark.django_db
+def test_a_name_that_turns_inward_after_the_check_is_not_followed_there(receiver, settings, monkeypatch):
+    """DNS rebinding: the attacker's name answers with a public address, then, to the next lookup,
+    with this machine's. Checked by one lookup and connected by another, the request reached the
+    inside receiver. Now the attempt resolves the name once and connects to the address it checked."""
+    import socket
+
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    inside = receiver()
+    port = int(inside.url.rsplit(":", 1)[1].split("/")[0])
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def rebinding(host, *args, **kwargs):
+        if host != "hooks.example":
+            return real_getaddrinfo(host, *args, **kwargs)
+        lookups.append(host)
+        ip = "203.0.114.1" if len(lookups) == 1 else "127.0.0.1"  # public (unrouted here), then inward
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    event = EventFactory(slug="summit")
+    WebhookEndpoint.objects.create(organization=event.organization, url=f"http://hooks.example:{port}/hook")
+    accepted_connection(event)
+    delivery = WebhookDelivery.objects.get()
+    assert webhooks.webhook_send(delivery_id=delivery.pk) == "pending"  # failed: nothing there answers
+    delivery.refresh_from_db()
+    assert inside.got == [] and lookups == ["hooks.example"]
+    assert delivery.last_status_code is None and delivery.last_error
