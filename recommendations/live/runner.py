@@ -71,9 +71,9 @@ class Coalescer:
 
 
 def run_soon(fn, **kwargs) -> None:
-    """Run `fn(**kwargs)` off the request thread when `LIVE_PUSH_THREADS` > 0 (the server: ASGI runs
-    sync views one at a time on one thread, so a push computed there would queue every other
-    request behind it), inline otherwise (tests, commands) and inside a Celery worker's task (no
+    """Run `fn(**kwargs)` off the request thread when `LIVE_PUSH_THREADS` > 0 (the server: a push
+    computed there would hold the response of the POST that caused it, for every widget it
+    concerns), inline otherwise (tests, commands) and inside a Celery worker's task (no
     request waits there, and the task should finish with its work, not hand it to a thread).
     Never raises: the rows are committed."""
     _submit("soon", fn, kwargs)
