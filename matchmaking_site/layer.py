@@ -78,4 +78,9 @@ def group_send(group: str, message: dict) -> None:
     if not isinstance(layer, RedisChannelLayer):
         async_to_sync(layer.group_send)(group, message)
         return
-    asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _sender_loop()).result(timeout=SEND_TIMEOUT)
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _sender_loop())
+    try:
+        future.result(timeout=SEND_TIMEOUT)
+    except TimeoutError:
+        future.cancel()  # not left running on the loop after the caller gave up on it
+        raise

@@ -86,3 +86,21 @@ def test_a_burst_beyond_the_pool_cap_waits_for_connections_instead_of_failing(se
         return joined, left
 
     assert asyncio.run(burst()) == (300, 0)
+
+
+def test_a_send_that_hangs_fails_after_the_timeout_and_is_not_left_running(monkeypatch):
+    cancelled = threading.Event()
+
+    class Hanging(layer_send.WaitingPoolRedisChannelLayer):
+        async def group_send(self, group, message):
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+    monkeypatch.setattr(layer_send, "get_channel_layer", lambda: Hanging(hosts=[settings.REDIS_URL]))
+    monkeypatch.setattr(layer_send, "SEND_TIMEOUT", 0.2)
+    with pytest.raises(TimeoutError):
+        layer_send.group_send("test-hang", {"type": "test.message"})
+    assert cancelled.wait(5)
