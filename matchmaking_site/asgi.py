@@ -32,6 +32,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from matchmaking_site.gc_tuning import tune_for_serving  # noqa: E402
 from matchmaking_site.routing import websocket_urlpatterns  # noqa: E402
 from recommendations.api.fastpath import RecommendationsFastPath  # noqa: E402
 
@@ -61,3 +62,6 @@ application = ProtocolTypeRouter(
         "websocket": OriginValidatedUnlessToken(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Last: everything loaded so far is frozen out of the garbage collector's reach (gc_tuning.py).
+tune_for_serving()

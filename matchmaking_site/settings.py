@@ -12,7 +12,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
-from matchmaking_site import redis_urls
+from matchmaking_site import gc_tuning, redis_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -447,6 +447,14 @@ RECOMMENDATION_GATE_METRIC = env.str("RECOMMENDATION_GATE_METRIC", default="reca
 
 # Threads that compute live pushes off the request thread (0: inline, as tests and commands want).
 LIVE_PUSH_THREADS = env.int("LIVE_PUSH_THREADS", default=4)
+
+# The serving processes' garbage collector (matchmaking_site/gc_tuning.py: full collections paused
+# every thread for up to 335 ms under load): thresholds, and freezing what start-up loaded.
+GC_FREEZE = env.bool("GC_FREEZE", default=True)
+try:
+    GC_THRESHOLDS = gc_tuning.parse_thresholds(env.str("GC_THRESHOLDS", default="50000,20,20"))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
 # Where trained local models are stored (one directory per event and version). On several machines
 # without MODEL_ARTIFACT_BUCKET this must be a shared volume: every serving process loads the
