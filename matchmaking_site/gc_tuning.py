@@ -22,10 +22,10 @@ from django.conf import settings
 
 
 def parse_thresholds(value: str) -> tuple[int, ...] | None:
-    """GC_THRESHOLDS as `gc.set_threshold` takes it: "off" (or empty) for Python's own, else one to
-    three positive integers separated by commas. ValueError says what is wrong."""
+    """GC_THRESHOLDS as `gc.set_threshold` takes it: "off" for Python's own, else one to three
+    positive integers separated by commas. ValueError says what is wrong."""
     text = value.strip().lower()
-    if text in ("", "off"):
+    if text == "off":
         return None
     try:
         numbers = tuple(int(part) for part in text.split(","))

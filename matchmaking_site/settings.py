@@ -452,7 +452,8 @@ LIVE_PUSH_THREADS = env.int("LIVE_PUSH_THREADS", default=4)
 # every thread for up to 335 ms under load): thresholds, and freezing what start-up loaded.
 GC_FREEZE = env.bool("GC_FREEZE", default=True)
 try:
-    GC_THRESHOLDS = gc_tuning.parse_thresholds(env.str("GC_THRESHOLDS", default="50000,20,20"))
+    # (Set but empty is unset, as for the Redis URLs above.)
+    GC_THRESHOLDS = gc_tuning.parse_thresholds(env.str("GC_THRESHOLDS", default="") or "50000,20,20")
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 

@@ -36,11 +36,19 @@ def test_the_asgi_application_freezes_start_up_and_raises_the_thresholds():
 def test_each_part_can_be_turned_off():
     assert _serving_process(GC_THRESHOLDS="off", GC_FREEZE="false") == ["700", "10", "10", "False"]
     assert _serving_process(GC_THRESHOLDS="20000") == ["20000", "10", "10", "True"]
+    # set but empty is unset (a compose file passes ${GC_THRESHOLDS:-} through as ""): the default
+    assert _serving_process(GC_THRESHOLDS="") == ["50000", "20", "20", "True"]
 
 
-@pytest.mark.parametrize(("value", "expected"), [("off", None), ("", None), (" 1000, 5 ", (1000, 5))])
+@pytest.mark.parametrize(("value", "expected"), [("off", None), (" OFF ", None), (" 1000, 5 ", (1000, 5))])
 def test_thresholds_parse(value, expected):
     assert parse_thresholds(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "1,2,3,4", "-5", "a,b"])
+def test_thresholds_refuse_what_is_not_one_to_three_positive_integers(value):
+    with pytest.raises(ValueError, match="GC_THRESHOLDS must be off or one to three positive integers"):
+        parse_thresholds(value)
 
 
 def test_a_malformed_value_stops_start_up_with_one_line():
