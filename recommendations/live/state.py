@@ -106,12 +106,12 @@ def remember_shown(*, attendee_id: int, event_id: int, items: list[dict], before
         return  # one process: `watchers_showing` reads the last lists instead
     old = {item["external_id"] for item in before}
     new = {item["external_id"] for item in items}
-    if old == new:
-        return
     pipe = client.pipeline(transaction=False)
     for external_id in sorted(old - new):
         pipe.srem(_shown_key(event_id, external_id), attendee_id)
-    for external_id in sorted(new - old):
+    # Everyone shown, not only the newly shown: a paint or a reconnect renews entries that a long
+    # unchanged list would otherwise let expire (STATE_TTL), in the same round trip.
+    for external_id in sorted(new):
         key = _shown_key(event_id, external_id)
         pipe.sadd(key, attendee_id)
         pipe.expire(key, STATE_TTL)

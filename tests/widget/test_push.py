@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -277,3 +278,18 @@ def test_watchers_showing_follows_what_each_open_widget_shows(hall, settings, li
     assert state.watchers_showing(event_id=event.pk, external_id="bob") == [ada.pk]
     state.watch_stop(attendee_id=ada.pk, event_id=event.pk)
     assert state.watchers_showing(event_id=event.pk, external_id="bob") == []
+
+
+@pytest.mark.skipif(not django_settings.REDIS_URL, reason="the index exists on Redis only")
+def test_a_reconnect_renews_the_index_of_an_unchanged_list(hall):
+    """An entry of the index that expired (a list unchanged for a day) comes back with the widget's
+    next paint or reconnect, even though the list it remembers is the same."""
+    event, room, ada, bob = hall
+    state.watch_start(attendee_id=ada.pk, event_id=event.pk)
+    presence_join(event=event, attendee_id=ada.pk, room_id=room.pk, at=timezone.now())
+    presence_join(event=event, attendee_id=bob.pk, room_id=room.pk, at=timezone.now())
+    assert state.watchers_showing(event_id=event.pk, external_id="bob") == [ada.pk]
+    state.redis_client("live").delete(state._shown_key(event.pk, "bob"))  # as if expired
+    assert state.watchers_showing(event_id=event.pk, external_id="bob") == []
+    push.widget_state_reset(attendee=ada)  # the same list as before
+    assert state.watchers_showing(event_id=event.pk, external_id="bob") == [ada.pk]
