@@ -4,14 +4,17 @@ WHY: CPython's cyclic collector stops every thread of the process while it runs,
 (generation 2) collection walks every container object the process holds: the imported code, the
 loaded models, the open sockets' state. In benchmarks/push_latency.py (1,000 widget sockets, two
 uvicorn processes) each process ran three or four full collections in a 400-move run, of 170 to
-335 ms each, and the push's p99 (360-410 ms) was those pauses. `gc.freeze()` after start-up moves
-everything loaded so far out of the collector's reach, and higher thresholds make collections
-rarer: full collections then took at most about 100 ms, none happened with both, and the p99 fell
-to 244-271 ms (README, "Push latency").
+335 ms each, and they were most of the push's p99. `gc.freeze()` after start-up moves everything
+loaded so far out of the collector's reach: full collections then took at most about 100 ms, and
+the p99 fell from 312-417 ms to 269-313 ms in five pairs of runs taken in turn (README, "Push
+latency").
 
-Settings: GC_FREEZE (default true) and GC_THRESHOLDS (default 50000,20,20; "off" keeps Python's
-700,10,10). The cost: cyclic garbage waits longer to be freed (at most a few tens of thousands of
-objects at the first generation).
+Thresholds stay Python's (700,10,10) unless GC_THRESHOLDS says otherwise: raised to 50000,20,20
+they removed full collections from the push benchmark too, but each young collection then walked
+tens of thousands of objects, and the load benchmark's p99 for short requests went from 36 ms to
+56-184 ms.
+
+Settings: GC_FREEZE (default true), GC_THRESHOLDS (default off: Python's; one to three integers).
 """
 
 from __future__ import annotations

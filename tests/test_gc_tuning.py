@@ -29,15 +29,16 @@ def _serving_process(**env: str) -> list[str]:
     return run.stdout.split()
 
 
-def test_the_asgi_application_freezes_start_up_and_raises_the_thresholds():
-    assert _serving_process() == ["50000", "20", "20", "True"]
+def test_the_asgi_application_freezes_start_up_and_keeps_pythons_thresholds():
+    assert _serving_process() == ["700", "10", "10", "True"]
 
 
-def test_each_part_can_be_turned_off():
-    assert _serving_process(GC_THRESHOLDS="off", GC_FREEZE="false") == ["700", "10", "10", "False"]
+def test_each_part_can_be_set():
+    assert _serving_process(GC_FREEZE="false") == ["700", "10", "10", "False"]
+    assert _serving_process(GC_THRESHOLDS="50000,20,20") == ["50000", "20", "20", "True"]
     assert _serving_process(GC_THRESHOLDS="20000") == ["20000", "10", "10", "True"]
     # set but empty is unset (a compose file passes ${GC_THRESHOLDS:-} through as ""): the default
-    assert _serving_process(GC_THRESHOLDS="") == ["50000", "20", "20", "True"]
+    assert _serving_process(GC_THRESHOLDS="") == ["700", "10", "10", "True"]
 
 
 @pytest.mark.parametrize(("value", "expected"), [("off", None), (" OFF ", None), (" 1000, 5 ", (1000, 5))])
