@@ -21,6 +21,21 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _last_warning = 0.0
 
 
+def count_up(cache, key: str, *, timeout: float | None) -> int:
+    """Add one to the counter at `key` of `cache` (any Django cache), creating it at 0 with
+    `timeout` when missing, and return the new count. `add` then `incr`: INCR on Redis is atomic, so
+    two processes never get the same number; a counter that expires or is evicted between the two
+    calls starts again (the second try), and if even that one is gone, the count is 1."""
+    for _ in range(2):
+        cache.add(key, 0, timeout=timeout)
+        try:
+            return cache.incr(key)
+        except ValueError:  # gone between the two calls
+            continue
+    cache.set(key, 1, timeout=timeout)
+    return 1
+
+
 def _warn(operation: str, exc: Exception) -> None:
     global _last_warning
     now = time.monotonic()

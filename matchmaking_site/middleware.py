@@ -14,6 +14,7 @@ from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django_guid import get_guid
 
 from matchmaking_site import health, metrics
+from matchmaking_site.cache import count_up
 from matchmaking_site.metrics import REQUEST_SECONDS
 
 LOGIN_PATHS = ("/admin/login/", "/accounts/login/")
@@ -104,12 +105,7 @@ class LoginRateLimitMiddleware:
             if username:
                 keys.append(f"login-rate:user:{username}")
             for key in keys:
-                cache.add(key, 0, timeout=window)
-                try:
-                    attempts = cache.incr(key)
-                except ValueError:  # expired between add and incr: start a new window
-                    cache.set(key, 1, timeout=window)
-                    attempts = 1
+                attempts = count_up(cache, key, timeout=window)  # a new window once it expired
                 if attempts > settings.LOGIN_RATE_LIMIT:
                     response = HttpResponse(TOO_MANY_LOGINS.format(seconds=window), status=429)
                     response["Retry-After"] = str(window)

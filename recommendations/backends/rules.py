@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext_noop
 
 from events.models import Attendee, Event, InterestTag, Room
+from matchmaking_site.cache import count_up
 from recommendations.backends import Candidate, Reason, RecommendationBackend
 from recommendations.models import MatchmakingRule
 
@@ -304,12 +305,7 @@ def declared_version(*, event_id: int) -> int:
 def rules_index_outdate(*, event_id: int) -> None:
     """The event's declared data changed (call after commit): every process's index of it is out
     of date from now on."""
-    key = DECLARED_VERSION_KEY.format(event_id=event_id)
-    cache.add(key, 0, timeout=None)
-    try:
-        cache.incr(key)
-    except ValueError:  # evicted between the two calls
-        cache.set(key, 1, timeout=None)
+    count_up(cache, DECLARED_VERSION_KEY.format(event_id=event_id), timeout=None)
 
 
 def rules_index(*, event: Event) -> RulesIndex:

@@ -11,6 +11,7 @@ import logging
 from django.core.cache import caches
 from django.utils.connection import ConnectionProxy
 
+from matchmaking_site.cache import count_up
 from matchmaking_site.redis_cache import redis_client
 
 logger = logging.getLogger(__name__)
@@ -37,16 +38,6 @@ SHOWN_KEY = "push:shown:{event_id}:{external_id}"
 STATE_TTL = 24 * 3600
 
 
-def _incr(key: str) -> int:
-    # `add` then `incr`: INCR on Redis is atomic, so two processes never hand out the same number.
-    cache.add(key, 0, timeout=STATE_TTL)
-    try:
-        return cache.incr(key)
-    except ValueError:  # evicted between the two calls: start again
-        cache.add(key, 0, timeout=STATE_TTL)
-        return cache.incr(key)
-
-
 def _redis_set(event_id: int):
     """(client, key) of the event's watcher set when the cache is Redis, else None. A Redis set,
     not a cached dict: 200 widgets connecting at once must not lose each other's read-modify-write."""
@@ -62,7 +53,7 @@ def _local_watchers(event_id: int) -> set[int]:
 
 
 def watch_start(*, attendee_id: int, event_id: int) -> None:
-    _incr(WATCH_KEY.format(attendee_id=attendee_id))
+    count_up(cache, WATCH_KEY.format(attendee_id=attendee_id), timeout=STATE_TTL)
     redis_set = _redis_set(event_id)
     if redis_set is not None:
         client, key = redis_set
