@@ -72,18 +72,18 @@ def cli_tables(name: str, data: Path, extra: list[str]) -> None:
             print("   " + line)
 
 
-def sessions_input(task: S.Task) -> InteractionArrays:
-    s = task.sessions
-    return InteractionArrays(s.attendee, s.session, s.dwell, task.n, s.n_sessions, s.start - S.TICK_S, s.end)
-
-
 def chosen_lists(x: InteractionArrays, base: EngineConfig, viewers: list[int]) -> tuple[str, dict[int, list[int]]]:
     choice = choose_ranker(x, base)
     model = fit(x, choice.config)
+    # Only people with a history, as the product's lists (an attendee first seen on day 2 does not
+    # exist in the product: at WS16 ranking those 7 lifted new-only recall from 0.377 to 0.408).
+    unknown = np.ones(x.n_attendees, dtype=bool)
+    unknown[x.attendee] = False
     lists = {}
     for a in viewers:
         s = model.score_row(a)
         s[a] = -np.inf
+        s[unknown] = -np.inf
         order = np.lexsort((np.arange(s.size), -s))
         lists[a] = [int(b) for b in order[: DEPTH + 400] if np.isfinite(s[b])]
     return choice.name, lists
@@ -129,7 +129,7 @@ def curve(name: str, lists: dict[int, list[int]], task: S.Task | None) -> None:
 
 def conference(name: str, path: Path) -> None:
     task = S.make_task(*S.split_days(S.load_contacts(path)))
-    x = sessions_input(task)
+    x = S.session_inputs(task)
     viewers = sorted(set(x.attendee.tolist()))
     for setting, base in (("defaults", EngineConfig()), ("face-to-face", FACE_TO_FACE)):
         chosen, lists = chosen_lists(x, base, viewers)

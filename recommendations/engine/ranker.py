@@ -257,6 +257,7 @@ class Choice:
     validation: dict[str, Score] = field(default_factory=dict)
     importance: dict[str, float] = field(default_factory=dict)  # feature label -> share of the score
     seconds: float = 0.0
+    candidates: dict[str, EngineConfig] = field(default_factory=dict)  # every scored one, by name
 
     def to_dict(self) -> dict:
         return {
@@ -558,7 +559,16 @@ def choose_ranker(x: InteractionArrays, base: EngineConfig, *, seed: int = 0, le
 
     if not learn:
         kind, reason = ("prior", NOT_ENOUGH.format(n=n_targets, need=MIN_TARGETS)) if prior else ("fixed", FIXED)
-        return Choice(CONFIGURED, kind, base, reason, validation, seconds=time.perf_counter() - started)
+        configs[CONFIGURED] = base
+        return Choice(
+            CONFIGURED,
+            kind,
+            base,
+            reason,
+            validation,
+            seconds=time.perf_counter() - started,
+            candidates={k: v for k, v in configs.items() if k in validation},
+        )
     name, kind, reason = _decide(validation)
     return Choice(
         name,
@@ -568,6 +578,7 @@ def choose_ranker(x: InteractionArrays, base: EngineConfig, *, seed: int = 0, le
         validation,
         importance.get(name, {}),
         seconds=time.perf_counter() - started,
+        candidates=configs,
     )
 
 

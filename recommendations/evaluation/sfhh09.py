@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recommendations.engine.types import InteractionArrays
+
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "sfhh09" / "tij_SFHH.dat"  # CC0, see its README
 TICK_S = 20
 DAY_S = 86400
@@ -230,9 +232,27 @@ def internal_task(path: str | Path = DEFAULT_PATH, frac: float = 0.5) -> Task:
     return make_task(subset(h, h.t < cut), subset(h, h.t >= cut))
 
 
+def session_inputs(task: Task) -> InteractionArrays:
+    """The history's sessions as the engine's inputs (dense person indices = attendee indices): the
+    rows `manage.py evaluate_contacts` and the contract harness import, without the database."""
+    s = task.sessions
+    return InteractionArrays(s.attendee, s.session, s.dwell, task.n, s.n_sessions, s.start - TICK_S, s.end)
+
+
 # A scorer maps (task) -> function(target) -> score vector over all n people (higher = better).
 # Ties are broken by the lower person index (stable sort on -score), deterministic.
 Scorer = Callable[[int], np.ndarray]
+
+
+def only_known(task: Task, scorer: Scorer) -> Scorer:
+    """``scorer`` naming only the people active in the history: what any list of a product fed the
+    history can hold (someone first seen in the future does not exist in it)."""
+    known = np.array([bool(m) for m in task.met])
+
+    def f(a: int) -> np.ndarray:
+        return np.where(known, scorer(a), -np.inf)
+
+    return f
 
 
 def top_k(scores: np.ndarray, k: int, exclude: set[int]) -> list[int]:

@@ -16,6 +16,7 @@ from recommendations.engine.ranker import (
     POPULARITY_TIME,
     REPEAT_POPULARITY,
     Score,
+    baseline_configs,
     choose_ranker,
     meetings,
     met_before,
@@ -108,6 +109,10 @@ def test_an_event_of_stable_groups_learns_to_rank_by_repeat_meetings():
     # the explanation of the weights: shares of the score, largest first, summing to one
     assert abs(sum(choice.importance.values()) - 1.0) < 0.02
     assert list(choice.importance.values()) == sorted(choice.importance.values(), reverse=True)
+    # every scored candidate's settings come with the choice (what benchmarks/contract_ceiling.py refits)
+    assert set(choice.candidates) == set(choice.validation)
+    assert choice.candidates[choice.name] == choice.config
+    assert choice.candidates[POPULARITY_TIME] == baseline_configs(EngineConfig())[POPULARITY_TIME]
     # a fitted model with these weights ranks a group member first for everyone
     model = fit(groups(), choice.config)
     assert all(int(model.neighbours(a)[0][0]) // 10 == a // 10 for a in range(60))
@@ -132,6 +137,8 @@ def test_fixed_settings_serve_as_configured_and_are_still_scored_beside_the_base
     choice = choose_ranker(groups(), EngineConfig(), learn=False)
     assert (choice.kind, choice.config) == ("fixed", EngineConfig())
     assert set(choice.validation) == {*BASELINES, "configured"}
+    assert set(choice.candidates) == set(choice.validation)
+    assert choice.candidates["configured"] == EngineConfig()
 
 
 def _score(all_p, new_r, n=100):

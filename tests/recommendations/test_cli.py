@@ -19,7 +19,13 @@ from recommendations.management.commands._common import UNKNOWN_EVENT
 from recommendations.management.commands._import import import_csv
 from recommendations.management.commands.batch_recommendations import BAD_NUM_RESULTS, MAX_RESULTS, NO_VERSION
 from recommendations.management.commands.evaluate_contacts import BAD_PRESET as BAD_EVAL_PRESET
-from recommendations.management.commands.evaluate_contacts import BAD_SURVEY_LINE, NO_DATA, NO_TARGETS
+from recommendations.management.commands.evaluate_contacts import (
+    BAD_SURVEY_LINE,
+    GIVEN,
+    NO_DATA,
+    NO_TARGETS,
+    UNKNOWN_PEOPLE,
+)
 from recommendations.models import ModelVersion
 
 pytestmark = [pytest.mark.django_db, pytest.mark.real_backends]
@@ -269,7 +275,10 @@ def test_evaluate_sfhh09_prints_the_figures_next_to_the_baselines():
     assert table[3].split()[3:] == ["0.253", "0.165", "0.759", "|", "0.073", "0.040", "0.299"]
     # One line per goal, with the interval and its reading.
     goals = [x.split()[0:2] for x in lines if x.startswith("  ") and ("vs " in x)]
-    assert goals == [["all", "R@10"], ["all", "P@10"], ["new", "R@10"], ["new", "P@10"]]
+    # and again against the baselines naming only the people the product is given: one of the
+    # 403 is first seen on day 1, and no list of the product can name them
+    assert goals == [["all", "R@10"], ["all", "P@10"], ["new", "R@10"], ["new", "P@10"]] * 2
+    assert UNKNOWN_PEOPLE.format(n=1) in lines
     assert all(x.rstrip().endswith(("better", "worse", "not distinguishable")) for x in lines if " vs " in x)
     # Trained with the contact-session preset, the model finds new people better than popularity
     # beyond the noise (with the product's room defaults that interval straddles 0).
@@ -314,6 +323,32 @@ def test_evaluate_contacts_takes_any_t_i_j_file_and_the_cold_start_from_a_survey
     assert lines[tables[1] + 1].split()[-7:] == ["1.000", "0.133", "1.000", "|", "1.000", "0.100", "1.000"]
     assert sum(" vs " in x for x in lines) == 4 + 3
     assert Event.objects.filter(slug__in=["conf", "conf-cold"]).count() == 2
+
+
+def test_evaluate_contacts_compares_with_the_baselines_naming_only_the_people_the_product_is_given(tmp_path):
+    data = tmp_path / "tij.dat"
+    _conference(data, t0=0)
+    # Person 7 is first seen on day 1, meeting 1 for 80 s: popularity ranks them (history degree 0,
+    # last, but inside 1's people not met yet), the product was never given them.
+    with data.open("a") as fh:
+        fh.write("".join(f"{86_400 + 50_000 + 20 * k} 1 7\n" for k in range(4)))
+
+    out = run("evaluate_contacts", slug="conf", data=str(data))
+
+    lines = out.splitlines()
+    rows = {
+        x[:38].rstrip(): x[38:].split() for x in lines[lines.index(next(x for x in lines if x.startswith("method"))) :]
+    }
+    # 1 meets 5 and 7 for the first time, 5 meets 1: new-only recall 1.0 when 7 may be named,
+    # (0.5 + 1.0) / 2 when not
+    assert rows["popularity"][4] == "1.000"
+    assert rows[f"popularity{GIVEN}"][4] == "0.750"
+    assert rows["local model (Django path)"][4] == "0.750"
+    assert "p7" not in Attendee.objects.filter(event__slug="conf").values_list("external_id", flat=True)
+    assert UNKNOWN_PEOPLE.format(n=1) in lines
+    after = lines[lines.index(UNKNOWN_PEOPLE.format(n=1)) + 1 :]
+    assert [x.split()[0:2] for x in after[:4]] == [["all", "R@10"], ["all", "P@10"], ["new", "R@10"], ["new", "P@10"]]
+    assert next(x for x in after if x.lstrip().startswith("new R@10 vs")).rstrip().endswith("not distinguishable")
 
 
 def test_evaluate_contacts_refuses_bad_input_in_one_line_before_deleting_anything(tmp_path):
