@@ -113,14 +113,7 @@ def curve(name: str, lists: dict[int, list[int]], task: S.Task | None) -> None:
         shown = capped(lists, share)
         line = f"   {share:6.3f} {top_share(shown):8.1%}"
         if task is not None:
-
-            def scorer(a: int, shown=shown) -> np.ndarray:
-                s = np.full(task.n, -np.inf)
-                for rank, b in enumerate(shown.get(a, [])):
-                    s[b] = float(len(shown[a]) - rank)
-                return s
-
-            all_m, new_m = S.evaluate(task, scorer, K)
+            all_m, new_m = S.evaluate(task, S.lists_scorer(task, shown), K)
             base = base if base is not None else new_m.recall
             loss = (base - new_m.recall) / base if base else 0.0
             line += f" {all_m.precision:9.3f} {new_m.recall:9.3f} {loss:11.1%}"

@@ -129,13 +129,7 @@ def split_scorer(x: InteractionArrays) -> tuple[Callable[[Lists], tuple[float, f
 
 def day2_scorer(task: S.Task) -> Callable[[Lists], tuple[float, float]]:
     def score(lists: Lists) -> tuple[float, float]:
-        def scorer(a: int) -> np.ndarray:
-            s = np.full(task.n, -np.inf)
-            for rank, b in enumerate(lists.get(a, [])):
-                s[b] = float(len(lists[a]) - rank)
-            return s
-
-        all_m, new_m = S.evaluate(task, scorer, K)
+        all_m, new_m = S.evaluate(task, S.lists_scorer(task, lists), K)
         return all_m.precision, new_m.recall
 
     return score

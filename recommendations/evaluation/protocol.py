@@ -140,16 +140,13 @@ def read_batch(path: Path) -> dict[str, tuple[list[str], list[str]]]:
 def batch_scorer(task: S.Task, lists: dict[str, tuple[list[str], list[str]]]) -> S.Scorer:
     """The batch lists as the protocol's scorer: listed people score by rank, the rest -inf."""
     index = {f"p{pid}": i for i, pid in enumerate(task.history.person_ids.tolist())}
-
-    def scorer(a: int) -> np.ndarray:
-        s = np.full(task.n, -np.inf)
-        items = lists.get(f"p{task.history.person_ids[a]}", ([], []))[0]
-        for rank, ext in enumerate(items):
-            if ext in index:
-                s[index[ext]] = float(len(items) - rank)
-        return s
-
-    return scorer
+    return S.lists_scorer(
+        task,
+        {
+            a: [index[ext] for ext in lists.get(f"p{pid}", ([], []))[0] if ext in index]
+            for a, pid in enumerate(task.history.person_ids.tolist())
+        },
+    )
 
 
 def random_metrics(task: S.Task, k: int, seeds: int = 5) -> tuple[S.Metrics, S.Metrics]:

@@ -255,6 +255,20 @@ def only_known(task: Task, scorer: Scorer) -> Scorer:
     return f
 
 
+def lists_scorer(task: Task, lists: dict[int, list[int]]) -> Scorer:
+    """Ranked lists (person index -> indices, best first) as the protocol's scorer: listed people
+    score by rank, everyone else -inf (a list names only whom it names)."""
+
+    def scorer(a: int) -> np.ndarray:
+        s = np.full(task.n, -np.inf)
+        items = lists.get(a, [])
+        for rank, b in enumerate(items):
+            s[b] = float(len(items) - rank)
+        return s
+
+    return scorer
+
+
 def top_k(scores: np.ndarray, k: int, exclude: set[int]) -> list[int]:
     s = scores.astype(np.float64, copy=True)
     if exclude:
